@@ -1,0 +1,158 @@
+//! What every end-to-end test needs: the real server with the built app, and real headless Chromium.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::Capabilities;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use session_server::{ServerConfig, Settings, build_app, serve};
+
+const CHROME_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--window-size=1024,768",
+];
+
+/// The server as `cargo xtask serve` runs it, on an ephemeral port with its own data directory.
+pub struct TestServer {
+    pub base_url: String,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(settings: Settings) -> Self {
+        let data_dir = tempfile::tempdir().expect("a temporary data directory");
+        let mut config = ServerConfig::new(data_dir.path());
+        config.settings = settings;
+        config.static_dir = Some(built_app_dir());
+        config.expose_metrics = true;
+        let (_, router) = build_app(config).await.expect("the server starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
+        let address = listener.local_addr().expect("a bound address");
+        tokio::spawn(serve(listener, router));
+        Self { base_url: format!("http://{address}"), _data_dir: data_dir }
+    }
+
+    /// The value of one labelled counter from `GET /metrics`.
+    pub async fn counter(&self, series: &str) -> u64 {
+        let text = http_get(&format!("{}/metrics", self.base_url)).await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+    }
+
+    pub async fn refreshes(&self) -> u64 {
+        let mut total = 0;
+        for outcome in ["rotated", "grace", "expired", "reused"] {
+            total += self.counter(&format!("session_refreshes_total{{outcome=\"{outcome}\"}}")).await;
+        }
+        total
+    }
+}
+
+/// trunk's output, built by `cargo xtask test` before the e2e suite runs.
+fn built_app_dir() -> PathBuf {
+    let dir = std::env::var_os("E2E_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
+    assert!(dir.join("index.html").is_file(), "no built app in {}: run `cargo xtask test`", dir.display());
+    dir
+}
+
+async fn http_get(url: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = url.trim_start_matches("http://");
+    let (host, path) =
+        address.split_once('/').map_or((address, "/".to_owned()), |(host, path)| (host, format!("/{path}")));
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("the server accepts connections");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request written");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("response read");
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
+
+/// Headless Chromium driven through its own ChromeDriver process, ended when dropped.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+}
+
+impl Browser {
+    pub async fn launch() -> Self {
+        let port = free_port();
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {chromedriver}: {error} (run `cargo xtask setup`)"));
+        let webdriver_url = format!("http://127.0.0.1:{port}");
+        let mut capabilities = Capabilities::new();
+        let chrome = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+        capabilities
+            .insert("goog:chromeOptions".to_owned(), serde_json::json!({ "binary": chrome, "args": CHROME_FLAGS }));
+        let started = Instant::now();
+        let client = loop {
+            match ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&webdriver_url)
+                .await
+            {
+                Ok(client) => break client,
+                Err(error) if started.elapsed() > Duration::from_secs(20) => {
+                    panic!("ChromeDriver did not start: {error}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        Self { client, driver }
+    }
+
+    pub async fn text_of(&self, css: &str) -> String {
+        let element = self.wait_for(css).await;
+        element.text().await.expect("element text")
+    }
+
+    pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("no {css} appeared: {error}"))
+    }
+
+    pub async fn wait_for_path(&self, path: &str) {
+        let started = Instant::now();
+        loop {
+            let url = self.client.current_url().await.expect("current URL");
+            if url.path() == path {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "still on {url}, expected {path}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("an ephemeral port");
+    listener.local_addr().expect("a bound address").port()
+}

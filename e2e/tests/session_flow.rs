@@ -1,0 +1,104 @@
+//! The article's whole flow in real headless Chromium against the real server, with lifetimes of seconds.
+
+use std::time::Duration;
+
+use e2e::{Browser, TestServer};
+use fantoccini::Locator;
+use session_server::{DEMO_PASSWORD, DEMO_USERNAME, Settings};
+
+const ACCESS_TTL: i64 = 3;
+const SESSION_TTL: i64 = 15;
+
+async fn sign_in(browser: &Browser, server: &TestServer) -> tokio::time::Instant {
+    browser.client.goto(&format!("{}/", server.base_url)).await.expect("the app loads");
+    browser.wait_for_path("/login").await;
+    browser.wait_for("#username").await.send_keys(DEMO_USERNAME).await.expect("typed");
+    browser.wait_for("#password").await.send_keys(DEMO_PASSWORD).await.expect("typed");
+    let signed_in_at = tokio::time::Instant::now();
+    browser.wait_for("button[type=submit]").await.click().await.expect("submitted");
+    browser.wait_for_path("/user").await;
+    signed_in_at
+}
+
+#[tokio::test]
+async fn the_session_survives_access_token_expiry_and_ends_with_a_notice_at_session_expiry() {
+    let settings = Settings { access_token_ttl: ACCESS_TTL, session_ttl: SESSION_TTL, ..Settings::default() };
+    let server = TestServer::start(settings).await;
+    let browser = Browser::launch().await;
+
+    let signed_in_at = sign_in(&browser, &server).await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    assert_eq!(server.refreshes().await, 0);
+
+    tokio::time::sleep(Duration::from_secs(ACCESS_TTL as u64 + 1)).await;
+    browser
+        .client
+        .find(Locator::XPath("//button[text()='Reload']"))
+        .await
+        .expect("reload button")
+        .click()
+        .await
+        .expect("clicked");
+    browser.wait_for("[data-testid=display-name]").await;
+    // The reload needs a refresh; wait for the refreshed data rather than the cached one.
+    let started = tokio::time::Instant::now();
+    while server.refreshes().await == 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    assert_eq!(server.counter("session_refreshes_total{outcome=\"rotated\"}").await, 1);
+    assert_eq!(server.refreshes().await, 1, "exactly one refresh");
+    assert_eq!(browser.client.current_url().await.unwrap().path(), "/user", "nobody was signed out");
+
+    tokio::time::sleep_until(signed_in_at + Duration::from_secs(SESSION_TTL as u64 + 1)).await;
+    browser
+        .client
+        .find(Locator::XPath("//button[text()='Reload']"))
+        .await
+        .expect("reload button")
+        .click()
+        .await
+        .expect("clicked");
+    browser.wait_for_path("/login").await;
+    let notice = browser.text_of("[role=alert]").await;
+    assert!(notice.contains("Your session has expired. Please sign in again."), "{notice}");
+    let stored: serde_json::Value =
+        browser.client.execute("return localStorage.getItem('accessToken')", vec![]).await.expect("script ran");
+    assert!(stored.is_null(), "the token is cleared: {stored}");
+
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_shows_an_error_and_stays_on_the_login_page() {
+    let server = TestServer::start(Settings::default()).await;
+    let browser = Browser::launch().await;
+    browser.client.goto(&format!("{}/login", server.base_url)).await.expect("the app loads");
+    browser.wait_for("#username").await.send_keys(DEMO_USERNAME).await.expect("typed");
+    browser.wait_for("#password").await.send_keys("not the password\n").await.expect("typed and pressed Enter");
+    assert_eq!(browser.text_of(".error[role=alert]").await, "Incorrect username or password.");
+    assert_eq!(browser.client.current_url().await.unwrap().path(), "/login");
+    assert_eq!(server.counter("session_logins_total{outcome=\"invalid_credentials\"}").await, 1);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_deep_link_to_the_user_page_loads_the_app_and_the_user() {
+    let server = TestServer::start(Settings::default()).await;
+    let browser = Browser::launch().await;
+    sign_in(&browser, &server).await;
+    browser.client.goto(&format!("{}/user", server.base_url)).await.expect("reloaded");
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    browser
+        .client
+        .find(Locator::XPath("//button[text()='Sign out']"))
+        .await
+        .expect("sign-out button")
+        .click()
+        .await
+        .expect("clicked");
+    browser.wait_for_path("/login").await;
+    browser.client.goto(&format!("{}/user", server.base_url)).await.expect("navigated");
+    browser.wait_for_path("/login").await;
+    browser.close().await;
+}

@@ -1,0 +1,108 @@
+//! Password storage (Argon2id with OWASP's parameters) and the account commands of the server binary.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::store::{Store, User};
+
+const MEMORY_KIB: u32 = 19_456;
+const ITERATIONS: u32 = 2;
+const PARALLELISM: u32 = 1;
+const MIN_PASSWORD_CHARS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("the password must have at least {MIN_PASSWORD_CHARS} characters")]
+    PasswordTooShort,
+    #[error("the username must be 1 to 64 letters, digits, '.', '_' or '-'")]
+    InvalidUsername,
+    #[error("the user {0:?} already exists")]
+    UserExists(String),
+    #[error("there is no user {0:?}")]
+    NoSuchUser(String),
+    #[error("could not hash the password: {0}")]
+    Hashing(String),
+    #[error(transparent)]
+    Storage(#[from] sqlx::Error),
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("constant Argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+pub fn hash_password(password: &str) -> Result<String, CredentialError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| CredentialError::Hashing(error.to_string()))
+}
+
+/// Constant work whether or not the stored hash parses, so a broken row cannot be told apart by timing.
+pub fn verify_password(password: &str, stored_hash: &str) -> bool {
+    PasswordHash::new(stored_hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub display_name: &'a str,
+    pub email: &'a str,
+}
+
+pub async fn add_user(store: &Store, user: NewUser<'_>, now: i64) -> Result<i64, CredentialError> {
+    let valid_name = (1..=64).contains(&user.username.len())
+        && user.username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !valid_name {
+        return Err(CredentialError::InvalidUsername);
+    }
+    if store.user_by_username(user.username).await?.is_some() {
+        return Err(CredentialError::UserExists(user.username.to_owned()));
+    }
+    let password_hash = hash_in_background(user.password).await?;
+    let id = store
+        .insert_user(&User {
+            id: 0,
+            username: user.username.to_owned(),
+            display_name: user.display_name.to_owned(),
+            email: user.email.to_owned(),
+            password_hash,
+            created_at: now,
+        })
+        .await?;
+    Ok(id)
+}
+
+/// Sets a new password and revokes every session of the user.
+pub async fn set_password(store: &Store, username: &str, password: &str, now: i64) -> Result<(), CredentialError> {
+    let user =
+        store.user_by_username(username).await?.ok_or_else(|| CredentialError::NoSuchUser(username.to_owned()))?;
+    let password_hash = hash_in_background(password).await?;
+    store.set_password(user.id, &password_hash, now).await?;
+    Ok(())
+}
+
+async fn hash_in_background(password: &str) -> Result<String, CredentialError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(CredentialError::PasswordTooShort);
+    }
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|error| CredentialError::Hashing(error.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_with_argon2id_and_owasp_parameters() {
+        let hash = hash_password("a fine password").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(verify_password("a fine password", &hash));
+        assert!(!verify_password("another password", &hash));
+        assert!(!verify_password("a fine password", "not a hash"));
+    }
+}

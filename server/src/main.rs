@@ -1,0 +1,160 @@
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use session_server::{
+    Clock, DEMO_PASSWORD, DEMO_USERNAME, NewUser, ServerConfig, Settings, Store, SystemClock, add_user, build_app,
+    serve, set_password,
+};
+use tracing_subscriber::EnvFilter;
+
+/// The reference auth API for the session app; with no command, it serves.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Holds the SQLite database and the generated signing secret.
+    #[arg(long, env = "SESSION_DATA_DIR", default_value = "data", global = true)]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the built app (the default).
+    Serve,
+    /// Manage accounts; passwords are read from the first line of standard input.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account.
+    Add {
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    /// Change a password and sign the user out everywhere.
+    SetPassword { username: String },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SESSION_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The built app to serve (trunk's dist/).
+    #[arg(long, env = "SESSION_STATIC_DIR", default_value = "dist")]
+    static_dir: PathBuf,
+    /// HMAC signing secret (32 bytes or more); by default one is generated and kept in the data directory.
+    #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "SESSION_ACCESS_TTL", default_value_t = Settings::default().access_token_ttl)]
+    access_ttl: i64,
+    /// Absolute session lifetime in seconds; rotation never extends it.
+    #[arg(long, env = "SESSION_SESSION_TTL", default_value_t = Settings::default().session_ttl)]
+    session_ttl: i64,
+    /// A session unused (not refreshed) for this many seconds ends.
+    #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value_t = Settings::default().idle_timeout)]
+    idle_timeout: i64,
+    /// Seconds in which a just-rotated refresh token still gets the same child (0 turns it off).
+    #[arg(long, env = "SESSION_REFRESH_GRACE", default_value_t = Settings::default().refresh_grace)]
+    refresh_grace: i64,
+    /// Another origin allowed to call the API with credentials (repeatable).
+    #[arg(long = "allowed-origin", env = "SESSION_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Expose Prometheus counters at GET /metrics.
+    #[arg(long, env = "SESSION_METRICS")]
+    metrics: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        None | Some(Command::Serve) => run_server(cli.data_dir, cli.serve).await,
+        Some(Command::User(command)) => manage_user(cli.data_dir, command).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_server(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
+    for (name, seconds) in
+        [("access-ttl", args.access_ttl), ("session-ttl", args.session_ttl), ("idle-timeout", args.idle_timeout)]
+    {
+        if seconds <= 0 {
+            return Err(format!("--{name} must be a positive number of seconds"));
+        }
+    }
+    if args.refresh_grace < 0 {
+        return Err("--refresh-grace cannot be negative".to_owned());
+    }
+    if !args.static_dir.join("index.html").is_file() {
+        tracing::warn!(dir = %args.static_dir.display(), "no built app there; serving the API only (run `cargo xtask serve`)");
+    }
+    let mut config = ServerConfig::new(data_dir);
+    config.settings = Settings {
+        access_token_ttl: args.access_ttl,
+        session_ttl: args.session_ttl,
+        idle_timeout: args.idle_timeout,
+        refresh_grace: args.refresh_grace,
+        allowed_origins: args.allowed_origins,
+        ..Settings::default()
+    };
+    config.static_dir = Some(args.static_dir);
+    config.signing_secret = args.secret;
+    config.expose_metrics = args.metrics;
+    let (_, router) = build_app(config).await.map_err(|error| error.to_string())?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", args.addr))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    println!("Serving on http://{address}");
+    println!("Demo account: username `{DEMO_USERNAME}`, password `{DEMO_PASSWORD}`");
+    serve(listener, router).await.map_err(|error| error.to_string())
+}
+
+async fn manage_user(data_dir: PathBuf, command: UserCommand) -> Result<(), String> {
+    std::fs::create_dir_all(&data_dir).map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
+    let store = Store::open(&data_dir.join("sessions.db")).await.map_err(|error| error.to_string())?;
+    let password = read_password()?;
+    let now = SystemClock.now();
+    match command {
+        UserCommand::Add { username, display_name, email } => {
+            let display_name = display_name.unwrap_or_else(|| username.clone());
+            let user = NewUser { username: &username, password: &password, display_name: &display_name, email: &email };
+            add_user(&store, user, now).await.map_err(|error| error.to_string())?;
+            println!("Created user {username}");
+        }
+        UserCommand::SetPassword { username } => {
+            set_password(&store, &username, &password, now).await.map_err(|error| error.to_string())?;
+            println!("Changed the password of {username} and revoked all their sessions");
+        }
+    }
+    Ok(())
+}
+
+fn read_password() -> Result<String, String> {
+    eprintln!("Password (one line on standard input):");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|error| error.to_string())?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}

@@ -1,0 +1,83 @@
+//! Outcome counters, exposed in the Prometheus text format when the server is started with metrics on.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Clone, Copy)]
+pub enum LoginOutcome {
+    Success,
+    InvalidCredentials,
+    Throttled,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum RefreshOutcome {
+    Rotated,
+    Grace,
+    Expired,
+    Reused,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    logins: [AtomicU64; 3],
+    refreshes: [AtomicU64; 4],
+}
+
+const LOGIN_LABELS: [&str; 3] = ["success", "invalid_credentials", "throttled"];
+const REFRESH_LABELS: [&str; 4] = ["rotated", "grace", "expired", "reused"];
+
+impl Metrics {
+    pub fn login(&self, outcome: LoginOutcome) {
+        self.logins[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refresh(&self, outcome: RefreshOutcome) {
+        self.refreshes[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        render_family(&mut text, "session_logins_total", "Login attempts by outcome.", &LOGIN_LABELS, &self.logins);
+        render_family(
+            &mut text,
+            "session_refreshes_total",
+            "Refresh requests by outcome.",
+            &REFRESH_LABELS,
+            &self.refreshes,
+        );
+        let reused = self.refreshes[RefreshOutcome::Reused as usize].load(Ordering::Relaxed);
+        let _ = writeln!(
+            text,
+            "# HELP session_reuse_detections_total Refresh token reuse detections (each revokes a session)."
+        );
+        let _ = writeln!(text, "# TYPE session_reuse_detections_total counter");
+        let _ = writeln!(text, "session_reuse_detections_total {reused}");
+        text
+    }
+}
+
+fn render_family(text: &mut String, name: &str, help: &str, labels: &[&str], counters: &[AtomicU64]) {
+    let _ = writeln!(text, "# HELP {name} {help}");
+    let _ = writeln!(text, "# TYPE {name} counter");
+    for (label, counter) in labels.iter().zip(counters) {
+        let _ = writeln!(text, "{name}{{outcome=\"{label}\"}} {}", counter.load(Ordering::Relaxed));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_each_outcome_as_a_labelled_counter() {
+        let metrics = Metrics::default();
+        metrics.refresh(RefreshOutcome::Rotated);
+        metrics.refresh(RefreshOutcome::Reused);
+        let text = metrics.render();
+        assert!(text.contains("session_refreshes_total{outcome=\"rotated\"} 1"));
+        assert!(text.contains("session_refreshes_total{outcome=\"grace\"} 0"));
+        assert!(text.contains("session_reuse_detections_total 1"));
+        assert!(text.contains("session_logins_total{outcome=\"success\"} 0"));
+    }
+}

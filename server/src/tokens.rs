@@ -1,0 +1,170 @@
+//! Access tokens (HS256 JWTs pinned by RFC 8725's advice) and opaque refresh tokens.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::Settings;
+
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+const LEEWAY_SECONDS: u64 = 5;
+const REFRESH_TOKEN_BYTES: usize = 32;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+pub struct AccessTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    ttl: i64,
+}
+
+impl AccessTokens {
+    pub fn new(signing_key: &[u8], settings: &Settings) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(signing_key),
+            decoding: DecodingKey::from_secret(signing_key),
+            validation,
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            ttl: settings.access_token_ttl,
+        }
+    }
+
+    pub fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    pub fn issue(&self, user_id: i64, session_id: &str, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_string(),
+            sid: session_id.to_owned(),
+            iat: now,
+            exp: now + self.ttl,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+    }
+
+    /// Signature, algorithm, `typ`, issuer, audience and time claims; `None` for anything that is not ours.
+    pub fn verify(&self, token: &str) -> Option<AccessClaims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return None;
+        }
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims)
+    }
+}
+
+/// Refresh tokens are 32 CSPRNG bytes, base64url; the store keeps only their SHA-256.
+///
+/// To answer a grace-window retry with the *same* child without storing it, the child is kept sealed: XORed with
+/// an HMAC of its parent's plaintext. Only someone presenting the parent can open it, and the seal is dropped as
+/// soon as the child is rotated.
+pub struct RefreshTokens {
+    seal_key: Vec<u8>,
+}
+
+pub struct IssuedRefreshToken {
+    pub plaintext: String,
+    pub hash: Vec<u8>,
+}
+
+impl RefreshTokens {
+    pub fn new(seal_key: Vec<u8>) -> Self {
+        Self { seal_key }
+    }
+
+    pub fn generate(&self) -> IssuedRefreshToken {
+        let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        let plaintext = URL_SAFE_NO_PAD.encode(bytes);
+        let hash = digest(&plaintext);
+        IssuedRefreshToken { plaintext, hash }
+    }
+
+    pub fn seal(&self, parent: &str, child: &str) -> Vec<u8> {
+        let raw = URL_SAFE_NO_PAD.decode(child).unwrap_or_default();
+        xor(&raw, &self.pad(parent))
+    }
+
+    pub fn unseal(&self, parent: &str, sealed: &[u8]) -> Option<IssuedRefreshToken> {
+        if sealed.len() != REFRESH_TOKEN_BYTES {
+            return None;
+        }
+        let plaintext = URL_SAFE_NO_PAD.encode(xor(sealed, &self.pad(parent)));
+        let hash = digest(&plaintext);
+        Some(IssuedRefreshToken { plaintext, hash })
+    }
+
+    fn pad(&self, parent: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.seal_key).expect("HMAC takes keys of any length");
+        mac.update(parent.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+pub fn digest(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn xor(data: &[u8], pad: &[u8]) -> Vec<u8> {
+    data.iter().zip(pad).map(|(a, b)| a ^ b).collect()
+}
+
+/// Separate keys for separate jobs, all derived from the one configured secret.
+pub fn derive_key(secret: &[u8], purpose: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(purpose.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_child_opens_only_with_its_parent() {
+        let tokens = RefreshTokens::new(b"key".to_vec());
+        let parent = tokens.generate();
+        let child = tokens.generate();
+        let sealed = tokens.seal(&parent.plaintext, &child.plaintext);
+        assert_eq!(tokens.unseal(&parent.plaintext, &sealed).unwrap().plaintext, child.plaintext);
+        let stranger = tokens.generate();
+        assert_ne!(tokens.unseal(&stranger.plaintext, &sealed).unwrap().plaintext, child.plaintext);
+    }
+
+    #[test]
+    fn refresh_tokens_carry_32_random_bytes() {
+        let tokens = RefreshTokens::new(b"key".to_vec());
+        let token = tokens.generate();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&token.plaintext).unwrap().len(), 32);
+        assert_eq!(token.hash, Sha256::digest(token.plaintext.as_bytes()).to_vec());
+    }
+}

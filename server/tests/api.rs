@@ -1,0 +1,306 @@
+//! The HTTP contract of API.md, checked over real HTTP against the server on an ephemeral port.
+
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use serde_json::{Value, json};
+use session_server::{
+    Clock, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, NewUser, ServerConfig, Settings, SystemClock, add_user,
+    build_app, serve,
+};
+
+struct TestServer {
+    base: String,
+    clock: ManualClock,
+    http: reqwest::Client,
+    app: session_server::App,
+    _data_dir: tempfile::TempDir,
+}
+
+struct SignedIn {
+    access_token: String,
+    refresh_token: String,
+}
+
+impl TestServer {
+    async fn start(settings: Settings) -> Self {
+        Self::start_at(ManualClock::starting_now(), settings).await
+    }
+
+    async fn start_at(clock: ManualClock, settings: Settings) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(data_dir.path());
+        config.settings = settings;
+        config.clock = Arc::new(clock.clone());
+        let (app, router) = build_app(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, router));
+        Self { base, clock, http: reqwest::Client::new(), app, _data_dir: data_dir }
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base)).header("X-Requested-With", "fetch")
+    }
+
+    fn get(&self, path: &str, access_token: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base)).bearer_auth(access_token)
+    }
+
+    async fn login_as(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post("/auth/login").json(&json!({"username": username, "password": password})).send().await.unwrap()
+    }
+
+    async fn sign_in(&self) -> SignedIn {
+        let response = self.login_as(DEMO_USERNAME, DEMO_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let refresh_token = refresh_cookie(response.headers()).expect("a refresh cookie");
+        let body: Value = response.json().await.unwrap();
+        SignedIn { access_token: body["accessToken"].as_str().unwrap().to_owned(), refresh_token }
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post("/auth/refresh").header("Cookie", format!("__Secure-refresh={refresh_token}")).send().await.unwrap()
+    }
+
+    async fn user_status(&self, access_token: &str) -> StatusCode {
+        self.get("/user", access_token).send().await.unwrap().status()
+    }
+}
+
+fn set_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get(SET_COOKIE).map(|value| value.to_str().unwrap().to_owned())
+}
+
+fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    let cookie = set_cookie(headers)?;
+    let value = cookie.strip_prefix("__Secure-refresh=")?.split(';').next()?.to_owned();
+    (!value.is_empty()).then_some(value)
+}
+
+async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(body["message"].is_string(), "{body}");
+    (status, body["error"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn login_sets_the_refresh_cookie_with_the_attributes_of_api_md() {
+    let server = TestServer::start(Settings::default()).await;
+    let response = server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let cookie = set_cookie(response.headers()).unwrap();
+    let token = refresh_cookie(response.headers()).unwrap();
+    assert!(token.len() >= 43, "32 bytes or more, base64url: {token}");
+    assert_eq!(
+        cookie,
+        format!("__Secure-refresh={token}; HttpOnly; Secure; SameSite=Strict; Path=/auth; Max-Age=604800")
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["tokenType"], "Bearer");
+    assert_eq!(body["expiresIn"], 900);
+    assert_eq!(body["accessToken"].as_str().unwrap().split('.').count(), 3);
+}
+
+#[tokio::test]
+async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() {
+    let server = TestServer::start(Settings::default()).await;
+    let wrong_password = server.login_as(DEMO_USERNAME, "not the password").await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(wrong_password.headers()).is_none());
+    let unknown_user = server.login_as("nobody", "not the password").await;
+    assert_eq!(unknown_user.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong_password.text().await.unwrap(), unknown_user.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn the_user_endpoint_answers_the_bearer_of_a_valid_token() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let user: Value = server.get("/user", &session.access_token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(user["username"], DEMO_USERNAME);
+    assert_eq!(user["displayName"], "Demo User");
+    assert!(user["id"].is_i64() && user["email"].is_string() && user["createdAt"].is_string());
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_cookie_without_extending_the_session() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    server.clock.advance(100);
+    let response = server.refresh(&session.refresh_token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let cookie = set_cookie(response.headers()).unwrap();
+    assert!(cookie.ends_with("; Max-Age=604700"), "the remaining lifetime: {cookie}");
+    let rotated = refresh_cookie(response.headers()).unwrap();
+    assert_ne!(rotated, session.refresh_token);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(server.user_status(body["accessToken"].as_str().unwrap()).await, StatusCode::OK);
+    assert_eq!(server.refresh(&rotated).await.status(), StatusCode::OK, "the child rotates in turn");
+}
+
+#[tokio::test]
+async fn a_retry_within_the_grace_window_gets_the_same_child() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let first = refresh_cookie(server.refresh(&session.refresh_token).await.headers()).unwrap();
+    server.clock.advance(5);
+    let retry = server.refresh(&session.refresh_token).await;
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(refresh_cookie(retry.headers()).unwrap(), first);
+}
+
+#[tokio::test]
+async fn reuse_outside_the_grace_window_revokes_the_whole_session() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let child_response = server.refresh(&session.refresh_token).await;
+    let child = refresh_cookie(child_response.headers()).unwrap();
+    let child_access: Value = child_response.json().await.unwrap();
+    server.clock.advance(11);
+
+    assert_eq!(
+        error_code(server.refresh(&session.refresh_token).await).await,
+        (StatusCode::FORBIDDEN, "refresh_token_reused".into())
+    );
+    assert_eq!(error_code(server.refresh(&child).await).await, (StatusCode::FORBIDDEN, "refresh_token_reused".into()));
+    assert_eq!(server.user_status(child_access["accessToken"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refused_with_www_authenticate() {
+    // Issued an hour ago with a 15-minute lifetime.
+    let server = TestServer::start_at(ManualClock::at(SystemClock.now() - 3600), Settings::default()).await;
+    let session = server.sign_in().await;
+    let response = server.get("/user", &session.access_token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], r#"Bearer error="invalid_token""#);
+    assert_eq!(error_code(response).await.1, "invalid_token");
+}
+
+#[tokio::test]
+async fn a_tampered_or_missing_access_token_is_refused() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let mut parts: Vec<String> = session.access_token.split('.').map(str::to_owned).collect();
+    parts[1] = parts[1].chars().rev().collect();
+    assert_eq!(server.user_status(&parts.join(".")).await, StatusCode::UNAUTHORIZED);
+    let mut forged_signature = session.access_token.clone();
+    let last = forged_signature.pop().unwrap();
+    forged_signature.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(server.user_status(&forged_signature).await, StatusCode::UNAUTHORIZED);
+    let anonymous = server.http.get(format!("{}/user", server.base)).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_missing_or_unknown_refresh_cookie_is_a_403_that_revokes_nothing() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let missing = server.post("/auth/refresh").send().await.unwrap();
+    assert_eq!(error_code(missing).await, (StatusCode::FORBIDDEN, "session_expired".into()));
+    for bogus in ["garbage", "", &session.access_token] {
+        assert_eq!(error_code(server.refresh(bogus).await).await, (StatusCode::FORBIDDEN, "session_expired".into()));
+    }
+    assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refused_and_not_counted_as_reuse() {
+    let settings = Settings { session_ttl: 60, ..Settings::default() };
+    let server = TestServer::start(settings).await;
+    let session = server.sign_in().await;
+    server.clock.advance(61);
+    assert_eq!(
+        error_code(server.refresh(&session.refresh_token).await).await,
+        (StatusCode::FORBIDDEN, "session_expired".into())
+    );
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session_clears_the_cookie_and_is_idempotent() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let cookie = format!("__Secure-refresh={}", session.refresh_token);
+    let response = server.post("/auth/logout").header("Cookie", &cookie).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        set_cookie(response.headers()).unwrap(),
+        "__Secure-refresh=; HttpOnly; Secure; SameSite=Strict; Path=/auth; Max-Age=0"
+    );
+    assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(server.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
+    let again = server.post("/auth/logout").header("Cookie", &cookie).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn state_changing_requests_need_the_marker_and_the_same_site() {
+    let server = TestServer::start(Settings::default()).await;
+    let unmarked = server.http.post(format!("{}/auth/login", server.base)).json(&json!({})).send().await.unwrap();
+    assert_eq!(error_code(unmarked).await, (StatusCode::FORBIDDEN, "csrf".into()));
+    let cross_site = server.post("/auth/refresh").header("Origin", "https://attacker.example").send().await.unwrap();
+    assert_eq!(error_code(cross_site).await, (StatusCode::FORBIDDEN, "csrf".into()));
+    let fetch_metadata = server.post("/auth/logout").header("Sec-Fetch-Site", "cross-site").send().await.unwrap();
+    assert_eq!(error_code(fetch_metadata).await, (StatusCode::FORBIDDEN, "csrf".into()));
+}
+
+#[tokio::test]
+async fn malformed_login_bodies_get_clear_errors() {
+    let server = TestServer::start(Settings::default()).await;
+    let text = server.post("/auth/login").header("Content-Type", "text/plain").body("demo").send().await.unwrap();
+    assert_eq!(error_code(text).await, (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type".into()));
+    let broken = server.post("/auth/login").header("Content-Type", "application/json").body("{").send().await.unwrap();
+    assert_eq!(error_code(broken).await, (StatusCode::BAD_REQUEST, "bad_request".into()));
+    let missing_field = server.post("/auth/login").json(&json!({"username": "demo"})).send().await.unwrap();
+    assert_eq!(error_code(missing_field).await, (StatusCode::BAD_REQUEST, "bad_request".into()));
+    let huge = json!({"username": "demo", "password": "x".repeat(9 * 1024)});
+    let oversized = server.post("/auth/login").json(&huge).send().await.unwrap();
+    assert_eq!(error_code(oversized).await, (StatusCode::BAD_REQUEST, "bad_request".into()));
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_with_retry_after() {
+    let server = TestServer::start(Settings::default()).await;
+    for _ in 0..5 {
+        assert_eq!(server.login_as(DEMO_USERNAME, "wrong").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(throttled.headers()["retry-after"], "1");
+    assert_eq!(error_code(throttled).await.1, "too_many_attempts");
+    server.clock.advance(2);
+    assert_eq!(server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_user_lists_and_revokes_only_their_own_sessions() {
+    let server = TestServer::start(Settings::default()).await;
+    let laptop = server.sign_in().await;
+    let phone = server.sign_in().await;
+    let sessions: Vec<Value> =
+        server.get("/user/sessions", &laptop.access_token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|session| session["current"] == true).count(), 1);
+    let phone_id =
+        sessions.iter().find(|session| session["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+
+    let other = NewUser { username: "other", password: "another password", display_name: "Other", email: "" };
+    add_user(server.app.store(), other, server.clock.now()).await.unwrap();
+    let stranger = server.login_as("other", "another password").await.json::<Value>().await.unwrap();
+    let stranger_token = stranger["accessToken"].as_str().unwrap();
+    let foreign = server.http.delete(format!("{}/user/sessions/{phone_id}", server.base)).bearer_auth(stranger_token);
+    let foreign = foreign.header("X-Requested-With", "fetch").send().await.unwrap();
+    assert_eq!(error_code(foreign).await, (StatusCode::NOT_FOUND, "not_found".into()));
+
+    let own = server.http.delete(format!("{}/user/sessions/{phone_id}", server.base)).bearer_auth(&laptop.access_token);
+    assert_eq!(own.header("X-Requested-With", "fetch").send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(server.user_status(&phone.access_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.refresh(&phone.refresh_token).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(server.user_status(&laptop.access_token).await, StatusCode::OK);
+}

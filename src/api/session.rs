@@ -1,0 +1,340 @@
+//! The session core: sends requests with the stored access token, renews it once however many requests are
+//! refused at once, and replays each refused request once.
+//!
+//! It does no I/O of its own. The HTTP [`Transport`], the [`TokenStore`] and the [`Clock`] are supplied, so the
+//! browser build plugs in fetch and localStorage while `cargo test` plugs in fakes and drives the races.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+
+#[cfg(test)]
+mod tests;
+
+pub const REFRESH_PATH: &str = "/auth/refresh";
+const LOGIN_PATH: &str = "/auth/login";
+const LOGOUT_PATH: &str = "/auth/logout";
+/// Renew ahead of expiry when this much of the lifetime, or a minute if that is less, remains.
+const RENEW_AHEAD_FRACTION: f64 = 0.1;
+const RENEW_AHEAD_MAX_MS: f64 = 60_000.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// Whether a request carries the access token (and so may be renewed and replayed after a 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    Bearer,
+    Anonymous,
+}
+
+/// A request kept as data, so that its replay after a refresh is identical but for the Authorization header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecipe {
+    pub method: Method,
+    pub path: String,
+    pub json_body: Option<Vec<u8>>,
+    pub auth: Auth,
+}
+
+impl RequestRecipe {
+    pub fn get(path: impl Into<String>) -> Self {
+        Self { method: Method::Get, path: path.into(), json_body: None, auth: Auth::Bearer }
+    }
+
+    pub fn post(path: impl Into<String>) -> Self {
+        Self { method: Method::Post, ..Self::get(path) }
+    }
+
+    pub fn with_json(self, body: &impl Serialize) -> Result<Self, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|error| ApiError::Decode(error.to_string()))?;
+        Ok(Self { json_body: Some(bytes), ..self })
+    }
+
+    pub fn anonymous(self) -> Self {
+        Self { auth: Auth::Anonymous, ..self }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|error| ApiError::Decode(error.to_string()))
+    }
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportError {
+    Network,
+    Timeout,
+}
+
+impl From<TransportError> for ApiError {
+    fn from(error: TransportError) -> Self {
+        match error {
+            TransportError::Network => Self::Network,
+            TransportError::Timeout => Self::Timeout,
+        }
+    }
+}
+
+// The client lives on one thread (the browser's); its futures need not be Send.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError>;
+}
+
+/// The access token and when it expires by this client's own clock (computed from `expiresIn` at receipt, so a
+/// wrong wall clock on the device does not matter).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessToken {
+    pub value: String,
+    pub expires_at_ms: f64,
+    pub lifetime_ms: f64,
+}
+
+pub trait TokenStore {
+    fn load(&self) -> Option<AccessToken>;
+    fn save(&self, token: &AccessToken);
+    fn clear(&self);
+}
+
+pub trait Clock {
+    fn now_ms(&self) -> f64;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    SignedIn,
+    Renewed,
+    /// The server ended the session (the refresh was refused): the user must sign in again.
+    Expired,
+    SignedOut,
+}
+
+/// API.md's token body, from login and refresh alike.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenBody {
+    access_token: String,
+    expires_in: f64,
+}
+
+#[derive(Serialize)]
+struct Credentials<'a> {
+    username: &'a str,
+    password: &'a str,
+}
+
+type Renewal = Shared<LocalBoxFuture<'static, Result<(), ApiError>>>;
+type Listener = Rc<dyn Fn(SessionEvent)>;
+
+pub struct SessionClient<T, S, C> {
+    inner: Rc<Inner<T, S, C>>,
+}
+
+impl<T, S, C> Clone for SessionClient<T, S, C> {
+    fn clone(&self) -> Self {
+        Self { inner: Rc::clone(&self.inner) }
+    }
+}
+
+struct Inner<T, S, C> {
+    transport: T,
+    store: S,
+    clock: C,
+    /// The one renewal in flight, shared by every request that needs it.
+    renewal: RefCell<Option<Renewal>>,
+    listeners: RefCell<Vec<Listener>>,
+}
+
+impl<T: Transport + 'static, S: TokenStore + 'static, C: Clock + 'static> SessionClient<T, S, C> {
+    pub fn new(transport: T, store: S, clock: C) -> Self {
+        Self {
+            inner: Rc::new(Inner {
+                transport,
+                store,
+                clock,
+                renewal: RefCell::new(None),
+                listeners: RefCell::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn on_event(&self, listener: impl Fn(SessionEvent) + 'static) {
+        self.inner.listeners.borrow_mut().push(Rc::new(listener));
+    }
+
+    pub fn is_signed_in(&self) -> bool {
+        self.inner.store.load().is_some()
+    }
+
+    pub async fn sign_in(&self, username: &str, password: &str) -> Result<(), ApiError> {
+        let request = RequestRecipe::post(LOGIN_PATH).with_json(&Credentials { username, password })?.anonymous();
+        let response = self.send(&request).await?;
+        self.inner.adopt(&response)?;
+        self.inner.emit(SessionEvent::SignedIn);
+        Ok(())
+    }
+
+    /// Ends the session on the server when it can be reached, and locally in any case.
+    pub async fn sign_out(&self) {
+        let _ = self.send(&RequestRecipe::post(LOGOUT_PATH).anonymous()).await;
+        self.inner.store.clear();
+        self.inner.emit(SessionEvent::SignedOut);
+    }
+
+    pub async fn get_json<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiError> {
+        self.send(&RequestRecipe::get(path)).await?.json()
+    }
+
+    /// Sends the request; a Bearer request refused with 401 is replayed once after the shared renewal.
+    pub async fn send(&self, request: &RequestRecipe) -> Result<Response, ApiError> {
+        if request.auth == Auth::Anonymous {
+            return success(self.inner.transport.send(request, None).await?);
+        }
+        self.wait_for_renewal_or_renew_ahead().await?;
+
+        let sent_with = self.inner.store.load().map(|token| token.value);
+        let response = self.inner.transport.send(request, sent_with.as_deref()).await?;
+        if response.status != 401 {
+            return success(response);
+        }
+
+        self.renew_unless_already_renewed(sent_with).await?;
+        let renewed = self.inner.store.load().map(|token| token.value);
+        let replay = self.inner.transport.send(request, renewed.as_deref()).await?;
+        if replay.status == 401 {
+            // A fresh token refused too: report it rather than loop through another renewal.
+            return Err(ApiError::Unauthorized);
+        }
+        success(replay)
+    }
+
+    /// A request started while a renewal runs waits for it instead of sending a token known to be stale; a token
+    /// about to expire is renewed before it is used.
+    async fn wait_for_renewal_or_renew_ahead(&self) -> Result<(), ApiError> {
+        let running = self.inner.renewal.borrow().clone();
+        let outcome = match running {
+            Some(renewal) => renewal.await,
+            None => match self.inner.store.load() {
+                Some(token) if self.inner.expires_soon(&token) => {
+                    self.renew_unless_already_renewed(Some(token.value)).await
+                }
+                _ => Ok(()),
+            },
+        };
+        match outcome {
+            Err(ApiError::SessionExpired) => Err(ApiError::SessionExpired),
+            // A failed renewal ahead of time is not fatal: the token may still be accepted.
+            _ => Ok(()),
+        }
+    }
+
+    /// Joins the renewal in flight, or starts one, unless the stored token already differs from the one that was
+    /// refused (another request or tab renewed it meanwhile).
+    async fn renew_unless_already_renewed(&self, refused: Option<String>) -> Result<(), ApiError> {
+        let running = self.inner.renewal.borrow().clone();
+        if let Some(renewal) = running {
+            return renewal.await;
+        }
+        let current = self.inner.store.load().map(|token| token.value);
+        match current {
+            _ if current == refused => self.start_renewal().await,
+            Some(_) => Ok(()),
+            // The token was cleared since this request left: the session ended meanwhile.
+            None => Err(ApiError::SessionExpired),
+        }
+    }
+
+    fn start_renewal(&self) -> Renewal {
+        let inner = Rc::clone(&self.inner);
+        let renewal = async move {
+            let outcome = inner.renew().await;
+            inner.renewal.borrow_mut().take();
+            outcome
+        }
+        .boxed_local()
+        .shared();
+        *self.inner.renewal.borrow_mut() = Some(renewal.clone());
+        renewal
+    }
+}
+
+impl<T: Transport, S: TokenStore, C: Clock> Inner<T, S, C> {
+    /// One `POST /auth/refresh`. Only its 403 ends the session; a network error or 5xx keeps the token.
+    async fn renew(&self) -> Result<(), ApiError> {
+        let request = RequestRecipe::post(REFRESH_PATH).anonymous();
+        let response = self.transport.send(&request, None).await?;
+        match response.status {
+            200..=299 => {
+                self.adopt(&response)?;
+                self.emit(SessionEvent::Renewed);
+                Ok(())
+            }
+            403 => {
+                self.store.clear();
+                self.emit(SessionEvent::Expired);
+                Err(ApiError::SessionExpired)
+            }
+            status => Err(ApiError::from_status(status, &response.body)),
+        }
+    }
+
+    fn adopt(&self, response: &Response) -> Result<(), ApiError> {
+        let body: TokenBody = response.json()?;
+        let lifetime_ms = body.expires_in.max(0.0) * 1000.0;
+        self.store.save(&AccessToken {
+            value: body.access_token,
+            expires_at_ms: self.clock.now_ms() + lifetime_ms,
+            lifetime_ms,
+        });
+        Ok(())
+    }
+
+    fn expires_soon(&self, token: &AccessToken) -> bool {
+        let margin = (token.lifetime_ms * RENEW_AHEAD_FRACTION).min(RENEW_AHEAD_MAX_MS);
+        self.clock.now_ms() >= token.expires_at_ms - margin
+    }
+
+    fn emit(&self, event: SessionEvent) {
+        // Listeners may call back into the client, so none is borrowed while they run.
+        let listeners: Vec<_> = self.listeners.borrow().iter().cloned().collect();
+        for listener in listeners {
+            listener(event);
+        }
+    }
+}
+
+fn success(response: Response) -> Result<Response, ApiError> {
+    if (200..300).contains(&response.status) {
+        Ok(response)
+    } else {
+        Err(ApiError::from_status(response.status, &response.body))
+    }
+}

@@ -1,0 +1,314 @@
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use futures::executor::block_on;
+use futures::future::join_all;
+
+use super::*;
+
+/// Gives other requests a turn, the way a real network round trip would.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RefreshAnswer {
+    Rotate,
+    Forbidden,
+    Unreachable,
+    ServerError,
+}
+
+/// A server that accepts exactly one access token at a time.
+struct FakeServer {
+    accepted_token: RefCell<String>,
+    issued: Cell<u32>,
+    refresh_answer: Cell<RefreshAnswer>,
+    /// Every request it received, with the Bearer token it carried.
+    log: RefCell<Vec<(RequestRecipe, Option<String>)>>,
+    /// Rotate the token but keep refusing it: a broken server that would loop a naive client.
+    refuses_every_token: Cell<bool>,
+}
+
+impl FakeServer {
+    fn new() -> Rc<Self> {
+        Rc::new(Self {
+            accepted_token: RefCell::new("t0".to_owned()),
+            issued: Cell::new(0),
+            refresh_answer: Cell::new(RefreshAnswer::Rotate),
+            log: RefCell::new(Vec::new()),
+            refuses_every_token: Cell::new(false),
+        })
+    }
+
+    fn refreshes(&self) -> usize {
+        self.log.borrow().iter().filter(|(request, _)| request.path == REFRESH_PATH).count()
+    }
+
+    fn requests_to(&self, path: &str) -> Vec<(RequestRecipe, Option<String>)> {
+        self.log.borrow().iter().filter(|(request, _)| request.path == path).cloned().collect()
+    }
+
+    fn expire_access_token(&self) {
+        *self.accepted_token.borrow_mut() = "nobody has this token".to_owned();
+    }
+
+    fn answer(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
+        self.log.borrow_mut().push((request.clone(), bearer.map(str::to_owned)));
+        let json = |status, body: &str| Ok(Response { status, body: body.as_bytes().to_vec() });
+        match request.path.as_str() {
+            REFRESH_PATH => match self.refresh_answer.get() {
+                RefreshAnswer::Rotate => {
+                    self.issued.set(self.issued.get() + 1);
+                    let token = format!("t{}", self.issued.get());
+                    if !self.refuses_every_token.get() {
+                        *self.accepted_token.borrow_mut() = token.clone();
+                    }
+                    json(200, &format!(r#"{{"accessToken":"{token}","tokenType":"Bearer","expiresIn":900}}"#))
+                }
+                RefreshAnswer::Forbidden => json(403, r#"{"error":"session_expired","message":"expired"}"#),
+                RefreshAnswer::Unreachable => Err(TransportError::Network),
+                RefreshAnswer::ServerError => json(503, ""),
+            },
+            LOGIN_PATH => json(401, r#"{"error":"invalid_credentials","message":"wrong password"}"#),
+            _ if bearer == Some(self.accepted_token.borrow().as_str()) => json(200, r#"{"ok":true}"#),
+            _ => json(401, r#"{"error":"invalid_token","message":"expired"}"#),
+        }
+    }
+}
+
+struct FakeTransport(Rc<FakeServer>);
+
+impl Transport for FakeTransport {
+    async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
+        let round_trips = if request.path.starts_with("/slow") { 10 } else { 1 };
+        for _ in 0..round_trips {
+            YieldOnce(false).await;
+        }
+        self.0.answer(request, bearer)
+    }
+}
+
+/// Shared between clients the way localStorage is shared between tabs.
+#[derive(Clone, Default)]
+struct MemoryStore(Rc<RefCell<Option<AccessToken>>>);
+
+impl TokenStore for MemoryStore {
+    fn load(&self) -> Option<AccessToken> {
+        self.0.borrow().clone()
+    }
+    fn save(&self, token: &AccessToken) {
+        *self.0.borrow_mut() = Some(token.clone());
+    }
+    fn clear(&self) {
+        *self.0.borrow_mut() = None;
+    }
+}
+
+#[derive(Clone, Default)]
+struct FakeClock(Rc<Cell<f64>>);
+
+impl Clock for FakeClock {
+    fn now_ms(&self) -> f64 {
+        self.0.get()
+    }
+}
+
+struct Harness {
+    server: Rc<FakeServer>,
+    store: MemoryStore,
+    clock: FakeClock,
+    client: SessionClient<FakeTransport, MemoryStore, FakeClock>,
+    events: Rc<RefCell<Vec<SessionEvent>>>,
+}
+
+/// A client holding the server's current token, issued just now with a 15-minute lifetime.
+fn signed_in() -> Harness {
+    let server = FakeServer::new();
+    let store = MemoryStore::default();
+    let clock = FakeClock::default();
+    store.save(&AccessToken { value: "t0".to_owned(), expires_at_ms: 900_000.0, lifetime_ms: 900_000.0 });
+    let client = SessionClient::new(FakeTransport(Rc::clone(&server)), store.clone(), clock.clone());
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let recorded = Rc::clone(&events);
+    client.on_event(move |event| recorded.borrow_mut().push(event));
+    Harness { server, store, clock, client, events }
+}
+
+fn stored_token(harness: &Harness) -> Option<String> {
+    harness.store.load().map(|token| token.value)
+}
+
+#[test]
+fn a_valid_token_is_sent_as_is_without_refreshing() {
+    let harness = signed_in();
+    let response = block_on(harness.client.send(&RequestRecipe::get("/user"))).unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(harness.server.refreshes(), 0);
+    assert_eq!(harness.server.requests_to("/user")[0].1.as_deref(), Some("t0"));
+}
+
+#[test]
+fn a_401_refreshes_once_and_replays_the_identical_request_with_the_new_token() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    let request = RequestRecipe::post("/user/things").with_json(&serde_json::json!({"name": "x"})).unwrap();
+    let response = block_on(harness.client.send(&request)).unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(harness.server.refreshes(), 1);
+    let sent = harness.server.requests_to("/user/things");
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].0, request);
+    assert_eq!(sent[1].0, request, "the replay differs only in its Authorization header");
+    assert_eq!(sent[1].1.as_deref(), Some("t1"));
+    assert_eq!(stored_token(&harness).as_deref(), Some("t1"));
+    assert_eq!(*harness.events.borrow(), [SessionEvent::Renewed]);
+}
+
+#[test]
+fn concurrent_401s_share_a_single_refresh_and_each_request_is_replayed_once() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    let requests: Vec<_> = (0..8).map(|index| RequestRecipe::get(format!("/item/{index}"))).collect();
+    let responses = block_on(join_all(requests.iter().map(|request| harness.client.send(request))));
+    assert!(responses.iter().all(|response| response.as_ref().is_ok_and(|response| response.status == 200)));
+    assert_eq!(harness.server.refreshes(), 1);
+    for request in &requests {
+        let sent = harness.server.requests_to(&request.path);
+        let tokens: Vec<_> = sent.iter().map(|(_, bearer)| bearer.as_deref()).collect();
+        assert_eq!(tokens, [Some("t0"), Some("t1")], "{}", request.path);
+    }
+}
+
+#[test]
+fn a_401_for_a_token_already_replaced_replays_without_another_refresh() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    // Both leave with t0; the fast one's 401 renews the token while the slow one is still on the wire.
+    let (fast, slow) = block_on(async {
+        futures::join!(async { harness.client.send(&RequestRecipe::get("/fast")).await }, async {
+            harness.client.send(&RequestRecipe::get("/slow")).await
+        },)
+    });
+    assert!(fast.is_ok() && slow.is_ok());
+    assert_eq!(harness.server.refreshes(), 1);
+    let tokens: Vec<_> = harness.server.requests_to("/slow").into_iter().map(|(_, bearer)| bearer).collect();
+    assert_eq!(tokens, [Some("t0".to_owned()), Some("t1".to_owned())]);
+}
+
+#[test]
+fn a_request_started_while_a_refresh_runs_waits_for_the_new_token() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    block_on(async {
+        let refused = async { harness.client.send(&RequestRecipe::get("/refused")).await };
+        let later = async {
+            // Start once the refresh is on the wire.
+            while harness.server.refreshes() == 0 {
+                YieldOnce(false).await;
+            }
+            harness.client.send(&RequestRecipe::get("/later")).await
+        };
+        let (refused, later) = futures::join!(refused, later);
+        assert!(refused.is_ok() && later.is_ok());
+    });
+    let later = harness.server.requests_to("/later");
+    assert_eq!(later.len(), 1, "sent once, already with the new token");
+    assert_eq!(later[0].1.as_deref(), Some("t1"));
+}
+
+#[test]
+fn a_401_after_a_successful_refresh_goes_back_to_the_caller_instead_of_looping() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refuses_every_token.set(true);
+    let outcome = block_on(harness.client.send(&RequestRecipe::get("/user")));
+    assert_eq!(outcome, Err(ApiError::Unauthorized));
+    assert_eq!(harness.server.refreshes(), 1);
+    assert_eq!(harness.server.requests_to("/user").len(), 2);
+    assert!(stored_token(&harness).is_some(), "a refused replay does not sign anybody out");
+}
+
+#[test]
+fn a_403_from_the_refresh_ends_the_session_for_every_waiting_request() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::Forbidden);
+    let requests: Vec<_> = (0..3).map(|index| RequestRecipe::get(format!("/item/{index}"))).collect();
+    let outcomes = block_on(join_all(requests.iter().map(|request| harness.client.send(request))));
+    assert!(outcomes.iter().all(|outcome| *outcome == Err(ApiError::SessionExpired)));
+    assert_eq!(harness.server.refreshes(), 1);
+    assert_eq!(stored_token(&harness), None);
+    assert_eq!(*harness.events.borrow(), [SessionEvent::Expired]);
+}
+
+#[test]
+fn a_network_failure_during_the_refresh_keeps_the_session() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
+    assert_eq!(block_on(harness.client.send(&RequestRecipe::get("/user"))), Err(ApiError::Network));
+    assert_eq!(stored_token(&harness).as_deref(), Some("t0"));
+    assert!(harness.events.borrow().is_empty());
+
+    harness.server.refresh_answer.set(RefreshAnswer::Rotate);
+    assert!(block_on(harness.client.send(&RequestRecipe::get("/user"))).is_ok(), "a later request tries again");
+    assert_eq!(stored_token(&harness).as_deref(), Some("t1"));
+}
+
+#[test]
+fn a_server_error_during_the_refresh_keeps_the_session() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::ServerError);
+    let outcome = block_on(harness.client.send(&RequestRecipe::get("/user")));
+    assert_eq!(outcome, Err(ApiError::Server { status: 503 }));
+    assert_eq!(outcome.unwrap_err().to_string(), "Server error. Please try again later.");
+    assert_eq!(stored_token(&harness).as_deref(), Some("t0"));
+}
+
+#[test]
+fn a_401_from_the_login_is_a_wrong_password_not_a_refresh() {
+    let harness = signed_in();
+    let outcome = block_on(harness.client.sign_in("demo", "wrong"));
+    assert!(matches!(outcome, Err(ApiError::Status { status: 401, ref code, .. }) if code == "invalid_credentials"));
+    assert_eq!(harness.server.refreshes(), 0);
+}
+
+#[test]
+fn a_token_about_to_expire_is_renewed_before_it_is_sent() {
+    let harness = signed_in();
+    // 15-minute token: renewed once less than a minute remains.
+    harness.clock.0.set(900_000.0 - 61_000.0);
+    block_on(harness.client.send(&RequestRecipe::get("/user"))).unwrap();
+    assert_eq!(harness.server.refreshes(), 0);
+
+    harness.clock.0.set(900_000.0 - 59_000.0);
+    block_on(harness.client.send(&RequestRecipe::get("/user"))).unwrap();
+    assert_eq!(harness.server.refreshes(), 1);
+    assert_eq!(harness.server.requests_to("/user")[1].1.as_deref(), Some("t1"));
+    let renewed = harness.store.load().unwrap();
+    assert_eq!(renewed.expires_at_ms, 900_000.0 - 59_000.0 + 900_000.0, "expiry counts from receipt");
+}
+
+#[test]
+fn signing_out_clears_the_token_even_when_the_server_is_unreachable() {
+    let harness = signed_in();
+    block_on(harness.client.sign_out());
+    assert_eq!(stored_token(&harness), None);
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+    assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1);
+}

@@ -1,0 +1,36 @@
+use leptos::prelude::*;
+
+/// Set when the server ends the session, so the sign-in page can say why the user is there.
+#[derive(Clone, Copy)]
+pub struct SessionNotice {
+    pub expired: RwSignal<bool>,
+}
+
+impl SessionNotice {
+    pub fn new() -> Self {
+        Self { expired: RwSignal::new(false) }
+    }
+}
+
+impl Default for SessionNotice {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[component]
+pub fn SessionExpiredBanner() -> impl IntoView {
+    let notice = expect_context::<SessionNotice>();
+    move || {
+        notice.expired.get().then(|| {
+            view! {
+                <div class="banner" role="alert">
+                    <p>"Your session has expired. Please sign in again."</p>
+                    <button type="button" class="dismiss" aria-label="Dismiss" on:click=move |_| notice.expired.set(false)>
+                        "×"
+                    </button>
+                </div>
+            }
+        })
+    }
+}

@@ -1,0 +1,58 @@
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+
+use crate::api::ApiError;
+use crate::components::SessionExpiredBanner;
+use crate::use_api;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let api = use_api();
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let sign_in = Action::new_local(move |(username, password): &(String, String)| {
+        let (api, username, password) = (api.get_value(), username.clone(), password.clone());
+        async move { api.sign_in(&username, &password).await }
+    });
+    let pending = sign_in.pending();
+    let error = move || sign_in.value().get().and_then(Result::err).map(sign_in_error_text);
+
+    let on_submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        if !pending.get_untracked() {
+            sign_in.dispatch((username.get_untracked(), password.get_untracked()));
+        }
+    };
+
+    view! {
+        <section class="card">
+            <SessionExpiredBanner/>
+            <h1>"Sign in"</h1>
+            <form on:submit=on_submit>
+                <label for="username">"Username"</label>
+                <input id="username" name="username" type="text" autocomplete="username" required bind:value=username/>
+                <label for="password">"Password"</label>
+                <input
+                    id="password"
+                    name="password"
+                    type="password"
+                    autocomplete="current-password"
+                    required
+                    bind:value=password
+                />
+                {move || error().map(|text| view! { <p class="error" role="alert">{text}</p> })}
+                <button type="submit" disabled=pending>
+                    {move || if pending.get() { "Signing in…" } else { "Sign in" }}
+                </button>
+            </form>
+        </section>
+    }
+}
+
+fn sign_in_error_text(error: ApiError) -> String {
+    match error {
+        ApiError::Status { status: 401, .. } => "Incorrect username or password.".to_owned(),
+        ApiError::Status { status: 429, message, .. } => message,
+        other => other.to_string(),
+    }
+}

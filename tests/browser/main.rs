@@ -1,0 +1,8 @@
+//! Browser tests (`wasm-pack test --headless --chrome`): the adapters and pages in real Chromium.
+#![cfg(target_arch = "wasm32")]
+
+mod login_page;
+mod support;
+mod token_store;
+
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -1,0 +1,65 @@
+use std::time::Duration;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+pub fn document() -> web_sys::Document {
+    web_sys::window().and_then(|window| window.document()).expect("a document")
+}
+
+pub async fn sleep(duration: Duration) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .expect("a window")
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, duration.as_millis() as i32)
+            .expect("a timer");
+    });
+    JsFuture::from(promise).await.expect("the timer fires");
+}
+
+/// Waits up to two seconds for an element to match.
+pub async fn wait_for(selector: &str) -> web_sys::HtmlElement {
+    for _ in 0..200 {
+        if let Some(element) = document().query_selector(&format!("#page-under-test {selector}")).ok().flatten() {
+            return element.unchecked_into();
+        }
+        sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{selector} never appeared; body: {}", document().body().map(|body| body.inner_html()).unwrap_or_default());
+}
+
+/// Replaces `window.fetch`: every request is recorded in `window.sentRequests`, and `answer(request)` (a JS
+/// function body) produces the response, so the real gloo-net transport runs without a server.
+pub fn stub_fetch(answer: &str) {
+    let install = js_sys::Function::new_no_args(&format!(
+        "window.sentRequests = [];
+         window.fetch = async (request) => {{
+             window.sentRequests.push({{
+                 url: new URL(request.url).pathname,
+                 method: request.method,
+                 marker: request.headers.get('X-Requested-With'),
+                 contentType: request.headers.get('Content-Type'),
+                 credentials: request.credentials,
+                 body: await request.clone().text(),
+             }});
+             return (request => {{ {answer} }})(request);
+         }};"
+    ));
+    install.call0(&wasm_bindgen::JsValue::NULL).expect("fetch stubbed");
+}
+
+pub fn sent_requests() -> serde_json::Value {
+    let json =
+        js_sys::JSON::stringify(&js_sys::Reflect::get(&web_sys::window().unwrap(), &"sentRequests".into()).unwrap())
+            .unwrap()
+            .as_string()
+            .unwrap();
+    serde_json::from_str(&json).unwrap()
+}
+
+pub fn type_into(selector: &str, text: &str) {
+    let input: web_sys::HtmlInputElement =
+        document().query_selector(&format!("#page-under-test {selector}")).unwrap().unwrap().unchecked_into();
+    input.set_value(text);
+    input.dispatch_event(&web_sys::Event::new("input").unwrap()).unwrap();
+}

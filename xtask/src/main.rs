@@ -1,0 +1,45 @@
+//! `cargo xtask setup | serve | dev | test | bench`: the project's whole workflow, from a fresh machine on.
+
+mod bench;
+mod run;
+mod setup;
+mod suite;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+  setup   install what is missing: wasm32 target, trunk, wasm-bindgen-cli, wasm-pack, wasm-opt, Chromium
+  serve   build the app (release) and serve it with the API on http://127.0.0.1:8080
+          (arguments after `--` go to the server, e.g. `cargo xtask serve -- --addr 0.0.0.0:8080`)
+  dev     the API on :3000 and `trunk serve` with hot reload on http://127.0.0.1:8080
+  test    every check and suite; ends with `N passed, N failed`
+  bench   sizes of the built app (raw and gzip)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.iter().skip(1).skip_while(|arg| *arg == "--").cloned().collect::<Vec<_>>();
+    let outcome = match args.first().map(String::as_str) {
+        Some("setup") => setup::all(),
+        Some("serve") => setup::build_tools().and_then(|()| run::serve(&rest)),
+        Some("dev") => setup::build_tools().and_then(|()| run::dev()),
+        Some("test") => setup::all().and_then(|()| suite::run_all()),
+        Some("bench") => setup::build_tools().and_then(|()| bench::sizes()),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root, whatever directory cargo was started from.
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+}

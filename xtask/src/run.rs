@@ -1,0 +1,91 @@
+//! Running programs: plain, or captured while still shown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+
+use crate::workspace_root;
+
+pub fn command(program: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(program);
+    command.args(args).current_dir(workspace_root());
+    command
+}
+
+pub fn status(mut command: Command) -> Result<(), String> {
+    let description = format!("{command:?}");
+    let status = command.status().map_err(|error| format!("cannot run {description}: {error}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{description} failed ({status})")) }
+}
+
+/// Runs the command, echoing its output as it comes, and returns whether it succeeded and everything it printed.
+pub fn captured(mut command: Command) -> (bool, String) {
+    println!("\n$ {}", describe(&command));
+    let mut child = match command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+        Ok(child) => child,
+        Err(error) => return (false, format!("cannot start: {error}")),
+    };
+    let (sender, lines) = mpsc::channel();
+    let readers: Vec<_> = [
+        child.stdout.take().map(|out| Box::new(out) as Box<dyn std::io::Read + Send>),
+        child.stderr.take().map(|err| Box::new(err) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|stream| {
+        let sender = sender.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        })
+    })
+    .collect();
+    drop(sender);
+    let mut output = String::new();
+    for line in lines {
+        println!("{line}");
+        output.push_str(&line);
+        output.push('\n');
+    }
+    readers.into_iter().for_each(|reader| drop(reader.join()));
+    let success = child.wait().is_ok_and(|status| status.success());
+    (success, output)
+}
+
+fn describe(command: &Command) -> String {
+    let args: Vec<_> = command.get_args().map(|arg| arg.to_string_lossy().into_owned()).collect();
+    format!("{} {}", command.get_program().to_string_lossy(), args.join(" "))
+}
+
+pub fn trunk_release_build() -> Result<(), String> {
+    status(command("trunk", &["build", "--release"]))
+}
+
+pub fn serve(server_args: &[String]) -> Result<(), String> {
+    trunk_release_build()?;
+    let mut server = command("cargo", &["run", "--release", "--quiet", "--package", "session-server", "--"]);
+    server.args(server_args);
+    status(server)
+}
+
+/// Ends the child when dropped, so Ctrl-C or an error never leaves a server behind.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn dev() -> Result<(), String> {
+    status(command("cargo", &["build", "--package", "session-server"]))?;
+    let api = command("cargo", &["run", "--quiet", "--package", "session-server", "--", "--addr", "127.0.0.1:3000"])
+        .spawn()
+        .map_err(|error| format!("cannot start the API: {error}"))?;
+    let _api = Guard(api);
+    println!("API on http://127.0.0.1:3000; app with hot reload on http://127.0.0.1:8080");
+    status(command("trunk", &["serve"]))
+}

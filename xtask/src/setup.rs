@@ -1,0 +1,108 @@
+//! Installs only what is missing, each from its registry, and says what it does.
+
+use std::process::Command;
+
+use crate::run::status;
+use crate::workspace_root;
+
+const TRUNK_VERSION: &str = "0.21.14";
+const BINARYEN_VERSION: &str = "132";
+
+/// What `serve`, `dev` and `bench` need: the wasm target and the tools trunk runs.
+pub fn build_tools() -> Result<(), String> {
+    wasm_target()?;
+    install_if_missing("trunk", &format!("trunk {TRUNK_VERSION}"), || {
+        status(cargo_install(&["--locked", "trunk", "--version", TRUNK_VERSION]))
+    })?;
+    let bindgen = wasm_bindgen_version()?;
+    install_if_missing("wasm-bindgen", &format!("wasm-bindgen {bindgen}"), || {
+        // Not --locked: one of its locked dependencies is missing from the registry mirror.
+        status(cargo_install(&["wasm-bindgen-cli", "--version", &bindgen]))
+    })?;
+    install_if_missing("wasm-opt", "wasm-opt", || {
+        let mut npm = Command::new("npm");
+        npm.args(["install", "-g", &format!("binaryen@{BINARYEN_VERSION}")]);
+        status(npm).map_err(|error| format!("{error}; install binaryen's wasm-opt by hand"))
+    })
+}
+
+/// Everything, including what the browser tests need.
+pub fn all() -> Result<(), String> {
+    build_tools()?;
+    install_if_missing("wasm-pack", "wasm-pack", || status(cargo_install(&["--locked", "wasm-pack"])))?;
+    chromium()
+}
+
+fn wasm_target() -> Result<(), String> {
+    let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if installed.lines().any(|line| line.trim() == "wasm32-unknown-unknown") {
+        println!("setup: wasm32-unknown-unknown target present");
+        return Ok(());
+    }
+    println!("setup: adding the wasm32-unknown-unknown target");
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", "wasm32-unknown-unknown"]);
+    status(rustup)
+}
+
+fn chromium() -> Result<(), String> {
+    let present = |program: &str| output(program, &["--version"]).is_some();
+    if present("chromium") && present("chromedriver") {
+        println!("setup: Chromium and ChromeDriver present");
+        return Ok(());
+    }
+    let is_root = output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
+    if !is_root || !present("apt-get") {
+        return Err("Chromium and ChromeDriver are missing: install them by hand \
+                    (Debian: apt-get install chromium chromium-driver)"
+            .to_owned());
+    }
+    println!("setup: installing Chromium and ChromeDriver with apt-get");
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    status(update)?;
+    let mut install = Command::new("apt-get");
+    install.args(["install", "-y", "chromium", "chromium-driver"]).env("DEBIAN_FRONTEND", "noninteractive");
+    status(install)
+}
+
+fn install_if_missing(program: &str, wanted: &str, install: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    match output(program, &["--version"]) {
+        Some(version) if version.contains(wanted) => {
+            println!("setup: {} present", version.trim());
+            Ok(())
+        }
+        found => {
+            let found = found.map_or("missing".to_owned(), |version| format!("found {}", version.trim()));
+            println!("setup: installing {wanted} ({found})");
+            install().map_err(|error| format!("could not install {wanted}: {error}"))
+        }
+    }
+}
+
+fn cargo_install(args: &[&str]) -> Command {
+    let mut cargo = Command::new("cargo");
+    cargo.arg("install").args(args);
+    cargo
+}
+
+fn output(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// trunk needs a wasm-bindgen CLI of exactly the version the app links.
+fn wasm_bindgen_version() -> Result<String, String> {
+    let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock"))
+        .map_err(|error| format!("cannot read Cargo.lock: {error}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == r#"name = "wasm-bindgen""# {
+            let version = lines.next().and_then(|line| line.trim().strip_prefix("version = "));
+            return version
+                .map(|version| version.trim_matches('"').to_owned())
+                .ok_or_else(|| "Cargo.lock is malformed".to_owned());
+        }
+    }
+    Err("Cargo.lock has no wasm-bindgen".to_owned())
+}

@@ -1,0 +1,122 @@
+//! `cargo xtask test`: every check and suite, summed into one closing line.
+
+use std::path::Path;
+
+use crate::run::{captured, command};
+use crate::workspace_root;
+
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    /// A check that passes or fails as a whole (format, lint, build).
+    fn check(&mut self, name: &str, (success, _): (bool, String)) {
+        if success {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+            self.failures.push(name.to_owned());
+        }
+    }
+
+    /// A test suite: its `test result:` lines count; a run that failed without one counts as one failure.
+    fn suite(&mut self, name: &str, (success, output): (bool, String)) {
+        let (passed, failed) = count_results(&output);
+        self.passed += passed;
+        self.failed += failed;
+        if !success && failed == 0 {
+            self.failed += 1;
+        }
+        if !success {
+            self.failures.push(name.to_owned());
+        }
+    }
+}
+
+/// Sums `test result: ok. 12 passed; 0 failed; …` lines (cargo test and wasm-bindgen-test print the same form).
+fn count_results(output: &str) -> (u64, u64) {
+    let number_before = |line: &str, word: &str| -> u64 {
+        line.split(';')
+            .find_map(|part| part.trim().strip_suffix(word)?.trim().rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    output.lines().filter(|line| line.contains("test result:")).fold((0, 0), |(passed, failed), line| {
+        (passed + number_before(line, "passed"), failed + number_before(line, "failed"))
+    })
+}
+
+pub fn run_all() -> Result<(), String> {
+    let root = workspace_root();
+    let mut tally = Tally::default();
+
+    tally.check("cargo fmt --check", captured(command("cargo", &["fmt", "--all", "--check"])));
+    tally.check(
+        "clippy (native)",
+        captured(command("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
+    );
+    tally.check(
+        "clippy (wasm32 app)",
+        captured(command(
+            "cargo",
+            &[
+                "clippy",
+                "--package",
+                "session-app",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )),
+    );
+    tally.suite("native tests", captured(command("cargo", &["test", "--workspace", "--exclude", "e2e"])));
+
+    let build = captured(command("trunk", &["build", "--release"]));
+    let built = build.0;
+    tally.check("trunk build --release", build);
+
+    let mut browser_tests = command("wasm-pack", &["test", "--headless", "--chrome", "--mode", "no-install", "."]);
+    browser_tests.env("CHROMEDRIVER", which("chromedriver"));
+    tally.suite("browser tests (wasm-pack)", captured(browser_tests));
+
+    if built {
+        let mut e2e = command("cargo", &["test", "--package", "e2e", "--", "--test-threads", "1"]);
+        e2e.env("E2E_DIST", root.join("dist")).env("CHROMEDRIVER", which("chromedriver"));
+        tally.suite("end-to-end tests", captured(e2e));
+    } else {
+        tally.failed += 1;
+        tally.failures.push("end-to-end tests (no built app)".to_owned());
+    }
+
+    if !tally.failures.is_empty() {
+        println!("\nfailed: {}", tally.failures.join(", "));
+    }
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed == 0 { Ok(()) } else { Err(format!("{} failed", tally.failed)) }
+}
+
+fn which(program: &str) -> String {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| Path::is_file(candidate))
+        })
+        .map_or_else(|| program.to_owned(), |path| path.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_results;
+
+    #[test]
+    fn sums_every_result_line() {
+        let output = "test result: ok. 12 passed; 0 failed; 0 ignored\nnoise\ntest result: FAILED. 3 passed; 2 failed; 1 ignored";
+        assert_eq!(count_results(output), (15, 2));
+        assert_eq!(count_results("no tests here"), (0, 0));
+    }
+}
