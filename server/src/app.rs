@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -44,6 +45,8 @@ pub enum StartupError {
     Database(#[from] sqlx::Error),
     #[error("cannot create the demo account: {0}")]
     DemoAccount(#[from] CredentialError),
+    #[error("the allowed origin {0:?} is not an origin such as https://app.example")]
+    InvalidOrigin(String),
 }
 
 #[derive(Clone)]
@@ -131,8 +134,10 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
         index_html,
     }));
 
+    let cors = cors_for(&app.settings().allowed_origins)?;
     let mut api = routes::api()
         .layer(middleware::from_fn_with_state(app.clone(), security::refuse_cross_site))
+        .layer(cors)
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(middleware::from_fn_with_state(app.clone(), serve_app_to_navigations));
     if config.expose_metrics {
@@ -152,6 +157,28 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
         }))
         .with_state(app.clone());
     Ok((app, router))
+}
+
+/// No CORS at all unless origins are configured, and then credentials for exactly those origins.
+fn cors_for(origins: &[String]) -> Result<CorsLayer, StartupError> {
+    if origins.is_empty() {
+        return Ok(CorsLayer::new());
+    }
+    let origins = origins
+        .iter()
+        .map(|origin| {
+            let is_origin = origin.starts_with("http") && origin.contains("://") && !origin.ends_with('/');
+            HeaderValue::from_str(origin)
+                .ok()
+                .filter(|_| is_origin)
+                .ok_or_else(|| StartupError::InvalidOrigin(origin.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-requested-with")]))
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> io::Result<()> {

@@ -150,6 +150,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn access_token_validation_is_pinned_to_hs256_with_iss_aud_exp_nbf_and_at_most_5s_leeway() {
+        let settings = Settings::default();
+        let tokens = AccessTokens::new(b"key", &settings);
+        let validation = &tokens.validation;
+        assert_eq!(validation.algorithms, [Algorithm::HS256]);
+        assert!(validation.leeway <= 5);
+        assert!(validation.validate_exp && validation.validate_nbf && validation.validate_aud);
+        assert_eq!(validation.iss, Some([settings.issuer.clone()].into()));
+        assert_eq!(validation.aud, Some([settings.audience.clone()].into()));
+        let required: std::collections::HashSet<String> =
+            ["exp", "iss", "aud", "sub"].into_iter().map(str::to_owned).collect();
+        assert_eq!(validation.required_spec_claims, required);
+        assert_eq!(ACCESS_TOKEN_TYPE, "at+jwt", "typ is checked before the signature");
+    }
+
+    #[test]
+    fn a_thousand_refresh_tokens_have_no_duplicate() {
+        let tokens = RefreshTokens::new(b"key".to_vec());
+        let issued: std::collections::HashSet<String> = (0..1000).map(|_| tokens.generate().plaintext).collect();
+        assert_eq!(issued.len(), 1000);
+    }
+
+    #[test]
     fn a_sealed_child_opens_only_with_its_parent() {
         let tokens = RefreshTokens::new(b"key".to_vec());
         let parent = tokens.generate();

@@ -1,90 +1,10 @@
-//! The HTTP contract of API.md, checked over real HTTP against the server on an ephemeral port.
-
-use std::sync::Arc;
+//! The HTTP contract of API.md, checked over real HTTP.
 
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
-use session_server::{
-    Clock, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, NewUser, ServerConfig, Settings, SystemClock, add_user,
-    build_app, serve,
-};
+use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, NewUser, Settings, SystemClock, add_user};
 
-struct TestServer {
-    base: String,
-    clock: ManualClock,
-    http: reqwest::Client,
-    app: session_server::App,
-    _data_dir: tempfile::TempDir,
-}
-
-struct SignedIn {
-    access_token: String,
-    refresh_token: String,
-}
-
-impl TestServer {
-    async fn start(settings: Settings) -> Self {
-        Self::start_at(ManualClock::starting_now(), settings).await
-    }
-
-    async fn start_at(clock: ManualClock, settings: Settings) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig::new(data_dir.path());
-        config.settings = settings;
-        config.clock = Arc::new(clock.clone());
-        let (app, router) = build_app(config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, router));
-        Self { base, clock, http: reqwest::Client::new(), app, _data_dir: data_dir }
-    }
-
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}{path}", self.base)).header("X-Requested-With", "fetch")
-    }
-
-    fn get(&self, path: &str, access_token: &str) -> reqwest::RequestBuilder {
-        self.http.get(format!("{}{path}", self.base)).bearer_auth(access_token)
-    }
-
-    async fn login_as(&self, username: &str, password: &str) -> reqwest::Response {
-        self.post("/auth/login").json(&json!({"username": username, "password": password})).send().await.unwrap()
-    }
-
-    async fn sign_in(&self) -> SignedIn {
-        let response = self.login_as(DEMO_USERNAME, DEMO_PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let refresh_token = refresh_cookie(response.headers()).expect("a refresh cookie");
-        let body: Value = response.json().await.unwrap();
-        SignedIn { access_token: body["accessToken"].as_str().unwrap().to_owned(), refresh_token }
-    }
-
-    async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
-        self.post("/auth/refresh").header("Cookie", format!("__Secure-refresh={refresh_token}")).send().await.unwrap()
-    }
-
-    async fn user_status(&self, access_token: &str) -> StatusCode {
-        self.get("/user", access_token).send().await.unwrap().status()
-    }
-}
-
-fn set_cookie(headers: &HeaderMap) -> Option<String> {
-    headers.get(SET_COOKIE).map(|value| value.to_str().unwrap().to_owned())
-}
-
-fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
-    let cookie = set_cookie(headers)?;
-    let value = cookie.strip_prefix("__Secure-refresh=")?.split(';').next()?.to_owned();
-    (!value.is_empty()).then_some(value)
-}
-
-async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert!(body["message"].is_string(), "{body}");
-    (status, body["error"].as_str().unwrap().to_owned())
-}
+use crate::support::{TestServer, error_code, refresh_cookie, set_cookie};
 
 #[tokio::test]
 async fn login_sets_the_refresh_cookie_with_the_attributes_of_api_md() {

@@ -1,0 +1,61 @@
+//! Issue 3, "CSRF and headers": security headers on every response, CORS only for configured origins.
+
+use reqwest::StatusCode;
+use session_server::Settings;
+
+use crate::support::TestServer;
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let server = TestServer::start(Settings::default()).await;
+    let responses = [
+        server.http.get(format!("{}/user", server.base)).send().await.unwrap(),
+        server.http.post(format!("{}/auth/login", server.base)).send().await.unwrap(),
+        server.http.get(format!("{}/no/such/path", server.base)).send().await.unwrap(),
+        server.http.get(format!("{}/auth/refresh", server.base)).send().await.unwrap(),
+    ];
+    for response in responses {
+        let headers = response.headers();
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("script-src 'self' 'wasm-unsafe-eval'"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{}", response.url());
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+    }
+}
+
+async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {
+    server
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/auth/refresh", server.base))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "x-requested-with")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn there_is_no_cors_unless_origins_are_configured() {
+    let server = TestServer::start(Settings::default()).await;
+    let response = preflight(&server, "https://app.example").await;
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn configured_origins_get_credentials_and_no_one_else_does() {
+    let settings = Settings { allowed_origins: vec!["https://app.example".to_owned()], ..Settings::default() };
+    let server = TestServer::start(settings).await;
+    let allowed = preflight(&server, "https://app.example").await;
+    assert!(allowed.status().is_success());
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example");
+    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
+    let stranger = preflight(&server, "https://evil.example").await;
+    assert!(!stranger.headers().contains_key("access-control-allow-origin"));
+
+    let marked = server.post("/auth/refresh").header("Origin", "https://app.example").send().await.unwrap();
+    assert_eq!(marked.status(), StatusCode::FORBIDDEN, "allowed through CSRF, refused for lack of a cookie");
+    let body: serde_json::Value = marked.json().await.unwrap();
+    assert_eq!(body["error"], "session_expired");
+}

@@ -1,0 +1,115 @@
+//! Issue 3, "Login": Argon2id, no account enumeration, throttling, JSON only, the account commands.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use session_server::{DEMO_PASSWORD, DEMO_USERNAME, Settings};
+
+use crate::support::{TestServer, error_code};
+
+#[tokio::test]
+async fn passwords_are_stored_as_argon2id_with_owasp_parameters() {
+    let server = TestServer::start(Settings::default()).await;
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'demo'")
+        .fetch_one(&server.database().await)
+        .await
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+}
+
+async fn fastest_refusal(server: &TestServer, username: &str) -> Duration {
+    let mut fastest = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_eq!(server.login_as(username, "not the password").await.status(), StatusCode::UNAUTHORIZED);
+        fastest = fastest.min(started.elapsed());
+    }
+    fastest
+}
+
+#[tokio::test]
+async fn an_unknown_user_still_costs_a_password_verification() {
+    let server = TestServer::start(Settings::default()).await;
+    let known = fastest_refusal(&server, DEMO_USERNAME).await;
+    let unknown = fastest_refusal(&server, "nobody-by-this-name").await;
+    // Without the dummy verification the unknown user would answer in well under a tenth of the time.
+    assert!(unknown * 2 > known, "unknown user {unknown:?} vs wrong password {known:?}");
+}
+
+#[tokio::test]
+async fn a_successful_sign_in_resets_the_accounts_failure_count() {
+    let server = TestServer::start(Settings::default()).await;
+    for _ in 0..4 {
+        assert_eq!(server.login_as(DEMO_USERNAME, "wrong").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await.status(), StatusCode::OK);
+    for _ in 0..4 {
+        assert_eq!(server.login_as(DEMO_USERNAME, "wrong").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn one_client_address_is_throttled_across_accounts() {
+    let server = TestServer::start(Settings::default()).await;
+    for attempt in 0..30 {
+        let status = server.login_as(&format!("guess{attempt}"), "x").await.status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let throttled = server.login_as("guess-more", "x").await;
+    assert!(throttled.headers().contains_key("retry-after"));
+    assert_eq!(error_code(throttled).await, (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts".into()));
+}
+
+#[tokio::test]
+async fn a_form_body_is_refused_as_not_json() {
+    let server = TestServer::start(Settings::default()).await;
+    let form =
+        server.post("/auth/login").form(&[("username", "demo"), ("password", DEMO_PASSWORD)]).send().await.unwrap();
+    assert_eq!(error_code(form).await, (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type".into()));
+}
+
+fn server_command(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_session-server"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn the_user_add_command_creates_an_account_that_can_sign_in() {
+    let server = TestServer::start(Settings::default()).await;
+    let added = server_command(
+        server.data_dir.path(),
+        &["user", "add", "alice", "--email", "a@example.com"],
+        "alice's long password\n",
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert_eq!(server.login_as("alice", "alice's long password").await.status(), StatusCode::OK);
+
+    let again = server_command(server.data_dir.path(), &["user", "add", "alice"], "another long password\n");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let short = server_command(server.data_dir.path(), &["user", "add", "bob"], "short\n");
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
+}
+
+#[tokio::test]
+async fn the_set_password_command_signs_the_user_out_everywhere() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let changed =
+        server_command(server.data_dir.path(), &["user", "set-password", DEMO_USERNAME], "the next password\n");
+    assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
+    assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(server.login_as(DEMO_USERNAME, "the next password").await.status(), StatusCode::OK);
+}

@@ -1,0 +1,163 @@
+//! Issue 3, "Sessions and refresh": rotation, reuse detection, grace window, lifetimes, revocation.
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::Value;
+use session_server::{Settings, set_password};
+use sqlx::Row;
+
+use crate::support::{TestServer, error_code, refresh_cookie, sha256};
+
+const REUSED: (StatusCode, &str) = (StatusCode::FORBIDDEN, "refresh_token_reused");
+const EXPIRED: (StatusCode, &str) = (StatusCode::FORBIDDEN, "session_expired");
+
+async fn code(response: reqwest::Response) -> (StatusCode, String) {
+    error_code(response).await
+}
+
+fn expect(actual: (StatusCode, String), expected: (StatusCode, &str)) {
+    assert_eq!((actual.0, actual.1.as_str()), expected);
+}
+
+#[tokio::test]
+async fn refresh_tokens_are_stored_only_as_sha256_and_never_in_plaintext() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let child = refresh_cookie(server.refresh(&session.refresh_token).await.headers()).unwrap();
+    let grandchild = refresh_cookie(server.refresh(&child).await.headers()).unwrap();
+
+    let database = server.database_bytes();
+    let pool = server.database().await;
+    for token in [&session.refresh_token, &child, &grandchild] {
+        assert!(!contains(&database, token.as_bytes()), "plaintext {token} is on disk");
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE hash = ?")
+            .bind(sha256(token))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 1);
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+#[tokio::test]
+async fn rotation_issues_a_child_in_the_same_session_that_records_its_parent() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let child = refresh_cookie(server.refresh(&session.refresh_token).await.headers()).unwrap();
+    let pool = server.database().await;
+    let lineage = |token: String| {
+        let pool = pool.clone();
+        async move {
+            let row = sqlx::query("SELECT session_id, parent_hash FROM refresh_tokens WHERE hash = ?")
+                .bind(sha256(&token))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            (row.get::<String, _>("session_id"), row.get::<Option<Vec<u8>>, _>("parent_hash"))
+        }
+    };
+    let (parent_session, grandparent) = lineage(session.refresh_token.clone()).await;
+    let (child_session, parent) = lineage(child).await;
+    assert_eq!(child_session, parent_session);
+    assert_eq!(parent, Some(sha256(&session.refresh_token)));
+    assert_eq!(grandparent, None);
+}
+
+#[tokio::test]
+async fn the_grace_window_covers_only_the_immediate_parent_of_the_newest_token() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let child = refresh_cookie(server.refresh(&session.refresh_token).await.headers()).unwrap();
+    let grandchild = refresh_cookie(server.refresh(&child).await.headers()).unwrap();
+
+    let retry = server.refresh(&child).await;
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(refresh_cookie(retry.headers()).unwrap(), grandchild, "the same child, not a new one");
+    expect(code(server.refresh(&session.refresh_token).await).await, REUSED);
+    expect(code(server.refresh(&grandchild).await).await, REUSED);
+}
+
+#[tokio::test]
+async fn two_concurrent_refreshes_with_one_token_both_succeed_and_leave_one_live_child() {
+    let server = TestServer::start(Settings::default()).await;
+    let mut newest = server.sign_in().await.refresh_token;
+    for run in 0..50 {
+        let (first, second) = tokio::join!(server.refresh(&newest), server.refresh(&newest));
+        assert_eq!((first.status(), second.status()), (StatusCode::OK, StatusCode::OK), "run {run}");
+        let child = refresh_cookie(first.headers()).unwrap();
+        assert_eq!(refresh_cookie(second.headers()).unwrap(), child, "run {run}: one child for both");
+        newest = child;
+    }
+    let pool = server.database().await;
+    let live: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NULL").fetch_one(&pool).await.unwrap();
+    assert_eq!(live, 1);
+}
+
+#[tokio::test]
+async fn with_the_grace_window_off_exactly_one_of_twenty_concurrent_refreshes_succeeds() {
+    let server = TestServer::start(Settings { refresh_grace: 0, ..Settings::default() }).await;
+    let token = server.sign_in().await.refresh_token;
+    let responses = join_all((0..20).map(|_| server.refresh(&token))).await;
+    let succeeded = responses.iter().filter(|response| response.status() == StatusCode::OK).count();
+    assert_eq!(succeeded, 1);
+    for response in responses.into_iter().filter(|response| response.status() != StatusCode::OK) {
+        expect(code(response).await, REUSED);
+    }
+}
+
+#[tokio::test]
+async fn rotation_never_extends_the_absolute_session_lifetime() {
+    let server = TestServer::start(Settings { session_ttl: 300, ..Settings::default() }).await;
+    let mut newest = server.sign_in().await.refresh_token;
+    for _ in 0..5 {
+        server.clock.advance(59);
+        let response = server.refresh(&newest).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        newest = refresh_cookie(response.headers()).unwrap();
+    }
+    server.clock.advance(6);
+    expect(code(server.refresh(&newest).await).await, EXPIRED);
+}
+
+#[tokio::test]
+async fn an_idle_session_expires_and_is_not_counted_as_reuse() {
+    let server = TestServer::start(Settings { idle_timeout: 100, ..Settings::default() }).await;
+    let session = server.sign_in().await;
+    server.clock.advance(101);
+    expect(code(server.refresh(&session.refresh_token).await).await, EXPIRED);
+    expect(code(server.refresh(&session.refresh_token).await).await, EXPIRED);
+}
+
+#[tokio::test]
+async fn a_password_change_revokes_every_session_of_the_user() {
+    let server = TestServer::start(Settings::default()).await;
+    let laptop = server.sign_in().await;
+    let phone = server.sign_in().await;
+    set_password(server.app.store(), "demo", "a brand new password", 0).await.unwrap();
+    for device in [&laptop, &phone] {
+        expect(code(server.refresh(&device.refresh_token).await).await, EXPIRED);
+        assert_eq!(server.user_status(&device.access_token).await, StatusCode::UNAUTHORIZED);
+    }
+    let fresh = server.login_as("demo", "a brand new password").await.json::<Value>().await.unwrap();
+    assert!(fresh["accessToken"].is_string());
+}
+
+#[tokio::test]
+async fn an_unknown_session_id_is_not_found() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let response = server
+        .http
+        .delete(format!("{}/user/sessions/no-such-session", server.base))
+        .bearer_auth(&session.access_token)
+        .header("X-Requested-With", "fetch")
+        .send()
+        .await
+        .unwrap();
+    expect(code(response).await, (StatusCode::NOT_FOUND, "not_found"));
+}

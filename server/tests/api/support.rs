@@ -1,0 +1,127 @@
+//! A server on an ephemeral port with a clock the test moves, and the requests every suite makes.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use serde_json::{Value, json};
+use session_server::{DEMO_PASSWORD, DEMO_USERNAME, ManualClock, ServerConfig, Settings, build_app, serve};
+use sha2::{Digest, Sha256};
+
+/// The configured signing secret, so tests can forge tokens the way an attacker who knew it could.
+pub const TEST_SECRET: &str = "a test signing secret that is long enough";
+
+pub struct TestServer {
+    pub base: String,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    pub app: session_server::App,
+    pub data_dir: tempfile::TempDir,
+}
+
+pub struct SignedIn {
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestServer {
+    pub async fn start(settings: Settings) -> Self {
+        Self::start_at(ManualClock::starting_now(), settings).await
+    }
+
+    pub async fn start_at(clock: ManualClock, settings: Settings) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(data_dir.path());
+        config.settings = settings;
+        config.clock = Arc::new(clock.clone());
+        config.signing_secret = Some(TEST_SECRET.to_owned());
+        let (app, router) = build_app(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, router));
+        Self { base, clock, http: reqwest::Client::new(), app, data_dir }
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base)).header("X-Requested-With", "fetch")
+    }
+
+    pub fn get(&self, path: &str, access_token: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base)).bearer_auth(access_token)
+    }
+
+    pub async fn login_as(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post("/auth/login").json(&json!({"username": username, "password": password})).send().await.unwrap()
+    }
+
+    pub async fn sign_in(&self) -> SignedIn {
+        let response = self.login_as(DEMO_USERNAME, DEMO_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let refresh_token = refresh_cookie(response.headers()).expect("a refresh cookie");
+        let body: Value = response.json().await.unwrap();
+        SignedIn { access_token: body["accessToken"].as_str().unwrap().to_owned(), refresh_token }
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post("/auth/refresh").header("Cookie", format!("__Secure-refresh={refresh_token}")).send().await.unwrap()
+    }
+
+    /// Every byte SQLite keeps on disk for this server: the database, its write-ahead log and shared memory.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        ["sessions.db", "sessions.db-wal", "sessions.db-shm"]
+            .iter()
+            .filter_map(|name| std::fs::read(self.data_dir.path().join(name)).ok())
+            .flatten()
+            .collect()
+    }
+
+    pub async fn database(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!("sqlite:{}", self.data_dir.path().join("sessions.db").display()))
+            .await
+            .unwrap()
+    }
+
+    pub async fn user_status(&self, access_token: &str) -> StatusCode {
+        self.get("/user", access_token).send().await.unwrap().status()
+    }
+}
+
+pub fn set_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get(SET_COOKIE).map(|value| value.to_str().unwrap().to_owned())
+}
+
+pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
+    let cookie = set_cookie(headers)?;
+    let value = cookie.strip_prefix("__Secure-refresh=")?.split(';').next()?.to_owned();
+    (!value.is_empty()).then_some(value)
+}
+
+pub async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(body["message"].is_string(), "{body}");
+    (status, body["error"].as_str().unwrap().to_owned())
+}
+
+pub fn sha256(text: &str) -> Vec<u8> {
+    Sha256::digest(text.as_bytes()).to_vec()
+}
+
+/// The access-token key the server derives from [`TEST_SECRET`].
+pub fn access_signing_key() -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(TEST_SECRET.as_bytes()).unwrap();
+    mac.update(b"access-token-signing");
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// A JWT with exactly this header and these claims, signed with HMAC-SHA256 under `key`.
+pub fn forge(header: &Value, claims: &Value, key: &[u8]) -> String {
+    let signing_input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(signing_input.as_bytes());
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+}
