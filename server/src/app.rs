@@ -17,12 +17,12 @@ use rand::RngCore;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::config::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings};
 use crate::credentials::{CredentialError, NewUser, add_user, hash_password};
+use crate::live_sessions::LiveSessions;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::security::{self, content_security_policy};
@@ -60,6 +60,7 @@ struct AppState {
     clock: Arc<dyn Clock>,
     metrics: Metrics,
     throttle: LoginThrottle,
+    live_sessions: LiveSessions,
     dummy_password_hash: String,
     index_html: Option<String>,
     content_security_policy: HeaderValue,
@@ -86,6 +87,9 @@ impl App {
     }
     pub(crate) fn throttle(&self) -> &LoginThrottle {
         &self.0.throttle
+    }
+    pub(crate) fn live_sessions(&self) -> &LiveSessions {
+        &self.0.live_sessions
     }
     pub(crate) fn dummy_password_hash(&self) -> &str {
         &self.0.dummy_password_hash
@@ -129,17 +133,20 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
         clock: config.clock,
         metrics: Metrics::default(),
         throttle: LoginThrottle::default(),
+        live_sessions: LiveSessions::default(),
         dummy_password_hash,
         content_security_policy: content_security_policy(index_html.as_deref()),
         index_html,
     }));
 
-    let cors = cors_for(&app.settings().allowed_origins)?;
-    let mut api = routes::api()
-        .layer(middleware::from_fn_with_state(app.clone(), security::refuse_cross_site))
-        .layer(cors)
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(middleware::from_fn_with_state(app.clone(), serve_app_to_navigations));
+    // Each middleware only where it applies, so a GET /user pays for neither CSRF checks nor CORS.
+    let state_changing =
+        routes::state_changing().route_layer(middleware::from_fn_with_state(app.clone(), security::refuse_cross_site));
+    let reads = routes::reads().route_layer(middleware::from_fn_with_state(app.clone(), serve_app_to_navigations));
+    let mut api = security::with_api_headers(state_changing.merge(reads));
+    if !app.settings().allowed_origins.is_empty() {
+        api = api.layer(cors_for(&app.settings().allowed_origins)?);
+    }
     if config.expose_metrics {
         api = api.route("/metrics", get(metrics));
     }
@@ -149,8 +156,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
         router =
             router.fallback_service(tower::ServiceBuilder::new().layer(CompressionLayer::new()).service(built_app));
     }
-    let router = router
-        .layer(middleware::from_fn_with_state(app.clone(), security::security_headers))
+    let router = security::with_security_headers(router, app.content_security_policy())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             // The path only: a query string could carry a token.
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
@@ -159,11 +165,8 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
     Ok((app, router))
 }
 
-/// No CORS at all unless origins are configured, and then credentials for exactly those origins.
+/// Credentials for exactly the configured origins (and no CORS layer at all when there are none).
 fn cors_for(origins: &[String]) -> Result<CorsLayer, StartupError> {
-    if origins.is_empty() {
-        return Ok(CorsLayer::new());
-    }
     let origins = origins
         .iter()
         .map(|origin| {
@@ -188,10 +191,12 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> io::Res
 /// `/user` is both an API endpoint and an app route: a browser navigating there (a reload or a deep link)
 /// gets the app, while the app's own fetches get JSON.
 async fn serve_app_to_navigations(State(app): State<App>, request: Request, next: Next) -> Response {
-    let is_navigation = request.method() == Method::GET
-        && request.headers().get("sec-fetch-mode").is_some_and(|mode| mode == "navigate");
+    let is_navigation = request.headers().get("sec-fetch-mode").is_some_and(|mode| mode == "navigate");
     match (&app.0.index_html, is_navigation) {
-        (Some(index_html), true) => Html(index_html.clone()).into_response(),
+        (Some(index_html), true) => {
+            ([(header::CONTENT_SECURITY_POLICY, app.content_security_policy())], Html(index_html.clone()))
+                .into_response()
+        }
         _ => next.run(request).await,
     }
 }

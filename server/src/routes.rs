@@ -1,6 +1,7 @@
 //! The endpoints of API.md.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State};
@@ -17,19 +18,22 @@ use crate::credentials::verify_password;
 use crate::error::ApiError;
 use crate::metrics::{LoginOutcome, RefreshOutcome};
 use crate::security::{cleared_refresh_cookie, presented_refresh_token, refresh_cookie};
-use crate::store::{Rotation, RotationRequest};
+use crate::store::{Rotation, RotationRequest, User};
 use crate::tokens::{IssuedRefreshToken, digest};
 
 const MAX_USER_AGENT_CHARS: usize = 256;
 
-pub fn api() -> Router<App> {
+/// The endpoints that change state (API.md: they must be same-site and marked).
+pub fn state_changing() -> Router<App> {
     Router::new()
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
         .route("/auth/logout", post(logout))
-        .route("/user", get(current_user))
-        .route("/user/sessions", get(list_sessions))
         .route("/user/sessions/{id}", delete(revoke_session))
+}
+
+pub fn reads() -> Router<App> {
+    Router::new().route("/user", get(current_user)).route("/user/sessions", get(list_sessions))
 }
 
 /// JSON bodies whose rejections answer in API.md's error form.
@@ -49,7 +53,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 /// The caller of a Bearer-protected endpoint: a valid access token whose session is still live.
 pub struct Caller {
-    pub user_id: i64,
+    pub user: Arc<User>,
     pub session_id: String,
 }
 
@@ -66,11 +70,11 @@ impl FromRequestParts<App> for Caller {
             .map(|(_, token)| token.trim())
             .ok_or(ApiError::InvalidToken)?;
         let claims = app.access_tokens().verify(token).ok_or(ApiError::InvalidToken)?;
-        let user_id = claims.sub.parse().map_err(|_| ApiError::InvalidToken)?;
-        if !app.store().session_is_live(&claims.sid, app.now()).await? {
-            return Err(ApiError::InvalidToken);
+        let user = app.live_sessions().user_of(app.store(), &claims.sid, app.now()).await?;
+        match user {
+            Some(user) if claims.sub.parse() == Ok(user.id) => Ok(Self { user, session_id: claims.sid.clone() }),
+            _ => Err(ApiError::InvalidToken),
         }
-        Ok(Self { user_id, session_id: claims.sid })
     }
 }
 
@@ -179,6 +183,7 @@ async fn rotate(app: &App, headers: &HeaderMap) -> Result<Response, ApiError> {
             token_response(app, user_id, &session_id, &same_child, expires_at - now)
         }
         Rotation::Reused { session_id, user_id } => {
+            app.live_sessions().forget(&session_id);
             app.metrics().refresh(RefreshOutcome::Reused);
             tracing::warn!(event = "refresh_reuse_detected", user_id, session_id, "session revoked");
             Err(ApiError::RefreshTokenReused)
@@ -208,9 +213,10 @@ fn token_response(
 
 async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(presented) = presented_refresh_token(&headers)
-        && app.store().revoke_by_token(&digest(presented), app.now()).await?
+        && let Some(session_id) = app.store().revoke_by_token(&digest(presented), app.now()).await?
     {
-        tracing::info!(event = "logout", "session revoked");
+        app.live_sessions().forget(&session_id);
+        tracing::info!(event = "logout", session_id, "session revoked");
     }
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie())]).into_response())
 }
@@ -225,15 +231,15 @@ struct UserBody {
     created_at: String,
 }
 
-async fn current_user(State(app): State<App>, caller: Caller) -> Result<Json<UserBody>, ApiError> {
-    let user = app.store().user_by_id(caller.user_id).await?.ok_or(ApiError::InvalidToken)?;
-    Ok(Json(UserBody {
+async fn current_user(caller: Caller) -> Json<UserBody> {
+    let user = &caller.user;
+    Json(UserBody {
         id: user.id,
-        username: user.username,
-        display_name: user.display_name,
-        email: user.email,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        email: user.email.clone(),
         created_at: rfc3339(user.created_at),
-    }))
+    })
 }
 
 #[derive(Serialize)]
@@ -247,7 +253,7 @@ struct SessionBody {
 }
 
 async fn list_sessions(State(app): State<App>, caller: Caller) -> Result<Json<Vec<SessionBody>>, ApiError> {
-    let sessions = app.store().live_sessions(caller.user_id, app.now()).await?;
+    let sessions = app.store().live_sessions(caller.user.id, app.now()).await?;
     Ok(Json(
         sessions
             .into_iter()
@@ -267,10 +273,11 @@ async fn revoke_session(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if app.store().revoke_user_session(caller.user_id, &id, app.now()).await? {
+    if app.store().revoke_user_session(caller.user.id, &id, app.now()).await? {
+        app.live_sessions().forget(&id);
         tracing::info!(
             event = "session_revoked_by_user",
-            user_id = caller.user_id,
+            user_id = caller.user.id,
             session_id = id,
             "signed out a device"
         );

@@ -1,12 +1,14 @@
 //! Cross-site request refusal, the refresh cookie's exact form, and the headers every response carries.
 
+use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -38,8 +40,7 @@ pub fn presented_refresh_token(headers: &HeaderMap) -> Option<&str> {
 
 /// API.md: state-changing requests carry `X-Requested-With: fetch` and come from the same site.
 pub async fn refuse_cross_site(State(app): State<App>, request: Request, next: Next) -> Response {
-    let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state && !is_same_site_fetch(request.headers(), &app.settings().allowed_origins) {
+    if !is_same_site_fetch(request.headers(), &app.settings().allowed_origins) {
         return ApiError::Csrf.into_response();
     }
     next.run(request).await
@@ -104,15 +105,27 @@ fn inline_scripts(html: &str) -> Vec<&str> {
     scripts
 }
 
-pub async fn security_headers(State(app): State<App>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, app.content_security_policy());
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    response
+/// API answers are data, never documents: OWASP's REST policy, and never cached (they carry tokens and
+/// personal data).
+pub fn with_api_headers(router: Router<App>) -> Router<App> {
+    let header = |name, value| SetResponseHeaderLayer::if_not_present(name, value);
+    router
+        .layer(header(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CONTENT_SECURITY_POLICY)))
+        .layer(header(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+}
+
+const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Adds the headers every response carries, as static layers: no per-request work beyond inserting them.
+/// A response that set its own policy (the API's, or the app's) keeps it.
+pub fn with_security_headers(router: Router<App>, content_security_policy: HeaderValue) -> Router<App> {
+    let header = |name, value| SetResponseHeaderLayer::overriding(name, value);
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, content_security_policy))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(header(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(header(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(header(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin")))
 }
 
 #[cfg(test)]

@@ -140,11 +140,6 @@ impl Store {
         Ok(row.map(|row| user_from_row(&row)))
     }
 
-    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>, sqlx::Error> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
-        Ok(row.map(|row| user_from_row(&row)))
-    }
-
     /// Changes the password and revokes every session of the user, in one transaction.
     pub async fn set_password(&self, user_id: i64, password_hash: &str, now: i64) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
@@ -195,22 +190,24 @@ impl Store {
         tx.commit().await
     }
 
-    /// Whether an access token bound to this session may still be honoured.
-    pub async fn session_is_live(&self, session_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let live: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM sessions WHERE id = ? AND revoked_at IS NULL AND expires_at > ?")
-                .bind(session_id)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(live.is_some())
+    /// The user of a live session, with the session's absolute expiry: what a Bearer request needs to know.
+    pub async fn live_session_user(&self, session_id: &str, now: i64) -> Result<Option<(User, i64)>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT u.*, s.expires_at AS session_expires_at FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
+        )
+        .bind(session_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| (user_from_row(&row), row.get("session_expires_at"))))
     }
 
     pub async fn rotate(&self, request: RotationRequest<'_>) -> Result<Rotation, sqlx::Error> {
         let RotationRequest { presented_hash, child_hash, sealed_child, now, idle_timeout, grace } = request;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some(row) = sqlx::query(
-            "SELECT t.session_id, t.used_at, t.sealed_child, s.user_id, s.expires_at, s.last_used_at,
+            "SELECT t.session_id, t.parent_hash, t.used_at, t.sealed_child, s.user_id, s.expires_at, s.last_used_at,
                     s.revoke_reason,
                     (SELECT c.used_at IS NULL FROM refresh_tokens c WHERE c.hash = t.child_hash) AS child_is_newest
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
@@ -265,10 +262,13 @@ impl Store {
             return Ok(Rotation::Expired);
         }
         // The presented token's parent is no longer the immediate parent of the newest token: its grace ends.
-        sqlx::query("UPDATE refresh_tokens SET sealed_child = NULL WHERE child_hash = ?")
-            .bind(presented_hash)
-            .execute(&mut *tx)
-            .await?;
+        let parent_hash: Option<Vec<u8>> = row.get("parent_hash");
+        if let Some(parent_hash) = parent_hash {
+            sqlx::query("UPDATE refresh_tokens SET sealed_child = NULL WHERE hash = ?")
+                .bind(parent_hash)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("INSERT INTO refresh_tokens (hash, session_id, parent_hash, created_at) VALUES (?, ?, ?, ?)")
             .bind(child_hash)
             .bind(&session_id)
@@ -285,19 +285,18 @@ impl Store {
         Ok(Rotation::Rotated { session_id, user_id, expires_at })
     }
 
-    /// Revokes the session the token belongs to, if any; returns whether a live session was revoked.
-    pub async fn revoke_by_token(&self, token_hash: &[u8], now: i64) -> Result<bool, sqlx::Error> {
-        let revoked = sqlx::query(
+    /// Revokes the session the token belongs to, if it is live; returns that session's id.
+    pub async fn revoke_by_token(&self, token_hash: &[u8], now: i64) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
             "UPDATE sessions SET revoked_at = ?, revoke_reason = ?
-             WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?)",
+             WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?)
+             RETURNING id",
         )
         .bind(now)
         .bind(REVOKED_BY_LOGOUT)
         .bind(token_hash)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(revoked == 1)
+        .fetch_optional(&self.pool)
+        .await
     }
 
     pub async fn live_sessions(&self, user_id: i64, now: i64) -> Result<Vec<SessionSummary>, sqlx::Error> {

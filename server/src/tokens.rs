@@ -1,5 +1,8 @@
 //! Access tokens (HS256 JWTs pinned by RFC 8725's advice) and opaque refresh tokens.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
@@ -14,7 +17,7 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 const LEEWAY_SECONDS: u64 = 5;
 const REFRESH_TOKEN_BYTES: usize = 32;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
@@ -32,7 +35,12 @@ pub struct AccessTokens {
     issuer: String,
     audience: String,
     ttl: i64,
+    /// Tokens whose signature and claims already passed, by their exact text, so a token is verified once and
+    /// not on each of its requests. Only a verified token gets in; expiry is still checked on every use.
+    verified: RwLock<HashMap<String, Arc<AccessClaims>>>,
 }
+
+const MAX_VERIFIED_TOKENS: usize = 10_000;
 
 impl AccessTokens {
     pub fn new(signing_key: &[u8], settings: &Settings) -> Self {
@@ -50,6 +58,7 @@ impl AccessTokens {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             ttl: settings.access_token_ttl,
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -73,12 +82,28 @@ impl AccessTokens {
     }
 
     /// Signature, algorithm, `typ`, issuer, audience and time claims; `None` for anything that is not ours.
-    pub fn verify(&self, token: &str) -> Option<AccessClaims> {
-        let header = jsonwebtoken::decode_header(token).ok()?;
-        if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+    pub fn verify(&self, token: &str) -> Option<Arc<AccessClaims>> {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let known = self.verified.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(token).cloned();
+        if let Some(claims) = known {
+            // The same rule jsonwebtoken applies: expired once `exp` is more than the leeway in the past.
+            return (claims.exp >= now - LEEWAY_SECONDS as i64).then_some(claims);
+        }
+        // `validation` admits HS256 alone; the type is checked on the header decode already parsed.
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
+        if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return None;
         }
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims)
+        let claims = Arc::new(data.claims);
+        let mut verified = self.verified.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if verified.len() >= MAX_VERIFIED_TOKENS {
+            verified.retain(|_, claims| claims.exp >= now - LEEWAY_SECONDS as i64);
+            if verified.len() >= MAX_VERIFIED_TOKENS {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), Arc::clone(&claims));
+        Some(claims)
     }
 }
 
@@ -163,6 +188,27 @@ mod tests {
             ["exp", "iss", "aud", "sub"].into_iter().map(str::to_owned).collect();
         assert_eq!(validation.required_spec_claims, required);
         assert_eq!(ACCESS_TOKEN_TYPE, "at+jwt", "typ is checked before the signature");
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_but_its_expiry_still_counts() {
+        let tokens = AccessTokens::new(b"key", &Settings { access_token_ttl: 60, ..Settings::default() });
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let fresh = tokens.issue(1, "session", now).unwrap();
+        assert_eq!(tokens.verify(&fresh).unwrap().sid, "session");
+        assert_eq!(tokens.verify(&fresh).unwrap().sid, "session", "the second use hits the cache");
+
+        let expiring = tokens.issue(1, "session", now - 60).unwrap();
+        assert!(tokens.verify(&expiring).is_some(), "within the 5 s leeway");
+        // Six seconds later, as far as the remembered claims are concerned.
+        if let Some(claims) = tokens.verified.write().unwrap().get_mut(&expiring) {
+            *claims = Arc::new(AccessClaims { exp: now - 6, ..(**claims).clone() });
+        }
+        assert!(tokens.verify(&expiring).is_none(), "a remembered token expires like any other");
+
+        let mut tampered = fresh.clone();
+        tampered.push('x');
+        assert!(tokens.verify(&tampered).is_none());
     }
 
     #[test]

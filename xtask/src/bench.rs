@@ -1,12 +1,28 @@
-//! `cargo xtask bench`: what the app costs each user to download.
+//! `cargo xtask bench`: what the app costs each user to download, and how fast the server answers.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::run::trunk_release_build;
+use crate::run::{command, status, trunk_release_build};
+use crate::setup;
 use crate::workspace_root;
 
-pub fn sizes() -> Result<(), String> {
+pub fn run(part: Option<&str>) -> Result<(), String> {
+    match part {
+        Some("size") => sizes(),
+        Some("server") => server(),
+        None => sizes().and_then(|()| server()),
+        Some(other) => Err(format!("no benchmark {other:?}: name size or server")),
+    }
+}
+
+/// `server/benches/http.rs`: wrk against `GET /user` and `POST /auth/refresh` beside constant handlers.
+fn server() -> Result<(), String> {
+    setup::wrk()?;
+    status(command("cargo", &["bench", "--package", "session-server", "--bench", "http"]))
+}
+
+fn sizes() -> Result<(), String> {
     trunk_release_build()?;
     let dist = workspace_root().join("dist");
     let mut entries: Vec<_> = std::fs::read_dir(&dist)

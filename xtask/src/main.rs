@@ -14,7 +14,8 @@ const USAGE: &str = "usage: cargo xtask <command>
           (arguments after `--` go to the server, e.g. `cargo xtask serve -- --addr 0.0.0.0:8080`)
   dev     the API on :3000 and `trunk serve` with hot reload on http://127.0.0.1:8080
   test    every check and suite; ends with `N passed, N failed`
-  bench   sizes of the built app (raw and gzip)";
+  bench   [size|server]  what the app costs to download (raw and gzip), and the server's rate and latency
+          against a constant handler (wrk); both when no part is named";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
         Some("serve") => setup::build_tools().and_then(|()| run::serve(&rest)),
         Some("dev") => setup::build_tools().and_then(|()| run::dev()),
         Some("test") => setup::all().and_then(|()| suite::run_all()),
-        Some("bench") => setup::build_tools().and_then(|()| bench::sizes()),
+        Some("bench") => setup::build_tools().and_then(|()| bench::run(rest.first().map(String::as_str))),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -46,23 +46,31 @@ fn wasm_target() -> Result<(), String> {
 }
 
 fn chromium() -> Result<(), String> {
-    let present = |program: &str| output(program, &["--version"]).is_some();
-    if present("chromium") && present("chromedriver") {
-        println!("setup: Chromium and ChromeDriver present");
+    debian_packages("Chromium and ChromeDriver", &["chromium", "chromedriver"], &["chromium", "chromium-driver"])
+}
+
+/// The load generator of `cargo xtask bench server`.
+pub fn wrk() -> Result<(), String> {
+    debian_packages("wrk", &["wrk"], &["wrk"])
+}
+
+/// Installs Debian packages when a program is missing, as root; otherwise names what to install by hand.
+fn debian_packages(what: &str, programs: &[&str], packages: &[&str]) -> Result<(), String> {
+    let present = |program: &str| output("sh", &["-c", &format!("command -v {program}")]).is_some();
+    if programs.iter().all(|program| present(program)) {
+        println!("setup: {what} present");
         return Ok(());
     }
     let is_root = output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
     if !is_root || !present("apt-get") {
-        return Err("Chromium and ChromeDriver are missing: install them by hand \
-                    (Debian: apt-get install chromium chromium-driver)"
-            .to_owned());
+        return Err(format!("{what} missing: install by hand (Debian: apt-get install {})", packages.join(" ")));
     }
-    println!("setup: installing Chromium and ChromeDriver with apt-get");
+    println!("setup: installing {what} with apt-get");
     let mut update = Command::new("apt-get");
     update.arg("update");
     status(update)?;
     let mut install = Command::new("apt-get");
-    install.args(["install", "-y", "chromium", "chromium-driver"]).env("DEBIAN_FRONTEND", "noninteractive");
+    install.args(["install", "-y"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive");
     status(install)
 }
 

@@ -81,6 +81,7 @@ async fn reuse_outside_the_grace_window_revokes_the_whole_session() {
     let child_response = server.refresh(&session.refresh_token).await;
     let child = refresh_cookie(child_response.headers()).unwrap();
     let child_access: Value = child_response.json().await.unwrap();
+    assert_eq!(server.user_status(child_access["accessToken"].as_str().unwrap()).await, StatusCode::OK);
     server.clock.advance(11);
 
     assert_eq!(
@@ -147,6 +148,7 @@ async fn logout_revokes_the_session_clears_the_cookie_and_is_idempotent() {
     let server = TestServer::start(Settings::default()).await;
     let session = server.sign_in().await;
     let cookie = format!("__Secure-refresh={}", session.refresh_token);
+    assert_eq!(server.user_status(&session.access_token).await, StatusCode::OK);
     let response = server.post("/auth/logout").header("Cookie", &cookie).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
@@ -203,6 +205,7 @@ async fn a_user_lists_and_revokes_only_their_own_sessions() {
     let server = TestServer::start(Settings::default()).await;
     let laptop = server.sign_in().await;
     let phone = server.sign_in().await;
+    assert_eq!(server.user_status(&phone.access_token).await, StatusCode::OK);
     let sessions: Vec<Value> =
         server.get("/user/sessions", &laptop.access_token).send().await.unwrap().json().await.unwrap();
     assert_eq!(sessions.len(), 2);

@@ -17,7 +17,6 @@ async fn every_response_carries_the_security_headers() {
     for response in responses {
         let headers = response.headers();
         let policy = headers["content-security-policy"].to_str().unwrap();
-        assert!(policy.contains("script-src 'self' 'wasm-unsafe-eval'"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{}", response.url());
         assert_eq!(headers["referrer-policy"], "no-referrer");
@@ -58,4 +57,24 @@ async fn configured_origins_get_credentials_and_no_one_else_does() {
     assert_eq!(marked.status(), StatusCode::FORBIDDEN, "allowed through CSRF, refused for lack of a cookie");
     let body: serde_json::Value = marked.json().await.unwrap();
     assert_eq!(body["error"], "session_expired");
+}
+
+#[tokio::test]
+async fn api_answers_get_the_strictest_policy_and_the_app_gets_one_it_runs_under() {
+    let app_dir = tempfile::tempdir().unwrap();
+    std::fs::write(app_dir.path().join("index.html"), "<script type=module>boot()</script>").unwrap();
+    let server = TestServer::start_serving(Settings::default(), app_dir.path()).await;
+    let api = server.http.get(format!("{}/user", server.base)).send().await.unwrap();
+    assert_eq!(api.headers()["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+    assert_eq!(api.headers()["cache-control"], "no-store");
+
+    let document = server.http.get(format!("{}/login", server.base)).send().await.unwrap();
+    let reload =
+        server.http.get(format!("{}/user", server.base)).header("Sec-Fetch-Mode", "navigate").send().await.unwrap();
+    for page in [document, reload] {
+        let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(policy.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        assert_eq!(page.text().await.unwrap(), "<script type=module>boot()</script>");
+    }
 }

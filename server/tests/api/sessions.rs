@@ -3,7 +3,7 @@
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
-use session_server::{Settings, set_password};
+use session_server::{RECHECK_SECONDS, Settings, set_password};
 use sqlx::Row;
 
 use crate::support::{TestServer, error_code, refresh_cookie, sha256};
@@ -138,7 +138,10 @@ async fn a_password_change_revokes_every_session_of_the_user() {
     let server = TestServer::start(Settings::default()).await;
     let laptop = server.sign_in().await;
     let phone = server.sign_in().await;
+    assert_eq!(server.user_status(&laptop.access_token).await, StatusCode::OK);
+    // As the `user set-password` command does it: from outside the serving process, seen within a recheck.
     set_password(server.app.store(), "demo", "a brand new password", 0).await.unwrap();
+    server.clock.advance(RECHECK_SECONDS);
     for device in [&laptop, &phone] {
         expect(code(server.refresh(&device.refresh_token).await).await, EXPIRED);
         assert_eq!(server.user_status(&device.access_token).await, StatusCode::UNAUTHORIZED);

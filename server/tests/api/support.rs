@@ -32,10 +32,20 @@ impl TestServer {
         Self::start_at(ManualClock::starting_now(), settings).await
     }
 
+    /// With the built app in `static_dir`, as `cargo xtask serve` runs it.
+    pub async fn start_serving(settings: Settings, static_dir: &std::path::Path) -> Self {
+        Self::launch(ManualClock::starting_now(), settings, Some(static_dir)).await
+    }
+
     pub async fn start_at(clock: ManualClock, settings: Settings) -> Self {
+        Self::launch(clock, settings, None).await
+    }
+
+    async fn launch(clock: ManualClock, settings: Settings, static_dir: Option<&std::path::Path>) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::new(data_dir.path());
         config.settings = settings;
+        config.static_dir = static_dir.map(std::path::Path::to_path_buf);
         config.clock = Arc::new(clock.clone());
         config.signing_secret = Some(TEST_SECRET.to_owned());
         let (app, router) = build_app(config).await.unwrap();
