@@ -21,9 +21,9 @@ mod app {
     use leptos_router::hooks::use_navigate;
     use leptos_router::path;
 
-    use crate::api::browser::{Api, api};
+    use crate::api::browser::{Api, api, keep_fresh, watch_online};
     use crate::api::session::SessionEvent;
-    use crate::components::SessionNotice;
+    use crate::components::{OfflineBanner, Online, SessionNotice};
     use crate::pages::{LoginPage, UserPage};
     use crate::query::QueryCache;
 
@@ -32,14 +32,24 @@ mod app {
         expect_context()
     }
 
+    /// How often an open tab checks whether its token is about to expire.
+    const KEEP_FRESH_PERIOD_MS: i32 = 30_000;
+
     #[component]
     pub fn App() -> impl IntoView {
-        provide_context(StoredValue::new_local(api()));
+        let api = api();
+        // Checked for as long as the app runs.
+        std::mem::forget(keep_fresh(&api, KEEP_FRESH_PERIOD_MS));
+        provide_context(StoredValue::new_local(api));
         provide_context(QueryCache::new());
         provide_context(SessionNotice::new());
+        let online = RwSignal::new(true);
+        online.set(watch_online(move |now_online| online.set(now_online)));
+        provide_context(Online(online.read_only()));
         view! {
             <Router>
                 <main>
+                    <OfflineBanner/>
                     <SessionRoutes/>
                 </main>
             </Router>

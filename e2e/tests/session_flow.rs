@@ -102,3 +102,33 @@ async fn a_deep_link_to_the_user_page_loads_the_app_and_the_user() {
     browser.wait_for_path("/login").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn signing_out_in_one_tab_signs_out_the_other_tab() {
+    let server = TestServer::start(Settings::default()).await;
+    let browser = Browser::launch().await;
+    sign_in(&browser, &server).await;
+    let first_tab = browser.client.window().await.expect("the first tab");
+    let second_tab = browser.client.new_window(true).await.expect("a second tab").handle;
+    browser.client.switch_to_window(second_tab.clone()).await.expect("switched");
+    browser.client.goto(&format!("{}/user", server.base_url)).await.expect("navigated");
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+
+    browser.client.switch_to_window(first_tab).await.expect("switched back");
+    browser
+        .client
+        .find(Locator::XPath("//button[text()='Sign out']"))
+        .await
+        .expect("sign-out button")
+        .click()
+        .await
+        .expect("clicked");
+    browser.wait_for_path("/login").await;
+
+    browser.client.switch_to_window(second_tab).await.expect("switched");
+    browser.wait_for_path("/login").await;
+    let stored: serde_json::Value =
+        browser.client.execute("return localStorage.getItem('accessToken')", vec![]).await.expect("script ran");
+    assert!(stored.is_null());
+    browser.close().await;
+}

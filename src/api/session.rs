@@ -22,6 +22,9 @@ const LOGOUT_PATH: &str = "/auth/logout";
 /// Renew ahead of expiry when this much of the lifetime, or a minute if that is less, remains.
 const RENEW_AHEAD_FRACTION: f64 = 0.1;
 const RENEW_AHEAD_MAX_MS: f64 = 60_000.0;
+/// After a renewal fails for want of an answer, the next waits 1 s, then 2 s, 4 s… up to 30 s.
+const BACKOFF_FIRST_MS: f64 = 1_000.0;
+const BACKOFF_MAX_MS: f64 = 30_000.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -128,6 +131,25 @@ pub trait Clock {
     fn now_ms(&self) -> f64;
 }
 
+/// The app's other tabs: one refresh at a time across all of them, and news of sign-in and sign-out.
+#[allow(async_fn_in_trait)]
+pub trait Tabs {
+    /// Held while this tab refreshes; released when dropped.
+    type Lock;
+    /// Waits for the cross-tab refresh lock, or for a timeout after which the tab goes on without it.
+    async fn lock(&self) -> Self::Lock;
+    fn announce(&self, event: SessionEvent);
+}
+
+/// A client alone in its browser, or in a test: no lock to take, nobody to tell.
+pub struct SingleTab;
+
+impl Tabs for SingleTab {
+    type Lock = ();
+    async fn lock(&self) {}
+    fn announce(&self, _: SessionEvent) {}
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEvent {
     SignedIn,
@@ -154,35 +176,72 @@ struct Credentials<'a> {
 type Renewal = Shared<LocalBoxFuture<'static, Result<(), ApiError>>>;
 type Listener = Rc<dyn Fn(SessionEvent)>;
 
-pub struct SessionClient<T, S, C> {
-    inner: Rc<Inner<T, S, C>>,
+pub struct SessionClient<T, S, C, X> {
+    inner: Rc<Inner<T, S, C, X>>,
 }
 
-impl<T, S, C> Clone for SessionClient<T, S, C> {
+impl<T, S, C, X> Clone for SessionClient<T, S, C, X> {
     fn clone(&self) -> Self {
         Self { inner: Rc::clone(&self.inner) }
     }
 }
 
-struct Inner<T, S, C> {
+struct Inner<T, S, C, X> {
     transport: T,
     store: S,
     clock: C,
+    tabs: X,
     /// The one renewal in flight, shared by every request that needs it.
     renewal: RefCell<Option<Renewal>>,
+    backoff: RefCell<Backoff>,
     listeners: RefCell<Vec<Listener>>,
 }
 
-impl<T: Transport + 'static, S: TokenStore + 'static, C: Clock + 'static> SessionClient<T, S, C> {
-    pub fn new(transport: T, store: S, clock: C) -> Self {
+/// Renewals that got no usable answer, so that a blip is retried but an outage is not hammered.
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    retry_at_ms: f64,
+    last_error: Option<ApiError>,
+}
+
+impl<T, S, C, X> SessionClient<T, S, C, X>
+where
+    T: Transport + 'static,
+    S: TokenStore + 'static,
+    C: Clock + 'static,
+    X: Tabs + 'static,
+{
+    pub fn new(transport: T, store: S, clock: C, tabs: X) -> Self {
         Self {
             inner: Rc::new(Inner {
                 transport,
                 store,
                 clock,
+                tabs,
                 renewal: RefCell::new(None),
+                backoff: RefCell::new(Backoff::default()),
                 listeners: RefCell::new(Vec::new()),
             }),
+        }
+    }
+
+    /// What another tab announced. The token store is shared, so only this tab's listeners need to hear it.
+    pub fn receive_from_other_tab(&self, event: SessionEvent) {
+        self.inner.emit(event);
+    }
+
+    /// Renews a token about to expire; the periodic check of idle tabs calls this. Only the end of the session
+    /// is an error worth reporting: anything else is retried by the next check or request.
+    pub async fn renew_if_due(&self) -> Result<(), ApiError> {
+        match self.inner.store.load() {
+            Some(token) if self.inner.expires_soon(&token) => {
+                match self.renew_unless_already_renewed(&token.value).await {
+                    Err(ApiError::SessionExpired) => Err(ApiError::SessionExpired),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
         }
     }
 
@@ -198,7 +257,8 @@ impl<T: Transport + 'static, S: TokenStore + 'static, C: Clock + 'static> Sessio
         let request = RequestRecipe::post(LOGIN_PATH).with_json(&Credentials { username, password })?.anonymous();
         let response = self.send(&request).await?;
         self.inner.adopt(&response)?;
-        self.inner.emit(SessionEvent::SignedIn);
+        self.inner.backoff.replace(Backoff::default());
+        self.inner.emit_and_announce(SessionEvent::SignedIn);
         Ok(())
     }
 
@@ -206,7 +266,7 @@ impl<T: Transport + 'static, S: TokenStore + 'static, C: Clock + 'static> Sessio
     pub async fn sign_out(&self) {
         let _ = self.send(&RequestRecipe::post(LOGOUT_PATH).anonymous()).await;
         self.inner.store.clear();
-        self.inner.emit(SessionEvent::SignedOut);
+        self.inner.emit_and_announce(SessionEvent::SignedOut);
     }
 
     pub async fn get_json<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiError> {
@@ -220,15 +280,16 @@ impl<T: Transport + 'static, S: TokenStore + 'static, C: Clock + 'static> Sessio
         }
         self.wait_for_renewal_or_renew_ahead().await?;
 
-        let sent_with = self.inner.store.load().map(|token| token.value);
-        let response = self.inner.transport.send(request, sent_with.as_deref()).await?;
+        // Without a token there is nothing to send and nothing to renew: nobody is signed in here.
+        let sent_with = self.inner.store.load().ok_or(ApiError::Unauthorized)?.value;
+        let response = self.inner.transport.send(request, Some(&sent_with)).await?;
         if response.status != 401 {
             return success(response);
         }
 
-        self.renew_unless_already_renewed(sent_with).await?;
-        let renewed = self.inner.store.load().map(|token| token.value);
-        let replay = self.inner.transport.send(request, renewed.as_deref()).await?;
+        self.renew_unless_already_renewed(&sent_with).await?;
+        let renewed = self.inner.store.load().ok_or(ApiError::SessionExpired)?.value;
+        let replay = self.inner.transport.send(request, Some(&renewed)).await?;
         if replay.status == 401 {
             // A fresh token refused too: report it rather than loop through another renewal.
             return Err(ApiError::Unauthorized);
@@ -240,42 +301,37 @@ impl<T: Transport + 'static, S: TokenStore + 'static, C: Clock + 'static> Sessio
     /// about to expire is renewed before it is used.
     async fn wait_for_renewal_or_renew_ahead(&self) -> Result<(), ApiError> {
         let running = self.inner.renewal.borrow().clone();
-        let outcome = match running {
-            Some(renewal) => renewal.await,
-            None => match self.inner.store.load() {
-                Some(token) if self.inner.expires_soon(&token) => {
-                    self.renew_unless_already_renewed(Some(token.value)).await
-                }
+        match running {
+            // A failed renewal is not fatal to this request unless the session ended: the token may still do.
+            Some(renewal) => match renewal.await {
+                Err(ApiError::SessionExpired) => Err(ApiError::SessionExpired),
                 _ => Ok(()),
             },
-        };
-        match outcome {
-            Err(ApiError::SessionExpired) => Err(ApiError::SessionExpired),
-            // A failed renewal ahead of time is not fatal: the token may still be accepted.
-            _ => Ok(()),
+            None => self.renew_if_due().await,
         }
     }
 
     /// Joins the renewal in flight, or starts one, unless the stored token already differs from the one that was
     /// refused (another request or tab renewed it meanwhile).
-    async fn renew_unless_already_renewed(&self, refused: Option<String>) -> Result<(), ApiError> {
+    async fn renew_unless_already_renewed(&self, refused: &str) -> Result<(), ApiError> {
         let running = self.inner.renewal.borrow().clone();
         if let Some(renewal) = running {
             return renewal.await;
         }
-        let current = self.inner.store.load().map(|token| token.value);
-        match current {
-            _ if current == refused => self.start_renewal().await,
-            Some(_) => Ok(()),
-            // The token was cleared since this request left: the session ended meanwhile.
-            None => Err(ApiError::SessionExpired),
+        if let Some(settled) = self.inner.already_settled(refused) {
+            return settled;
         }
+        if let Some(error) = self.inner.backing_off() {
+            return Err(error);
+        }
+        self.start_renewal(refused.to_owned()).await
     }
 
-    fn start_renewal(&self) -> Renewal {
+    fn start_renewal(&self, refused: String) -> Renewal {
         let inner = Rc::clone(&self.inner);
         let renewal = async move {
-            let outcome = inner.renew().await;
+            let outcome = inner.renew_across_tabs(&refused).await;
+            inner.record(&outcome);
             inner.renewal.borrow_mut().take();
             outcome
         }
@@ -286,7 +342,45 @@ impl<T: Transport + 'static, S: TokenStore + 'static, C: Clock + 'static> Sessio
     }
 }
 
-impl<T: Transport, S: TokenStore, C: Clock> Inner<T, S, C> {
+impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
+    /// Whether the token store already answers the need to renew `refused`: another request or tab replaced
+    /// it (`Ok`), or the session was ended meanwhile (`SessionExpired`).
+    fn already_settled(&self, refused: &str) -> Option<Result<(), ApiError>> {
+        match self.store.load() {
+            Some(current) if current.value != refused => Some(Ok(())),
+            Some(_) => None,
+            None => Some(Err(ApiError::SessionExpired)),
+        }
+    }
+
+    /// Under the cross-tab lock, and only if no other tab renewed the token while this one waited for it.
+    async fn renew_across_tabs(&self, refused: &str) -> Result<(), ApiError> {
+        let _lock = self.tabs.lock().await;
+        if let Some(settled) = self.already_settled(refused) {
+            return settled;
+        }
+        self.renew().await
+    }
+
+    /// The last renewal's error while its backoff lasts.
+    fn backing_off(&self) -> Option<ApiError> {
+        let backoff = self.backoff.borrow();
+        (self.clock.now_ms() < backoff.retry_at_ms).then(|| backoff.last_error.clone()).flatten()
+    }
+
+    fn record(&self, outcome: &Result<(), ApiError>) {
+        let mut backoff = self.backoff.borrow_mut();
+        match outcome {
+            Ok(()) | Err(ApiError::SessionExpired) => *backoff = Backoff::default(),
+            Err(error) => {
+                let delay = (BACKOFF_FIRST_MS * 2f64.powi(backoff.failures.min(16) as i32)).min(BACKOFF_MAX_MS);
+                backoff.failures += 1;
+                backoff.retry_at_ms = self.clock.now_ms() + delay;
+                backoff.last_error = Some(error.clone());
+            }
+        }
+    }
+
     /// One `POST /auth/refresh`. Only its 403 ends the session; a network error or 5xx keeps the token.
     async fn renew(&self) -> Result<(), ApiError> {
         let request = RequestRecipe::post(REFRESH_PATH).anonymous();
@@ -299,7 +393,7 @@ impl<T: Transport, S: TokenStore, C: Clock> Inner<T, S, C> {
             }
             403 => {
                 self.store.clear();
-                self.emit(SessionEvent::Expired);
+                self.emit_and_announce(SessionEvent::Expired);
                 Err(ApiError::SessionExpired)
             }
             status => Err(ApiError::from_status(status, &response.body)),
@@ -320,6 +414,11 @@ impl<T: Transport, S: TokenStore, C: Clock> Inner<T, S, C> {
     fn expires_soon(&self, token: &AccessToken) -> bool {
         let margin = (token.lifetime_ms * RENEW_AHEAD_FRACTION).min(RENEW_AHEAD_MAX_MS);
         self.clock.now_ms() >= token.expires_at_ms - margin
+    }
+
+    fn emit_and_announce(&self, event: SessionEvent) {
+        self.tabs.announce(event);
+        self.emit(event);
     }
 
     fn emit(&self, event: SessionEvent) {

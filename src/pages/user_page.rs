@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 
-use crate::api::User;
+use crate::api::browser::PageRequests;
+use crate::api::{ApiError, User};
+use crate::components::Online;
 use crate::query::QueryCache;
 use crate::use_api;
 
@@ -13,10 +15,18 @@ pub fn UserPage() -> impl IntoView {
         return view! { <Redirect path="/login"/> }.into_any();
     }
 
+    // Dropped with the page, which aborts what it still has in flight.
+    let requests = StoredValue::new_local(PageRequests::default());
     let user = LocalResource::new(move || {
         let api = api.get_value();
-        async move { cache.user.get_or_fetch(|| async move { api.get_json::<User>("/user").await }).await }
+        let request = requests.with_value(|requests| {
+            requests.run(
+                async move { cache.user.get_or_fetch(|| async move { api.get_json::<User>("/user").await }).await },
+            )
+        });
+        async move { request.await.unwrap_or(Err(ApiError::Network)) }
     });
+    retry_when_back_online(user);
     let sign_out = Action::new_local(move |_: &()| {
         let api = api.get_value();
         async move { api.sign_out().await }
@@ -59,4 +69,17 @@ fn UserDetails(user: User) -> impl IntoView {
             <dd>{user.created_at}</dd>
         </dl>
     }
+}
+
+/// API.md: after a network failure the app "retries when back online".
+fn retry_when_back_online(user: LocalResource<Result<User, ApiError>>) {
+    let Online(online) = expect_context::<Online>();
+    Effect::new(move |was_online: Option<bool>| {
+        let is_online = online.get();
+        let failed_offline = matches!(user.get_untracked(), Some(Err(ApiError::Network | ApiError::Timeout)));
+        if is_online && was_online == Some(false) && failed_offline {
+            user.refetch();
+        }
+        is_online
+    });
 }

@@ -7,18 +7,10 @@ use session_app::pages::LoginPage;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{document, sent_requests, sleep, stub_fetch, type_into, wait_for};
+use crate::support::{document, mount, sent_requests, sleep, stub_fetch, type_into, wait_for};
 
-/// Mounts a fresh LoginPage with the contexts the app provides, replacing any earlier one.
 fn mount_login_page() -> impl Drop {
-    // The test runner reports through elements of its own in <body>: only our container is replaced.
-    if let Some(previous) = document().get_element_by_id("page-under-test") {
-        previous.remove();
-    }
-    let parent: web_sys::HtmlElement = document().create_element("div").unwrap().unchecked_into();
-    parent.set_id("page-under-test");
-    document().body().unwrap().append_child(&parent).unwrap();
-    leptos::mount::mount_to(parent, || {
+    mount(|| {
         provide_context(StoredValue::new_local(api()));
         provide_context(SessionNotice::new());
         view! { <LoginPage/> }

@@ -3,6 +3,9 @@
 
 mod login_page;
 mod support;
+mod tabs;
 mod token_store;
+mod transport;
+mod user_page;
 
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -63,3 +63,20 @@ pub fn type_into(selector: &str, text: &str) {
     input.set_value(text);
     input.dispatch_event(&web_sys::Event::new("input").unwrap()).unwrap();
 }
+
+/// A number the fetch stub keeps on `window`.
+pub fn window_value(name: &str) -> f64 {
+    js_sys::Reflect::get(&web_sys::window().unwrap(), &name.into()).unwrap().as_f64().unwrap_or(f64::NAN)
+}
+
+/// Mounts a view in a container of its own, replacing any earlier one; dropping the handle unmounts it.
+/// (The test runner reports through elements of its own in <body>: those are left alone.)
+pub fn mount<V: leptos::prelude::IntoView + 'static>(view: impl FnOnce() -> V + 'static) -> impl Drop {
+    if let Some(previous) = document().get_element_by_id("page-under-test") {
+        previous.remove();
+    }
+    let parent: web_sys::HtmlElement = document().create_element("div").unwrap().unchecked_into();
+    parent.set_id("page-under-test");
+    document().body().unwrap().append_child(&parent).unwrap();
+    leptos::mount::mount_to(parent, view)
+}

@@ -127,11 +127,13 @@ impl Clock for FakeClock {
     }
 }
 
+type Client<X> = SessionClient<FakeTransport, MemoryStore, FakeClock, X>;
+
 struct Harness {
     server: Rc<FakeServer>,
     store: MemoryStore,
     clock: FakeClock,
-    client: SessionClient<FakeTransport, MemoryStore, FakeClock>,
+    client: Client<SingleTab>,
     events: Rc<RefCell<Vec<SessionEvent>>>,
 }
 
@@ -141,11 +143,16 @@ fn signed_in() -> Harness {
     let store = MemoryStore::default();
     let clock = FakeClock::default();
     store.save(&AccessToken { value: "t0".to_owned(), expires_at_ms: 900_000.0, lifetime_ms: 900_000.0 });
-    let client = SessionClient::new(FakeTransport(Rc::clone(&server)), store.clone(), clock.clone());
+    let client = SessionClient::new(FakeTransport(Rc::clone(&server)), store.clone(), clock.clone(), SingleTab);
+    let events = record_events(&client);
+    Harness { server, store, clock, client, events }
+}
+
+fn record_events<X: Tabs + 'static>(client: &Client<X>) -> Rc<RefCell<Vec<SessionEvent>>> {
     let events = Rc::new(RefCell::new(Vec::new()));
     let recorded = Rc::clone(&events);
     client.on_event(move |event| recorded.borrow_mut().push(event));
-    Harness { server, store, clock, client, events }
+    events
 }
 
 fn stored_token(harness: &Harness) -> Option<String> {
@@ -265,8 +272,71 @@ fn a_network_failure_during_the_refresh_keeps_the_session() {
     assert!(harness.events.borrow().is_empty());
 
     harness.server.refresh_answer.set(RefreshAnswer::Rotate);
+    harness.clock.0.set(1_001.0);
     assert!(block_on(harness.client.send(&RequestRecipe::get("/user"))).is_ok(), "a later request tries again");
     assert_eq!(stored_token(&harness).as_deref(), Some("t1"));
+}
+
+#[test]
+fn after_a_failed_refresh_the_next_attempts_back_off() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
+    let user = || block_on(harness.client.send(&RequestRecipe::get("/user")));
+    assert_eq!(user(), Err(ApiError::Network));
+    assert_eq!(harness.server.refreshes(), 1);
+
+    harness.clock.0.set(999.0);
+    assert_eq!(user(), Err(ApiError::Network), "within the first second: the last error, no request");
+    assert_eq!(harness.server.refreshes(), 1);
+    harness.clock.0.set(1_000.0);
+    assert_eq!(user(), Err(ApiError::Network));
+    assert_eq!(harness.server.refreshes(), 2, "then it tries again");
+
+    harness.clock.0.set(2_999.0);
+    assert_eq!(user(), Err(ApiError::Network), "the second wait is two seconds");
+    assert_eq!(harness.server.refreshes(), 2);
+    harness.server.refresh_answer.set(RefreshAnswer::Rotate);
+    harness.clock.0.set(3_000.0);
+    assert!(user().is_ok());
+    assert_eq!(harness.server.refreshes(), 3);
+
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
+    assert_eq!(user(), Err(ApiError::Network));
+    harness.clock.0.set(4_000.0);
+    assert_eq!(user(), Err(ApiError::Network));
+    assert_eq!(harness.server.refreshes(), 5, "a success resets the wait to one second");
+}
+
+#[test]
+fn the_periodic_check_renews_an_idle_tabs_token_only_when_due() {
+    let harness = signed_in();
+    block_on(harness.client.renew_if_due()).unwrap();
+    assert_eq!(harness.server.refreshes(), 0);
+    // The device slept through the expiry: wall-clock time has moved on, whatever timers did.
+    harness.clock.0.set(2_000_000.0);
+    block_on(harness.client.renew_if_due()).unwrap();
+    assert_eq!(harness.server.refreshes(), 1);
+    assert_eq!(stored_token(&harness).as_deref(), Some("t1"));
+
+    harness.clock.0.set(4_000_000.0);
+    harness.server.refresh_answer.set(RefreshAnswer::Forbidden);
+    assert_eq!(block_on(harness.client.renew_if_due()), Err(ApiError::SessionExpired));
+}
+
+#[test]
+fn errors_tell_apart_what_a_page_must_handle_differently() {
+    assert_eq!(ApiError::from_status(502, b""), ApiError::Server { status: 502 });
+    assert_eq!(
+        ApiError::from_status(404, br#"{"error":"not_found","message":"No such resource."}"#),
+        ApiError::Status { status: 404, code: "not_found".to_owned(), message: "No such resource.".to_owned() }
+    );
+    assert!(matches!(ApiError::from_status(418, b"<html>"), ApiError::Status { status: 418, .. }));
+    assert_eq!(ApiError::from(TransportError::Timeout), ApiError::Timeout);
+    assert_eq!(ApiError::from(TransportError::Network).to_string(), "Check your network connection.");
+    let garbage = Response { status: 200, body: b"{".to_vec() };
+    assert!(matches!(garbage.json::<serde_json::Value>(), Err(ApiError::Decode(_))));
 }
 
 #[test]
@@ -311,4 +381,100 @@ fn signing_out_clears_the_token_even_when_the_server_is_unreachable() {
     assert_eq!(stored_token(&harness), None);
     assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
     assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1);
+}
+
+/// Each tab's id and how to deliver an event to it.
+type Bus = Rc<RefCell<Vec<(usize, Rc<dyn Fn(SessionEvent)>)>>>;
+
+/// Tabs of one browser: a lock only one tab holds at a time, and a bus that tells the others what happened.
+#[derive(Clone)]
+struct FakeTabs {
+    id: usize,
+    lock: std::sync::Arc<futures::lock::Mutex<()>>,
+    bus: Bus,
+    locks_taken: Rc<Cell<u32>>,
+}
+
+impl Tabs for FakeTabs {
+    type Lock = futures::lock::OwnedMutexGuard<()>;
+
+    async fn lock(&self) -> Self::Lock {
+        self.locks_taken.set(self.locks_taken.get() + 1);
+        std::sync::Arc::clone(&self.lock).lock_owned().await
+    }
+
+    fn announce(&self, event: SessionEvent) {
+        let others: Vec<_> =
+            self.bus.borrow().iter().filter(|(id, _)| *id != self.id).map(|(_, deliver)| Rc::clone(deliver)).collect();
+        for deliver in others {
+            deliver(event);
+        }
+    }
+}
+
+struct TwoTabs {
+    server: Rc<FakeServer>,
+    store: MemoryStore,
+    tabs: [Client<FakeTabs>; 2],
+    events: [Rc<RefCell<Vec<SessionEvent>>>; 2],
+    locks_taken: Rc<Cell<u32>>,
+}
+
+fn two_tabs_signed_in() -> TwoTabs {
+    let Harness { server, store, clock, .. } = signed_in();
+    let template = FakeTabs {
+        id: 0,
+        lock: Default::default(),
+        bus: Rc::new(RefCell::new(Vec::new())),
+        locks_taken: Rc::new(Cell::new(0)),
+    };
+    let tab = |id| {
+        let tabs = FakeTabs { id, ..template.clone() };
+        let client = SessionClient::new(FakeTransport(Rc::clone(&server)), store.clone(), clock.clone(), tabs);
+        let receiver = client.clone();
+        let deliver: Rc<dyn Fn(SessionEvent)> = Rc::new(move |event| receiver.receive_from_other_tab(event));
+        template.bus.borrow_mut().push((id, deliver));
+        client
+    };
+    let tabs = [tab(0), tab(1)];
+    let events = [record_events(&tabs[0]), record_events(&tabs[1])];
+    TwoTabs { server, store, tabs, events, locks_taken: template.locks_taken }
+}
+
+#[test]
+fn two_tabs_refused_at_once_refresh_once_and_the_second_adopts_the_firsts_token() {
+    let browser = two_tabs_signed_in();
+    browser.server.expire_access_token();
+    let (first, second) = block_on(async {
+        futures::join!(async { browser.tabs[0].send(&RequestRecipe::get("/user")).await }, async {
+            browser.tabs[1].send(&RequestRecipe::get("/user")).await
+        },)
+    });
+    assert!(first.is_ok() && second.is_ok());
+    assert_eq!(browser.server.refreshes(), 1, "one refresh across both tabs");
+    assert_eq!(browser.locks_taken.get(), 2, "each tab asked for the lock; the second found the work done");
+    let tokens: Vec<_> = browser.server.requests_to("/user").into_iter().map(|(_, bearer)| bearer).collect();
+    assert_eq!(tokens.iter().filter(|token| token.as_deref() == Some("t1")).count(), 2);
+}
+
+#[test]
+fn signing_out_in_one_tab_signs_out_every_tab() {
+    let browser = two_tabs_signed_in();
+    block_on(browser.tabs[0].sign_out());
+    assert_eq!(browser.store.load(), None);
+    assert!(!browser.tabs[1].is_signed_in());
+    assert_eq!(*browser.events[0].borrow(), [SessionEvent::SignedOut]);
+    assert_eq!(*browser.events[1].borrow(), [SessionEvent::SignedOut], "the other tab heard of it");
+}
+
+#[test]
+fn a_session_ended_in_one_tab_ends_in_every_tab_without_a_second_refresh() {
+    let browser = two_tabs_signed_in();
+    browser.server.expire_access_token();
+    browser.server.refresh_answer.set(RefreshAnswer::Forbidden);
+    assert_eq!(block_on(browser.tabs[0].send(&RequestRecipe::get("/user"))), Err(ApiError::SessionExpired));
+    assert_eq!(*browser.events[1].borrow(), [SessionEvent::Expired]);
+    assert_eq!(block_on(browser.tabs[1].send(&RequestRecipe::get("/user"))), Err(ApiError::Unauthorized));
+    assert_eq!(browser.server.refreshes(), 1);
+    assert_eq!(browser.server.requests_to("/user").len(), 1, "a tab without a token sends nothing");
 }

@@ -1,0 +1,57 @@
+use std::time::Duration;
+
+use futures::future::{Either, select};
+use session_app::api::browser::{FetchTransport, watch_online};
+use session_app::api::session::{RequestRecipe, Transport, TransportError};
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use crate::support::{sent_requests, sleep, stub_fetch, window_value};
+
+/// A fetch that never answers, but notices when it is aborted, as a real one would.
+const HANGS_UNTIL_ABORTED: &str = "window.aborted = 0;
+    return new Promise((_, reject) => request.signal.addEventListener('abort', () => {
+        window.aborted += 1;
+        reject(new DOMException('aborted', 'AbortError'));
+    }));";
+
+#[wasm_bindgen_test]
+async fn a_request_that_outlives_its_timeout_fails_as_a_timeout() {
+    stub_fetch(HANGS_UNTIL_ABORTED);
+    let outcome = FetchTransport { timeout_ms: 50 }.send(&RequestRecipe::get("/user"), Some("token")).await;
+    assert_eq!(outcome, Err(TransportError::Timeout));
+    assert_eq!(window_value("aborted"), 1.0);
+}
+
+#[wasm_bindgen_test]
+async fn dropping_a_request_aborts_its_fetch() {
+    stub_fetch(HANGS_UNTIL_ABORTED);
+    let transport = FetchTransport { timeout_ms: 60_000 };
+    let request = RequestRecipe::get("/user");
+    let sending = Box::pin(transport.send(&request, Some("token")));
+    match select(sending, Box::pin(sleep(Duration::from_millis(30)))).await {
+        Either::Left(_) => panic!("the stub never answers"),
+        Either::Right(((), sending)) => drop(sending),
+    }
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(window_value("aborted"), 1.0);
+    assert_eq!(sent_requests()[0]["url"], "/user");
+}
+
+#[wasm_bindgen_test]
+async fn no_answer_at_all_is_a_network_error() {
+    stub_fetch("return Promise.reject(new TypeError('Failed to fetch'));");
+    let outcome = FetchTransport { timeout_ms: 60_000 }.send(&RequestRecipe::get("/user"), None).await;
+    assert_eq!(outcome, Err(TransportError::Network));
+}
+
+#[wasm_bindgen_test]
+fn the_online_signal_follows_the_browsers_events() {
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let recorder = std::rc::Rc::clone(&seen);
+    assert!(watch_online(move |online| recorder.borrow_mut().push(online)), "headless Chromium starts online");
+    let window = web_sys::window().unwrap();
+    for name in ["offline", "online"] {
+        window.dispatch_event(&web_sys::Event::new(name).unwrap()).unwrap();
+    }
+    assert_eq!(*seen.borrow(), [false, true]);
+}
