@@ -133,6 +133,17 @@ impl Browser {
             .unwrap_or_else(|error| panic!("no {css} appeared: {error}"))
     }
 
+    pub async fn click_button(&self, label: &str) {
+        let button = self.client.find(Locator::XPath(&format!("//button[text()='{label}']"))).await;
+        button.unwrap_or_else(|error| panic!("no {label} button: {error}")).click().await.expect("clicked");
+    }
+
+    /// localStorage's `accessToken` in the current tab.
+    pub async fn stored_access_token(&self) -> Option<String> {
+        let stored = self.client.execute("return localStorage.getItem('accessToken')", vec![]).await;
+        stored.expect("the script ran").as_str().map(str::to_owned)
+    }
+
     pub async fn wait_for_path(&self, path: &str) {
         let started = Instant::now();
         loop {

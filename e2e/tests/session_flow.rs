@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use e2e::{Browser, TestServer};
-use fantoccini::Locator;
 use session_server::{DEMO_PASSWORD, DEMO_USERNAME, Settings};
 
 const ACCESS_TTL: i64 = 3;
@@ -31,14 +30,7 @@ async fn the_session_survives_access_token_expiry_and_ends_with_a_notice_at_sess
     assert_eq!(server.refreshes().await, 0);
 
     tokio::time::sleep(Duration::from_secs(ACCESS_TTL as u64 + 1)).await;
-    browser
-        .client
-        .find(Locator::XPath("//button[text()='Reload']"))
-        .await
-        .expect("reload button")
-        .click()
-        .await
-        .expect("clicked");
+    browser.click_button("Reload").await;
     browser.wait_for("[data-testid=display-name]").await;
     // The reload needs a refresh; wait for the refreshed data rather than the cached one.
     let started = tokio::time::Instant::now();
@@ -51,20 +43,11 @@ async fn the_session_survives_access_token_expiry_and_ends_with_a_notice_at_sess
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/user", "nobody was signed out");
 
     tokio::time::sleep_until(signed_in_at + Duration::from_secs(SESSION_TTL as u64 + 1)).await;
-    browser
-        .client
-        .find(Locator::XPath("//button[text()='Reload']"))
-        .await
-        .expect("reload button")
-        .click()
-        .await
-        .expect("clicked");
+    browser.click_button("Reload").await;
     browser.wait_for_path("/login").await;
     let notice = browser.text_of("[role=alert]").await;
     assert!(notice.contains("Your session has expired. Please sign in again."), "{notice}");
-    let stored: serde_json::Value =
-        browser.client.execute("return localStorage.getItem('accessToken')", vec![]).await.expect("script ran");
-    assert!(stored.is_null(), "the token is cleared: {stored}");
+    assert_eq!(browser.stored_access_token().await, None, "the token is cleared");
 
     browser.close().await;
 }
@@ -89,14 +72,7 @@ async fn a_deep_link_to_the_user_page_loads_the_app_and_the_user() {
     sign_in(&browser, &server).await;
     browser.client.goto(&format!("{}/user", server.base_url)).await.expect("reloaded");
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
-    browser
-        .client
-        .find(Locator::XPath("//button[text()='Sign out']"))
-        .await
-        .expect("sign-out button")
-        .click()
-        .await
-        .expect("clicked");
+    browser.click_button("Sign out").await;
     browser.wait_for_path("/login").await;
     browser.client.goto(&format!("{}/user", server.base_url)).await.expect("navigated");
     browser.wait_for_path("/login").await;
@@ -115,20 +91,11 @@ async fn signing_out_in_one_tab_signs_out_the_other_tab() {
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
 
     browser.client.switch_to_window(first_tab).await.expect("switched back");
-    browser
-        .client
-        .find(Locator::XPath("//button[text()='Sign out']"))
-        .await
-        .expect("sign-out button")
-        .click()
-        .await
-        .expect("clicked");
+    browser.click_button("Sign out").await;
     browser.wait_for_path("/login").await;
 
     browser.client.switch_to_window(second_tab).await.expect("switched");
     browser.wait_for_path("/login").await;
-    let stored: serde_json::Value =
-        browser.client.execute("return localStorage.getItem('accessToken')", vec![]).await.expect("script ran");
-    assert!(stored.is_null());
+    assert_eq!(browser.stored_access_token().await, None, "the token is cleared");
     browser.close().await;
 }

@@ -34,8 +34,8 @@ pub type Api = SessionClient<FetchTransport, LocalStorageTokens, BrowserClock, B
 pub fn api() -> Api {
     let channel = BroadcastChannel::new(CHANNEL_NAME).ok();
     let tabs = BrowserTabs { channel: channel.clone(), lock_timeout_ms: LOCK_TIMEOUT_MS };
-    let api =
-        SessionClient::new(FetchTransport { timeout_ms: DEFAULT_TIMEOUT_MS }, LocalStorageTokens, BrowserClock, tabs);
+    let transport = FetchTransport::new("", DEFAULT_TIMEOUT_MS);
+    let api = SessionClient::new(transport, LocalStorageTokens, BrowserClock, tabs);
     if let Some(channel) = channel {
         let receiver = api.clone();
         let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |message: MessageEvent| {
@@ -51,7 +51,17 @@ pub fn api() -> Api {
 }
 
 pub struct FetchTransport {
-    pub timeout_ms: u32,
+    base_url: String,
+    timeout_ms: u32,
+    deadlines: Rc<Deadlines>,
+}
+
+impl FetchTransport {
+    /// `base_url` is prefixed to each request's path: empty for the app's own origin, or an API origin that
+    /// allows this one by CORS.
+    pub fn new(base_url: impl Into<String>, timeout_ms: u32) -> Self {
+        Self { base_url: base_url.into(), timeout_ms, deadlines: Rc::default() }
+    }
 }
 
 impl Transport for FetchTransport {
@@ -61,8 +71,8 @@ impl Transport for FetchTransport {
             Method::Post => HttpMethod::POST,
             Method::Delete => HttpMethod::DELETE,
         };
-        let abort = AbortOnDrop::new(self.timeout_ms).ok_or(TransportError::Network)?;
-        let mut builder = RequestBuilder::new(&request.path)
+        let abort = self.deadlines.track(self.timeout_ms).ok_or(TransportError::Network)?;
+        let mut builder = RequestBuilder::new(&format!("{}{}", self.base_url, request.path))
             .method(method)
             .credentials(RequestCredentials::Include)
             .header("Accept", "application/json")
@@ -83,46 +93,103 @@ impl Transport for FetchTransport {
         let response = prepared.map_err(|_| TransportError::Network)?.send().await.map_err(no_answer)?;
         let status = response.status();
         let body = response.binary().await.map_err(no_answer)?;
+        abort.finished.set(true);
         Ok(Response { status, body })
     }
 }
 
-/// A fetch's abort controller: fired by the timeout, or by dropping the request (a page that unmounts).
+/// A fetch's abort controller: fired when its deadline passes, or by dropping an unfinished request (a page that
+/// unmounts).
 struct AbortOnDrop {
     controller: AbortController,
+    id: u64,
+    deadlines: Rc<Deadlines>,
     timed_out: Rc<Cell<bool>>,
-    timer: i32,
-    _on_timeout: Closure<dyn FnMut()>,
-}
-
-impl AbortOnDrop {
-    fn new(timeout_ms: u32) -> Option<Self> {
-        let controller = AbortController::new().ok()?;
-        let timed_out = Rc::new(Cell::new(false));
-        let on_timeout = {
-            let (controller, timed_out) = (controller.clone(), Rc::clone(&timed_out));
-            Closure::<dyn FnMut()>::new(move || {
-                timed_out.set(true);
-                controller.abort();
-            })
-        };
-        let timer = web_sys::window()?
-            .set_timeout_with_callback_and_timeout_and_arguments_0(
-                on_timeout.as_ref().unchecked_ref(),
-                i32::try_from(timeout_ms).unwrap_or(i32::MAX),
-            )
-            .ok()?;
-        Some(Self { controller, timed_out, timer, _on_timeout: on_timeout })
-    }
+    finished: Cell<bool>,
 }
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        if let Some(window) = web_sys::window() {
-            window.clear_timeout_with_handle(self.timer);
+        self.deadlines.forget(self.id);
+        if !self.finished.get() {
+            self.controller.abort();
         }
-        // Aborting a fetch that already finished does nothing.
-        self.controller.abort();
+    }
+}
+
+/// The deadlines of the requests in flight, checked by one interval that runs only while there are some. A timer
+/// per request (ours or `AbortSignal.timeout`) costs more than all the rest of the client together.
+#[derive(Default)]
+struct Deadlines {
+    in_flight: RefCell<Vec<InFlight>>,
+    next_id: Cell<u64>,
+    interval: Cell<Option<i32>>,
+    tick: RefCell<Option<Closure<dyn Fn()>>>,
+}
+
+struct InFlight {
+    id: u64,
+    deadline_ms: f64,
+    controller: AbortController,
+    timed_out: Rc<Cell<bool>>,
+}
+
+const DEADLINE_CHECK_MS: i32 = 500;
+
+impl Deadlines {
+    fn track(self: &Rc<Self>, timeout_ms: u32) -> Option<AbortOnDrop> {
+        let controller = AbortController::new().ok()?;
+        let (id, timed_out) = (self.next_id.get(), Rc::new(Cell::new(false)));
+        self.next_id.set(id + 1);
+        self.in_flight.borrow_mut().push(InFlight {
+            id,
+            deadline_ms: js_sys::Date::now() + f64::from(timeout_ms),
+            controller: controller.clone(),
+            timed_out: Rc::clone(&timed_out),
+        });
+        if self.interval.get().is_none() {
+            self.start_checking();
+        }
+        Some(AbortOnDrop { controller, id, deadlines: Rc::clone(self), timed_out, finished: Cell::new(false) })
+    }
+
+    fn forget(&self, id: u64) {
+        self.in_flight.borrow_mut().retain(|request| request.id != id);
+    }
+
+    fn start_checking(self: &Rc<Self>) {
+        let Some(window) = web_sys::window() else { return };
+        let mut tick = self.tick.borrow_mut();
+        let tick = tick.get_or_insert_with(|| {
+            let deadlines = Rc::downgrade(self);
+            Closure::new(move || {
+                if let Some(deadlines) = deadlines.upgrade() {
+                    deadlines.abort_overdue();
+                }
+            })
+        });
+        let handle = window
+            .set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), DEADLINE_CHECK_MS);
+        self.interval.set(handle.ok());
+    }
+
+    fn abort_overdue(&self) {
+        let now = js_sys::Date::now();
+        let overdue: Vec<InFlight> = {
+            let mut in_flight = self.in_flight.borrow_mut();
+            let (overdue, waiting) = in_flight.drain(..).partition(|request| request.deadline_ms <= now);
+            *in_flight = waiting;
+            overdue
+        };
+        for request in overdue {
+            request.timed_out.set(true);
+            request.controller.abort();
+        }
+        if self.in_flight.borrow().is_empty()
+            && let (Some(handle), Some(window)) = (self.interval.take(), web_sys::window())
+        {
+            window.clear_interval_with_handle(handle);
+        }
     }
 }
 

@@ -236,10 +236,7 @@ where
     pub async fn renew_if_due(&self) -> Result<(), ApiError> {
         match self.inner.store.load() {
             Some(token) if self.inner.expires_soon(&token) => {
-                match self.renew_unless_already_renewed(&token.value).await {
-                    Err(ApiError::SessionExpired) => Err(ApiError::SessionExpired),
-                    _ => Ok(()),
-                }
+                unless_session_ended(self.renew_unless_already_renewed(&token.value).await)
             }
             _ => Ok(()),
         }
@@ -278,10 +275,7 @@ where
         if request.auth == Auth::Anonymous {
             return success(self.inner.transport.send(request, None).await?);
         }
-        self.wait_for_renewal_or_renew_ahead().await?;
-
-        // Without a token there is nothing to send and nothing to renew: nobody is signed in here.
-        let sent_with = self.inner.store.load().ok_or(ApiError::Unauthorized)?.value;
+        let sent_with = self.token_to_send().await?;
         let response = self.inner.transport.send(request, Some(&sent_with)).await?;
         if response.status != 401 {
             return success(response);
@@ -297,18 +291,20 @@ where
         success(replay)
     }
 
-    /// A request started while a renewal runs waits for it instead of sending a token known to be stale; a token
-    /// about to expire is renewed before it is used.
-    async fn wait_for_renewal_or_renew_ahead(&self) -> Result<(), ApiError> {
+    /// The token to send. A request started while a renewal runs waits for it instead of sending a token known
+    /// to be stale; a token about to expire is renewed first. Without a token there is nothing to send: nobody
+    /// is signed in here.
+    async fn token_to_send(&self) -> Result<String, ApiError> {
         let running = self.inner.renewal.borrow().clone();
-        match running {
-            // A failed renewal is not fatal to this request unless the session ended: the token may still do.
-            Some(renewal) => match renewal.await {
-                Err(ApiError::SessionExpired) => Err(ApiError::SessionExpired),
-                _ => Ok(()),
-            },
-            None => self.renew_if_due().await,
+        if let Some(renewal) = running {
+            unless_session_ended(renewal.await)?;
         }
+        let token = self.inner.store.load().ok_or(ApiError::Unauthorized)?;
+        if !self.inner.expires_soon(&token) {
+            return Ok(token.value);
+        }
+        unless_session_ended(self.renew_unless_already_renewed(&token.value).await)?;
+        self.inner.store.load().map(|token| token.value).ok_or(ApiError::Unauthorized)
     }
 
     /// Joins the renewal in flight, or starts one, unless the stored token already differs from the one that was
@@ -427,6 +423,14 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
         for listener in listeners {
             listener(event);
         }
+    }
+}
+
+/// A failed renewal matters to a request only when it ended the session; otherwise the token may still do.
+fn unless_session_ended(renewal: Result<(), ApiError>) -> Result<(), ApiError> {
+    match renewal {
+        Err(ApiError::SessionExpired) => Err(ApiError::SessionExpired),
+        _ => Ok(()),
     }
 }
 

@@ -17,7 +17,7 @@ const HANGS_UNTIL_ABORTED: &str = "window.aborted = 0;
 #[wasm_bindgen_test]
 async fn a_request_that_outlives_its_timeout_fails_as_a_timeout() {
     stub_fetch(HANGS_UNTIL_ABORTED);
-    let outcome = FetchTransport { timeout_ms: 50 }.send(&RequestRecipe::get("/user"), Some("token")).await;
+    let outcome = FetchTransport::new("", 50).send(&RequestRecipe::get("/user"), Some("token")).await;
     assert_eq!(outcome, Err(TransportError::Timeout));
     assert_eq!(window_value("aborted"), 1.0);
 }
@@ -25,7 +25,7 @@ async fn a_request_that_outlives_its_timeout_fails_as_a_timeout() {
 #[wasm_bindgen_test]
 async fn dropping_a_request_aborts_its_fetch() {
     stub_fetch(HANGS_UNTIL_ABORTED);
-    let transport = FetchTransport { timeout_ms: 60_000 };
+    let transport = FetchTransport::new("", 60_000);
     let request = RequestRecipe::get("/user");
     let sending = Box::pin(transport.send(&request, Some("token")));
     match select(sending, Box::pin(sleep(Duration::from_millis(30)))).await {
@@ -40,7 +40,7 @@ async fn dropping_a_request_aborts_its_fetch() {
 #[wasm_bindgen_test]
 async fn no_answer_at_all_is_a_network_error() {
     stub_fetch("return Promise.reject(new TypeError('Failed to fetch'));");
-    let outcome = FetchTransport { timeout_ms: 60_000 }.send(&RequestRecipe::get("/user"), None).await;
+    let outcome = FetchTransport::new("", 60_000).send(&RequestRecipe::get("/user"), None).await;
     assert_eq!(outcome, Err(TransportError::Network));
 }
 

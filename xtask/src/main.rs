@@ -14,8 +14,9 @@ const USAGE: &str = "usage: cargo xtask <command>
           (arguments after `--` go to the server, e.g. `cargo xtask serve -- --addr 0.0.0.0:8080`)
   dev     the API on :3000 and `trunk serve` with hot reload on http://127.0.0.1:8080
   test    every check and suite; ends with `N passed, N failed`
-  bench   [size|server]  what the app costs to download (raw and gzip), and the server's rate and latency
-          against a constant handler (wrk); both when no part is named";
+  bench   [size|server|client]  what the app costs to download (raw and gzip); the server's rate and latency
+          beside a constant handler (wrk); the client's time per request beside a bare fetch (Chromium);
+          all three when no part is named";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -71,7 +71,7 @@ pub fn serve(server_args: &[String]) -> Result<(), String> {
 }
 
 /// Ends the child when dropped, so Ctrl-C or an error never leaves a server behind.
-struct Guard(Child);
+pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {

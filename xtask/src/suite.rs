@@ -81,7 +81,8 @@ pub fn run_all() -> Result<(), String> {
     let built = build.0;
     tally.check("trunk build --release", build);
 
-    let mut browser_tests = command("wasm-pack", &["test", "--headless", "--chrome", "--mode", "no-install", "."]);
+    let mut browser_tests =
+        command("wasm-pack", &["test", "--headless", "--chrome", "--mode", "no-install", ".", "--test", "browser"]);
     browser_tests.env("CHROMEDRIVER", which("chromedriver"));
     tally.suite("browser tests (wasm-pack)", captured(browser_tests));
 
@@ -101,7 +102,7 @@ pub fn run_all() -> Result<(), String> {
     if tally.failed == 0 { Ok(()) } else { Err(format!("{} failed", tally.failed)) }
 }
 
-fn which(program: &str) -> String {
+pub fn which(program: &str) -> String {
     std::env::var_os("PATH")
         .and_then(|path| {
             std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| Path::is_file(candidate))
