@@ -63,7 +63,8 @@ struct AppState {
     throttle: LoginThrottle,
     live_sessions: LiveSessions,
     dummy_password_hash: String,
-    index_html: Option<String>,
+    /// Where the built app's index.html is, for navigations to paths the API also answers.
+    index_html: Option<PathBuf>,
     content_security_policy: HeaderValue,
 }
 
@@ -124,7 +125,8 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
         add_user(&store, demo, config.clock.now()).await?;
     }
 
-    let index_html = config.static_dir.as_deref().and_then(|dir| std::fs::read_to_string(dir.join("index.html")).ok());
+    let index_html = config.static_dir.as_deref().map(|dir| dir.join("index.html"));
+    let startup_index = index_html.as_deref().and_then(|path| std::fs::read_to_string(path).ok());
     let dummy_password_hash = hash_password("no account has this password")?;
     let app = App(Arc::new(AppState {
         store,
@@ -136,7 +138,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
         throttle: LoginThrottle::default(),
         live_sessions: LiveSessions::default(),
         dummy_password_hash,
-        content_security_policy: content_security_policy(index_html.as_deref()),
+        content_security_policy: content_security_policy(startup_index.as_deref()),
         index_html,
     }));
 
@@ -195,12 +197,16 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> io::Res
 /// gets the app, while the app's own fetches get JSON.
 async fn serve_app_to_navigations(State(app): State<App>, request: Request, next: Next) -> Response {
     let is_navigation = request.headers().get("sec-fetch-mode").is_some_and(|mode| mode == "navigate");
-    match (&app.0.index_html, is_navigation) {
-        (Some(index_html), true) => {
-            ([(header::CONTENT_SECURITY_POLICY, app.content_security_policy())], Html(index_html.clone()))
-                .into_response()
+    // Read as it is now, not as it was at start: under `trunk serve` it is rebuilt with new hashes and scripts.
+    let index_html = match (&app.0.index_html, is_navigation) {
+        (Some(path), true) => tokio::fs::read_to_string(path).await.ok(),
+        _ => None,
+    };
+    match index_html {
+        Some(html) => {
+            ([(header::CONTENT_SECURITY_POLICY, content_security_policy(Some(&html)))], Html(html)).into_response()
         }
-        _ => next.run(request).await,
+        None => next.run(request).await,
     }
 }
 

@@ -29,6 +29,7 @@ enum RefreshAnswer {
     Rotate,
     Forbidden,
     Unreachable,
+    TimedOut,
     ServerError,
 }
 
@@ -81,6 +82,7 @@ impl FakeServer {
                 }
                 RefreshAnswer::Forbidden => json(403, r#"{"error":"session_expired","message":"expired"}"#),
                 RefreshAnswer::Unreachable => Err(TransportError::Network),
+                RefreshAnswer::TimedOut => Err(TransportError::Timeout),
                 RefreshAnswer::ServerError => json(503, ""),
             },
             LOGIN_PATH => json(401, r#"{"error":"invalid_credentials","message":"wrong password"}"#),
@@ -337,6 +339,18 @@ fn errors_tell_apart_what_a_page_must_handle_differently() {
     assert_eq!(ApiError::from(TransportError::Network).to_string(), "Check your network connection.");
     let garbage = Response { status: 200, body: b"{".to_vec() };
     assert!(matches!(garbage.json::<serde_json::Value>(), Err(ApiError::Decode(_))));
+}
+
+#[test]
+fn a_refresh_that_times_out_keeps_the_session_and_says_so() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::TimedOut);
+    let outcome = block_on(harness.client.send(&RequestRecipe::get("/user")));
+    assert_eq!(outcome, Err(ApiError::Timeout));
+    assert_eq!(outcome.unwrap_err().to_string(), "The server took too long to answer. Please try again.");
+    assert_eq!(stored_token(&harness).as_deref(), Some("t0"));
+    assert!(harness.events.borrow().is_empty(), "nobody is signed out by a slow server");
 }
 
 #[test]
