@@ -67,7 +67,7 @@ async fn refresh_rotates_the_cookie_without_extending_the_session() {
 async fn a_retry_within_the_grace_window_gets_the_same_child() {
     let server = TestServer::start(Settings::default()).await;
     let session = server.sign_in().await;
-    let first = refresh_cookie(server.refresh(&session.refresh_token).await.headers()).unwrap();
+    let first = server.rotate(&session.refresh_token).await;
     server.clock.advance(5);
     let retry = server.refresh(&session.refresh_token).await;
     assert_eq!(retry.status(), StatusCode::OK);

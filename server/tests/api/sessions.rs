@@ -11,10 +11,6 @@ use crate::support::{TestServer, error_code, refresh_cookie, sha256};
 const REUSED: (StatusCode, &str) = (StatusCode::FORBIDDEN, "refresh_token_reused");
 const EXPIRED: (StatusCode, &str) = (StatusCode::FORBIDDEN, "session_expired");
 
-async fn code(response: reqwest::Response) -> (StatusCode, String) {
-    error_code(response).await
-}
-
 fn expect(actual: (StatusCode, String), expected: (StatusCode, &str)) {
     assert_eq!((actual.0, actual.1.as_str()), expected);
 }
@@ -23,8 +19,8 @@ fn expect(actual: (StatusCode, String), expected: (StatusCode, &str)) {
 async fn refresh_tokens_are_stored_only_as_sha256_and_never_in_plaintext() {
     let server = TestServer::start(Settings::default()).await;
     let session = server.sign_in().await;
-    let child = refresh_cookie(server.refresh(&session.refresh_token).await.headers()).unwrap();
-    let grandchild = refresh_cookie(server.refresh(&child).await.headers()).unwrap();
+    let child = server.rotate(&session.refresh_token).await;
+    let grandchild = server.rotate(&child).await;
 
     let database = server.database_bytes();
     let pool = server.database().await;
@@ -47,7 +43,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 async fn rotation_issues_a_child_in_the_same_session_that_records_its_parent() {
     let server = TestServer::start(Settings::default()).await;
     let session = server.sign_in().await;
-    let child = refresh_cookie(server.refresh(&session.refresh_token).await.headers()).unwrap();
+    let child = server.rotate(&session.refresh_token).await;
     let pool = server.database().await;
     let lineage = |token: String| {
         let pool = pool.clone();
@@ -71,14 +67,14 @@ async fn rotation_issues_a_child_in_the_same_session_that_records_its_parent() {
 async fn the_grace_window_covers_only_the_immediate_parent_of_the_newest_token() {
     let server = TestServer::start(Settings::default()).await;
     let session = server.sign_in().await;
-    let child = refresh_cookie(server.refresh(&session.refresh_token).await.headers()).unwrap();
-    let grandchild = refresh_cookie(server.refresh(&child).await.headers()).unwrap();
+    let child = server.rotate(&session.refresh_token).await;
+    let grandchild = server.rotate(&child).await;
 
     let retry = server.refresh(&child).await;
     assert_eq!(retry.status(), StatusCode::OK);
     assert_eq!(refresh_cookie(retry.headers()).unwrap(), grandchild, "the same child, not a new one");
-    expect(code(server.refresh(&session.refresh_token).await).await, REUSED);
-    expect(code(server.refresh(&grandchild).await).await, REUSED);
+    expect(error_code(server.refresh(&session.refresh_token).await).await, REUSED);
+    expect(error_code(server.refresh(&grandchild).await).await, REUSED);
 }
 
 #[tokio::test]
@@ -106,7 +102,7 @@ async fn with_the_grace_window_off_exactly_one_of_twenty_concurrent_refreshes_su
     let succeeded = responses.iter().filter(|response| response.status() == StatusCode::OK).count();
     assert_eq!(succeeded, 1);
     for response in responses.into_iter().filter(|response| response.status() != StatusCode::OK) {
-        expect(code(response).await, REUSED);
+        expect(error_code(response).await, REUSED);
     }
 }
 
@@ -121,7 +117,7 @@ async fn rotation_never_extends_the_absolute_session_lifetime() {
         newest = refresh_cookie(response.headers()).unwrap();
     }
     server.clock.advance(6);
-    expect(code(server.refresh(&newest).await).await, EXPIRED);
+    expect(error_code(server.refresh(&newest).await).await, EXPIRED);
 }
 
 #[tokio::test]
@@ -129,8 +125,8 @@ async fn an_idle_session_expires_and_is_not_counted_as_reuse() {
     let server = TestServer::start(Settings { idle_timeout: 100, ..Settings::default() }).await;
     let session = server.sign_in().await;
     server.clock.advance(101);
-    expect(code(server.refresh(&session.refresh_token).await).await, EXPIRED);
-    expect(code(server.refresh(&session.refresh_token).await).await, EXPIRED);
+    expect(error_code(server.refresh(&session.refresh_token).await).await, EXPIRED);
+    expect(error_code(server.refresh(&session.refresh_token).await).await, EXPIRED);
 }
 
 #[tokio::test]
@@ -143,7 +139,7 @@ async fn a_password_change_revokes_every_session_of_the_user() {
     set_password(server.app.store(), "demo", "a brand new password", 0).await.unwrap();
     server.clock.advance(RECHECK_SECONDS);
     for device in [&laptop, &phone] {
-        expect(code(server.refresh(&device.refresh_token).await).await, EXPIRED);
+        expect(error_code(server.refresh(&device.refresh_token).await).await, EXPIRED);
         assert_eq!(server.user_status(&device.access_token).await, StatusCode::UNAUTHORIZED);
     }
     let fresh = server.login_as("demo", "a brand new password").await.json::<Value>().await.unwrap();
@@ -162,5 +158,5 @@ async fn an_unknown_session_id_is_not_found() {
         .send()
         .await
         .unwrap();
-    expect(code(response).await, (StatusCode::NOT_FOUND, "not_found"));
+    expect(error_code(response).await, (StatusCode::NOT_FOUND, "not_found"));
 }

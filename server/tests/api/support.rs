@@ -79,6 +79,13 @@ impl TestServer {
         self.post("/auth/refresh").header("Cookie", format!("__Secure-refresh={refresh_token}")).send().await.unwrap()
     }
 
+    /// Refreshes with `refresh_token`, which must succeed, and returns the rotated token.
+    pub async fn rotate(&self, refresh_token: &str) -> String {
+        let response = self.refresh(refresh_token).await;
+        assert_eq!(response.status(), StatusCode::OK, "refresh refused");
+        refresh_cookie(response.headers()).expect("a rotated refresh cookie")
+    }
+
     /// Every byte SQLite keeps on disk for this server: the database, its write-ahead log and shared memory.
     pub fn database_bytes(&self) -> Vec<u8> {
         ["sessions.db", "sessions.db-wal", "sessions.db-shm"]
