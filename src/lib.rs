@@ -10,6 +10,8 @@ pub mod components;
 pub mod pages;
 #[cfg(target_arch = "wasm32")]
 pub mod query;
+#[cfg(target_arch = "wasm32")]
+pub mod router;
 
 #[cfg(target_arch = "wasm32")]
 pub use app::{App, use_api};
@@ -17,15 +19,13 @@ pub use app::{App, use_api};
 #[cfg(target_arch = "wasm32")]
 mod app {
     use leptos::prelude::*;
-    use leptos_router::components::{Redirect, Route, Router, Routes};
-    use leptos_router::hooks::use_navigate;
-    use leptos_router::path;
 
     use crate::api::browser::{Api, api, keep_fresh, watch_online};
     use crate::api::session::SessionEvent;
     use crate::components::{OfflineBanner, Online, SessionNotice};
     use crate::pages::{LoginPage, UserPage};
     use crate::query::QueryCache;
+    use crate::router::{Location, Redirect, use_location};
 
     /// The session client in context: a copyable handle, since the client itself is single-threaded (`Rc`).
     pub fn use_api() -> StoredValue<Api, LocalStorage> {
@@ -46,47 +46,64 @@ mod app {
         let online = RwSignal::new(true);
         online.set(watch_online(move |now_online| online.set(now_online)));
         provide_context(Online(online.read_only()));
+        let location = Location::from_browser();
+        provide_context(location);
+        follow_the_session();
+
+        let route = Memo::new(move |_| Route::of(&location.path()));
         view! {
-            <Router>
-                <main>
-                    <OfflineBanner/>
-                    <SessionRoutes/>
-                </main>
-            </Router>
+            <main>
+                <OfflineBanner/>
+                {move || match route.get() {
+                    Route::Home => view! { <Home/> }.into_any(),
+                    Route::Login => view! { <LoginPage/> }.into_any(),
+                    Route::User => view! { <UserPage/> }.into_any(),
+                    Route::NotFound => view! { <p class="card">"There is no such page."</p> }.into_any(),
+                }}
+            </main>
         }
     }
 
-    /// The routes, and what the app does when the session changes: it lives inside the router to navigate.
-    #[component]
-    fn SessionRoutes() -> impl IntoView {
-        let api = use_api().get_value();
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Route {
+        Home,
+        Login,
+        User,
+        NotFound,
+    }
+
+    impl Route {
+        fn of(path: &str) -> Self {
+            match path.trim_end_matches('/') {
+                "" => Self::Home,
+                "/login" => Self::Login,
+                "/user" => Self::User,
+                _ => Self::NotFound,
+            }
+        }
+    }
+
+    /// What the app does when the session changes, in this tab or another.
+    fn follow_the_session() {
         let cache = expect_context::<QueryCache>();
         let notice = expect_context::<SessionNotice>();
-        let navigate = use_navigate();
-        api.on_event(move |event| match event {
+        let location = use_location();
+        use_api().get_value().on_event(move |event| match event {
             SessionEvent::SignedIn => {
                 notice.expired.set(false);
-                navigate("/user", Default::default());
+                location.navigate("/user");
             }
             SessionEvent::Expired => {
                 cache.clear();
                 notice.expired.set(true);
-                navigate("/login", Default::default());
+                location.navigate("/login");
             }
             SessionEvent::SignedOut => {
                 cache.clear();
-                navigate("/login", Default::default());
+                location.navigate("/login");
             }
             SessionEvent::Renewed => {}
         });
-
-        view! {
-            <Routes fallback=|| view! { <p class="card">"There is no such page."</p> }>
-                <Route path=path!("/") view=Home/>
-                <Route path=path!("/login") view=LoginPage/>
-                <Route path=path!("/user") view=UserPage/>
-            </Routes>
-        }
     }
 
     #[component]

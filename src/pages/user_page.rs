@@ -1,10 +1,10 @@
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
 
 use crate::api::browser::PageRequests;
 use crate::api::{ApiError, User};
 use crate::components::Online;
 use crate::query::QueryCache;
+use crate::router::Redirect;
 use crate::use_api;
 
 #[component]

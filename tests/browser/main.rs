@@ -2,6 +2,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod login_page;
+mod router;
 mod support;
 mod tabs;
 mod token_store;
