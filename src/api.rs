@@ -5,17 +5,18 @@ pub mod browser;
 pub mod error;
 pub mod session;
 
-use serde::Deserialize;
+use miniserde::Deserialize;
 
 pub use error::ApiError;
 
 /// `GET /user`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct User {
     pub id: i64,
     pub username: String,
+    #[serde(rename = "displayName")]
     pub display_name: String,
     pub email: String,
+    #[serde(rename = "createdAt")]
     pub created_at: String,
 }

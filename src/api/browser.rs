@@ -8,7 +8,7 @@ use std::rc::Rc;
 use futures::future::{AbortHandle, Either, abortable, select};
 use gloo_net::http::{Method as HttpMethod, RequestBuilder};
 use js_sys::{Function, Object, Promise, Reflect};
-use serde::{Deserialize, Serialize};
+use miniserde::{Deserialize, Serialize, json};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{AbortController, AbortSignal, BroadcastChannel, MessageEvent, RequestCredentials};
@@ -203,8 +203,13 @@ impl PageRequests {
         let (request, handle) = abortable(request);
         let mut handles = self.0.borrow_mut();
         handles.retain(|handle| !handle.is_aborted());
-        handles.push(handle);
-        async move { request.await.ok() }
+        handles.push(handle.clone());
+        async move {
+            let outcome = request.await.ok();
+            // Finished: aborting now changes nothing but lets the next `run` drop the handle.
+            handle.abort();
+            outcome
+        }
     }
 }
 
@@ -217,8 +222,8 @@ impl Drop for PageRequests {
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct StoredExpiry {
+    #[serde(rename = "expiresAt")]
     expires_at: f64,
     lifetime: f64,
 }
@@ -240,7 +245,7 @@ impl TokenStore for LocalStorageTokens {
             .get_item(ACCESS_TOKEN_EXPIRY_KEY)
             .ok()
             .flatten()
-            .and_then(|text| serde_json::from_str::<StoredExpiry>(&text).ok())
+            .and_then(|text| json::from_str::<StoredExpiry>(&text).ok())
             .unwrap_or(StoredExpiry { expires_at: f64::INFINITY, lifetime: 0.0 });
         Some(AccessToken { value, expires_at_ms: expiry.expires_at, lifetime_ms: expiry.lifetime })
     }
@@ -249,9 +254,7 @@ impl TokenStore for LocalStorageTokens {
         let Some(storage) = Self::storage() else { return };
         let expiry = StoredExpiry { expires_at: token.expires_at_ms, lifetime: token.lifetime_ms };
         let _ = storage.set_item(ACCESS_TOKEN_KEY, &token.value);
-        if let Ok(text) = serde_json::to_string(&expiry) {
-            let _ = storage.set_item(ACCESS_TOKEN_EXPIRY_KEY, &text);
-        }
+        let _ = storage.set_item(ACCESS_TOKEN_EXPIRY_KEY, &json::to_string(&expiry));
     }
 
     fn clear(&self) {

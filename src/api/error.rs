@@ -1,4 +1,4 @@
-use serde::Deserialize;
+use miniserde::{Deserialize, json};
 
 /// What went wrong with an API call, in the terms a page needs to decide what to show.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,9 +36,10 @@ impl ApiError {
         if status >= 500 {
             return Self::Server { status };
         }
-        match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(ErrorBody { error, message }) => Self::Status { status, code: error, message },
-            Err(_) => Self::Status { status, code: String::new(), message: format!("The request failed ({status}).") },
+        let parsed = std::str::from_utf8(body).ok().and_then(|text| json::from_str::<ErrorBody>(text).ok());
+        match parsed {
+            Some(ErrorBody { error, message }) => Self::Status { status, code: error, message },
+            None => Self::Status { status, code: String::new(), message: format!("The request failed ({status}).") },
         }
     }
 }

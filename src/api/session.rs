@@ -8,8 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use miniserde::{Deserialize, Serialize, json};
 
 use super::error::ApiError;
 
@@ -68,9 +67,8 @@ impl RequestRecipe {
         Self { method: Method::Post, ..Self::get(path) }
     }
 
-    pub fn with_json(self, body: &impl Serialize) -> Result<Self, ApiError> {
-        let bytes = serde_json::to_vec(body).map_err(|error| ApiError::Decode(error.to_string()))?;
-        Ok(Self { json_body: Some(bytes), ..self })
+    pub fn with_json(self, body: &impl Serialize) -> Self {
+        Self { json_body: Some(json::to_string(body).into_bytes()), ..self }
     }
 
     pub fn anonymous(self) -> Self {
@@ -85,8 +83,9 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        serde_json::from_slice(&self.body).map_err(|error| ApiError::Decode(error.to_string()))
+    pub fn json<T: Deserialize>(&self) -> Result<T, ApiError> {
+        let text = std::str::from_utf8(&self.body).map_err(|_| ApiError::Decode("the body is not UTF-8".to_owned()))?;
+        json::from_str(text).map_err(|_| ApiError::Decode(format!("not the JSON expected: {text:.120}")))
     }
 }
 
@@ -161,16 +160,17 @@ pub enum SessionEvent {
 
 /// API.md's token body, from login and refresh alike.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct TokenBody {
+    #[serde(rename = "accessToken")]
     access_token: String,
+    #[serde(rename = "expiresIn")]
     expires_in: f64,
 }
 
 #[derive(Serialize)]
-struct Credentials<'a> {
-    username: &'a str,
-    password: &'a str,
+struct Credentials {
+    username: String,
+    password: String,
 }
 
 type Renewal = Shared<LocalBoxFuture<'static, Result<(), ApiError>>>;
@@ -251,7 +251,8 @@ where
     }
 
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<(), ApiError> {
-        let request = RequestRecipe::post(LOGIN_PATH).with_json(&Credentials { username, password })?.anonymous();
+        let credentials = Credentials { username: username.to_owned(), password: password.to_owned() };
+        let request = RequestRecipe::post(LOGIN_PATH).with_json(&credentials).anonymous();
         let response = self.send(&request).await?;
         self.inner.adopt(&response)?;
         self.inner.backoff.replace(Backoff::default());
@@ -266,7 +267,7 @@ where
         self.inner.emit_and_announce(SessionEvent::SignedOut);
     }
 
-    pub async fn get_json<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiError> {
+    pub async fn get_json<R: Deserialize>(&self, path: &str) -> Result<R, ApiError> {
         self.send(&RequestRecipe::get(path)).await?.json()
     }
 

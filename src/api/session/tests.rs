@@ -174,7 +174,8 @@ fn a_valid_token_is_sent_as_is_without_refreshing() {
 fn a_401_refreshes_once_and_replays_the_identical_request_with_the_new_token() {
     let harness = signed_in();
     harness.server.expire_access_token();
-    let request = RequestRecipe::post("/user/things").with_json(&serde_json::json!({"name": "x"})).unwrap();
+    let request =
+        RequestRecipe::post("/user/things").with_json(&Credentials { username: "x".into(), password: "y".into() });
     let response = block_on(harness.client.send(&request)).unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(harness.server.refreshes(), 1);
@@ -338,7 +339,7 @@ fn errors_tell_apart_what_a_page_must_handle_differently() {
     assert_eq!(ApiError::from(TransportError::Timeout), ApiError::Timeout);
     assert_eq!(ApiError::from(TransportError::Network).to_string(), "Check your network connection.");
     let garbage = Response { status: 200, body: b"{".to_vec() };
-    assert!(matches!(garbage.json::<serde_json::Value>(), Err(ApiError::Decode(_))));
+    assert!(matches!(garbage.json::<TokenBody>(), Err(ApiError::Decode(_))));
 }
 
 #[test]
