@@ -24,6 +24,7 @@ pub fn UserPage() -> impl IntoView {
                 async move { cache.user.get_or_fetch(|| async move { api.get_json::<User>("/user").await }).await },
             )
         });
+        // `None` only once the page is gone, so no one sees what stands in for the aborted answer.
         async move { request.await.unwrap_or(Err(ApiError::Network)) }
     });
     retry_when_back_online(user);
