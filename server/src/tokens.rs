@@ -86,8 +86,7 @@ impl AccessTokens {
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let known = self.verified.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(token).cloned();
         if let Some(claims) = known {
-            // The same rule jsonwebtoken applies: expired once `exp` is more than the leeway in the past.
-            return (claims.exp >= now - LEEWAY_SECONDS as i64).then_some(claims);
+            return is_current(&claims, now).then_some(claims);
         }
         // `validation` admits HS256 alone; the type is checked on the header decode already parsed.
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
@@ -97,7 +96,7 @@ impl AccessTokens {
         let claims = Arc::new(data.claims);
         let mut verified = self.verified.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if verified.len() >= MAX_VERIFIED_TOKENS {
-            verified.retain(|_, claims| claims.exp >= now - LEEWAY_SECONDS as i64);
+            verified.retain(|_, claims| is_current(claims, now));
             if verified.len() >= MAX_VERIFIED_TOKENS {
                 verified.clear();
             }
@@ -105,6 +104,11 @@ impl AccessTokens {
         verified.insert(token.to_owned(), Arc::clone(&claims));
         Some(claims)
     }
+}
+
+/// The rule jsonwebtoken applies: a token is expired once `exp` is more than the leeway in the past.
+fn is_current(claims: &AccessClaims, now: i64) -> bool {
+    claims.exp >= now - LEEWAY_SECONDS as i64
 }
 
 /// Refresh tokens are 32 CSPRNG bytes, base64url; the store keeps only their SHA-256.
@@ -187,7 +191,7 @@ mod tests {
         let required: std::collections::HashSet<String> =
             ["exp", "iss", "aud", "sub"].into_iter().map(str::to_owned).collect();
         assert_eq!(validation.required_spec_claims, required);
-        assert_eq!(ACCESS_TOKEN_TYPE, "at+jwt", "typ is checked before the signature");
+        assert_eq!(ACCESS_TOKEN_TYPE, "at+jwt", "verify refuses any other typ");
     }
 
     #[test]

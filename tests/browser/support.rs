@@ -80,3 +80,21 @@ pub fn mount<V: leptos::prelude::IntoView + 'static>(view: impl FnOnce() -> V + 
     document().body().unwrap().append_child(&parent).unwrap();
     leptos::mount::mount_to(parent, view)
 }
+
+/// A fetch stub body that never answers but notices, in `window.aborted`, when it is aborted, as a real one would.
+pub const HANGS_UNTIL_ABORTED: &str = "window.aborted = 0;
+    return new Promise((_, reject) => request.signal.addEventListener('abort', () => {
+        window.aborted += 1;
+        reject(new DOMException('aborted', 'AbortError'));
+    }));";
+
+/// Stores an access token that expires `expires_in_ms` from now, with a fifteen-minute lifetime.
+pub fn store_token(value: &str, expires_in_ms: f64) {
+    use session_app::api::browser::LocalStorageTokens;
+    use session_app::api::session::{AccessToken, TokenStore};
+    LocalStorageTokens.save(&AccessToken {
+        value: value.to_owned(),
+        expires_at_ms: js_sys::Date::now() + expires_in_ms,
+        lifetime_ms: 900_000.0,
+    });
+}

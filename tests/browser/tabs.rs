@@ -6,10 +6,10 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use session_app::api::browser::{ACCESS_TOKEN_KEY, LocalStorageTokens, api, keep_fresh};
-use session_app::api::session::{AccessToken, RequestRecipe, SessionEvent, TokenStore};
+use session_app::api::session::{RequestRecipe, SessionEvent, TokenStore};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{sent_requests, sleep, stub_fetch};
+use crate::support::{sent_requests, sleep, store_token, stub_fetch};
 
 /// `/user` accepts only the token "fresh"; `/auth/refresh` hands it out after a round trip of 100 ms.
 const SERVER: &str = r#"
@@ -22,15 +22,6 @@ const SERVER: &str = r#"
     const fresh = request.headers.get('Authorization') === 'Bearer fresh';
     return new Response(fresh ? '{"ok":true}' : '{"error":"invalid_token","message":"expired"}', {status: fresh ? 200 : 401});
 "#;
-
-fn store_token(value: &str, expires_in_ms: f64) {
-    let now = js_sys::Date::now();
-    LocalStorageTokens.save(&AccessToken {
-        value: value.to_owned(),
-        expires_at_ms: now + expires_in_ms,
-        lifetime_ms: 900_000.0,
-    });
-}
 
 fn refreshes() -> usize {
     sent_requests().as_array().unwrap().iter().filter(|request| request["url"] == "/auth/refresh").count()

@@ -5,14 +5,7 @@ use session_app::api::browser::{FetchTransport, watch_online};
 use session_app::api::session::{RequestRecipe, Transport, TransportError};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{sent_requests, sleep, stub_fetch, window_value};
-
-/// A fetch that never answers, but notices when it is aborted, as a real one would.
-const HANGS_UNTIL_ABORTED: &str = "window.aborted = 0;
-    return new Promise((_, reject) => request.signal.addEventListener('abort', () => {
-        window.aborted += 1;
-        reject(new DOMException('aborted', 'AbortError'));
-    }));";
+use crate::support::{HANGS_UNTIL_ABORTED, sent_requests, sleep, stub_fetch, window_value};
 
 #[wasm_bindgen_test]
 async fn a_request_that_outlives_its_timeout_fails_as_a_timeout() {

@@ -2,28 +2,20 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use session_app::api::browser::{LocalStorageTokens, api};
-use session_app::api::session::{AccessToken, TokenStore};
+use session_app::api::session::TokenStore;
 use session_app::components::{Online, SessionNotice};
 use session_app::pages::UserPage;
 use session_app::query::QueryCache;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{mount, sent_requests, sleep, stub_fetch, wait_for, window_value};
+use crate::support::{
+    HANGS_UNTIL_ABORTED, mount, sent_requests, sleep, store_token, stub_fetch, wait_for, window_value,
+};
 
 #[wasm_bindgen_test]
 async fn leaving_the_page_aborts_its_request() {
-    stub_fetch(
-        "window.aborted = 0;
-         return new Promise((_, reject) => request.signal.addEventListener('abort', () => {
-             window.aborted += 1;
-             reject(new DOMException('aborted', 'AbortError'));
-         }));",
-    );
-    LocalStorageTokens.save(&AccessToken {
-        value: "valid".to_owned(),
-        expires_at_ms: js_sys::Date::now() + 900_000.0,
-        lifetime_ms: 900_000.0,
-    });
+    stub_fetch(HANGS_UNTIL_ABORTED);
+    store_token("valid", 900_000.0);
     let page = mount(|| {
         provide_context(StoredValue::new_local(api()));
         provide_context(QueryCache::new());
