@@ -1,22 +1,33 @@
-//! The HTTP client of API.md: a sans-IO session core, and (in the browser) its fetch and localStorage adapters.
+//! The session client of `session-core`, plugged into the browser: fetch through gloo-net, the token in
+//! localStorage through gloo-storage, the other tabs through Web Locks and a BroadcastChannel.
 
-#[cfg(target_arch = "wasm32")]
-pub mod browser;
-pub mod error;
-pub mod session;
+mod clock;
+mod lifecycle;
+mod page_requests;
+mod tabs;
+mod token_store;
+mod transport;
 
-use miniserde::Deserialize;
+pub use clock::BrowserClock;
+pub use lifecycle::{keep_fresh, use_online_signal};
+pub use page_requests::PageRequests;
+use session_core::SessionClient;
+pub use tabs::{BrowserTabs, OtherTabs};
+pub use token_store::LocalStorageTokens;
+pub use transport::FetchTransport;
 
-pub use error::ApiError;
+/// How long a request may take before it fails as a timeout.
+pub const REQUEST_TIMEOUT_MS: u32 = 15_000;
 
-/// `GET /user`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct User {
-    pub id: i64,
-    pub username: String,
-    #[serde(rename = "displayName")]
-    pub display_name: String,
-    pub email: String,
-    #[serde(rename = "createdAt")]
-    pub created_at: String,
+/// The app's client.
+pub type Api = SessionClient<FetchTransport, LocalStorageTokens, BrowserClock, BrowserTabs>;
+
+/// A client for this tab, on the app's own origin. It hears the other tabs once [`OtherTabs::listen`] runs.
+pub fn api() -> Api {
+    SessionClient::new(
+        FetchTransport::new("", REQUEST_TIMEOUT_MS),
+        LocalStorageTokens,
+        BrowserClock,
+        BrowserTabs::new(REQUEST_TIMEOUT_MS),
+    )
 }

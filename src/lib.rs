@@ -1,114 +1,98 @@
 //! A Leptos app that keeps a user signed in with short-lived JWTs and a rotating refresh cookie.
 //!
-//! The session logic (`api::session`) is plain Rust and runs under `cargo test`; everything that touches the
-//! browser is compiled for wasm32 only.
+//! The session rules live in the `session-core` crate; [`api`] plugs them into the browser, and the pages and
+//! components here show what they decide.
 
 pub mod api;
-#[cfg(target_arch = "wasm32")]
 pub mod components;
-#[cfg(target_arch = "wasm32")]
 pub mod pages;
-#[cfg(target_arch = "wasm32")]
 pub mod query;
-#[cfg(target_arch = "wasm32")]
-pub mod router;
 
-#[cfg(target_arch = "wasm32")]
-pub use app::{App, use_api};
+use std::time::Duration;
 
-#[cfg(target_arch = "wasm32")]
-mod app {
-    use leptos::prelude::*;
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::components::{FlatRoutes, Redirect, Route, Router};
+use leptos_router::hooks::use_navigate;
+use leptos_router::path;
+use session_core::SessionEvent;
 
-    use crate::api::browser::{Api, api, keep_fresh, watch_online};
-    use crate::api::session::SessionEvent;
-    use crate::components::{OfflineBanner, Online, SessionNotice};
-    use crate::pages::{LoginPage, UserPage};
-    use crate::query::QueryCache;
-    use crate::router::{Location, Redirect, use_location};
+use crate::api::{Api, OtherTabs, api, keep_fresh, use_online_signal};
+use crate::components::{OfflineBanner, Online, SessionNotice};
+use crate::pages::{LoginPage, NotFoundPage, UserPage};
+use crate::query::QueryCache;
 
-    /// The session client in context: a copyable handle, since the client itself is single-threaded (`Rc`).
-    pub fn use_api() -> StoredValue<Api, LocalStorage> {
-        expect_context()
-    }
+/// How often an open tab checks whether its token is about to expire.
+const KEEP_FRESH_EVERY: Duration = Duration::from_secs(30);
 
-    /// How often an open tab checks whether its token is about to expire.
-    const KEEP_FRESH_PERIOD_MS: i32 = 30_000;
+/// The session client in context: a copyable handle, since the client itself is single-threaded (`Rc`).
+pub fn use_api() -> StoredValue<Api, LocalStorage> {
+    expect_context()
+}
 
-    #[component]
-    pub fn App() -> impl IntoView {
-        let api = api();
-        // Checked for as long as the app runs.
-        std::mem::forget(keep_fresh(&api, KEEP_FRESH_PERIOD_MS));
-        provide_context(StoredValue::new_local(api));
-        provide_context(QueryCache::new());
-        provide_context(SessionNotice::new());
-        let online = RwSignal::new(true);
-        online.set(watch_online(move |now_online| online.set(now_online)));
-        provide_context(Online(online.read_only()));
-        let location = Location::from_browser();
-        provide_context(location);
-        follow_the_session();
+/// Puts a session client and what the pages share (query cache, notices, the online signal) in context.
+pub fn provide_session(api: Api) {
+    provide_context(StoredValue::new_local(api));
+    provide_context(QueryCache::new());
+    provide_context(SessionNotice::new());
+    provide_context(Online(use_online_signal()));
+}
 
-        let route = Memo::new(move |_| Route::of(&location.path()));
-        view! {
+#[component]
+pub fn App() -> impl IntoView {
+    let api = api();
+    keep_fresh(&api, KEEP_FRESH_EVERY);
+    // Hears the other tabs for as long as the app runs; dropped (and silenced) with it.
+    let _other_tabs = StoredValue::new_local(OtherTabs::listen(&api));
+    provide_session(api);
+
+    view! {
+        <Router>
+            <FollowTheSession/>
             <main>
                 <OfflineBanner/>
-                {move || match route.get() {
-                    Route::Home => view! { <Home/> }.into_any(),
-                    Route::Login => view! { <LoginPage/> }.into_any(),
-                    Route::User => view! { <UserPage/> }.into_any(),
-                    Route::NotFound => view! { <p class="card">"There is no such page."</p> }.into_any(),
-                }}
+                <FlatRoutes fallback=NotFoundPage>
+                    <Route path=path!("/") view=Home/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/user") view=UserPage/>
+                </FlatRoutes>
             </main>
+        </Router>
+    }
+}
+
+/// Navigation that replaces the current history entry, so Back does not return to a page that only redirected.
+pub fn replacing() -> NavigateOptions {
+    NavigateOptions { replace: true, ..NavigateOptions::default() }
+}
+
+/// What the app does when the session changes, in this tab or another.
+#[component]
+fn FollowTheSession() -> impl IntoView {
+    let cache = expect_context::<QueryCache>();
+    let notice = expect_context::<SessionNotice>();
+    let navigate = use_navigate();
+    use_api().get_value().on_event(move |event| match event {
+        SessionEvent::SignedIn => {
+            notice.expired.set(false);
+            navigate("/user", NavigateOptions::default());
         }
-    }
-
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum Route {
-        Home,
-        Login,
-        User,
-        NotFound,
-    }
-
-    impl Route {
-        fn of(path: &str) -> Self {
-            match path.trim_end_matches('/') {
-                "" => Self::Home,
-                "/login" => Self::Login,
-                "/user" => Self::User,
-                _ => Self::NotFound,
-            }
+        SessionEvent::Expired => {
+            cache.clear();
+            notice.expired.set(true);
+            navigate("/login", NavigateOptions::default());
         }
-    }
+        SessionEvent::SignedOut => {
+            cache.clear();
+            navigate("/login", NavigateOptions::default());
+        }
+        SessionEvent::Renewed => {}
+    });
+}
 
-    /// What the app does when the session changes, in this tab or another.
-    fn follow_the_session() {
-        let cache = expect_context::<QueryCache>();
-        let notice = expect_context::<SessionNotice>();
-        let location = use_location();
-        use_api().get_value().on_event(move |event| match event {
-            SessionEvent::SignedIn => {
-                notice.expired.set(false);
-                location.navigate("/user");
-            }
-            SessionEvent::Expired => {
-                cache.clear();
-                notice.expired.set(true);
-                location.navigate("/login");
-            }
-            SessionEvent::SignedOut => {
-                cache.clear();
-                location.navigate("/login");
-            }
-            SessionEvent::Renewed => {}
-        });
-    }
-
-    #[component]
-    fn Home() -> impl IntoView {
-        let target = if use_api().get_value().is_signed_in() { "/user" } else { "/login" };
-        view! { <Redirect path=target/> }
-    }
+/// `/` goes wherever the session says.
+#[component]
+fn Home() -> impl IntoView {
+    let target = if use_api().get_value().is_signed_in() { "/user" } else { "/login" };
+    view! { <Redirect path=target options=replacing()/> }
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use leptos::prelude::*;
 
-use crate::api::User;
+use session_contract::User;
 
 /// TanStack Query's `staleTime` of the original article.
 pub const USER_STALE_AFTER_MS: f64 = 5.0 * 60.0 * 1000.0;

@@ -1,10 +1,13 @@
 //! `cargo xtask bench client`: the session client's time per request beside a bare gloo-net fetch of the same
-//! endpoint, in headless Chromium, against the real server (started by xtask, which sets `BENCH_API`).
+//! endpoint, in headless Chromium, against the real server (started by xtask, which sets `BENCH_API` and turns
+//! on the `client-bench` feature that plain `wasm-pack test` leaves off).
 #![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used)]
 
 use gloo_net::http::Request;
-use session_app::api::browser::{BrowserClock, FetchTransport, LocalStorageTokens};
-use session_app::api::session::{RequestRecipe, SessionClient, SingleTab, TokenStore};
+use session_app::api::{BrowserClock, FetchTransport, LocalStorageTokens};
+use session_contract::paths;
+use session_core::{RequestRecipe, SessionClient, SingleTab, TokenStore};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -27,8 +30,8 @@ async fn the_client_costs_little_beside_a_bare_fetch() {
     let client = SessionClient::new(transport, LocalStorageTokens, BrowserClock, SingleTab);
     client.sign_in("demo", "correct-horse-battery").await.expect("the demo account signs in");
     let bearer = format!("Bearer {}", LocalStorageTokens.load().expect("a stored token").value);
-    let url = format!("{base_url}/user");
-    let recipe = RequestRecipe::get("/user");
+    let url = format!("{base_url}{}", paths::USER);
+    let recipe = RequestRecipe::get(paths::USER);
 
     let bare_fetch = || async {
         let started = now_ms();

@@ -1,5 +1,7 @@
 //! `cargo xtask bench server`: requests per second and latency of `GET /user` and `POST /auth/refresh`, each
 //! beside an axum handler that returns a constant of the same shape, driven by wrk in the same run.
+// A benchmark whose setup fails should stop there, saying where.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::Command;
@@ -166,6 +168,8 @@ fn run_wrk(command: &mut Command) -> Measurement {
     Measurement {
         requests_per_second: number_after("Requests/sec:").expect("wrk printed a rate"),
         p99_ms: number_after("99%").expect("wrk printed latency percentiles"),
+        // wrk prints the count as a whole number.
+        #[allow(clippy::cast_possible_truncation)]
         non_success: number_after("Non-2xx or 3xx responses:").map_or(0, |count| count as u64),
     }
 }

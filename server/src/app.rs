@@ -20,6 +20,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
+use session_contract::{CSRF_HEADER, paths};
+
 use crate::clock::Clock;
 use crate::config::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings};
 use crate::credentials::{CredentialError, NewUser, add_user, hash_password};
@@ -151,7 +153,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
         api = api.layer(cors_for(&app.settings().allowed_origins)?);
     }
     if config.expose_metrics {
-        api = api.route("/metrics", get(metrics));
+        api = api.route(paths::METRICS, get(metrics));
     }
     let mut router = api.layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     if let Some(dir) = config.static_dir {
@@ -184,7 +186,7 @@ fn cors_for(origins: &[String]) -> Result<CorsLayer, StartupError> {
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-requested-with")])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static(CSRF_HEADER)])
         // Without it Chrome repeats the preflight every five seconds.
         .max_age(Duration::from_secs(600)))
 }

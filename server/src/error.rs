@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use session_contract::{ErrorBody, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -32,18 +32,18 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
-            Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
-            Self::SessionExpired => (StatusCode::FORBIDDEN, "session_expired"),
-            Self::RefreshTokenReused => (StatusCode::FORBIDDEN, "refresh_token_reused"),
-            Self::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            Self::Csrf => (StatusCode::FORBIDDEN, "csrf"),
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Storage(_) | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
+            Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts),
+            Self::SessionExpired => (StatusCode::FORBIDDEN, ErrorCode::SessionExpired),
+            Self::RefreshTokenReused => (StatusCode::FORBIDDEN, ErrorCode::RefreshTokenReused),
+            Self::InvalidToken => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken),
+            Self::Csrf => (StatusCode::FORBIDDEN, ErrorCode::Csrf),
+            Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::Storage(_) | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 }
@@ -57,7 +57,7 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let mut response = (status, Json(json!({ "error": code, "message": message }))).into_response();
+        let mut response = (status, Json(ErrorBody { error: code, message })).into_response();
         let headers = response.headers_mut();
         match self {
             Self::InvalidToken => {

@@ -3,6 +3,8 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use session_contract::ErrorCode;
+
 #[derive(Debug, Clone, Copy)]
 pub enum LoginOutcome {
     Success,
@@ -24,7 +26,7 @@ pub struct Metrics {
     refreshes: [AtomicU64; 4],
 }
 
-const LOGIN_LABELS: [&str; 3] = ["success", "invalid_credentials", "throttled"];
+const LOGIN_LABELS: [&str; 3] = ["success", ErrorCode::InvalidCredentials.as_str(), "throttled"];
 const REFRESH_LABELS: [&str; 4] = ["rotated", "grace", "expired", "reused"];
 
 impl Metrics {

@@ -1,4 +1,4 @@
-//! The endpoints of API.md.
+//! The endpoints of docs/API.md; bodies and paths come from the contract crate.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use session_contract::{Credentials, SessionEntry, TokenResponse, TokenType, User as UserBody, paths};
 
 use crate::app::App;
 use crate::credentials::verify_password;
@@ -23,20 +23,20 @@ use crate::tokens::{IssuedRefreshToken, digest};
 
 const MAX_USER_AGENT_CHARS: usize = 256;
 
-/// The endpoints that change state (API.md: they must be same-site and marked).
+/// The endpoints that change state (they must be same-site and marked).
 pub fn state_changing() -> Router<App> {
     Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/user/sessions/{id}", delete(revoke_session))
+        .route(paths::LOGIN, post(login))
+        .route(paths::REFRESH, post(refresh))
+        .route(paths::LOGOUT, post(logout))
+        .route(paths::USER_SESSION, delete(revoke_session))
 }
 
 pub fn reads() -> Router<App> {
-    Router::new().route("/user", get(current_user)).route("/user/sessions", get(list_sessions))
+    Router::new().route(paths::USER, get(current_user)).route(paths::USER_SESSIONS, get(list_sessions))
 }
 
-/// JSON bodies whose rejections answer in API.md's error form.
+/// JSON bodies whose rejections answer in the contract's error form.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
@@ -76,20 +76,6 @@ impl FromRequestParts<App> for Caller {
             _ => Err(ApiError::InvalidToken),
         }
     }
-}
-
-#[derive(Deserialize)]
-struct Credentials {
-    username: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TokenBody {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: i64,
 }
 
 async fn login(
@@ -206,7 +192,8 @@ fn token_response(
         .access_tokens()
         .issue(user_id, session_id, app.now())
         .map_err(|error| ApiError::Internal(error.to_string()))?;
-    let body = TokenBody { access_token, token_type: "Bearer", expires_in: app.access_tokens().ttl() };
+    let expires_in = u64::try_from(app.access_tokens().ttl()).unwrap_or(0);
+    let body = TokenResponse { access_token, token_type: TokenType::Bearer, expires_in };
     Ok(([(header::SET_COOKIE, refresh_cookie(&refresh_token.plaintext, session_remaining))], Json(body))
         .into_response())
 }
@@ -221,16 +208,6 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Response, 
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie())]).into_response())
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct UserBody {
-    id: i64,
-    username: String,
-    display_name: String,
-    email: String,
-    created_at: String,
-}
-
 async fn current_user(caller: Caller) -> Json<UserBody> {
     let user = &caller.user;
     Json(UserBody {
@@ -242,22 +219,12 @@ async fn current_user(caller: Caller) -> Json<UserBody> {
     })
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SessionBody {
-    id: String,
-    created_at: String,
-    last_used_at: String,
-    user_agent: String,
-    current: bool,
-}
-
-async fn list_sessions(State(app): State<App>, caller: Caller) -> Result<Json<Vec<SessionBody>>, ApiError> {
+async fn list_sessions(State(app): State<App>, caller: Caller) -> Result<Json<Vec<SessionEntry>>, ApiError> {
     let sessions = app.store().live_sessions(caller.user.id, app.now()).await?;
     Ok(Json(
         sessions
             .into_iter()
-            .map(|session| SessionBody {
+            .map(|session| SessionEntry {
                 current: session.id == caller.session_id,
                 id: session.id,
                 created_at: rfc3339(session.created_at),

@@ -10,14 +10,16 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE, REFRESH_COOKIE, REFRESH_COOKIE_PATH};
+
 use crate::app::App;
 use crate::error::ApiError;
 
-pub const REFRESH_COOKIE: &str = "__Secure-refresh";
-const REFRESH_COOKIE_ATTRIBUTES: &str = "HttpOnly; Secure; SameSite=Strict; Path=/auth";
-
 pub fn refresh_cookie(token: &str, max_age: i64) -> HeaderValue {
-    let value = format!("{REFRESH_COOKIE}={token}; {REFRESH_COOKIE_ATTRIBUTES}; Max-Age={}", max_age.max(0));
+    let value = format!(
+        "{REFRESH_COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age={}",
+        max_age.max(0)
+    );
     HeaderValue::from_str(&value).expect("base64url tokens are valid header text")
 }
 
@@ -38,7 +40,7 @@ pub fn presented_refresh_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|value| !value.is_empty())
 }
 
-/// API.md: state-changing requests carry `X-Requested-With: fetch` and come from the same site.
+/// State-changing requests carry the contract's marker header and come from the same site.
 pub async fn refuse_cross_site(State(app): State<App>, request: Request, next: Next) -> Response {
     if !is_same_site_fetch(request.headers(), &app.settings().allowed_origins) {
         return ApiError::Csrf.into_response();
@@ -48,7 +50,7 @@ pub async fn refuse_cross_site(State(app): State<App>, request: Request, next: N
 
 fn is_same_site_fetch(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if text("x-requested-with") != Some("fetch") {
+    if text(CSRF_HEADER) != Some(CSRF_HEADER_VALUE) {
         return false;
     }
     if text("sec-fetch-site") == Some("cross-site") {

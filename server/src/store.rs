@@ -40,7 +40,7 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS refresh_tokens_by_session ON refresh_tokens(session_id)",
 ];
 
-pub const REVOKED_FOR_REUSE: &str = "refresh_token_reused";
+pub const REVOKED_FOR_REUSE: &str = session_contract::ErrorCode::RefreshTokenReused.as_str();
 pub const REVOKED_BY_LOGOUT: &str = "logout";
 pub const REVOKED_BY_USER: &str = "signed_out_remotely";
 pub const REVOKED_BY_PASSWORD_CHANGE: &str = "password_changed";

@@ -1,7 +1,8 @@
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
-use crate::api::ApiError;
+use session_core::{ApiError, ErrorCode};
+
 use crate::components::SessionExpiredBanner;
 use crate::use_api;
 
@@ -49,10 +50,10 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
+/// Decided on the contract's code; a throttled sign-in shows the server's message, which says how long to wait.
 fn sign_in_error_text(error: ApiError) -> String {
-    match error {
-        ApiError::Status { status: 401, .. } => "Incorrect username or password.".to_owned(),
-        ApiError::Status { status: 429, message, .. } => message,
-        other => other.to_string(),
+    match error.code() {
+        Some(ErrorCode::InvalidCredentials) => "Incorrect username or password.".to_owned(),
+        _ => error.to_string(),
     }
 }

@@ -1,18 +1,20 @@
 use leptos::prelude::*;
 
-use crate::api::browser::PageRequests;
-use crate::api::{ApiError, User};
+use leptos_router::components::Redirect;
+use session_contract::{User, paths};
+use session_core::ApiError;
+
+use crate::api::PageRequests;
 use crate::components::Online;
 use crate::query::QueryCache;
-use crate::router::Redirect;
-use crate::use_api;
+use crate::{replacing, use_api};
 
 #[component]
 pub fn UserPage() -> impl IntoView {
     let api = use_api();
     let cache = expect_context::<QueryCache>();
     if !api.get_value().is_signed_in() {
-        return view! { <Redirect path="/login"/> }.into_any();
+        return view! { <Redirect path="/login" options=replacing()/> }.into_any();
     }
 
     // Dropped with the page, which aborts what it still has in flight.
@@ -20,9 +22,9 @@ pub fn UserPage() -> impl IntoView {
     let user = LocalResource::new(move || {
         let api = api.get_value();
         let request = requests.with_value(|requests| {
-            requests.run(
-                async move { cache.user.get_or_fetch(|| async move { api.get_json::<User>("/user").await }).await },
-            )
+            requests.run(async move {
+                cache.user.get_or_fetch(|| async move { api.get_json::<User>(paths::USER).await }).await
+            })
         });
         // `None` only once the page is gone, so no one sees what stands in for the aborted answer.
         async move { request.await.unwrap_or(Err(ApiError::Network)) }
@@ -72,7 +74,7 @@ fn UserDetails(user: User) -> impl IntoView {
     }
 }
 
-/// API.md: after a network failure the app "retries when back online".
+/// docs/API.md: after a network failure the app retries when back online.
 fn retry_when_back_online(user: LocalResource<Result<User, ApiError>>) {
     let Online(online) = expect_context::<Online>();
     Effect::new(move |was_online: Option<bool>| {

@@ -1,20 +1,15 @@
-use std::time::Duration;
-
-use leptos::prelude::*;
-use session_app::api::browser::{ACCESS_TOKEN_KEY, api};
-use session_app::components::SessionNotice;
+use session_app::api::{LocalStorageTokens, api};
 use session_app::pages::LoginPage;
+use session_core::TokenStore;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{document, mount, sent_requests, sleep, stub_fetch, type_into, wait_for};
+use crate::support::{
+    clean_page, document, eventually_true, mount_page, sent_requests, stub_fetch, type_into, wait_for,
+};
 
-fn mount_login_page() -> impl Drop {
-    mount(|| {
-        provide_context(StoredValue::new_local(api()));
-        provide_context(SessionNotice::new());
-        view! { <LoginPage/> }
-    })
+fn mount_login_page() -> crate::support::Mounted {
+    mount_page(api(), LoginPage)
 }
 
 async fn submit(username: &str, password: &str) {
@@ -25,6 +20,7 @@ async fn submit(username: &str, password: &str) {
 
 #[wasm_bindgen_test]
 async fn a_wrong_password_shows_the_error_and_sends_a_marked_json_post() {
+    let _clean = clean_page();
     stub_fetch(r#"return new Response('{"error":"invalid_credentials","message":"nope"}', {status: 401});"#);
     let _page = mount_login_page();
     submit("demo", "wrong password").await;
@@ -44,6 +40,7 @@ async fn a_wrong_password_shows_the_error_and_sends_a_marked_json_post() {
 
 #[wasm_bindgen_test]
 async fn throttling_shows_the_servers_wait_time() {
+    let _clean = clean_page();
     stub_fetch(
         r#"return new Response('{"error":"too_many_attempts","message":"Too many sign-in attempts. Try again in 8 seconds."}', {status: 429, headers: {'Retry-After': '8'}});"#,
     );
@@ -57,6 +54,7 @@ async fn throttling_shows_the_servers_wait_time() {
 
 #[wasm_bindgen_test]
 async fn no_answer_asks_to_check_the_network() {
+    let _clean = clean_page();
     stub_fetch("return Promise.reject(new TypeError('Failed to fetch'));");
     let _page = mount_login_page();
     submit("demo", "password").await;
@@ -65,29 +63,21 @@ async fn no_answer_asks_to_check_the_network() {
 
 #[wasm_bindgen_test]
 async fn the_button_is_disabled_while_signing_in_and_success_stores_the_token() {
+    let _clean = clean_page();
     stub_fetch(
         r#"return new Promise(resolve => { window.answerSignIn = () => resolve(new Response(
             '{"accessToken":"fresh.access.token","tokenType":"Bearer","expiresIn":900}', {status: 200})); });"#,
     );
     let _page = mount_login_page();
     submit("demo", "correct password").await;
-    sleep(Duration::from_millis(50)).await;
     let button: web_sys::HtmlButtonElement = wait_for("button[type=submit]").await.unchecked_into();
-    assert!(button.disabled());
+    eventually_true("the button is disabled while signing in", || button.disabled()).await;
     assert_eq!(button.text_content().unwrap(), "Signing in…");
 
     let answer: js_sys::Function =
         js_sys::Reflect::get(&web_sys::window().unwrap(), &"answerSignIn".into()).unwrap().unchecked_into();
     answer.call0(&wasm_bindgen::JsValue::NULL).unwrap();
-    for _ in 0..100 {
-        if !button.disabled() {
-            break;
-        }
-        sleep(Duration::from_millis(10)).await;
-    }
-    assert!(!button.disabled());
-    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    assert_eq!(storage.get_item(ACCESS_TOKEN_KEY).unwrap().as_deref(), Some("fresh.access.token"));
+    eventually_true("the button is enabled again", || !button.disabled()).await;
+    assert_eq!(LocalStorageTokens.load().map(|token| token.value).as_deref(), Some("fresh.access.token"));
     assert!(document().query_selector("#page-under-test .error").unwrap().is_none());
-    storage.clear().unwrap();
 }

@@ -1,8 +1,10 @@
 //! Browser tests (`wasm-pack test --headless --chrome`): the adapters and pages in real Chromium.
 #![cfg(target_arch = "wasm32")]
+// A test that unwraps fails with the place it failed: what a test should do.
+#![allow(clippy::unwrap_used)]
 
 mod login_page;
-mod router;
+mod routes;
 mod support;
 mod tabs;
 mod token_store;

@@ -1,5 +1,8 @@
 use std::time::Duration;
 
+use leptos::prelude::*;
+use session_app::api::{Api, LocalStorageTokens};
+use session_core::{AccessToken, TokenStore};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -7,54 +10,103 @@ pub fn document() -> web_sys::Document {
     web_sys::window().and_then(|window| window.document()).expect("a document")
 }
 
+pub fn local_storage() -> web_sys::Storage {
+    web_sys::window().unwrap().local_storage().unwrap().unwrap()
+}
+
 pub async fn sleep(duration: Duration) {
+    let millis = i32::try_from(duration.as_millis()).expect("a short sleep");
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         web_sys::window()
             .expect("a window")
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, duration.as_millis() as i32)
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, millis)
             .expect("a timer");
     });
     JsFuture::from(promise).await.expect("the timer fires");
 }
 
-/// Waits up to two seconds for an element to match.
-pub async fn wait_for(selector: &str) -> web_sys::HtmlElement {
+/// Waits up to two seconds for `probe` to find something, and returns it; otherwise fails naming `what`.
+pub async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     for _ in 0..200 {
-        if let Some(element) = document().query_selector(&format!("#page-under-test {selector}")).ok().flatten() {
-            return element.unchecked_into();
+        if let Some(found) = probe() {
+            return found;
         }
         sleep(Duration::from_millis(10)).await;
     }
-    panic!("{selector} never appeared; body: {}", document().body().map(|body| body.inner_html()).unwrap_or_default());
+    panic!("{what} did not happen within two seconds");
 }
 
-/// Replaces `window.fetch`: every request is recorded in `window.sentRequests`, and `answer(request)` (a JS
-/// function body) produces the response, so the real gloo-net transport runs without a server.
+/// Waits until `condition` holds.
+pub async fn eventually_true(what: &str, mut condition: impl FnMut() -> bool) {
+    eventually(what, || condition().then_some(())).await;
+}
+
+/// Waits for an element of the page under test to match.
+pub async fn wait_for(selector: &str) -> web_sys::HtmlElement {
+    let found =
+        eventually(selector, || document().query_selector(&format!("#page-under-test {selector}")).ok().flatten());
+    found.await.unchecked_into()
+}
+
+/// Every test starts from a clean page and leaves one: creating this and dropping it both unmount the page
+/// under test, put the real `fetch` back and empty localStorage. (On wasm32 a failing test traps instead of
+/// unwinding, so no destructor runs then: the next test's `clean_page()` does the work.)
+#[must_use = "the cleanup runs when this is dropped"]
+pub struct Clean(());
+
+pub fn clean_page() -> Clean {
+    restore();
+    Clean(())
+}
+
+fn restore() {
+    if let Some(previous) = document().get_element_by_id("page-under-test") {
+        previous.remove();
+    }
+    run_js("if (window.realFetch) { window.fetch = window.realFetch; } window.sentRequests = [];");
+    local_storage().clear().unwrap();
+}
+
+impl Drop for Clean {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+fn run_js(body: &str) {
+    js_sys::Function::new_no_args(body).call0(&wasm_bindgen::JsValue::NULL).expect("the script runs");
+}
+
+/// Replaces `window.fetch` (until the [`Clean`] guard drops): every request is recorded in
+/// `window.sentRequests`, and `answer(request)` (a JS function body) produces the response, so the real
+/// gloo-net transport runs without a server.
 pub fn stub_fetch(answer: &str) {
-    let install = js_sys::Function::new_no_args(&format!(
-        "window.sentRequests = [];
+    run_js(&format!(
+        "window.realFetch = window.realFetch || window.fetch;
+         window.sentRequests = [];
          window.fetch = async (request) => {{
              window.sentRequests.push({{
                  url: new URL(request.url).pathname,
                  method: request.method,
                  marker: request.headers.get('X-Requested-With'),
                  contentType: request.headers.get('Content-Type'),
+                 authorization: request.headers.get('Authorization'),
                  credentials: request.credentials,
                  body: await request.clone().text(),
              }});
              return (request => {{ {answer} }})(request);
          }};"
     ));
-    install.call0(&wasm_bindgen::JsValue::NULL).expect("fetch stubbed");
 }
 
 pub fn sent_requests() -> serde_json::Value {
-    let json =
-        js_sys::JSON::stringify(&js_sys::Reflect::get(&web_sys::window().unwrap(), &"sentRequests".into()).unwrap())
-            .unwrap()
-            .as_string()
-            .unwrap();
+    let recorded = js_sys::Reflect::get(&web_sys::window().unwrap(), &"sentRequests".into()).unwrap();
+    let json = js_sys::JSON::stringify(&recorded).unwrap().as_string().unwrap();
     serde_json::from_str(&json).unwrap()
+}
+
+pub fn requests_to(path: &str) -> usize {
+    sent_requests().as_array().unwrap().iter().filter(|request| request["url"] == path).count()
 }
 
 pub fn type_into(selector: &str, text: &str) {
@@ -69,16 +121,36 @@ pub fn window_value(name: &str) -> f64 {
     js_sys::Reflect::get(&web_sys::window().unwrap(), &name.into()).unwrap().as_f64().unwrap_or(f64::NAN)
 }
 
-/// Mounts a view in a container of its own, replacing any earlier one; dropping the handle unmounts it.
-/// (The test runner reports through elements of its own in <body>: those are left alone.)
-pub fn mount<V: leptos::prelude::IntoView + 'static>(view: impl FnOnce() -> V + 'static) -> impl Drop {
-    if let Some(previous) = document().get_element_by_id("page-under-test") {
-        previous.remove();
-    }
+/// Mounts a view in a container of its own; dropping the handle unmounts it and runs every cleanup of its
+/// reactive owner (window listeners, intervals), so nothing of one test reaches into the next. (The test runner
+/// reports through elements of its own in <body>: those are left alone.)
+pub fn mount<V: IntoView + 'static>(view: impl FnOnce() -> V + 'static) -> Mounted {
     let parent: web_sys::HtmlElement = document().create_element("div").unwrap().unchecked_into();
     parent.set_id("page-under-test");
     document().body().unwrap().append_child(&parent).unwrap();
-    leptos::mount::mount_to(parent, view)
+    let owner = Owner::new();
+    let view: Box<dyn std::any::Any> = Box::new(owner.with(|| leptos::mount::mount_to(parent, view)));
+    Mounted { view: Some(view), owner }
+}
+
+pub struct Mounted {
+    view: Option<Box<dyn std::any::Any>>,
+    owner: Owner,
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        drop(self.view.take());
+        self.owner.cleanup();
+    }
+}
+
+/// Mounts a page with a session client and everything the app puts in context around its pages.
+pub fn mount_page<V: IntoView + 'static>(api: Api, page: impl FnOnce() -> V + Send + 'static) -> Mounted {
+    mount(move || {
+        session_app::provide_session(api);
+        view! { <leptos_router::components::Router>{page()}</leptos_router::components::Router> }
+    })
 }
 
 /// A fetch stub body that never answers but notices, in `window.aborted`, when it is aborted, as a real one would.
@@ -90,8 +162,6 @@ pub const HANGS_UNTIL_ABORTED: &str = "window.aborted = 0;
 
 /// Stores an access token that expires `expires_in_ms` from now, with a fifteen-minute lifetime.
 pub fn store_token(value: &str, expires_in_ms: f64) {
-    use session_app::api::browser::LocalStorageTokens;
-    use session_app::api::session::{AccessToken, TokenStore};
     LocalStorageTokens.save(&AccessToken {
         value: value.to_owned(),
         expires_at_ms: js_sys::Date::now() + expires_in_ms,

@@ -5,11 +5,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use session_app::api::browser::{ACCESS_TOKEN_KEY, LocalStorageTokens, api, keep_fresh};
-use session_app::api::session::{RequestRecipe, SessionEvent, TokenStore};
+use leptos::prelude::Owner;
+use session_app::api::{LocalStorageTokens, OtherTabs, api, keep_fresh};
+use session_core::{RequestRecipe, SessionEvent, TokenStore};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{sent_requests, sleep, store_token, stub_fetch};
+use crate::support::{clean_page, eventually_true, requests_to, store_token, stub_fetch};
 
 /// `/user` accepts only the token "fresh"; `/auth/refresh` hands it out after a round trip of 100 ms.
 const SERVER: &str = r#"
@@ -23,12 +24,9 @@ const SERVER: &str = r#"
     return new Response(fresh ? '{"ok":true}' : '{"error":"invalid_token","message":"expired"}', {status: fresh ? 200 : 401});
 "#;
 
-fn refreshes() -> usize {
-    sent_requests().as_array().unwrap().iter().filter(|request| request["url"] == "/auth/refresh").count()
-}
-
 #[wasm_bindgen_test]
 async fn two_tabs_refused_at_once_refresh_once() {
+    let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("stale", 600_000.0);
     let (first_tab, second_tab) = (api(), api());
@@ -36,45 +34,46 @@ async fn two_tabs_refused_at_once_refresh_once() {
     let (first, second) = futures::join!(first_tab.send(&request), second_tab.send(&request));
     assert_eq!(first.map(|response| response.status), Ok(200));
     assert_eq!(second.map(|response| response.status), Ok(200));
-    assert_eq!(refreshes(), 1, "the second tab waited for the lock and adopted the first tab's token");
-    LocalStorageTokens.clear();
+    assert_eq!(requests_to("/auth/refresh"), 1, "the second tab waited for the lock and adopted the first tab's token");
 }
 
 #[wasm_bindgen_test]
 async fn signing_out_in_one_tab_signs_out_the_other() {
+    let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("fresh", 600_000.0);
     let (first_tab, second_tab) = (api(), api());
     let heard = Rc::new(RefCell::new(Vec::new()));
     let recorder = Rc::clone(&heard);
     second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let listening = OtherTabs::listen(&second_tab);
 
     first_tab.sign_out().await;
-    for _ in 0..100 {
-        if !heard.borrow().is_empty() {
-            break;
-        }
-        sleep(Duration::from_millis(10)).await;
-    }
+    eventually_true("the other tab hears of the sign-out", || !heard.borrow().is_empty()).await;
     assert_eq!(*heard.borrow(), [SessionEvent::SignedOut]);
     assert!(!second_tab.is_signed_in());
+
+    drop(listening);
+    store_token("fresh", 600_000.0);
+    first_tab.sign_out().await;
+    crate::support::sleep(Duration::from_millis(50)).await;
+    assert_eq!(heard.borrow().len(), 1, "a tab that stopped listening hears nothing more");
 }
 
 #[wasm_bindgen_test]
-async fn the_periodic_check_renews_an_idle_tabs_token_before_it_expires() {
+async fn the_periodic_check_renews_an_idle_tabs_token_before_it_expires_and_stops_with_its_owner() {
+    let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("about-to-expire", 5_000.0);
     let tab = api();
-    let checks = keep_fresh(&tab, 50);
-    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    for _ in 0..100 {
-        if storage.get_item(ACCESS_TOKEN_KEY).unwrap().as_deref() == Some("fresh") {
-            break;
-        }
-        sleep(Duration::from_millis(10)).await;
-    }
-    drop(checks);
-    assert_eq!(storage.get_item(ACCESS_TOKEN_KEY).unwrap().as_deref(), Some("fresh"));
-    assert_eq!(refreshes(), 1, "renewed once, with no request of the page's own");
-    LocalStorageTokens.clear();
+    let owner = Owner::new();
+    owner.with(|| keep_fresh(&tab, Duration::from_millis(50)));
+    let renewed = || LocalStorageTokens.load().is_some_and(|token| token.value == "fresh");
+    eventually_true("the idle tab's token is renewed", renewed).await;
+    assert_eq!(requests_to("/auth/refresh"), 1, "renewed once, with no request of the page's own");
+
+    owner.cleanup();
+    store_token("about-to-expire", 5_000.0);
+    crate::support::sleep(Duration::from_millis(200)).await;
+    assert_eq!(requests_to("/auth/refresh"), 1, "no check runs once its owner is gone");
 }

@@ -1,14 +1,16 @@
 use std::time::Duration;
 
 use futures::future::{Either, select};
-use session_app::api::browser::{FetchTransport, watch_online};
-use session_app::api::session::{RequestRecipe, Transport, TransportError};
+use leptos::prelude::{GetUntracked, Owner};
+use session_app::api::{FetchTransport, use_online_signal};
+use session_core::{RequestRecipe, Transport, TransportError};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{HANGS_UNTIL_ABORTED, sent_requests, sleep, stub_fetch, window_value};
+use crate::support::{HANGS_UNTIL_ABORTED, clean_page, sent_requests, sleep, stub_fetch, window_value};
 
 #[wasm_bindgen_test]
 async fn a_request_that_outlives_its_timeout_fails_as_a_timeout() {
+    let _clean = clean_page();
     stub_fetch(HANGS_UNTIL_ABORTED);
     let outcome = FetchTransport::new("", 50).send(&RequestRecipe::get("/user"), Some("token")).await;
     assert_eq!(outcome, Err(TransportError::Timeout));
@@ -17,6 +19,7 @@ async fn a_request_that_outlives_its_timeout_fails_as_a_timeout() {
 
 #[wasm_bindgen_test]
 async fn dropping_a_request_aborts_its_fetch() {
+    let _clean = clean_page();
     stub_fetch(HANGS_UNTIL_ABORTED);
     let transport = FetchTransport::new("", 60_000);
     let request = RequestRecipe::get("/user");
@@ -25,13 +28,14 @@ async fn dropping_a_request_aborts_its_fetch() {
         Either::Left(_) => panic!("the stub never answers"),
         Either::Right(((), sending)) => drop(sending),
     }
-    sleep(Duration::from_millis(10)).await;
-    assert_eq!(window_value("aborted"), 1.0);
+    crate::support::eventually_true("the fetch is aborted", || window_value("aborted") == 1.0).await;
     assert_eq!(sent_requests()[0]["url"], "/user");
+    assert_eq!(sent_requests()[0]["authorization"], "Bearer token");
 }
 
 #[wasm_bindgen_test]
 async fn no_answer_at_all_is_a_network_error() {
+    let _clean = clean_page();
     stub_fetch("return Promise.reject(new TypeError('Failed to fetch'));");
     let outcome = FetchTransport::new("", 60_000).send(&RequestRecipe::get("/user"), None).await;
     assert_eq!(outcome, Err(TransportError::Network));
@@ -39,12 +43,14 @@ async fn no_answer_at_all_is_a_network_error() {
 
 #[wasm_bindgen_test]
 fn the_online_signal_follows_the_browsers_events() {
-    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let recorder = std::rc::Rc::clone(&seen);
-    assert!(watch_online(move |online| recorder.borrow_mut().push(online)), "headless Chromium starts online");
+    let owner = Owner::new();
+    let online = owner.with(use_online_signal);
+    assert!(online.get_untracked(), "headless Chromium starts online");
     let window = web_sys::window().unwrap();
-    for name in ["offline", "online"] {
-        window.dispatch_event(&web_sys::Event::new(name).unwrap()).unwrap();
-    }
-    assert_eq!(*seen.borrow(), [false, true]);
+    let fire = |name| window.dispatch_event(&web_sys::Event::new(name).unwrap()).unwrap();
+    fire("offline");
+    assert!(!online.get_untracked());
+    fire("online");
+    assert!(online.get_untracked());
+    owner.cleanup();
 }

@@ -41,7 +41,19 @@ fn client() -> Result<(), String> {
     wait_for_port(api_port)?;
     let mut bench = command(
         "wasm-pack",
-        &["test", "--release", "--headless", "--chrome", "--mode", "no-install", ".", "--test", "client_bench"],
+        &[
+            "test",
+            "--release",
+            "--headless",
+            "--chrome",
+            "--mode",
+            "no-install",
+            ".",
+            "--test",
+            "client_bench",
+            "--features",
+            "client-bench",
+        ],
     );
     bench
         .args(["--", "--nocapture"])

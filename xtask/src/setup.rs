@@ -70,7 +70,7 @@ fn debian_packages(what: &str, programs: &[&str], packages: &[&str]) -> Result<(
     update.arg("update");
     status(update)?;
     let mut install = Command::new("apt-get");
-    install.args(["install", "-y"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive");
+    install.args(["install", "-y", "--no-install-recommends"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive");
     status(install)
 }
 

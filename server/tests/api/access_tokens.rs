@@ -1,4 +1,4 @@
-//! Issue 3, "Access tokens": validation pinned per RFC 8725; everything else is a 401 with WWW-Authenticate.
+//! Access tokens: validation pinned per RFC 8725; everything else is a 401 with WWW-Authenticate.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The HTTP contract of API.md, checked over real HTTP.
+//! The HTTP contract of docs/API.md, checked over real HTTP.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

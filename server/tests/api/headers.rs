@@ -1,4 +1,4 @@
-//! Issue 3, "CSRF and headers": security headers on every response, CORS only for configured origins.
+//! CSRF and headers: security headers on every response, CORS only for configured origins.
 
 use reqwest::StatusCode;
 use session_server::Settings;

@@ -1,4 +1,4 @@
-//! Issue 3, "Login": Argon2id, no account enumeration, throttling, JSON only, the account commands.
+//! Login: Argon2id, no account enumeration, throttling, JSON only, the account commands.
 
 use std::io::Write;
 use std::process::{Command, Stdio};

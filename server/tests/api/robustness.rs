@@ -1,4 +1,4 @@
-//! Issue 3, "Robustness": no input gets a 500 or a panic, and the logs name events without secrets.
+//! Robustness: no input gets a 500 or a panic, and the logs name events without secrets.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};

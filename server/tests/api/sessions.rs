@@ -1,4 +1,4 @@
-//! Issue 3, "Sessions and refresh": rotation, reuse detection, grace window, lifetimes, revocation.
+//! Sessions and refresh: rotation, reuse detection, grace window, lifetimes, revocation.
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;

@@ -1,181 +1,27 @@
-//! The session core: sends requests with the stored access token, renews it once however many requests are
-//! refused at once, and replays each refused request once.
-//!
-//! It does no I/O of its own. The HTTP [`Transport`], the [`TokenStore`] and the [`Clock`] are supplied, so the
-//! browser build plugs in fetch and localStorage while `cargo test` plugs in fakes and drives the races.
+//! The client: sends requests with the stored access token, renews it once however many requests are refused
+//! at once, and replays each refused request once.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
-use miniserde::{Deserialize, Serialize, json};
+use serde::de::DeserializeOwned;
+use session_contract::{Credentials, TokenResponse};
 
-use super::error::ApiError;
+use crate::error::ApiError;
+use crate::options::Options;
+use crate::policy::{backoff_delay_ms, expires_soon};
+use crate::ports::{AccessToken, Clock, SessionEvent, Tabs, TokenStore, Transport};
+use crate::request::{Auth, RequestRecipe, Response};
 
 #[cfg(test)]
 mod tests;
 
-pub const REFRESH_PATH: &str = "/auth/refresh";
-const LOGIN_PATH: &str = "/auth/login";
-const LOGOUT_PATH: &str = "/auth/logout";
-/// Renew ahead of expiry when this much of the lifetime, or a minute if that is less, remains.
-const RENEW_AHEAD_FRACTION: f64 = 0.1;
-const RENEW_AHEAD_MAX_MS: f64 = 60_000.0;
-/// After a renewal fails for want of an answer, the next waits 1 s, then 2 s, 4 s… up to 30 s.
-const BACKOFF_FIRST_MS: f64 = 1_000.0;
-const BACKOFF_MAX_MS: f64 = 30_000.0;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Post,
-    Delete,
-}
-
-impl Method {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Post => "POST",
-            Self::Delete => "DELETE",
-        }
-    }
-}
-
-/// Whether a request carries the access token (and so may be renewed and replayed after a 401).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Auth {
-    Bearer,
-    Anonymous,
-}
-
-/// A request kept as data, so that its replay after a refresh is identical but for the Authorization header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestRecipe {
-    pub method: Method,
-    pub path: String,
-    pub json_body: Option<Vec<u8>>,
-    pub auth: Auth,
-}
-
-impl RequestRecipe {
-    pub fn get(path: impl Into<String>) -> Self {
-        Self { method: Method::Get, path: path.into(), json_body: None, auth: Auth::Bearer }
-    }
-
-    pub fn post(path: impl Into<String>) -> Self {
-        Self { method: Method::Post, ..Self::get(path) }
-    }
-
-    pub fn with_json(self, body: &impl Serialize) -> Self {
-        Self { json_body: Some(json::to_string(body).into_bytes()), ..self }
-    }
-
-    pub fn anonymous(self) -> Self {
-        Self { auth: Auth::Anonymous, ..self }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn json<T: Deserialize>(&self) -> Result<T, ApiError> {
-        let text = std::str::from_utf8(&self.body).map_err(|_| ApiError::Decode("the body is not UTF-8".to_owned()))?;
-        json::from_str(text).map_err(|_| ApiError::Decode(format!("not the JSON expected: {text:.120}")))
-    }
-}
-
-/// A request that got no HTTP answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportError {
-    Network,
-    Timeout,
-}
-
-impl From<TransportError> for ApiError {
-    fn from(error: TransportError) -> Self {
-        match error {
-            TransportError::Network => Self::Network,
-            TransportError::Timeout => Self::Timeout,
-        }
-    }
-}
-
-// The client lives on one thread (the browser's); its futures need not be Send.
-#[allow(async_fn_in_trait)]
-pub trait Transport {
-    async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError>;
-}
-
-/// The access token and when it expires by this client's own clock (computed from `expiresIn` at receipt, so a
-/// wrong wall clock on the device does not matter).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AccessToken {
-    pub value: String,
-    pub expires_at_ms: f64,
-    pub lifetime_ms: f64,
-}
-
-pub trait TokenStore {
-    fn load(&self) -> Option<AccessToken>;
-    fn save(&self, token: &AccessToken);
-    fn clear(&self);
-}
-
-pub trait Clock {
-    fn now_ms(&self) -> f64;
-}
-
-/// The app's other tabs: one refresh at a time across all of them, and news of sign-in and sign-out.
-#[allow(async_fn_in_trait)]
-pub trait Tabs {
-    /// Held while this tab refreshes; released when dropped.
-    type Lock;
-    /// Waits for the cross-tab refresh lock, or for a timeout after which the tab goes on without it.
-    async fn lock(&self) -> Self::Lock;
-    fn announce(&self, event: SessionEvent);
-}
-
-/// A client alone in its browser, or in a test: no lock to take, nobody to tell.
-pub struct SingleTab;
-
-impl Tabs for SingleTab {
-    type Lock = ();
-    async fn lock(&self) {}
-    fn announce(&self, _: SessionEvent) {}
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionEvent {
-    SignedIn,
-    Renewed,
-    /// The server ended the session (the refresh was refused): the user must sign in again.
-    Expired,
-    SignedOut,
-}
-
-/// API.md's token body, from login and refresh alike.
-#[derive(Debug, Deserialize)]
-struct TokenBody {
-    #[serde(rename = "accessToken")]
-    access_token: String,
-    #[serde(rename = "expiresIn")]
-    expires_in: f64,
-}
-
-#[derive(Serialize)]
-struct Credentials {
-    username: String,
-    password: String,
-}
-
 type Renewal = Shared<LocalBoxFuture<'static, Result<(), ApiError>>>;
 type Listener = Rc<dyn Fn(SessionEvent)>;
 
+/// The session client. Cloning it is cheap and every clone is the same client (one renewal in flight, one
+/// set of listeners).
 pub struct SessionClient<T, S, C, X> {
     inner: Rc<Inner<T, S, C, X>>,
 }
@@ -191,6 +37,7 @@ struct Inner<T, S, C, X> {
     store: S,
     clock: C,
     tabs: X,
+    options: Options,
     /// The one renewal in flight, shared by every request that needs it.
     renewal: RefCell<Option<Renewal>>,
     backoff: RefCell<Backoff>,
@@ -212,13 +59,19 @@ where
     C: Clock + 'static,
     X: Tabs + 'static,
 {
+    /// A client with the default [`Options`].
     pub fn new(transport: T, store: S, clock: C, tabs: X) -> Self {
+        Self::with_options(transport, store, clock, tabs, Options::default())
+    }
+
+    pub fn with_options(transport: T, store: S, clock: C, tabs: X, options: Options) -> Self {
         Self {
             inner: Rc::new(Inner {
                 transport,
                 store,
                 clock,
                 tabs,
+                options,
                 renewal: RefCell::new(None),
                 backoff: RefCell::new(Backoff::default()),
                 listeners: RefCell::new(Vec::new()),
@@ -231,8 +84,10 @@ where
         self.inner.emit(event);
     }
 
-    /// Renews a token about to expire; the periodic check of idle tabs calls this. Only the end of the session
-    /// is an error worth reporting: anything else is retried by the next check or request.
+    /// Renews a token about to expire; the periodic check of idle tabs calls this.
+    ///
+    /// # Errors
+    /// Only [`ApiError::SessionExpired`]: anything else is retried by the next check or request.
     pub async fn renew_if_due(&self) -> Result<(), ApiError> {
         match self.inner.store.load() {
             Some(token) if self.inner.expires_soon(&token) => {
@@ -242,17 +97,28 @@ where
         }
     }
 
+    /// The [`Tabs`] this client was built with, for the adapter that delivers the other tabs' news.
+    pub fn tabs(&self) -> &X {
+        &self.inner.tabs
+    }
+
+    /// Calls `listener` on every [`SessionEvent`], from this tab or another.
     pub fn on_event(&self, listener: impl Fn(SessionEvent) + 'static) {
         self.inner.listeners.borrow_mut().push(Rc::new(listener));
     }
 
+    /// Whether a token is stored (it may still be refused; the first request finds out).
     pub fn is_signed_in(&self) -> bool {
         self.inner.store.load().is_some()
     }
 
+    /// `POST` the credentials to the login path and keep the token it answers with.
+    ///
+    /// # Errors
+    /// A refusal as [`ApiError::Status`] (`invalid_credentials`, `too_many_attempts`), or no answer.
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<(), ApiError> {
         let credentials = Credentials { username: username.to_owned(), password: password.to_owned() };
-        let request = RequestRecipe::post(LOGIN_PATH).with_json(&credentials).anonymous();
+        let request = RequestRecipe::post(self.inner.options.login_path.as_str()).with_json(&credentials)?.anonymous();
         let response = self.send(&request).await?;
         self.inner.adopt(&response)?;
         self.inner.backoff.replace(Backoff::default());
@@ -262,30 +128,38 @@ where
 
     /// Ends the session on the server when it can be reached, and locally in any case.
     pub async fn sign_out(&self) {
-        let _ = self.send(&RequestRecipe::post(LOGOUT_PATH).anonymous()).await;
+        let _ = self.send(&RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous()).await;
         self.inner.store.clear();
         self.inner.emit_and_announce(SessionEvent::SignedOut);
     }
 
-    pub async fn get_json<R: Deserialize>(&self, path: &str) -> Result<R, ApiError> {
+    /// `GET path` as JSON.
+    ///
+    /// # Errors
+    /// As [`SessionClient::send`], and [`ApiError::Decode`] for an answer of another shape.
+    pub async fn get_json<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiError> {
         self.send(&RequestRecipe::get(path)).await?.json()
     }
 
-    /// Sends the request; a Bearer request refused with 401 is replayed once after the shared renewal.
+    /// Sends the request; a Bearer request refused with a status of `refresh_on_status` is replayed once after
+    /// the shared renewal.
+    ///
+    /// # Errors
+    /// Any answer but a 2xx, as an [`ApiError`].
     pub async fn send(&self, request: &RequestRecipe) -> Result<Response, ApiError> {
         if request.auth == Auth::Anonymous {
             return success(self.inner.transport.send(request, None).await?);
         }
         let sent_with = self.token_to_send().await?;
         let response = self.inner.transport.send(request, Some(&sent_with)).await?;
-        if response.status != 401 {
+        if !self.inner.means_renew(response.status) {
             return success(response);
         }
 
         self.renew_unless_already_renewed(&sent_with).await?;
         let renewed = self.inner.store.load().ok_or(ApiError::SessionExpired)?.value;
         let replay = self.inner.transport.send(request, Some(&renewed)).await?;
-        if replay.status == 401 {
+        if self.inner.means_renew(replay.status) {
             // A fresh token refused too: report it rather than loop through another renewal.
             return Err(ApiError::Unauthorized);
         }
@@ -340,6 +214,14 @@ where
 }
 
 impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
+    fn means_renew(&self, status: u16) -> bool {
+        self.options.refresh_on_status.contains(&status)
+    }
+
+    fn expires_soon(&self, token: &AccessToken) -> bool {
+        expires_soon(token, self.clock.now_ms(), &self.options)
+    }
+
     /// Whether the token store already answers the need to renew `refused`: another request or tab replaced
     /// it (`Ok`), or the session was ended meanwhile (`SessionExpired`).
     fn already_settled(&self, refused: &str) -> Option<Result<(), ApiError>> {
@@ -370,17 +252,16 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
         match outcome {
             Ok(()) | Err(ApiError::SessionExpired) => *backoff = Backoff::default(),
             Err(error) => {
-                let delay = (BACKOFF_FIRST_MS * 2f64.powi(backoff.failures.min(16) as i32)).min(BACKOFF_MAX_MS);
-                backoff.failures += 1;
-                backoff.retry_at_ms = self.clock.now_ms() + delay;
+                backoff.retry_at_ms = self.clock.now_ms() + backoff_delay_ms(backoff.failures, &self.options);
+                backoff.failures = backoff.failures.saturating_add(1);
                 backoff.last_error = Some(error.clone());
             }
         }
     }
 
-    /// One `POST /auth/refresh`. Only its 403 ends the session; a network error or 5xx keeps the token.
+    /// One refresh. Only its 403 ends the session; a network error or 5xx keeps the token.
     async fn renew(&self) -> Result<(), ApiError> {
-        let request = RequestRecipe::post(REFRESH_PATH).anonymous();
+        let request = RequestRecipe::post(self.options.refresh_path.as_str()).anonymous();
         let response = self.transport.send(&request, None).await?;
         match response.status {
             200..=299 => {
@@ -398,19 +279,16 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
     }
 
     fn adopt(&self, response: &Response) -> Result<(), ApiError> {
-        let body: TokenBody = response.json()?;
-        let lifetime_ms = body.expires_in.max(0.0) * 1000.0;
+        let body: TokenResponse = response.json()?;
+        // Whole seconds from the server; as f64 they are exact far beyond any lifetime.
+        #[allow(clippy::cast_precision_loss)]
+        let lifetime_ms = body.expires_in as f64 * 1000.0;
         self.store.save(&AccessToken {
             value: body.access_token,
             expires_at_ms: self.clock.now_ms() + lifetime_ms,
             lifetime_ms,
         });
         Ok(())
-    }
-
-    fn expires_soon(&self, token: &AccessToken) -> bool {
-        let margin = (token.lifetime_ms * RENEW_AHEAD_FRACTION).min(RENEW_AHEAD_MAX_MS);
-        self.clock.now_ms() >= token.expires_at_ms - margin
     }
 
     fn emit_and_announce(&self, event: SessionEvent) {

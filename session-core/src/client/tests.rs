@@ -8,6 +8,13 @@ use futures::executor::block_on;
 use futures::future::join_all;
 
 use super::*;
+use session_contract::paths::{LOGIN as LOGIN_PATH, LOGOUT as LOGOUT_PATH, REFRESH as REFRESH_PATH};
+use session_contract::{Credentials, ErrorCode, TokenResponse};
+
+use crate::{
+    AccessToken, ApiError, Clock, RequestRecipe, Response, SessionEvent, SingleTab, Tabs, TokenStore, Transport,
+    TransportError,
+};
 
 /// Gives other requests a turn, the way a real network round trip would.
 struct YieldOnce(bool);
@@ -174,8 +181,9 @@ fn a_valid_token_is_sent_as_is_without_refreshing() {
 fn a_401_refreshes_once_and_replays_the_identical_request_with_the_new_token() {
     let harness = signed_in();
     harness.server.expire_access_token();
-    let request =
-        RequestRecipe::post("/user/things").with_json(&Credentials { username: "x".into(), password: "y".into() });
+    let request = RequestRecipe::post("/user/things")
+        .with_json(&Credentials { username: "x".into(), password: "y".into() })
+        .unwrap();
     let response = block_on(harness.client.send(&request)).unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(harness.server.refreshes(), 1);
@@ -333,13 +341,13 @@ fn errors_tell_apart_what_a_page_must_handle_differently() {
     assert_eq!(ApiError::from_status(502, b""), ApiError::Server { status: 502 });
     assert_eq!(
         ApiError::from_status(404, br#"{"error":"not_found","message":"No such resource."}"#),
-        ApiError::Status { status: 404, code: "not_found".to_owned(), message: "No such resource.".to_owned() }
+        ApiError::Status { status: 404, code: ErrorCode::NotFound, message: "No such resource.".to_owned() }
     );
     assert!(matches!(ApiError::from_status(418, b"<html>"), ApiError::Status { status: 418, .. }));
     assert_eq!(ApiError::from(TransportError::Timeout), ApiError::Timeout);
     assert_eq!(ApiError::from(TransportError::Network).to_string(), "Check your network connection.");
     let garbage = Response { status: 200, body: b"{".to_vec() };
-    assert!(matches!(garbage.json::<TokenBody>(), Err(ApiError::Decode(_))));
+    assert!(matches!(garbage.json::<TokenResponse>(), Err(ApiError::Decode(_))));
 }
 
 #[test]
@@ -369,7 +377,7 @@ fn a_server_error_during_the_refresh_keeps_the_session() {
 fn a_401_from_the_login_is_a_wrong_password_not_a_refresh() {
     let harness = signed_in();
     let outcome = block_on(harness.client.sign_in("demo", "wrong"));
-    assert!(matches!(outcome, Err(ApiError::Status { status: 401, ref code, .. }) if code == "invalid_credentials"));
+    assert!(matches!(outcome, Err(ApiError::Status { code: ErrorCode::InvalidCredentials, .. })));
     assert_eq!(harness.server.refreshes(), 0);
 }
 
@@ -492,4 +500,15 @@ fn a_session_ended_in_one_tab_ends_in_every_tab_without_a_second_refresh() {
     assert_eq!(block_on(browser.tabs[1].send(&RequestRecipe::get("/user"))), Err(ApiError::Unauthorized));
     assert_eq!(browser.server.refreshes(), 1);
     assert_eq!(browser.server.requests_to("/user").len(), 1, "a tab without a token sends nothing");
+}
+
+#[test]
+fn a_malformed_answer_is_reported_without_repeating_any_of_its_body() {
+    let answer = Response { status: 200, body: br#"{"accessToken":"eyJsecret.part","expiresIn":"soon"}"#.to_vec() };
+    let error = answer.json::<TokenResponse>().unwrap_err();
+    let source = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
+    let text = format!("{error} {source} {error:?}");
+    assert!(matches!(error, ApiError::Decode(_)));
+    assert!(!text.contains("eyJ") && !text.contains("soon"), "{text}");
+    assert!(source.contains("line 1"), "{source}");
 }

@@ -1,0 +1,96 @@
+use serde::{Deserialize, Serialize};
+
+use crate::ErrorCode;
+
+/// `POST /auth/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// The answer of a login or a refresh; the refresh token travels in the cookie, never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: TokenType,
+    /// Seconds the access token is valid for, from the moment it was issued.
+    pub expires_in: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenType {
+    Bearer,
+}
+
+/// `GET /user`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// One entry of `GET /user/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEntry {
+    pub id: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub user_agent: String,
+    /// The session this request's access token belongs to.
+    pub current: bool,
+}
+
+/// Every error answer: `{"error": "<code>", "message": "<text for people>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorCode,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn bodies_use_the_contracts_camel_case_names() {
+        let token = TokenResponse { access_token: "a.b.c".into(), token_type: TokenType::Bearer, expires_in: 900 };
+        assert_eq!(
+            serde_json::to_value(&token).unwrap(),
+            json!({"accessToken": "a.b.c", "tokenType": "Bearer", "expiresIn": 900})
+        );
+        let user: User = serde_json::from_value(json!({
+            "id": 1, "username": "demo", "displayName": "Demo User", "email": "", "createdAt": "2026-11-27T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(user.display_name, "Demo User");
+        let entry = SessionEntry {
+            id: "s".into(),
+            created_at: "c".into(),
+            last_used_at: "l".into(),
+            user_agent: "u".into(),
+            current: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&entry).unwrap(),
+            json!({"id": "s", "createdAt": "c", "lastUsedAt": "l", "userAgent": "u", "current": true})
+        );
+    }
+
+    #[test]
+    fn an_error_body_carries_its_code_as_snake_case() {
+        let body = ErrorBody { error: ErrorCode::RefreshTokenReused, message: "revoked".into() };
+        let text = serde_json::to_string(&body).unwrap();
+        assert_eq!(text, r#"{"error":"refresh_token_reused","message":"revoked"}"#);
+        assert_eq!(serde_json::from_str::<ErrorBody>(&text).unwrap(), body);
+    }
+}

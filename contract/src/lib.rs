@@ -1,0 +1,23 @@
+//! The HTTP contract of `docs/API.md`, written once for the server and every client.
+//!
+//! Bodies are plain serde types with the contract's camelCase field names; [`ErrorCode`] is the machine-readable
+//! part of every error answer, so a client decides on it rather than on status numbers.
+
+mod bodies;
+mod error_code;
+pub mod paths;
+
+pub use bodies::{Credentials, ErrorBody, SessionEntry, TokenResponse, TokenType, User};
+pub use error_code::ErrorCode;
+
+/// The refresh token's cookie. The `__Secure-` prefix makes browsers refuse it unless it is `Secure`.
+pub const REFRESH_COOKIE: &str = "__Secure-refresh";
+/// The only path the refresh cookie is sent to.
+pub const REFRESH_COOKIE_PATH: &str = "/auth";
+
+/// The localStorage item that holds the access token (with its expiry, as one JSON value).
+pub const ACCESS_TOKEN_STORAGE_KEY: &str = "accessToken";
+
+/// State-changing requests carry this header with [`CSRF_HEADER_VALUE`]; a cross-site form cannot set it.
+pub const CSRF_HEADER: &str = "x-requested-with";
+pub const CSRF_HEADER_VALUE: &str = "fetch";

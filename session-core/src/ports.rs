@@ -1,0 +1,65 @@
+//! What the client needs from its surroundings, supplied by the app (fetch, localStorage, the browser's tabs) or
+//! by a test (fakes that drive the races).
+
+use crate::request::{RequestRecipe, Response, TransportError};
+
+// The client lives on one thread (the browser's); its futures need not be Send.
+#[allow(async_fn_in_trait)]
+pub trait Transport {
+    /// Sends the request, with `Authorization: Bearer <bearer>` when a token is given, and returns any HTTP
+    /// answer. A state-changing request must also carry the contract's CSRF marker, and every request the
+    /// browser's cookies (the refresh cookie goes to the refresh and logout paths).
+    async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError>;
+}
+
+/// The access token and when it expires by this client's own clock: computed from `expiresIn` at receipt, so
+/// a wrong wall clock on the device does not matter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessToken {
+    pub value: String,
+    pub expires_at_ms: f64,
+    pub lifetime_ms: f64,
+}
+
+/// Where the access token lives; shared by every tab of the app.
+pub trait TokenStore {
+    fn load(&self) -> Option<AccessToken>;
+    fn save(&self, token: &AccessToken);
+    fn clear(&self);
+}
+
+/// Milliseconds on any clock that the [`TokenStore`]'s expiry times share.
+pub trait Clock {
+    fn now_ms(&self) -> f64;
+}
+
+/// The app's other tabs: one refresh at a time across all of them, and news of sign-in and sign-out.
+#[allow(async_fn_in_trait)]
+pub trait Tabs {
+    /// Held while this tab refreshes; released when dropped.
+    type Lock;
+    /// Waits for the cross-tab refresh lock, or for a timeout after which the tab goes on without it.
+    async fn lock(&self) -> Self::Lock;
+    /// Tells the other tabs; they pass it to [`SessionClient::receive_from_other_tab`](crate::SessionClient).
+    fn announce(&self, event: SessionEvent);
+}
+
+/// A client alone in its browser, or in a test: no lock to take, nobody to tell.
+pub struct SingleTab;
+
+impl Tabs for SingleTab {
+    type Lock = ();
+    async fn lock(&self) {}
+    fn announce(&self, _: SessionEvent) {}
+}
+
+/// What happened to the session, in this tab or (through [`Tabs`]) another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEvent {
+    SignedIn,
+    /// A new access token was stored; other tabs read it from the shared store and need no news of it.
+    Renewed,
+    /// The server ended the session (the refresh was refused): the user must sign in again.
+    Expired,
+    SignedOut,
+}

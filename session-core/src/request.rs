@@ -1,0 +1,100 @@
+//! Requests kept as data and what the transport answers.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, DecodeError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// Whether a request carries the access token (and so may be renewed and replayed after a refusal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    Bearer,
+    Anonymous,
+}
+
+/// A request kept as data, so that its replay after a refresh is identical but for the Authorization header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecipe {
+    pub method: Method,
+    pub path: String,
+    /// The JSON body, encoded once: the replay sends the very same bytes.
+    pub json_body: Option<Vec<u8>>,
+    pub auth: Auth,
+}
+
+impl RequestRecipe {
+    /// A Bearer `GET`.
+    pub fn get(path: impl Into<String>) -> Self {
+        Self { method: Method::Get, path: path.into(), json_body: None, auth: Auth::Bearer }
+    }
+
+    /// A Bearer `POST`.
+    pub fn post(path: impl Into<String>) -> Self {
+        Self { method: Method::Post, ..Self::get(path) }
+    }
+
+    /// A Bearer `DELETE`.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self { method: Method::Delete, ..Self::get(path) }
+    }
+
+    /// With `body` encoded as JSON.
+    ///
+    /// # Errors
+    /// [`ApiError::Encode`] when the value cannot be JSON (a map with non-string keys, a failing `Serialize`).
+    pub fn with_json(self, body: &impl Serialize) -> Result<Self, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|_| ApiError::Encode)?;
+        Ok(Self { json_body: Some(bytes), ..self })
+    }
+
+    /// Sent without the access token: never renewed or replayed.
+    pub fn anonymous(self) -> Self {
+        Self { auth: Auth::Anonymous, ..self }
+    }
+}
+
+/// An HTTP answer, whatever its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as `T`.
+    ///
+    /// # Errors
+    /// [`ApiError::Decode`], which says where the body stopped fitting but never repeats any of it (a malformed
+    /// sign-in answer may hold the start of a token).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body).map_err(|error| ApiError::Decode(DecodeError::from(&error)))
+    }
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// Offline, DNS, connection refused or reset, CORS.
+    #[error("no answer from the server")]
+    Network,
+    /// The transport's deadline passed first.
+    #[error("the server did not answer in time")]
+    Timeout,
+}

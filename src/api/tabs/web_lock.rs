@@ -1,0 +1,47 @@
+//! `navigator.locks.request`, which web-sys exposes only behind its unstable-API flag.
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+
+/// A Web Lock, held until dropped.
+pub struct HeldLock {
+    release: Function,
+    _on_granted: Closure<dyn FnMut(JsValue) -> Promise>,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.release.call0(&JsValue::NULL);
+    }
+}
+
+/// `navigator.locks.request(name, {signal}, callback)`: the lock is held while the callback's promise is
+/// pending, so the callback returns one that [`HeldLock`] resolves when dropped. `None` without the API or when
+/// the wait outlasts `timeout_ms`.
+pub async fn request(name: &str, timeout_ms: u32) -> Option<HeldLock> {
+    let navigator = web_sys::window()?.navigator();
+    let locks = Reflect::get(&navigator, &"locks".into()).ok().filter(JsValue::is_object)?;
+    let request: Function = Reflect::get(&locks, &"request".into()).ok()?.dyn_into().ok()?;
+
+    let mut release = None;
+    let held = Promise::new(&mut |resolve, _| release = Some(resolve));
+    let release = release?;
+    let (granted, on_grant) = futures::channel::oneshot::channel::<()>();
+    let mut granted = Some(granted);
+    let on_granted = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |_lock| {
+        if let Some(granted) = granted.take() {
+            let _ = granted.send(());
+        }
+        held.clone()
+    });
+    let options = Object::new();
+    Reflect::set(&options, &"signal".into(), &AbortSignal::timeout_with_u32(timeout_ms)).ok()?;
+    let outcome: Promise = request.call3(&locks, &name.into(), &options, on_granted.as_ref()).ok()?.dyn_into().ok()?;
+    // The request's own promise settles only when the lock is released, or rejects if the wait times out.
+    match futures::future::select(on_grant, JsFuture::from(outcome)).await {
+        futures::future::Either::Left((Ok(()), _)) => Some(HeldLock { release, _on_granted: on_granted }),
+        _ => None,
+    }
+}

@@ -1,0 +1,62 @@
+//! The access token in localStorage, as one JSON item with its expiry, so a half-written pair cannot exist.
+
+use gloo_storage::errors::StorageError;
+use gloo_storage::{LocalStorage, Storage};
+use serde::{Deserialize, Serialize};
+use session_contract::ACCESS_TOKEN_STORAGE_KEY;
+use session_core::{AccessToken, TokenStore};
+
+/// What the item holds: `{"value": "<jwt>", "expiresAt": <ms since the epoch>, "lifetime": <ms>}`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredToken {
+    value: String,
+    expires_at: f64,
+    lifetime: f64,
+}
+
+pub struct LocalStorageTokens;
+
+/// gloo-storage throws where the browser has no localStorage; ask first.
+fn available() -> bool {
+    web_sys::window().and_then(|window| window.local_storage().ok().flatten()).is_some()
+}
+
+impl TokenStore for LocalStorageTokens {
+    fn load(&self) -> Option<AccessToken> {
+        if !available() {
+            return None;
+        }
+        match LocalStorage::get::<StoredToken>(ACCESS_TOKEN_STORAGE_KEY) {
+            Ok(stored) if !stored.value.is_empty() => Some(AccessToken {
+                value: stored.value,
+                expires_at_ms: stored.expires_at,
+                lifetime_ms: stored.lifetime,
+            }),
+            // A bare token, as the article's app stores it (or one set by hand), is used until the server
+            // refuses it.
+            Err(StorageError::SerdeError(_)) => LocalStorage::raw()
+                .get_item(ACCESS_TOKEN_STORAGE_KEY)
+                .ok()
+                .flatten()
+                .filter(|value| !value.is_empty())
+                .map(|value| AccessToken { value, expires_at_ms: f64::INFINITY, lifetime_ms: 0.0 }),
+            _ => None,
+        }
+    }
+
+    fn save(&self, token: &AccessToken) {
+        if !available() {
+            return;
+        }
+        let stored =
+            StoredToken { value: token.value.clone(), expires_at: token.expires_at_ms, lifetime: token.lifetime_ms };
+        let _ = LocalStorage::set(ACCESS_TOKEN_STORAGE_KEY, stored);
+    }
+
+    fn clear(&self) {
+        if available() {
+            LocalStorage::delete(ACCESS_TOKEN_STORAGE_KEY);
+        }
+    }
+}
