@@ -15,9 +15,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 use session_contract::{CSRF_HEADER, paths};
@@ -29,6 +27,7 @@ use crate::live_sessions::LiveSessions;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::security::{self, content_security_policy};
+use crate::static_files;
 use crate::store::Store;
 use crate::throttle::LoginThrottle;
 use crate::tokens::{AccessTokens, RefreshTokens, derive_key};
@@ -157,9 +156,12 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
     }
     let mut router = api.layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     if let Some(dir) = config.static_dir {
-        let built_app = ServeDir::new(&dir).fallback(ServeFile::new(dir.join("index.html")));
-        router =
-            router.fallback_service(tower::ServiceBuilder::new().layer(CompressionLayer::new()).service(built_app));
+        let compress_in = dir.clone();
+        let failures = tokio::task::spawn_blocking(move || static_files::precompress(&compress_in)).await;
+        for (path, error) in failures.unwrap_or_default() {
+            tracing::warn!(path = %path.display(), %error, "cannot write a compressed copy; compressing per request");
+        }
+        router = router.merge(static_files::service(&dir));
     }
     let router = security::with_security_headers(router, app.content_security_policy())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -12,6 +12,7 @@ mod live_sessions;
 mod metrics;
 mod routes;
 mod security;
+mod static_files;
 mod store;
 mod throttle;
 mod tokens;

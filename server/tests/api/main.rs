@@ -8,4 +8,5 @@ mod headers;
 mod login;
 mod robustness;
 mod sessions;
+mod static_files;
 mod support;
