@@ -30,10 +30,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(settings: Settings) -> Self {
+        Self::serving(settings, built_app_dir()).await
+    }
+
+    /// The server with another built app in front of it (the React original, for the load benchmark).
+    pub async fn serving(settings: Settings, app_dir: PathBuf) -> Self {
         let data_dir = tempfile::tempdir().expect("a temporary data directory");
         let mut config = ServerConfig::new(data_dir.path());
         config.settings = settings;
-        config.static_dir = Some(built_app_dir());
+        config.static_dir = Some(app_dir);
         config.expose_metrics = true;
         let (_, router) = build_app(config).await.expect("the server starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");

@@ -1,0 +1,17 @@
+//! `cargo xtask bench load`: `e2e/benches/load.rs`, cold loads in headless Chromium of this app and the React
+//! original, each served by the same server.
+
+use crate::run::{command, status, trunk_release_build};
+use crate::suite::which;
+use crate::{setup, workspace_root};
+
+pub fn run() -> Result<(), String> {
+    setup::all()?;
+    trunk_release_build()?;
+    let mut bench = command("cargo", &["bench", "--package", "e2e", "--bench", "load"]);
+    bench.env("E2E_DIST", workspace_root().join("dist")).env("CHROMEDRIVER", which("chromedriver"));
+    if let Some(react) = super::react::build() {
+        bench.env("REACT_DIST", react);
+    }
+    status(bench)
+}

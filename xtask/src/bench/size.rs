@@ -1,0 +1,82 @@
+//! `cargo xtask bench size`: what each file of the built app costs to download, raw, gzip -9 and brotli -q 11,
+//! beside the React original's.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::run::trunk_release_build;
+use crate::workspace_root;
+
+pub fn run() -> Result<(), String> {
+    trunk_release_build()?;
+    let ours = table("this app (dist/)", &workspace_root().join("dist"))?;
+    if let Some(react) = super::react::build() {
+        let theirs = table("React original (bench/react-original/dist/)", &react)?;
+        let ratio = |ours: usize, theirs: usize| f64_of(ours) / f64_of(theirs);
+        println!(
+            "\nthis app / React original: raw {:.2}, gzip {:.2}, brotli {:.2}",
+            ratio(ours.raw, theirs.raw),
+            ratio(ours.gzip, theirs.gzip),
+            ratio(ours.brotli, theirs.brotli)
+        );
+    }
+    Ok(())
+}
+
+#[derive(Default, Clone, Copy)]
+struct Sizes {
+    raw: usize,
+    gzip: usize,
+    brotli: usize,
+}
+
+fn table(title: &str, dir: &Path) -> Result<Sizes, String> {
+    println!("\n{title}\n{:<48} {:>10} {:>10} {:>10}", "file", "bytes", "gzip -9", "brotli 11");
+    let mut total = Sizes::default();
+    for path in shipped_files(dir)? {
+        let bytes = std::fs::read(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let sizes = Sizes { raw: bytes.len(), gzip: gzip(&bytes)?, brotli: brotli(&bytes)? };
+        let name = path.strip_prefix(dir).unwrap_or(&path).display().to_string();
+        println!("{name:<48} {:>10} {:>10} {:>10}", sizes.raw, sizes.gzip, sizes.brotli);
+        total =
+            Sizes { raw: total.raw + sizes.raw, gzip: total.gzip + sizes.gzip, brotli: total.brotli + sizes.brotli };
+    }
+    println!("{:<48} {:>10} {:>10} {:>10}", "total", total.raw, total.gzip, total.brotli);
+    Ok(total)
+}
+
+/// Every file a browser may download, without the compressed copies the server makes beside them.
+fn shipped_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|error| format!("cannot read {}: {error}", dir.display()))?;
+    for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
+        if path.is_dir() {
+            files.extend(shipped_files(&path)?);
+        } else if !matches!(path.extension().and_then(|extension| extension.to_str()), Some("br" | "gz")) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn gzip(bytes: &[u8]) -> Result<usize, String> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).map_err(|error| error.to_string())?;
+    Ok(encoder.finish().map_err(|error| error.to_string())?.len())
+}
+
+fn brotli(bytes: &[u8]) -> Result<usize, String> {
+    let mut output = Vec::new();
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut output, 64 * 1024, 11, 22);
+        writer.write_all(bytes).map_err(|error| error.to_string())?;
+    }
+    Ok(output.len())
+}
+
+/// Byte counts of a web app are far below 2^52: exact as f64.
+#[allow(clippy::cast_precision_loss)]
+fn f64_of(bytes: usize) -> f64 {
+    bytes as f64
+}
