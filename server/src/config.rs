@@ -1,4 +1,4 @@
-//! Settings with the defaults of API.md; every lifetime is in seconds so tests can use short ones.
+//! Settings with the defaults of docs/API.md; every lifetime is in seconds so tests can use short ones.
 
 use std::path::PathBuf;
 use std::sync::Arc;

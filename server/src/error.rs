@@ -61,7 +61,10 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         match self {
             Self::InvalidToken => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer error="invalid_token""#));
+                let challenge = format!(r#"Bearer error="{}""#, ErrorCode::InvalidToken);
+                if let Ok(challenge) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, challenge);
+                }
             }
             Self::TooManyAttempts { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
