@@ -19,21 +19,22 @@ async fn passwords_are_stored_as_argon2id_with_owasp_parameters() {
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
 }
 
-async fn fastest_refusal(server: &TestServer, username: &str) -> Duration {
-    let mut fastest = Duration::MAX;
-    for _ in 0..3 {
-        let started = Instant::now();
-        assert_eq!(server.login_as(username, "not the password").await.status(), StatusCode::UNAUTHORIZED);
-        fastest = fastest.min(started.elapsed());
-    }
-    fastest
+async fn refusal_time(server: &TestServer, username: &str) -> Duration {
+    let started = Instant::now();
+    assert_eq!(server.login_as(username, "not the password").await.status(), StatusCode::UNAUTHORIZED);
+    started.elapsed()
 }
 
 #[tokio::test]
 async fn an_unknown_user_still_costs_a_password_verification() {
     let server = TestServer::start(Settings::default()).await;
-    let known = fastest_refusal(&server, DEMO_USERNAME).await;
-    let unknown = fastest_refusal(&server, "nobody-by-this-name").await;
+    // Alternating, and the fastest of each: other tests share the two cores, and only the fastest attempt of
+    // each kind shows the work it cannot skip.
+    let (mut known, mut unknown) = (Duration::MAX, Duration::MAX);
+    for _ in 0..4 {
+        known = known.min(refusal_time(&server, DEMO_USERNAME).await);
+        unknown = unknown.min(refusal_time(&server, "nobody-by-this-name").await);
+    }
     // Without the dummy verification the unknown user would answer in well under a tenth of the time.
     assert!(unknown * 2 > known, "unknown user {unknown:?} vs wrong password {known:?}");
 }
