@@ -5,7 +5,9 @@ use crate::ErrorCode;
 /// `POST /auth/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
+    /// The account's name.
     pub username: String,
+    /// In the clear: the request travels over TLS, and the server keeps only an Argon2id hash.
     pub password: String,
 }
 
@@ -13,14 +15,18 @@ pub struct Credentials {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
+    /// The JWT to send as `Authorization: Bearer …`.
     pub access_token: String,
+    /// Always `Bearer`.
     pub token_type: TokenType,
     /// Seconds the access token is valid for, from the moment it was issued.
     pub expires_in: u64,
 }
 
+/// How the access token is presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TokenType {
+    /// RFC 6750: `Authorization: Bearer <token>`.
     Bearer,
 }
 
@@ -28,9 +34,13 @@ pub enum TokenType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
+    /// Stable id; the access token's `sub`.
     pub id: i64,
+    /// What the user signs in with.
     pub username: String,
+    /// What the user is called on screen.
     pub display_name: String,
+    /// May be empty.
     pub email: String,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -40,9 +50,13 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionEntry {
+    /// The session id (the access token's `sid`); `DELETE /user/sessions/{id}` ends it.
     pub id: String,
+    /// When the user signed in, RFC 3339.
     pub created_at: String,
+    /// The session's last refresh, RFC 3339.
     pub last_used_at: String,
+    /// The browser that signed in, as it named itself (at most 256 characters).
     pub user_agent: String,
     /// The session this request's access token belongs to.
     pub current: bool,
@@ -51,7 +65,9 @@ pub struct SessionEntry {
 /// Every error answer: `{"error": "<code>", "message": "<text for people>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// What a client decides on.
     pub error: ErrorCode,
+    /// For people; never contains a token or a password.
     pub message: String,
 }
 

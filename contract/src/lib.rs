@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The HTTP contract of `docs/API.md`, written once for the server and every client.
 //!
 //! Bodies are plain serde types with the contract's camelCase field names; [`ErrorCode`] is the machine-readable
@@ -20,4 +21,5 @@ pub const ACCESS_TOKEN_STORAGE_KEY: &str = "accessToken";
 
 /// State-changing requests carry this header with [`CSRF_HEADER_VALUE`]; a cross-site form cannot set it.
 pub const CSRF_HEADER: &str = "x-requested-with";
+/// The value of [`CSRF_HEADER`].
 pub const CSRF_HEADER_VALUE: &str = "fetch";

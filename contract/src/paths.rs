@@ -1,9 +1,14 @@
 //! The endpoints, as the server routes them and the clients call them.
 
+/// `POST`: credentials in, tokens out.
 pub const LOGIN: &str = "/auth/login";
+/// `POST`: the refresh cookie in, rotated tokens out.
 pub const REFRESH: &str = "/auth/refresh";
+/// `POST`: ends the cookie's session.
 pub const LOGOUT: &str = "/auth/logout";
+/// `GET` (Bearer): the signed-in user.
 pub const USER: &str = "/user";
+/// `GET` (Bearer): the user's live sessions.
 pub const USER_SESSIONS: &str = "/user/sessions";
 /// The route of one session, with its `{id}` parameter (axum's syntax); clients call [`user_session`].
 pub const USER_SESSION: &str = "/user/sessions/{id}";

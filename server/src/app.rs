@@ -159,7 +159,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(App, Router), StartupErr
         let compress_in = dir.clone();
         let failures = tokio::task::spawn_blocking(move || static_files::precompress(&compress_in)).await;
         for (path, error) in failures.unwrap_or_default() {
-            tracing::warn!(path = %path.display(), %error, "cannot write a compressed copy; compressing per request");
+            tracing::warn!(path = %path.display(), %error, "cannot precompress the app; compressing per request");
         }
         router = router.merge(static_files::service(&dir));
     }

@@ -64,6 +64,7 @@ where
         Self::with_options(transport, store, clock, tabs, Options::default())
     }
 
+    /// A client with the given [`Options`].
     pub fn with_options(transport: T, store: S, clock: C, tabs: X, options: Options) -> Self {
         Self {
             inner: Rc::new(Inner {

@@ -22,10 +22,20 @@ pub enum ApiError {
     Timeout,
     /// A 5xx answer.
     #[error("Server error. Please try again later.")]
-    Server { status: u16 },
+    Server {
+        /// The status the server answered with.
+        status: u16,
+    },
     /// Any other refusal, with the server's code and its message for people.
     #[error("{message}")]
-    Status { status: u16, code: ErrorCode, message: String },
+    Status {
+        /// The status the server answered with.
+        status: u16,
+        /// The contract's code: what to decide on.
+        code: ErrorCode,
+        /// The server's words for people.
+        message: String,
+    },
     /// An answer that is not the JSON the contract promises.
     #[error("Unexpected answer from the server.")]
     Decode(#[source] DecodeError),
@@ -72,17 +82,24 @@ impl ApiError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} at line {line}, column {column}")]
 pub struct DecodeError {
+    /// What was wrong.
     pub kind: DecodeErrorKind,
+    /// Where, counting from 1.
     pub line: usize,
+    /// Where, counting from 1.
     pub column: usize,
 }
 
+/// How a body failed to be the JSON expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeErrorKind {
+    /// Not JSON at all.
     #[error("not JSON")]
     Syntax,
+    /// JSON, but not of the contract's shape (a missing field, a string for a number).
     #[error("JSON of another shape")]
     Shape,
+    /// JSON cut short.
     #[error("a truncated body")]
     Truncated,
 }

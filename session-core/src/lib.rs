@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! A sans-IO client that keeps a user signed in with short-lived JWT access tokens and a rotating refresh
 //! cookie, following the contract of the `session-contract` crate.
 //!

@@ -16,8 +16,11 @@ pub struct Options {
     pub backoff_first_ms: f64,
     /// …up to this (`30_000`).
     pub backoff_max_ms: f64,
+    /// Where [`SessionClient::sign_in`](crate::SessionClient::sign_in) posts the credentials.
     pub login_path: String,
+    /// Where a refresh is posted (with the cookie, no body).
     pub refresh_path: String,
+    /// Where [`SessionClient::sign_out`](crate::SessionClient::sign_out) posts.
     pub logout_path: String,
 }
 

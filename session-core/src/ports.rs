@@ -3,7 +3,7 @@
 
 use crate::request::{RequestRecipe, Response, TransportError};
 
-// The client lives on one thread (the browser's); its futures need not be Send.
+/// HTTP. The client lives on one thread (the browser's); its futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait Transport {
     /// Sends the request, with `Authorization: Bearer <bearer>` when a token is given, and returns any HTTP
@@ -16,20 +16,27 @@ pub trait Transport {
 /// a wrong wall clock on the device does not matter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessToken {
+    /// The JWT, sent as it is.
     pub value: String,
+    /// When it expires, on the [`Clock`]'s scale; infinite when unknown (used until refused).
     pub expires_at_ms: f64,
+    /// How long it was valid for when it arrived.
     pub lifetime_ms: f64,
 }
 
 /// Where the access token lives; shared by every tab of the app.
 pub trait TokenStore {
+    /// The stored token, if any.
     fn load(&self) -> Option<AccessToken>;
+    /// Replaces the stored token.
     fn save(&self, token: &AccessToken);
+    /// Forgets the token (signed out, or the session ended).
     fn clear(&self);
 }
 
 /// Milliseconds on any clock that the [`TokenStore`]'s expiry times share.
 pub trait Clock {
+    /// Now, in milliseconds.
     fn now_ms(&self) -> f64;
 }
 
@@ -56,10 +63,12 @@ impl Tabs for SingleTab {
 /// What happened to the session, in this tab or (through [`Tabs`]) another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEvent {
+    /// A sign-in stored a new session's token.
     SignedIn,
     /// A new access token was stored; other tabs read it from the shared store and need no news of it.
     Renewed,
     /// The server ended the session (the refresh was refused): the user must sign in again.
     Expired,
+    /// The user signed out.
     SignedOut,
 }

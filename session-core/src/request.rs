@@ -5,14 +5,19 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, DecodeError};
 
+/// The HTTP methods of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// Reads.
     Get,
+    /// Sign-in, refresh, sign-out.
     Post,
+    /// Signing out another session.
     Delete,
 }
 
 impl Method {
+    /// The method's name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Get => "GET",
@@ -25,17 +30,22 @@ impl Method {
 /// Whether a request carries the access token (and so may be renewed and replayed after a refusal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
+    /// With the access token.
     Bearer,
+    /// Without it (sign-in, refresh, sign-out).
     Anonymous,
 }
 
 /// A request kept as data, so that its replay after a refresh is identical but for the Authorization header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRecipe {
+    /// The HTTP method.
     pub method: Method,
+    /// The path (and query), appended to the transport's base URL.
     pub path: String,
     /// The JSON body, encoded once: the replay sends the very same bytes.
     pub json_body: Option<Vec<u8>>,
+    /// Whether it carries the access token.
     pub auth: Auth,
 }
 
@@ -73,7 +83,9 @@ impl RequestRecipe {
 /// An HTTP answer, whatever its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The HTTP status.
     pub status: u16,
+    /// The body, whole.
     pub body: Vec<u8>,
 }
 
