@@ -11,7 +11,7 @@ use session_contract::{Credentials, TokenResponse};
 use crate::error::ApiError;
 use crate::options::Options;
 use crate::policy::{backoff_delay_ms, expires_soon};
-use crate::ports::{AccessToken, Clock, SessionEvent, Tabs, TokenStore, Transport};
+use crate::ports::{AccessToken, Clock, SessionEvent, Tabs, TokenStore, Transport, session_of};
 use crate::request::{Auth, RequestRecipe, Response};
 
 #[cfg(test)]
@@ -121,7 +121,7 @@ where
         let credentials = Credentials { username: username.to_owned(), password: password.to_owned() };
         let request = RequestRecipe::post(self.inner.options.login_path.as_str()).with_json(&credentials)?.anonymous();
         let response = self.send(&request).await?;
-        self.inner.adopt(&response)?;
+        self.inner.adopt(&response, None)?;
         self.inner.backoff.replace(Backoff::default());
         self.inner.emit_and_announce(SessionEvent::SignedIn);
         Ok(())
@@ -266,7 +266,8 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
         let response = self.transport.send(&request, None).await?;
         match response.status {
             200..=299 => {
-                self.adopt(&response)?;
+                let session = self.store.load().map(|token| token.session);
+                self.adopt(&response, session)?;
                 self.emit(SessionEvent::Renewed);
                 Ok(())
             }
@@ -279,13 +280,15 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
         }
     }
 
-    fn adopt(&self, response: &Response) -> Result<(), ApiError> {
+    fn adopt(&self, response: &Response, session: Option<String>) -> Result<(), ApiError> {
         let body: TokenResponse = response.json()?;
         // Whole seconds from the server; as f64 they are exact far beyond any lifetime.
         #[allow(clippy::cast_precision_loss)]
         let lifetime_ms = body.expires_in as f64 * 1000.0;
+        let session = session.unwrap_or_else(|| session_of(&body.access_token));
         self.store.save(&AccessToken {
             value: body.access_token,
+            session,
             expires_at_ms: self.clock.now_ms() + lifetime_ms,
             lifetime_ms,
         });

@@ -44,10 +44,12 @@
 //! struct Noon;
 //! impl Clock for Noon {
 //!     fn now_ms(&self) -> f64 { 43_200_000.0 }
+//!     fn monotonic_ms(&self) -> f64 { 1_000.0 }
 //! }
 //!
 //! let store = Memory::default();
-//! store.save(&AccessToken { value: "old".into(), expires_at_ms: f64::INFINITY, lifetime_ms: 0.0 });
+//! let old = AccessToken { value: "old".into(), session: "s".into(), expires_at_ms: f64::INFINITY, lifetime_ms: 0.0 };
+//! store.save(&old);
 //! let client = SessionClient::new(Server, store, Noon, SingleTab);
 //!
 //! // Refused with 401, refreshed once, replayed with the new token.
@@ -65,6 +67,6 @@ mod request;
 pub use client::SessionClient;
 pub use error::{ApiError, DecodeError, DecodeErrorKind};
 pub use options::Options;
-pub use ports::{AccessToken, Clock, SessionEvent, SingleTab, Tabs, TokenStore, Transport};
+pub use ports::{AccessToken, Clock, SessionEvent, SingleTab, Tabs, TokenStore, Transport, session_of};
 pub use request::{Auth, Method, RequestRecipe, Response, TransportError};
 pub use session_contract::ErrorCode;

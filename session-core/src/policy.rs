@@ -20,7 +20,7 @@ mod tests {
     use super::*;
 
     fn token(expires_at_ms: f64, lifetime_ms: f64) -> AccessToken {
-        AccessToken { value: "t".to_owned(), expires_at_ms, lifetime_ms }
+        AccessToken { value: "t".to_owned(), session: "s".to_owned(), expires_at_ms, lifetime_ms }
     }
 
     #[test]

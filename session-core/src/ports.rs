@@ -18,6 +18,9 @@ pub trait Transport {
 pub struct AccessToken {
     /// The JWT, sent as it is.
     pub value: String,
+    /// Which sign-in this token belongs to, the same for every token refreshed from it (see [`session_of`]):
+    /// a refresh's answer, or a refused request's replay, applies only to the session it started from.
+    pub session: String,
     /// When it expires, on the [`Clock`]'s scale; infinite when unknown (used until refused).
     pub expires_at_ms: f64,
     /// How long it was valid for when it arrived.
@@ -34,10 +37,13 @@ pub trait TokenStore {
     fn clear(&self);
 }
 
-/// Milliseconds on any clock that the [`TokenStore`]'s expiry times share.
+/// Two clocks: the wall clock that expiry times in the shared [`TokenStore`] are written in (every tab reads
+/// them), and a monotonic one for durations (backoff), which a wall-clock jump must not stretch or shrink.
 pub trait Clock {
-    /// Now, in milliseconds.
+    /// Wall-clock milliseconds, as every tab of the app reads them (`Date.now()`).
     fn now_ms(&self) -> f64;
+    /// Milliseconds that only ever go forward (`performance.now()`).
+    fn monotonic_ms(&self) -> f64;
 }
 
 /// The app's other tabs: one refresh at a time across all of them, and news of sign-in and sign-out.
@@ -49,6 +55,12 @@ pub trait Tabs {
     async fn lock(&self) -> Self::Lock;
     /// Tells the other tabs; they pass it to [`SessionClient::receive_from_other_tab`](crate::SessionClient).
     fn announce(&self, event: SessionEvent);
+}
+
+/// The session a freshly signed-in access token starts: its signature, unique to it (a token that is not a JWT
+/// stands for itself). Kept with every token refreshed from it.
+pub fn session_of(access_token: &str) -> String {
+    access_token.rsplit('.').next().unwrap_or(access_token).to_owned()
 }
 
 /// A client alone in its browser, or in a test: no lock to take, nobody to tell.

@@ -47,12 +47,14 @@ pub struct RequestRecipe {
     pub json_body: Option<Vec<u8>>,
     /// Whether it carries the access token.
     pub auth: Auth,
+    /// A deadline of its own, shorter than the transport's default.
+    pub timeout_ms: Option<u32>,
 }
 
 impl RequestRecipe {
     /// A Bearer `GET`.
     pub fn get(path: impl Into<String>) -> Self {
-        Self { method: Method::Get, path: path.into(), json_body: None, auth: Auth::Bearer }
+        Self { method: Method::Get, path: path.into(), json_body: None, auth: Auth::Bearer, timeout_ms: None }
     }
 
     /// A Bearer `POST`.
@@ -72,6 +74,11 @@ impl RequestRecipe {
     pub fn with_json(self, body: &impl Serialize) -> Result<Self, ApiError> {
         let bytes = serde_json::to_vec(body).map_err(|_| ApiError::Encode)?;
         Ok(Self { json_body: Some(bytes), ..self })
+    }
+
+    /// Given up as [`TransportError::Timeout`] after `timeout_ms`.
+    pub fn with_timeout(self, timeout_ms: u32) -> Self {
+        Self { timeout_ms: Some(timeout_ms), ..self }
     }
 
     /// Sent without the access token: never renewed or replayed.

@@ -1,10 +1,15 @@
 use session_core::Clock;
 
-/// `Date.now()`: every tab reads the expiry stored by another, so they need a clock they share.
+/// `Date.now()` for expiry times, which every tab reads from the shared store; `performance.now()` for
+/// durations, which a wall-clock change must not stretch.
 pub struct BrowserClock;
 
 impl Clock for BrowserClock {
     fn now_ms(&self) -> f64 {
         js_sys::Date::now()
+    }
+
+    fn monotonic_ms(&self) -> f64 {
+        web_sys::window().and_then(|window| window.performance()).map_or_else(js_sys::Date::now, |clock| clock.now())
     }
 }

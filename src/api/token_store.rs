@@ -4,13 +4,15 @@ use gloo_storage::errors::StorageError;
 use gloo_storage::{LocalStorage, Storage};
 use serde::{Deserialize, Serialize};
 use session_contract::ACCESS_TOKEN_STORAGE_KEY;
-use session_core::{AccessToken, TokenStore};
+use session_core::{AccessToken, TokenStore, session_of};
 
-/// What the item holds: `{"value": "<jwt>", "expiresAt": <ms since the epoch>, "lifetime": <ms>}`.
+/// What the item holds: `{"value": "<jwt>", "session": "<id>", "expiresAt": <ms since the epoch>, "lifetime":
+/// <ms>}`.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StoredToken {
     value: String,
+    session: String,
     expires_at: f64,
     lifetime: f64,
 }
@@ -30,6 +32,7 @@ impl TokenStore for LocalStorageTokens {
         match LocalStorage::get::<StoredToken>(ACCESS_TOKEN_STORAGE_KEY) {
             Ok(stored) if !stored.value.is_empty() => Some(AccessToken {
                 value: stored.value,
+                session: stored.session,
                 expires_at_ms: stored.expires_at,
                 lifetime_ms: stored.lifetime,
             }),
@@ -40,7 +43,12 @@ impl TokenStore for LocalStorageTokens {
                 .ok()
                 .flatten()
                 .filter(|value| !value.is_empty())
-                .map(|value| AccessToken { value, expires_at_ms: f64::INFINITY, lifetime_ms: 0.0 }),
+                .map(|value| AccessToken {
+                    session: session_of(&value),
+                    value,
+                    expires_at_ms: f64::INFINITY,
+                    lifetime_ms: 0.0,
+                }),
             _ => None,
         }
     }
@@ -49,8 +57,12 @@ impl TokenStore for LocalStorageTokens {
         if !available() {
             return;
         }
-        let stored =
-            StoredToken { value: token.value.clone(), expires_at: token.expires_at_ms, lifetime: token.lifetime_ms };
+        let stored = StoredToken {
+            value: token.value.clone(),
+            session: token.session.clone(),
+            expires_at: token.expires_at_ms,
+            lifetime: token.lifetime_ms,
+        };
         let _ = LocalStorage::set(ACCESS_TOKEN_STORAGE_KEY, stored);
     }
 

@@ -32,7 +32,8 @@ impl Transport for FetchTransport {
             Method::Post => HttpMethod::POST,
             Method::Delete => HttpMethod::DELETE,
         };
-        let abort = self.deadlines.track(self.timeout_ms).ok_or(TransportError::Network)?;
+        let abort =
+            self.deadlines.track(request.timeout_ms.unwrap_or(self.timeout_ms)).ok_or(TransportError::Network)?;
         let mut builder = RequestBuilder::new(&format!("{}{}", self.base_url, request.path))
             .method(method)
             .credentials(RequestCredentials::Include)

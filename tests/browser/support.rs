@@ -164,6 +164,7 @@ pub const HANGS_UNTIL_ABORTED: &str = "window.aborted = 0;
 pub fn store_token(value: &str, expires_in_ms: f64) {
     LocalStorageTokens.save(&AccessToken {
         value: value.to_owned(),
+        session: "test-session".to_owned(),
         expires_at_ms: js_sys::Date::now() + expires_in_ms,
         lifetime_ms: 900_000.0,
     });

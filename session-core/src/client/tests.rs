@@ -127,12 +127,24 @@ impl TokenStore for MemoryStore {
     }
 }
 
+/// Moves only when a test moves it; `0` is the wall clock, which a test may also set back.
 #[derive(Clone, Default)]
-struct FakeClock(Rc<Cell<f64>>);
+struct FakeClock(Rc<Cell<f64>>, Rc<Cell<f64>>);
+
+impl FakeClock {
+    /// Both clocks read `ms` since the test began.
+    fn set(&self, ms: f64) {
+        self.0.set(ms);
+        self.1.set(ms);
+    }
+}
 
 impl Clock for FakeClock {
     fn now_ms(&self) -> f64 {
         self.0.get()
+    }
+    fn monotonic_ms(&self) -> f64 {
+        self.1.get()
     }
 }
 
@@ -151,7 +163,12 @@ fn signed_in() -> Harness {
     let server = FakeServer::new();
     let store = MemoryStore::default();
     let clock = FakeClock::default();
-    store.save(&AccessToken { value: "t0".to_owned(), expires_at_ms: 900_000.0, lifetime_ms: 900_000.0 });
+    store.save(&AccessToken {
+        value: "t0".to_owned(),
+        session: "s0".to_owned(),
+        expires_at_ms: 900_000.0,
+        lifetime_ms: 900_000.0,
+    });
     let client = SessionClient::new(FakeTransport(Rc::clone(&server)), store.clone(), clock.clone(), SingleTab);
     let events = record_events(&client);
     Harness { server, store, clock, client, events }
@@ -283,7 +300,7 @@ fn a_network_failure_during_the_refresh_keeps_the_session() {
     assert!(harness.events.borrow().is_empty());
 
     harness.server.refresh_answer.set(RefreshAnswer::Rotate);
-    harness.clock.0.set(1_001.0);
+    harness.clock.set(1_001.0);
     assert!(block_on(harness.client.send(&RequestRecipe::get("/user"))).is_ok(), "a later request tries again");
     assert_eq!(stored_token(&harness).as_deref(), Some("t1"));
 }
@@ -297,25 +314,25 @@ fn after_a_failed_refresh_the_next_attempts_back_off() {
     assert_eq!(user(), Err(ApiError::Network));
     assert_eq!(harness.server.refreshes(), 1);
 
-    harness.clock.0.set(999.0);
+    harness.clock.set(999.0);
     assert_eq!(user(), Err(ApiError::Network), "within the first second: the last error, no request");
     assert_eq!(harness.server.refreshes(), 1);
-    harness.clock.0.set(1_000.0);
+    harness.clock.set(1_000.0);
     assert_eq!(user(), Err(ApiError::Network));
     assert_eq!(harness.server.refreshes(), 2, "then it tries again");
 
-    harness.clock.0.set(2_999.0);
+    harness.clock.set(2_999.0);
     assert_eq!(user(), Err(ApiError::Network), "the second wait is two seconds");
     assert_eq!(harness.server.refreshes(), 2);
     harness.server.refresh_answer.set(RefreshAnswer::Rotate);
-    harness.clock.0.set(3_000.0);
+    harness.clock.set(3_000.0);
     assert!(user().is_ok());
     assert_eq!(harness.server.refreshes(), 3);
 
     harness.server.expire_access_token();
     harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
     assert_eq!(user(), Err(ApiError::Network));
-    harness.clock.0.set(4_000.0);
+    harness.clock.set(4_000.0);
     assert_eq!(user(), Err(ApiError::Network));
     assert_eq!(harness.server.refreshes(), 5, "a success resets the wait to one second");
 }
@@ -326,12 +343,12 @@ fn the_periodic_check_renews_an_idle_tabs_token_only_when_due() {
     block_on(harness.client.renew_if_due()).unwrap();
     assert_eq!(harness.server.refreshes(), 0);
     // The device slept through the expiry: wall-clock time has moved on, whatever timers did.
-    harness.clock.0.set(2_000_000.0);
+    harness.clock.set(2_000_000.0);
     block_on(harness.client.renew_if_due()).unwrap();
     assert_eq!(harness.server.refreshes(), 1);
     assert_eq!(stored_token(&harness).as_deref(), Some("t1"));
 
-    harness.clock.0.set(4_000_000.0);
+    harness.clock.set(4_000_000.0);
     harness.server.refresh_answer.set(RefreshAnswer::Forbidden);
     assert_eq!(block_on(harness.client.renew_if_due()), Err(ApiError::SessionExpired));
 }
@@ -385,11 +402,11 @@ fn a_401_from_the_login_is_a_wrong_password_not_a_refresh() {
 fn a_token_about_to_expire_is_renewed_before_it_is_sent() {
     let harness = signed_in();
     // 15-minute token: renewed once less than a minute remains.
-    harness.clock.0.set(900_000.0 - 61_000.0);
+    harness.clock.set(900_000.0 - 61_000.0);
     block_on(harness.client.send(&RequestRecipe::get("/user"))).unwrap();
     assert_eq!(harness.server.refreshes(), 0);
 
-    harness.clock.0.set(900_000.0 - 59_000.0);
+    harness.clock.set(900_000.0 - 59_000.0);
     block_on(harness.client.send(&RequestRecipe::get("/user"))).unwrap();
     assert_eq!(harness.server.refreshes(), 1);
     assert_eq!(harness.server.requests_to("/user")[1].1.as_deref(), Some("t1"));
