@@ -9,9 +9,10 @@ mod token_store;
 mod transport;
 
 pub use clock::BrowserClock;
+use futures::future::LocalBoxFuture;
 pub use lifecycle::{keep_fresh, use_online_signal};
 pub use page_requests::PageRequests;
-use session_core::SessionClient;
+use session_core::{Options, SessionClient};
 pub use tabs::{BrowserTabs, OtherTabs};
 pub use token_store::LocalStorageTokens;
 pub use transport::FetchTransport;
@@ -24,10 +25,12 @@ pub type Api = SessionClient<FetchTransport, LocalStorageTokens, BrowserClock, B
 
 /// A client for this tab, on the app's own origin. It hears the other tabs once [`OtherTabs::listen`] runs.
 pub fn api() -> Api {
-    SessionClient::new(
+    let spawn: fn(LocalBoxFuture<'static, ()>) = wasm_bindgen_futures::spawn_local;
+    SessionClient::with_options(
         FetchTransport::new("", REQUEST_TIMEOUT_MS),
         LocalStorageTokens,
         BrowserClock,
         BrowserTabs::new(REQUEST_TIMEOUT_MS),
+        Options { spawn: Some(spawn), ..Options::default() },
     )
 }

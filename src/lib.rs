@@ -32,10 +32,10 @@ pub fn use_api() -> StoredValue<Api, LocalStorage> {
 
 /// Puts a session client and what the pages share (query cache, notices, the online signal) in context.
 pub fn provide_session(api: Api) {
+    provide_context(Online(use_online_signal(&api)));
     provide_context(StoredValue::new_local(api));
     provide_context(QueryCache::new());
     provide_context(SessionNotice::new());
-    provide_context(Online(use_online_signal()));
 }
 
 #[component]
@@ -73,7 +73,9 @@ fn FollowTheSession() -> impl IntoView {
     let notice = expect_context::<SessionNotice>();
     let navigate = use_navigate();
     use_api().get_value().on_event(move |event| match event {
+        // Every session change empties the cache: the next user never sees the last one's data.
         SessionEvent::SignedIn => {
+            cache.clear();
             notice.expired.set(false);
             navigate("/user", NavigateOptions::default());
         }

@@ -1,7 +1,7 @@
 //! The client: sends requests with the stored access token, renews it once however many requests are refused
 //! at once, and replays each refused request once.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
@@ -42,6 +42,8 @@ struct Inner<T, S, C, X> {
     renewal: RefCell<Option<Renewal>>,
     backoff: RefCell<Backoff>,
     listeners: RefCell<Vec<Listener>>,
+    /// Why the store is empty, when it is: the session expired (in this tab or another), or the user signed out.
+    expired: Cell<bool>,
 }
 
 /// Renewals that got no usable answer, so that a blip is retried but an outage is not hammered.
@@ -76,6 +78,7 @@ where
                 renewal: RefCell::new(None),
                 backoff: RefCell::new(Backoff::default()),
                 listeners: RefCell::new(Vec::new()),
+                expired: Cell::new(false),
             }),
         }
     }
@@ -92,10 +95,15 @@ where
     pub async fn renew_if_due(&self) -> Result<(), ApiError> {
         match self.inner.store.load() {
             Some(token) if self.inner.expires_soon(&token) => {
-                unless_session_ended(self.renew_unless_already_renewed(&token.value).await)
+                unless_session_ended(self.renew_unless_already_renewed(&token).await)
             }
             _ => Ok(()),
         }
+    }
+
+    /// The browser is online again: whatever a lost connection made the client wait for is retried at once.
+    pub fn network_restored(&self) {
+        self.inner.backoff.replace(Backoff::default());
     }
 
     /// The [`Tabs`] this client was built with, for the adapter that delivers the other tabs' news.
@@ -127,11 +135,12 @@ where
         Ok(())
     }
 
-    /// Ends the session on the server when it can be reached, and locally in any case.
+    /// Ends the session here and in every tab at once, then on the server when it can be reached: closing the
+    /// tab right after still signs out locally, and a refresh still on the wire finds the session gone.
     pub async fn sign_out(&self) {
-        let _ = self.send(&RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous()).await;
         self.inner.store.clear();
         self.inner.emit_and_announce(SessionEvent::SignedOut);
+        let _ = self.send(&RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous()).await;
     }
 
     /// `GET path` as JSON.
@@ -143,23 +152,24 @@ where
     }
 
     /// Sends the request; a Bearer request refused with a status of `refresh_on_status` is replayed once after
-    /// the shared renewal.
+    /// the shared renewal, and only with a token of the session it was first sent with.
     ///
     /// # Errors
-    /// Any answer but a 2xx, as an [`ApiError`].
+    /// Any answer but a 2xx, as an [`ApiError`]; [`ApiError::Unauthorized`] when the user was signed out, and
+    /// [`ApiError::SessionChanged`] when someone else signed in, while the request waited.
     pub async fn send(&self, request: &RequestRecipe) -> Result<Response, ApiError> {
         if request.auth == Auth::Anonymous {
             return success(self.inner.transport.send(request, None).await?);
         }
         let sent_with = self.token_to_send().await?;
-        let response = self.inner.transport.send(request, Some(&sent_with)).await?;
+        let response = self.inner.transport.send(request, Some(&sent_with.value)).await?;
         if !self.inner.means_renew(response.status) {
             return success(response);
         }
 
         self.renew_unless_already_renewed(&sent_with).await?;
-        let renewed = self.inner.store.load().ok_or(ApiError::SessionExpired)?.value;
-        let replay = self.inner.transport.send(request, Some(&renewed)).await?;
+        let renewed = self.inner.token_of(&sent_with.session)?;
+        let replay = self.inner.transport.send(request, Some(&renewed.value)).await?;
         if self.inner.means_renew(replay.status) {
             // A fresh token refused too: report it rather than loop through another renewal.
             return Err(ApiError::Unauthorized);
@@ -170,22 +180,22 @@ where
     /// The token to send. A request started while a renewal runs waits for it instead of sending a token known
     /// to be stale; a token about to expire is renewed first. Without a token there is nothing to send: nobody
     /// is signed in here.
-    async fn token_to_send(&self) -> Result<String, ApiError> {
+    async fn token_to_send(&self) -> Result<AccessToken, ApiError> {
         let running = self.inner.renewal.borrow().clone();
         if let Some(renewal) = running {
             unless_session_ended(renewal.await)?;
         }
         let token = self.inner.store.load().ok_or(ApiError::Unauthorized)?;
         if !self.inner.expires_soon(&token) {
-            return Ok(token.value);
+            return Ok(token);
         }
-        unless_session_ended(self.renew_unless_already_renewed(&token.value).await)?;
-        self.inner.store.load().map(|token| token.value).ok_or(ApiError::Unauthorized)
+        unless_session_ended(self.renew_unless_already_renewed(&token).await)?;
+        self.inner.token_of(&token.session)
     }
 
-    /// Joins the renewal in flight, or starts one, unless the stored token already differs from the one that was
-    /// refused (another request or tab renewed it meanwhile).
-    async fn renew_unless_already_renewed(&self, refused: &str) -> Result<(), ApiError> {
+    /// Joins the renewal in flight, or starts one, unless the store already answers the need: another request
+    /// or tab renewed the token meanwhile, or the session it belongs to is no longer the stored one.
+    async fn renew_unless_already_renewed(&self, refused: &AccessToken) -> Result<(), ApiError> {
         let running = self.inner.renewal.borrow().clone();
         if let Some(renewal) = running {
             return renewal.await;
@@ -196,10 +206,12 @@ where
         if let Some(error) = self.inner.backing_off() {
             return Err(error);
         }
-        self.start_renewal(refused.to_owned()).await
+        self.start_renewal(refused.clone()).await
     }
 
-    fn start_renewal(&self, refused: String) -> Renewal {
+    /// The renewal, shared by every request that needs it and, where the options give a spawner, run to the
+    /// end even when they all go away (the rotated token is kept and the cross-tab lock released).
+    fn start_renewal(&self, refused: AccessToken) -> Renewal {
         let inner = Rc::clone(&self.inner);
         let renewal = async move {
             let outcome = inner.renew_across_tabs(&refused).await;
@@ -210,6 +222,10 @@ where
         .boxed_local()
         .shared();
         *self.inner.renewal.borrow_mut() = Some(renewal.clone());
+        if let Some(spawn) = self.inner.options.spawn {
+            let to_the_end = renewal.clone();
+            spawn(async move { drop(to_the_end.await) }.boxed_local());
+        }
         renewal
     }
 }
@@ -223,51 +239,70 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
         expires_soon(token, self.clock.now_ms(), &self.options)
     }
 
-    /// Whether the token store already answers the need to renew `refused`: another request or tab replaced
-    /// it (`Ok`), or the session was ended meanwhile (`SessionExpired`).
-    fn already_settled(&self, refused: &str) -> Option<Result<(), ApiError>> {
+    /// The stored token, if it still belongs to `session`.
+    fn token_of(&self, session: &str) -> Result<AccessToken, ApiError> {
         match self.store.load() {
-            Some(current) if current.value != refused => Some(Ok(())),
-            Some(_) => None,
-            None => Some(Err(ApiError::SessionExpired)),
+            None if self.expired.get() => Err(ApiError::SessionExpired),
+            None => Err(ApiError::Unauthorized),
+            Some(current) if current.session != session => Err(ApiError::SessionChanged),
+            Some(current) => Ok(current),
+        }
+    }
+
+    /// Whether the store already answers the need to renew `refused`: another request or tab replaced it
+    /// (`Ok`), the user signed out (`Unauthorized`), or someone else signed in (`SessionChanged`).
+    fn already_settled(&self, refused: &AccessToken) -> Option<Result<(), ApiError>> {
+        match self.token_of(&refused.session) {
+            Ok(current) if current.value == refused.value => None,
+            Ok(_) => Some(Ok(())),
+            Err(changed) => Some(Err(changed)),
         }
     }
 
     /// Under the cross-tab lock, and only if no other tab renewed the token while this one waited for it.
-    async fn renew_across_tabs(&self, refused: &str) -> Result<(), ApiError> {
+    async fn renew_across_tabs(&self, refused: &AccessToken) -> Result<(), ApiError> {
         let _lock = self.tabs.lock().await;
         if let Some(settled) = self.already_settled(refused) {
             return settled;
         }
-        self.renew().await
+        self.renew(&refused.session).await
     }
 
     /// The last renewal's error while its backoff lasts.
     fn backing_off(&self) -> Option<ApiError> {
         let backoff = self.backoff.borrow();
-        (self.clock.now_ms() < backoff.retry_at_ms).then(|| backoff.last_error.clone()).flatten()
+        (self.clock.monotonic_ms() < backoff.retry_at_ms).then(|| backoff.last_error.clone()).flatten()
     }
 
+    /// Only the failures that a later attempt may cure (no answer, a timeout, a 5xx) back off.
     fn record(&self, outcome: &Result<(), ApiError>) {
         let mut backoff = self.backoff.borrow_mut();
         match outcome {
-            Ok(()) | Err(ApiError::SessionExpired) => *backoff = Backoff::default(),
-            Err(error) => {
-                backoff.retry_at_ms = self.clock.now_ms() + backoff_delay_ms(backoff.failures, &self.options);
+            Err(error @ (ApiError::Network | ApiError::Timeout | ApiError::Server { .. })) => {
+                backoff.retry_at_ms = self.clock.monotonic_ms() + backoff_delay_ms(backoff.failures, &self.options);
                 backoff.failures = backoff.failures.saturating_add(1);
                 backoff.last_error = Some(error.clone());
             }
+            _ => *backoff = Backoff::default(),
         }
     }
 
-    /// One refresh. Only its 403 ends the session; a network error or 5xx keeps the token.
-    async fn renew(&self) -> Result<(), ApiError> {
-        let request = RequestRecipe::post(self.options.refresh_path.as_str()).anonymous();
-        let response = self.transport.send(&request, None).await?;
+    /// One refresh of `session`, retried once at once if its answer is lost: the server answers the same token
+    /// again with the same child inside its grace window. Its outcome applies only if the store still holds
+    /// that session: a sign-out or another sign-in meanwhile wins, and the outcome is dropped unannounced.
+    /// Only its 403 ends the session; no answer or a 5xx keep the token.
+    async fn renew(&self, session: &str) -> Result<(), ApiError> {
+        let request = RequestRecipe::post(self.options.refresh_path.as_str())
+            .anonymous()
+            .with_timeout(self.options.refresh_timeout_ms);
+        let response = match self.transport.send(&request, None).await {
+            Ok(response) => response,
+            Err(_) => self.transport.send(&request, None).await?,
+        };
+        self.token_of(session)?;
         match response.status {
             200..=299 => {
-                let session = self.store.load().map(|token| token.session);
-                self.adopt(&response, session)?;
+                self.adopt(&response, Some(session.to_owned()))?;
                 self.emit(SessionEvent::Renewed);
                 Ok(())
             }
@@ -301,6 +336,11 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
     }
 
     fn emit(&self, event: SessionEvent) {
+        match event {
+            SessionEvent::Expired => self.expired.set(true),
+            SessionEvent::SignedIn | SessionEvent::SignedOut => self.expired.set(false),
+            SessionEvent::Renewed => {}
+        }
         // Listeners may call back into the client, so none is borrowed while they run.
         let listeners: Vec<_> = self.listeners.borrow().iter().cloned().collect();
         for listener in listeners {
@@ -309,10 +349,11 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
     }
 }
 
-/// A failed renewal matters to a request only when it ended the session; otherwise the token may still do.
+/// A failed renewal matters to a request only when the session is no longer the one it started with (ended,
+/// signed out, someone else's); after a blip the token may still do.
 fn unless_session_ended(renewal: Result<(), ApiError>) -> Result<(), ApiError> {
     match renewal {
-        Err(ApiError::SessionExpired) => Err(ApiError::SessionExpired),
+        Err(error @ (ApiError::SessionExpired | ApiError::Unauthorized | ApiError::SessionChanged)) => Err(error),
         _ => Ok(()),
     }
 }

@@ -11,6 +11,10 @@ pub enum ApiError {
     /// The server refused the access token even after a refresh, or nobody is signed in here.
     #[error("You are not signed in.")]
     Unauthorized,
+    /// While this request waited, this tab or another signed in as someone else: its answer is not theirs to see,
+    /// and it is not replayed with their token.
+    #[error("You are now signed in as someone else.")]
+    SessionChanged,
     /// The refresh was refused: the session is over and the user must sign in again.
     #[error("Your session has expired. Please sign in again.")]
     SessionExpired,

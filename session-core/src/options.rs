@@ -1,10 +1,11 @@
 //! The client's settings; [`Options::default`] is what the app uses.
 
+use futures::future::LocalBoxFuture;
 use session_contract::paths;
 
 /// How the client renews and when it gives up for a while. Request timeouts belong to the [`Transport`]
 /// (crate::Transport), which owns the clock of the wire.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// Answers to a Bearer request that mean "renew the token and replay": `[401]`.
     pub refresh_on_status: Vec<u16>,
@@ -16,6 +17,12 @@ pub struct Options {
     pub backoff_first_ms: f64,
     /// …up to this (`30_000`).
     pub backoff_max_ms: f64,
+    /// How long a refresh may take before it is retried (`4_000`): well inside the server's grace window
+    /// (10 s by default), so that the retry of a lost answer gets the same child rather than a reuse alarm.
+    pub refresh_timeout_ms: u32,
+    /// Runs a refresh to completion whoever still waits for it (`wasm_bindgen_futures::spawn_local` in a
+    /// browser). Without it a refresh progresses only while some request awaits it.
+    pub spawn: Option<fn(LocalBoxFuture<'static, ()>)>,
     /// Where [`SessionClient::sign_in`](crate::SessionClient::sign_in) posts the credentials.
     pub login_path: String,
     /// Where a refresh is posted (with the cookie, no body).
@@ -32,6 +39,8 @@ impl Default for Options {
             renew_ahead_max_ms: 60_000.0,
             backoff_first_ms: 1_000.0,
             backoff_max_ms: 30_000.0,
+            refresh_timeout_ms: 4_000,
+            spawn: None,
             login_path: paths::LOGIN.to_owned(),
             refresh_path: paths::REFRESH.to_owned(),
             logout_path: paths::LOGOUT.to_owned(),

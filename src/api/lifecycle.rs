@@ -11,7 +11,9 @@ use wasm_bindgen_futures::spawn_local;
 use super::Api;
 
 /// Renews the token of an open but idle tab: a check every `period` that compares wall-clock time (robust to
-/// the device sleeping, unlike one long timer), and one whenever the tab becomes visible again.
+/// the device sleeping, unlike one long timer), and one whenever the tab becomes visible again. A hidden tab
+/// does not renew on the timer, so that the server's idle timeout still means something; its requests still
+/// renew on demand.
 pub fn keep_fresh(api: &Api, period: Duration) {
     let check = {
         let api = api.clone();
@@ -22,7 +24,15 @@ pub fn keep_fresh(api: &Api, period: Duration) {
             });
         }
     };
-    let interval = set_interval_with_handle(check.clone(), period).ok();
+    let on_timer = {
+        let check = check.clone();
+        move || {
+            if document().visibility_state() == web_sys::VisibilityState::Visible {
+                check();
+            }
+        }
+    };
+    let interval = set_interval_with_handle(on_timer, period).ok();
     // `visibilitychange` is fired at the document and bubbles to the window.
     let visible = window_event_listener_untyped("visibilitychange", move |_| {
         if document().visibility_state() == web_sys::VisibilityState::Visible {
@@ -37,10 +47,15 @@ pub fn keep_fresh(api: &Api, period: Duration) {
     });
 }
 
-/// Whether the browser is online (`navigator.onLine`, kept current by its online and offline events).
-pub fn use_online_signal() -> ReadSignal<bool> {
+/// Whether the browser is online (`navigator.onLine`, kept current by its online and offline events). Back
+/// online, the client forgets its backoff before anyone hears of it, so what reloads then is not refused.
+pub fn use_online_signal(api: &Api) -> ReadSignal<bool> {
     let online = RwSignal::new(window().navigator().on_line());
-    let went_online = window_event_listener(ev::online, move |_| online.set(true));
+    let api = api.clone();
+    let went_online = window_event_listener(ev::online, move |_| {
+        api.network_restored();
+        online.set(true);
+    });
     let went_offline = window_event_listener(ev::offline, move |_| online.set(false));
     on_cleanup(move || {
         went_online.remove();

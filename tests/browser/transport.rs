@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use futures::future::{Either, select};
 use leptos::prelude::{GetUntracked, Owner};
-use session_app::api::{FetchTransport, use_online_signal};
+use session_app::api::{FetchTransport, api, use_online_signal};
 use session_core::{RequestRecipe, Transport, TransportError};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -44,7 +44,8 @@ async fn no_answer_at_all_is_a_network_error() {
 #[wasm_bindgen_test]
 fn the_online_signal_follows_the_browsers_events() {
     let owner = Owner::new();
-    let online = owner.with(use_online_signal);
+    let client = api();
+    let online = owner.with(|| use_online_signal(&client));
     assert!(online.get_untracked(), "headless Chromium starts online");
     let window = web_sys::window().unwrap();
     let fire = |name| window.dispatch_event(&web_sys::Event::new(name).unwrap()).unwrap();

@@ -34,6 +34,9 @@ impl Future for YieldOnce {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum RefreshAnswer {
     Rotate,
+    /// The server rotates, but the answer never arrives (the fetch times out); presented again at once, the old
+    /// token gets the same child, as the server's grace window promises.
+    RotateAndLoseTheAnswer,
     Forbidden,
     Unreachable,
     TimedOut,
@@ -49,6 +52,12 @@ struct FakeServer {
     log: RefCell<Vec<(RequestRecipe, Option<String>)>>,
     /// Rotate the token but keep refusing it: a broken server that would loop a naive client.
     refuses_every_token: Cell<bool>,
+    /// Refresh answers wait while this is set: the refresh is on the wire.
+    refresh_held: Cell<bool>,
+    /// No answer to anything: the network is gone.
+    unreachable: Cell<bool>,
+    /// A child whose answer was lost, handed out again to the next refresh.
+    lost_child: RefCell<Option<String>>,
 }
 
 impl FakeServer {
@@ -59,7 +68,14 @@ impl FakeServer {
             refresh_answer: Cell::new(RefreshAnswer::Rotate),
             log: RefCell::new(Vec::new()),
             refuses_every_token: Cell::new(false),
+            refresh_held: Cell::new(false),
+            unreachable: Cell::new(false),
+            lost_child: RefCell::new(None),
         })
+    }
+
+    fn refresh_requests(&self) -> Vec<RequestRecipe> {
+        self.requests_to(REFRESH_PATH).into_iter().map(|(request, _)| request).collect()
     }
 
     fn refreshes(&self) -> usize {
@@ -74,18 +90,31 @@ impl FakeServer {
         *self.accepted_token.borrow_mut() = "nobody has this token".to_owned();
     }
 
+    fn rotate(&self) -> String {
+        self.issued.set(self.issued.get() + 1);
+        let token = format!("t{}", self.issued.get());
+        if !self.refuses_every_token.get() {
+            *self.accepted_token.borrow_mut() = token.clone();
+        }
+        token
+    }
+
     fn answer(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
-        self.log.borrow_mut().push((request.clone(), bearer.map(str::to_owned)));
+        if self.unreachable.get() {
+            return Err(TransportError::Network);
+        }
         let json = |status, body: &str| Ok(Response { status, body: body.as_bytes().to_vec() });
+        let token_body = |token: &str| format!(r#"{{"accessToken":"{token}","tokenType":"Bearer","expiresIn":900}}"#);
         match request.path.as_str() {
             REFRESH_PATH => match self.refresh_answer.get() {
-                RefreshAnswer::Rotate => {
-                    self.issued.set(self.issued.get() + 1);
-                    let token = format!("t{}", self.issued.get());
-                    if !self.refuses_every_token.get() {
-                        *self.accepted_token.borrow_mut() = token.clone();
-                    }
-                    json(200, &format!(r#"{{"accessToken":"{token}","tokenType":"Bearer","expiresIn":900}}"#))
+                _ if self.lost_child.borrow().is_some() => {
+                    let same_child = self.lost_child.borrow_mut().take().unwrap_or_default();
+                    json(200, &token_body(&same_child))
+                }
+                RefreshAnswer::Rotate => json(200, &token_body(&self.rotate())),
+                RefreshAnswer::RotateAndLoseTheAnswer => {
+                    *self.lost_child.borrow_mut() = Some(self.rotate());
+                    Err(TransportError::Timeout)
                 }
                 RefreshAnswer::Forbidden => json(403, r#"{"error":"session_expired","message":"expired"}"#),
                 RefreshAnswer::Unreachable => Err(TransportError::Network),
@@ -103,12 +132,27 @@ struct FakeTransport(Rc<FakeServer>);
 
 impl Transport for FakeTransport {
     async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
+        self.0.log.borrow_mut().push((request.clone(), bearer.map(str::to_owned)));
         let round_trips = if request.path.starts_with("/slow") { 10 } else { 1 };
         for _ in 0..round_trips {
             YieldOnce(false).await;
         }
+        while request.path == REFRESH_PATH && self.0.refresh_held.get() {
+            YieldOnce(false).await;
+        }
         self.0.answer(request, bearer)
     }
+}
+
+/// Gives the client turns until `condition` holds (at most a thousand).
+async fn until(condition: impl Fn() -> bool) {
+    for _ in 0..1_000 {
+        if condition() {
+            return;
+        }
+        YieldOnce(false).await;
+    }
+    panic!("the condition never held");
 }
 
 /// Shared between clients the way localStorage is shared between tabs.
@@ -248,14 +292,21 @@ fn a_401_for_a_token_already_replaced_replays_without_another_refresh() {
 fn a_request_started_while_a_refresh_runs_waits_for_the_new_token() {
     let harness = signed_in();
     harness.server.expire_access_token();
+    harness.server.refresh_held.set(true);
     block_on(async {
         let refused = async { harness.client.send(&RequestRecipe::get("/refused")).await };
         let later = async {
-            // Start once the refresh is on the wire.
-            while harness.server.refreshes() == 0 {
-                YieldOnce(false).await;
-            }
-            harness.client.send(&RequestRecipe::get("/later")).await
+            until(|| harness.server.refreshes() == 1).await;
+            let later = async { harness.client.send(&RequestRecipe::get("/later")).await };
+            let release = async {
+                // The refresh is still on the wire: the later request must not have left with the stale token.
+                for _ in 0..20 {
+                    YieldOnce(false).await;
+                }
+                assert!(harness.server.requests_to("/later").is_empty(), "sent before the refresh answered");
+                harness.server.refresh_held.set(false);
+            };
+            futures::join!(later, release).0
         };
         let (refused, later) = futures::join!(refused, later);
         assert!(refused.is_ok() && later.is_ok());
@@ -284,7 +335,7 @@ fn a_403_from_the_refresh_ends_the_session_for_every_waiting_request() {
     harness.server.refresh_answer.set(RefreshAnswer::Forbidden);
     let requests: Vec<_> = (0..3).map(|index| RequestRecipe::get(format!("/item/{index}"))).collect();
     let outcomes = block_on(join_all(requests.iter().map(|request| harness.client.send(request))));
-    assert!(outcomes.iter().all(|outcome| *outcome == Err(ApiError::SessionExpired)));
+    assert!(outcomes.iter().all(|outcome| *outcome == Err(ApiError::SessionExpired)), "{outcomes:?}");
     assert_eq!(harness.server.refreshes(), 1);
     assert_eq!(stored_token(&harness), None);
     assert_eq!(*harness.events.borrow(), [SessionEvent::Expired]);
@@ -312,29 +363,29 @@ fn after_a_failed_refresh_the_next_attempts_back_off() {
     harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
     let user = || block_on(harness.client.send(&RequestRecipe::get("/user")));
     assert_eq!(user(), Err(ApiError::Network));
-    assert_eq!(harness.server.refreshes(), 1);
+    assert_eq!(harness.server.refreshes(), 2, "an attempt and its immediate retry");
 
     harness.clock.set(999.0);
     assert_eq!(user(), Err(ApiError::Network), "within the first second: the last error, no request");
-    assert_eq!(harness.server.refreshes(), 1);
+    assert_eq!(harness.server.refreshes(), 2);
     harness.clock.set(1_000.0);
     assert_eq!(user(), Err(ApiError::Network));
-    assert_eq!(harness.server.refreshes(), 2, "then it tries again");
+    assert_eq!(harness.server.refreshes(), 4, "then it tries again");
 
     harness.clock.set(2_999.0);
     assert_eq!(user(), Err(ApiError::Network), "the second wait is two seconds");
-    assert_eq!(harness.server.refreshes(), 2);
+    assert_eq!(harness.server.refreshes(), 4);
     harness.server.refresh_answer.set(RefreshAnswer::Rotate);
     harness.clock.set(3_000.0);
     assert!(user().is_ok());
-    assert_eq!(harness.server.refreshes(), 3);
+    assert_eq!(harness.server.refreshes(), 5);
 
     harness.server.expire_access_token();
     harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
     assert_eq!(user(), Err(ApiError::Network));
     harness.clock.set(4_000.0);
     assert_eq!(user(), Err(ApiError::Network));
-    assert_eq!(harness.server.refreshes(), 5, "a success resets the wait to one second");
+    assert_eq!(harness.server.refreshes(), 9, "a success resets the wait to one second");
 }
 
 #[test]
@@ -417,6 +468,7 @@ fn a_token_about_to_expire_is_renewed_before_it_is_sent() {
 #[test]
 fn signing_out_clears_the_token_even_when_the_server_is_unreachable() {
     let harness = signed_in();
+    harness.server.unreachable.set(true);
     block_on(harness.client.sign_out());
     assert_eq!(stored_token(&harness), None);
     assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
@@ -455,12 +507,17 @@ impl Tabs for FakeTabs {
 struct TwoTabs {
     server: Rc<FakeServer>,
     store: MemoryStore,
+    lock: std::sync::Arc<futures::lock::Mutex<()>>,
     tabs: [Client<FakeTabs>; 2],
     events: [Rc<RefCell<Vec<SessionEvent>>>; 2],
     locks_taken: Rc<Cell<u32>>,
 }
 
 fn two_tabs_signed_in() -> TwoTabs {
+    two_tabs_signed_in_with(crate::Options::default())
+}
+
+fn two_tabs_signed_in_with(options: crate::Options) -> TwoTabs {
     let Harness { server, store, clock, .. } = signed_in();
     let template = FakeTabs {
         id: 0,
@@ -470,7 +527,8 @@ fn two_tabs_signed_in() -> TwoTabs {
     };
     let tab = |id| {
         let tabs = FakeTabs { id, ..template.clone() };
-        let client = SessionClient::new(FakeTransport(Rc::clone(&server)), store.clone(), clock.clone(), tabs);
+        let transport = FakeTransport(Rc::clone(&server));
+        let client = SessionClient::with_options(transport, store.clone(), clock.clone(), tabs, options.clone());
         let receiver = client.clone();
         let deliver: Rc<dyn Fn(SessionEvent)> = Rc::new(move |event| receiver.receive_from_other_tab(event));
         template.bus.borrow_mut().push((id, deliver));
@@ -478,7 +536,7 @@ fn two_tabs_signed_in() -> TwoTabs {
     };
     let tabs = [tab(0), tab(1)];
     let events = [record_events(&tabs[0]), record_events(&tabs[1])];
-    TwoTabs { server, store, tabs, events, locks_taken: template.locks_taken }
+    TwoTabs { server, store, lock: template.lock, tabs, events, locks_taken: template.locks_taken }
 }
 
 #[test]
@@ -528,4 +586,183 @@ fn a_malformed_answer_is_reported_without_repeating_any_of_its_body() {
     assert!(matches!(error, ApiError::Decode(_)));
     assert!(!text.contains("eyJ") && !text.contains("soon"), "{text}");
     assert!(source.contains("line 1"), "{source}");
+}
+
+/// A sign-out, or a sign-in elsewhere, while a refresh of the old session is on the wire (issue scenario 4).
+fn signed_in_with_a_refresh_on_the_wire(
+    harness: &Harness,
+    meanwhile: impl AsyncFnOnce(),
+) -> Result<Response, ApiError> {
+    harness.server.expire_access_token();
+    harness.server.refresh_held.set(true);
+    block_on(async {
+        let user = RequestRecipe::get("/user");
+        let request = harness.client.send(&user);
+        let elsewhere = async {
+            until(|| harness.server.refreshes() == 1).await;
+            meanwhile().await;
+            harness.server.refresh_held.set(false);
+        };
+        futures::join!(request, elsewhere).0
+    })
+}
+
+#[test]
+fn a_sign_out_during_a_refresh_answered_200_is_not_undone_by_its_answer() {
+    let harness = signed_in();
+    let outcome = signed_in_with_a_refresh_on_the_wire(&harness, async || harness.client.sign_out().await);
+    assert_eq!(stored_token(&harness), None, "the late answer did not sign the user back in");
+    assert_eq!(outcome, Err(ApiError::Unauthorized));
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+    assert_eq!(harness.server.requests_to("/user").len(), 1, "nothing replayed");
+}
+
+#[test]
+fn a_sign_out_during_a_refresh_answered_403_is_no_session_expiry() {
+    let harness = signed_in();
+    harness.server.refresh_answer.set(RefreshAnswer::Forbidden);
+    let outcome = signed_in_with_a_refresh_on_the_wire(&harness, async || harness.client.sign_out().await);
+    assert_eq!(outcome, Err(ApiError::Unauthorized));
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut], "no false 'your session has expired'");
+}
+
+fn someone_else() -> AccessToken {
+    AccessToken { value: "u0".to_owned(), session: "s1".to_owned(), expires_at_ms: 900_000.0, lifetime_ms: 900_000.0 }
+}
+
+#[test]
+fn a_sign_in_in_another_tab_during_a_refresh_is_neither_overwritten_nor_wiped() {
+    for answer in [RefreshAnswer::Rotate, RefreshAnswer::Forbidden] {
+        let harness = signed_in();
+        harness.server.refresh_answer.set(answer);
+        let outcome = signed_in_with_a_refresh_on_the_wire(&harness, async || harness.store.save(&someone_else()));
+        assert_eq!(harness.store.load(), Some(someone_else()), "{answer:?}");
+        assert_eq!(outcome, Err(ApiError::SessionChanged), "{answer:?}");
+        assert!(harness.events.borrow().is_empty(), "{answer:?}: no renewal, no expiry announced");
+        assert_eq!(harness.server.requests_to("/user").len(), 1, "{answer:?}: not replayed with their token");
+    }
+}
+
+#[test]
+fn a_refused_request_is_never_replayed_with_another_sessions_token() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    let outcome = block_on(async {
+        let slow = RequestRecipe::get("/slow");
+        let slow = harness.client.send(&slow);
+        let elsewhere = async {
+            until(|| !harness.server.requests_to("/slow").is_empty()).await;
+            harness.store.save(&someone_else());
+        };
+        futures::join!(slow, elsewhere).0
+    });
+    assert_eq!(outcome, Err(ApiError::SessionChanged));
+    assert_eq!(harness.server.requests_to("/slow").len(), 1);
+    assert_eq!(harness.server.refreshes(), 0);
+}
+
+#[test]
+fn a_lost_refresh_answer_is_retried_at_once_and_gets_the_same_child() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::RotateAndLoseTheAnswer);
+    let outcome = block_on(harness.client.send(&RequestRecipe::get("/user")));
+    assert_eq!(outcome.map(|response| response.status), Ok(200));
+    assert_eq!(harness.server.refreshes(), 2, "one retry, with the same cookie, at once");
+    assert_eq!(harness.server.issued.get(), 1, "one rotation: the retry got the same child");
+    assert_eq!(stored_token(&harness).as_deref(), Some("t1"));
+    for refresh in harness.server.refresh_requests() {
+        assert!(refresh.timeout_ms.is_some_and(|timeout| timeout <= 5_000), "well inside the 10 s grace window");
+    }
+    assert_eq!(*harness.events.borrow(), [SessionEvent::Renewed]);
+}
+
+#[test]
+fn back_online_the_backoff_is_forgotten() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
+    let user = || block_on(harness.client.send(&RequestRecipe::get("/user")));
+    assert_eq!(user(), Err(ApiError::Network));
+    assert_eq!(user(), Err(ApiError::Network));
+    let refreshes_while_offline = harness.server.refreshes();
+    assert_eq!(refreshes_while_offline, 2, "the first attempt and its retry; then the backoff");
+
+    harness.server.refresh_answer.set(RefreshAnswer::Rotate);
+    harness.client.network_restored();
+    assert_eq!(user().map(|response| response.status), Ok(200));
+    assert_eq!(harness.server.refreshes(), refreshes_while_offline + 1);
+}
+
+#[test]
+fn a_wall_clock_set_back_an_hour_does_not_freeze_renewals() {
+    let harness = signed_in();
+    harness.clock.set(10_000.0);
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
+    assert_eq!(block_on(harness.client.send(&RequestRecipe::get("/user"))), Err(ApiError::Network));
+    let refreshes = harness.server.refreshes();
+
+    harness.server.refresh_answer.set(RefreshAnswer::Rotate);
+    harness.clock.0.set(10_000.0 - 3_600_000.0);
+    harness.clock.1.set(10_000.0 + 1_001.0);
+    assert_eq!(block_on(harness.client.send(&RequestRecipe::get("/user"))).map(|response| response.status), Ok(200));
+    assert_eq!(
+        harness.server.refreshes(),
+        refreshes + 1,
+        "the one-second backoff is over, whatever the wall clock says"
+    );
+}
+
+thread_local! {
+    static TEST_POOL: RefCell<Option<futures::executor::LocalSpawner>> = const { RefCell::new(None) };
+}
+
+fn spawn_on_the_test_pool(task: futures::future::LocalBoxFuture<'static, ()>) {
+    use futures::task::LocalSpawnExt;
+    TEST_POOL.with(|pool| pool.borrow().as_ref().map(|pool| pool.spawn_local(task)));
+}
+
+#[test]
+fn a_refresh_whose_waiters_all_went_away_still_completes_and_releases_the_lock() {
+    let mut pool = futures::executor::LocalPool::new();
+    TEST_POOL.with(|test_pool| *test_pool.borrow_mut() = Some(pool.spawner()));
+    let options = crate::Options { spawn: Some(spawn_on_the_test_pool), ..crate::Options::default() };
+    let browser = two_tabs_signed_in_with(options);
+    browser.server.expire_access_token();
+    browser.server.refresh_held.set(true);
+    pool.run_until(async {
+        let user = RequestRecipe::get("/user");
+        let mut request = Box::pin(browser.tabs[0].send(&user));
+        until_polled(&mut request, || browser.server.refreshes() == 1).await;
+        // The page unmounts: the only request waiting for the refresh is dropped.
+        drop(request);
+    });
+    browser.server.refresh_held.set(false);
+    pool.run_until_stalled();
+    assert_eq!(browser.store.load().map(|token| token.value).as_deref(), Some("t1"), "the rotated token was kept");
+    assert!(browser.lock.try_lock().is_some(), "the cross-tab lock was released");
+}
+
+/// Polls `future` until `condition` holds, without finishing it.
+async fn until_polled<F: Future + Unpin>(future: &mut F, condition: impl Fn() -> bool) {
+    for _ in 0..1_000 {
+        if condition() {
+            return;
+        }
+        assert!(futures::poll!(&mut *future).is_pending(), "it finished first");
+        YieldOnce(false).await;
+    }
+    panic!("the condition never held");
+}
+
+#[test]
+fn a_refused_request_whose_token_was_already_replaced_takes_no_lock() {
+    let browser = two_tabs_signed_in();
+    browser.server.expire_access_token();
+    let (fast, slow) = (RequestRecipe::get("/fast"), RequestRecipe::get("/slow"));
+    let (fast, slow) = block_on(async { futures::join!(browser.tabs[0].send(&fast), browser.tabs[1].send(&slow)) });
+    assert!(fast.is_ok() && slow.is_ok());
+    assert_eq!(browser.server.refreshes(), 1);
+    assert_eq!(browser.locks_taken.get(), 1, "the slow tab saw the new token in the store and went on at once");
 }
