@@ -1,5 +1,9 @@
 //! What every end-to-end test needs: the real server with the built app, and real headless Chromium.
 
+mod fault_proxy;
+
+pub use fault_proxy::{FaultProxy, RefreshFault};
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -25,6 +29,7 @@ const CHROME_FLAGS: &[&str] = &[
 /// The server as `cargo xtask serve` runs it, on an ephemeral port with its own data directory.
 pub struct TestServer {
     pub base_url: String,
+    pub app: session_server::App,
     _data_dir: tempfile::TempDir,
 }
 
@@ -40,11 +45,11 @@ impl TestServer {
         config.settings = settings;
         config.static_dir = Some(app_dir);
         config.expose_metrics = true;
-        let (_, router) = build_app(config).await.expect("the server starts");
+        let (app, router) = build_app(config).await.expect("the server starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
         let address = listener.local_addr().expect("a bound address");
         tokio::spawn(serve(listener, router));
-        Self { base_url: format!("http://{address}"), _data_dir: data_dir }
+        Self { base_url: format!("http://{address}"), app, _data_dir: data_dir }
     }
 
     /// The value of one labelled counter from `GET /metrics`.
@@ -71,6 +76,24 @@ fn built_app_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));
     assert!(dir.join("index.html").is_file(), "no built app in {}: run `cargo xtask test`", dir.display());
     dir
+}
+
+/// `POST /auth/refresh` with `refresh_token` from outside the browser, as a thief with a copied cookie would;
+/// returns the answer's status line.
+pub async fn refresh_from_outside(base_url: &str, refresh_token: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("the server accepts connections");
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: {host}\r\nX-Requested-With: fetch\r\nCookie: {}={refresh_token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        session_contract::paths::REFRESH,
+        session_contract::REFRESH_COOKIE,
+    );
+    stream.write_all(request.as_bytes()).await.expect("request written");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("response read");
+    response.lines().next().unwrap_or_default().to_owned()
 }
 
 async fn http_get(url: &str) -> String {
@@ -141,6 +164,36 @@ impl Browser {
     pub async fn click_button(&self, label: &str) {
         let button = self.client.find(Locator::XPath(&format!("//button[text()='{label}']"))).await;
         button.unwrap_or_else(|error| panic!("no {label} button: {error}")).click().await.expect("clicked");
+    }
+
+    /// Opens the app at `base_url`, lands on the sign-in page and signs in.
+    pub async fn sign_in(&self, base_url: &str, username: &str, password: &str) {
+        self.client.goto(&format!("{base_url}/")).await.expect("the app loads");
+        self.wait_for_path("/login").await;
+        self.type_into("#username", username).await;
+        self.type_into("#password", password).await;
+        self.wait_for("button[type=submit]").await.click().await.expect("submitted");
+        self.wait_for_path("/user").await;
+    }
+
+    /// Replaces what the field holds.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let field = self.wait_for(css).await;
+        field.clear().await.expect("cleared");
+        field.send_keys(text).await.expect("typed");
+    }
+
+    /// The refresh cookie the browser holds (WebDriver sees HttpOnly cookies; scripts never do). It is scoped
+    /// to `/auth`, so this visits a page there and comes back to `return_to`.
+    pub async fn refresh_cookie(&self, base_url: &str, return_to: &str) -> Option<String> {
+        let auth_page = format!("{base_url}{}/", session_contract::REFRESH_COOKIE_PATH);
+        self.client.goto(&auth_page).await.expect("a page under the cookie's path");
+        let cookies = self.client.get_all_cookies().await.expect("the cookies");
+        self.client.goto(&format!("{base_url}{return_to}")).await.expect("back in the app");
+        cookies
+            .into_iter()
+            .find(|cookie| cookie.name() == session_contract::REFRESH_COOKIE)
+            .map(|cookie| cookie.value().to_owned())
     }
 
     /// localStorage's `accessToken` in the current tab.

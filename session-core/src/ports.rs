@@ -84,3 +84,14 @@ pub enum SessionEvent {
     /// The user signed out.
     SignedOut,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::session_of;
+
+    #[test]
+    fn a_session_is_named_by_the_signature_of_the_token_that_began_it() {
+        assert_eq!(session_of("header.payload.signature"), "signature");
+        assert_eq!(session_of("opaque"), "opaque", "a token that is not a JWT stands for itself");
+    }
+}

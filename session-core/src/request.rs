@@ -16,17 +16,6 @@ pub enum Method {
     Delete,
 }
 
-impl Method {
-    /// The method's name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Post => "POST",
-            Self::Delete => "DELETE",
-        }
-    }
-}
-
 /// Whether a request carries the access token (and so may be renewed and replayed after a refusal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
@@ -116,4 +105,26 @@ pub enum TransportError {
     /// The transport's deadline passed first.
     #[error("the server did not answer in time")]
     Timeout,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipes_are_what_their_names_say() {
+        let table = [
+            (RequestRecipe::get("/a"), Method::Get, Auth::Bearer),
+            (RequestRecipe::post("/a"), Method::Post, Auth::Bearer),
+            (RequestRecipe::delete("/a"), Method::Delete, Auth::Bearer),
+            (RequestRecipe::post("/a").anonymous(), Method::Post, Auth::Anonymous),
+        ];
+        for (recipe, method, auth) in table {
+            assert_eq!((recipe.method, recipe.auth, recipe.path.as_str()), (method, auth, "/a"));
+            assert_eq!((recipe.json_body, recipe.timeout_ms), (None, None));
+        }
+        let recipe = RequestRecipe::post("/a").with_json(&[1, 2]).unwrap().with_timeout(5);
+        assert_eq!(recipe.json_body.as_deref(), Some(&b"[1,2]"[..]));
+        assert_eq!(recipe.timeout_ms, Some(5));
+    }
 }

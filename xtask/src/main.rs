@@ -1,6 +1,7 @@
 //! `cargo xtask setup | serve | dev | test | bench`: the project's whole workflow, from a fresh machine on.
 
 mod bench;
+mod mutants;
 mod run;
 mod setup;
 mod suite;
@@ -14,9 +15,10 @@ const USAGE: &str = "usage: cargo xtask <command>
           (arguments after `--` go to the server, e.g. `cargo xtask serve -- --addr 0.0.0.0:8080`)
   dev     the API on :3000 and `trunk serve` with hot reload on http://127.0.0.1:8080
   test    every check and suite; ends with `N passed, N failed`
-  bench   [size|server|client]  what the app costs to download (raw and gzip); the server's rate and latency
-          beside a constant handler (wrk); the client's time per request beside a bare fetch (Chromium);
-          all three when no part is named";
+  bench   [size|load|server|client]  what the app costs to download (raw, gzip, brotli) and its cold start
+          beside the React original's; the server's rate and latency beside a constant handler (wrk); the
+          client's time per request beside a bare fetch (Chromium); all four when no part is named
+  mutants cargo-mutants on the session core: every mutant must be caught or explained in its README";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Some("dev") => setup::build_tools().and_then(|()| run::dev()),
         Some("test") => setup::all().and_then(|()| suite::run_all()),
         Some("bench") => setup::build_tools().and_then(|()| bench::run(rest.first().map(String::as_str))),
+        Some("mutants") => setup::cargo_mutants().and_then(|()| mutants::run()),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -7,6 +7,7 @@ use crate::workspace_root;
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
+const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 
 /// What `serve`, `dev` and `bench` need: the wasm target and the tools trunk runs.
 pub fn build_tools() -> Result<(), String> {
@@ -31,6 +32,14 @@ pub fn all() -> Result<(), String> {
     build_tools()?;
     install_if_missing("wasm-pack", "wasm-pack", || status(cargo_install(&["--locked", "wasm-pack"])))?;
     chromium()
+}
+
+/// cargo-mutants, for `cargo xtask mutants`.
+pub fn cargo_mutants() -> Result<(), String> {
+    let wanted = format!("cargo-mutants {CARGO_MUTANTS_VERSION}");
+    install_if_missing("cargo-mutants", &wanted, || {
+        status(cargo_install(&["--locked", "cargo-mutants", "--version", CARGO_MUTANTS_VERSION]))
+    })
 }
 
 fn wasm_target() -> Result<(), String> {

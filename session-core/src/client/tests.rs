@@ -412,6 +412,8 @@ fn errors_tell_apart_what_a_page_must_handle_differently() {
         ApiError::Status { status: 404, code: ErrorCode::NotFound, message: "No such resource.".to_owned() }
     );
     assert!(matches!(ApiError::from_status(418, b"<html>"), ApiError::Status { status: 418, .. }));
+    assert_eq!(ApiError::from_status(404, br#"{"error":"not_found","message":""}"#).code(), Some(ErrorCode::NotFound));
+    assert_eq!(ApiError::Network.code(), None, "no answer, no code");
     assert_eq!(ApiError::from(TransportError::Timeout), ApiError::Timeout);
     assert_eq!(ApiError::from(TransportError::Network).to_string(), "Check your network connection.");
     let garbage = Response { status: 200, body: b"{".to_vec() };
@@ -468,8 +470,10 @@ fn a_token_about_to_expire_is_renewed_before_it_is_sent() {
 #[test]
 fn signing_out_clears_the_token_even_when_the_server_is_unreachable() {
     let harness = signed_in();
+    assert!(harness.client.is_signed_in());
     harness.server.unreachable.set(true);
     block_on(harness.client.sign_out());
+    assert!(!harness.client.is_signed_in());
     assert_eq!(stored_token(&harness), None);
     assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
     assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1);

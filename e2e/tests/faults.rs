@@ -1,0 +1,140 @@
+//! The races and faults of a real session, in headless Chromium against the real server, with the network
+//! between them played by a fault-injecting proxy.
+
+use std::time::Duration;
+
+use e2e::{Browser, FaultProxy, RefreshFault, TestServer, refresh_from_outside};
+use session_server::{DEMO_PASSWORD, DEMO_USERNAME, NewUser, Settings, add_user};
+
+/// An access token the client renews two seconds after it was issued.
+fn short_access() -> Settings {
+    Settings { access_token_ttl: 2, ..Settings::default() }
+}
+const PAST_THE_ACCESS_TOKEN: Duration = Duration::from_secs(3);
+
+async fn counter(server: &TestServer, outcome: &str) -> u64 {
+    server.counter(&format!("session_refreshes_total{{outcome=\"{outcome}\"}}")).await
+}
+
+async fn no_expiry_notice(browser: &Browser) {
+    let notices = browser.client.find_all(fantoccini::Locator::Css("[role=alert]")).await.expect("a query");
+    for notice in notices {
+        let text = notice.text().await.unwrap_or_default();
+        assert!(!text.contains("expired"), "a false expiry notice: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_lost_refresh_answer_does_not_sign_the_user_out() {
+    let server = TestServer::start(short_access()).await;
+    let proxy = FaultProxy::start(&server.base_url).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&proxy.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+
+    // The server rotates; the answer is withheld for 20 s, then the connection closes.
+    proxy.on_next_refresh(RefreshFault::LoseTheAnswer(Duration::from_secs(20)));
+    tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
+    browser.click_button("Reload").await;
+    let started = tokio::time::Instant::now();
+    while counter(&server, "grace").await == 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    assert_eq!(browser.client.current_url().await.unwrap().path(), "/user", "still signed in");
+    assert_eq!(proxy.refreshes(), 2, "the lost refresh and its retry");
+    assert_eq!(counter(&server, "rotated").await, 1);
+    assert_eq!(counter(&server, "grace").await, 1, "the retry got the same child");
+    assert_eq!(counter(&server, "reused").await + counter(&server, "expired").await, 0, "no 403 at all");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn back_to_sign_in_and_signing_in_as_someone_else_shows_only_their_data() {
+    let server = TestServer::start(Settings::default()).await;
+    let ada = NewUser {
+        username: "ada",
+        password: "analytical-engine-1843",
+        display_name: "Ada Lovelace",
+        email: "ada@example.com",
+    };
+    add_user(server.app.store(), ada, server.app.now()).await.expect("a second account");
+    let browser = Browser::launch().await;
+    browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+
+    browser.client.back().await.expect("Back");
+    browser.wait_for_path("/login").await;
+    browser.type_into("#username", "ada").await;
+    browser.type_into("#password", "analytical-engine-1843").await;
+    browser.wait_for("button[type=submit]").await.click().await.expect("submitted");
+    browser.wait_for_path("/user").await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Ada Lovelace");
+    browser.close().await;
+}
+
+/// Signs out while a refresh is held by the proxy, then lets it go on.
+async fn sign_out_during_a_refresh(fault: RefreshFault) -> (TestServer, Browser) {
+    let server = TestServer::start(short_access()).await;
+    let proxy = FaultProxy::start(&server.base_url).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&proxy.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    browser.wait_for("[data-testid=display-name]").await;
+
+    proxy.on_next_refresh(fault);
+    tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
+    browser.click_button("Reload").await;
+    let started = tokio::time::Instant::now();
+    while proxy.refreshes() == 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.click_button("Sign out").await;
+    browser.wait_for_path("/login").await;
+    // The logout reaches the server first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.release();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/login");
+    assert_eq!(browser.stored_access_token().await, None, "no token came back");
+    no_expiry_notice(&browser).await;
+    (server, browser)
+}
+
+#[tokio::test]
+async fn a_refresh_reaching_the_server_after_the_sign_out_brings_nothing_back() {
+    let (server, browser) = sign_out_during_a_refresh(RefreshFault::HoldTheRequest).await;
+    assert_eq!(counter(&server, "expired").await, 1, "the server refused it: the session was gone");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_rotated_answer_arriving_after_the_sign_out_brings_nothing_back() {
+    let (server, browser) = sign_out_during_a_refresh(RefreshFault::HoldTheAnswer).await;
+    assert_eq!(counter(&server, "rotated").await, 1, "the server had rotated before the sign-out");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_old_refresh_cookie_replayed_from_outside_ends_the_session_with_the_notice() {
+    let server = TestServer::start(Settings { refresh_grace: 0, ..short_access() }).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    let stolen = browser.refresh_cookie(&server.base_url, "/user").await.expect("a refresh cookie");
+    browser.wait_for("[data-testid=display-name]").await;
+
+    tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
+    browser.click_button("Reload").await;
+    let started = tokio::time::Instant::now();
+    while counter(&server, "rotated").await == 0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refresh_from_outside(&server.base_url, &stolen).await.contains("403"), "reuse is refused");
+    assert_eq!(counter(&server, "reused").await, 1);
+
+    browser.click_button("Reload").await;
+    browser.wait_for_path("/login").await;
+    let notice = browser.text_of("[role=alert]").await;
+    assert!(notice.contains("Your session has expired. Please sign in again."), "{notice}");
+    browser.close().await;
+}
