@@ -1,5 +1,7 @@
+mod already_signed_in;
 mod offline_banner;
 mod session_expired_banner;
 
+pub use already_signed_in::AlreadySignedIn;
 pub use offline_banner::{OfflineBanner, Online};
 pub use session_expired_banner::{SessionExpiredBanner, SessionNotice};

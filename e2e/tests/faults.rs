@@ -65,6 +65,8 @@ async fn back_to_sign_in_and_signing_in_as_someone_else_shows_only_their_data() 
 
     browser.client.back().await.expect("Back");
     browser.wait_for_path("/login").await;
+    assert_eq!(browser.text_of("[data-testid=signed-in-as]").await, "You are signed in as Demo User.");
+    browser.click_button("Sign out first").await;
     browser.type_into("#username", "ada").await;
     browser.type_into("#password", "analytical-engine-1843").await;
     browser.wait_for("button[type=submit]").await.click().await.expect("submitted");

@@ -3,7 +3,7 @@ use leptos::prelude::*;
 
 use session_core::{ApiError, ErrorCode};
 
-use crate::components::SessionExpiredBanner;
+use crate::components::{AlreadySignedIn, SessionExpiredBanner};
 use crate::use_api;
 
 #[component]
@@ -11,6 +11,7 @@ pub fn LoginPage() -> impl IntoView {
     let api = use_api();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
+    let signed_in = RwSignal::new(api.get_value().is_signed_in());
     let sign_in = Action::new_local(move |(username, password): &(String, String)| {
         let (api, username, password) = (api.get_value(), username.clone(), password.clone());
         async move { api.sign_in(&username, &password).await }
@@ -29,6 +30,7 @@ pub fn LoginPage() -> impl IntoView {
         <section class="card">
             <SessionExpiredBanner/>
             <h1>"Sign in"</h1>
+            <Show when=move || !signed_in.get() fallback=move || view! { <AlreadySignedIn signed_in/> }>
             <form on:submit=on_submit>
                 <label for="username">"Username"</label>
                 <input id="username" name="username" type="text" autocomplete="username" required bind:value=username/>
@@ -46,6 +48,7 @@ pub fn LoginPage() -> impl IntoView {
                     {move || if pending.get() { "Signing in…" } else { "Sign in" }}
                 </button>
             </form>
+            </Show>
         </section>
     }
 }

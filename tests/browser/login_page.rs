@@ -81,3 +81,19 @@ async fn the_button_is_disabled_while_signing_in_and_success_stores_the_token() 
     assert_eq!(LocalStorageTokens.load().map(|token| token.value).as_deref(), Some("fresh.access.token"));
     assert!(document().query_selector("#page-under-test .error").unwrap().is_none());
 }
+
+#[wasm_bindgen_test]
+async fn signed_in_already_the_page_says_so_and_signing_out_first_brings_the_form() {
+    let _clean = clean_page();
+    stub_fetch("return new Response(null, {status: 204});");
+    crate::support::store_token("someone.elses.token", 900_000.0);
+    let _page = mount_login_page();
+    assert_eq!(wait_for("[data-testid=signed-in-as]").await.text_content().unwrap(), "You are already signed in.");
+    assert!(document().query_selector("#page-under-test #username").unwrap().is_none(), "no form over a session");
+
+    let sign_out: web_sys::HtmlElement = wait_for("button.secondary").await;
+    sign_out.click();
+    wait_for("#username").await;
+    assert!(LocalStorageTokens.load().is_none());
+    assert_eq!(sent_requests()[0]["url"], "/auth/logout");
+}

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.iter().skip(1).skip_while(|arg| *arg == "--").cloned().collect::<Vec<_>>();
     let outcome = match args.first().map(String::as_str) {
-        Some("setup") => setup::all(),
+        Some("setup") => setup::all().and_then(|()| setup::cargo_mutants()),
         Some("serve") => setup::build_tools().and_then(|()| run::serve(&rest)),
         Some("dev") => setup::build_tools().and_then(|()| run::dev()),
         Some("test") => setup::all().and_then(|()| suite::run_all()),
