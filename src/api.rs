@@ -28,7 +28,7 @@ pub fn api() -> Api {
     let spawn: fn(LocalBoxFuture<'static, ()>) = wasm_bindgen_futures::spawn_local;
     SessionClient::with_options(
         FetchTransport::new("", REQUEST_TIMEOUT_MS),
-        LocalStorageTokens,
+        LocalStorageTokens::default(),
         BrowserClock,
         BrowserTabs::new(REQUEST_TIMEOUT_MS),
         Options { spawn: Some(spawn), ..Options::default() },

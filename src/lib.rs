@@ -18,7 +18,7 @@ use leptos_router::path;
 use session_core::SessionEvent;
 
 use crate::api::{Api, OtherTabs, api, keep_fresh, use_online_signal};
-use crate::components::{OfflineBanner, Online, SessionNotice};
+use crate::components::{OfflineBanner, Online, SessionNotice, StorageNote};
 use crate::pages::{LoginPage, NotFoundPage, UserPage};
 use crate::query::QueryCache;
 
@@ -51,6 +51,7 @@ pub fn App() -> impl IntoView {
             <FollowTheSession/>
             <main>
                 <OfflineBanner/>
+                <StorageNote/>
                 <FlatRoutes fallback=NotFoundPage>
                     <Route path=path!("/") view=Home/>
                     <Route path=path!("/login") view=LoginPage/>
@@ -72,23 +73,28 @@ fn FollowTheSession() -> impl IntoView {
     let cache = expect_context::<QueryCache>();
     let notice = expect_context::<SessionNotice>();
     let navigate = use_navigate();
-    use_api().get_value().on_event(move |event| match event {
-        // Every session change empties the cache: the next user never sees the last one's data.
-        SessionEvent::SignedIn => {
-            cache.clear();
-            notice.expired.set(false);
-            navigate("/user", NavigateOptions::default());
+    let api = use_api();
+    api.get_value().on_event(move |event| {
+        let client = api.get_value();
+        notice.kept_in_memory.set(client.is_signed_in() && client.store().is_in_memory_only());
+        match event {
+            // Every session change empties the cache: the next user never sees the last one's data.
+            SessionEvent::SignedIn => {
+                cache.clear();
+                notice.expired.set(false);
+                navigate("/user", NavigateOptions::default());
+            }
+            SessionEvent::Expired => {
+                cache.clear();
+                notice.expired.set(true);
+                navigate("/login", NavigateOptions::default());
+            }
+            SessionEvent::SignedOut => {
+                cache.clear();
+                navigate("/login", NavigateOptions::default());
+            }
+            SessionEvent::Renewed => {}
         }
-        SessionEvent::Expired => {
-            cache.clear();
-            notice.expired.set(true);
-            navigate("/login", NavigateOptions::default());
-        }
-        SessionEvent::SignedOut => {
-            cache.clear();
-            navigate("/login", NavigateOptions::default());
-        }
-        SessionEvent::Renewed => {}
     });
 }
 

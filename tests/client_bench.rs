@@ -27,9 +27,9 @@ async fn the_client_costs_little_beside_a_bare_fetch() {
         panic!("run through `cargo xtask bench client`, which starts the server and sets BENCH_API")
     };
     let transport = FetchTransport::new(base_url, 15_000);
-    let client = SessionClient::new(transport, LocalStorageTokens, BrowserClock, SingleTab);
+    let client = SessionClient::new(transport, LocalStorageTokens::default(), BrowserClock, SingleTab);
     client.sign_in("demo", "correct-horse-battery").await.expect("the demo account signs in");
-    let bearer = format!("Bearer {}", LocalStorageTokens.load().expect("a stored token").value);
+    let bearer = format!("Bearer {}", LocalStorageTokens::default().load().expect("a stored token").value);
     let url = format!("{base_url}{}", paths::USER);
     let recipe = RequestRecipe::get(paths::USER);
 
@@ -72,7 +72,7 @@ async fn the_client_costs_little_beside_a_bare_fetch() {
         overhead(client_median, bare_median),
         overhead(client_mean, bare_mean),
     );
-    LocalStorageTokens.clear();
+    LocalStorageTokens::default().clear();
 }
 
 fn median(values: &mut [f64]) -> f64 {

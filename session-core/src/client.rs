@@ -106,6 +106,11 @@ where
         self.inner.backoff.replace(Backoff::default());
     }
 
+    /// The [`TokenStore`] this client was built with, for what it can tell of itself.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
     /// The [`Tabs`] this client was built with, for the adapter that delivers the other tabs' news.
     pub fn tabs(&self) -> &X {
         &self.inner.tabs

@@ -1,4 +1,7 @@
-//! The access token in localStorage, as one JSON item with its expiry, so a half-written pair cannot exist.
+//! The access token in localStorage, as one JSON item with its expiry, so a half-written pair cannot exist; in
+//! this tab's memory where localStorage is missing or refuses to write (private browsing, quota, disabled).
+
+use std::cell::{Cell, RefCell};
 
 use gloo_storage::errors::StorageError;
 use gloo_storage::{LocalStorage, Storage};
@@ -17,17 +20,34 @@ struct StoredToken {
     lifetime: f64,
 }
 
-pub struct LocalStorageTokens;
+#[derive(Default)]
+pub struct LocalStorageTokens {
+    /// The token, once localStorage failed: this tab's alone, gone with a reload.
+    memory: RefCell<Option<AccessToken>>,
+    in_memory_only: Cell<bool>,
+}
 
-/// gloo-storage throws where the browser has no localStorage; ask first.
+impl LocalStorageTokens {
+    /// Whether localStorage failed, so the session will not survive a reload (the app says so).
+    pub fn is_in_memory_only(&self) -> bool {
+        self.in_memory_only.get()
+    }
+
+    fn fall_back_to_memory(&self, token: Option<AccessToken>) {
+        self.in_memory_only.set(true);
+        *self.memory.borrow_mut() = token;
+    }
+}
+
+/// gloo-storage throws where the browser has no localStorage, or denies it; ask first.
 fn available() -> bool {
     web_sys::window().and_then(|window| window.local_storage().ok().flatten()).is_some()
 }
 
 impl TokenStore for LocalStorageTokens {
     fn load(&self) -> Option<AccessToken> {
-        if !available() {
-            return None;
+        if self.in_memory_only.get() || !available() {
+            return self.memory.borrow().clone();
         }
         match LocalStorage::get::<StoredToken>(ACCESS_TOKEN_STORAGE_KEY) {
             Ok(stored) if !stored.value.is_empty() => Some(AccessToken {
@@ -54,19 +74,19 @@ impl TokenStore for LocalStorageTokens {
     }
 
     fn save(&self, token: &AccessToken) {
-        if !available() {
-            return;
-        }
         let stored = StoredToken {
             value: token.value.clone(),
             session: token.session.clone(),
             expires_at: token.expires_at_ms,
             lifetime: token.lifetime_ms,
         };
-        let _ = LocalStorage::set(ACCESS_TOKEN_STORAGE_KEY, stored);
+        if self.in_memory_only.get() || !available() || LocalStorage::set(ACCESS_TOKEN_STORAGE_KEY, stored).is_err() {
+            self.fall_back_to_memory(Some(token.clone()));
+        }
     }
 
     fn clear(&self) {
+        *self.memory.borrow_mut() = None;
         if available() {
             LocalStorage::delete(ACCESS_TOKEN_STORAGE_KEY);
         }

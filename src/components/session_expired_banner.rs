@@ -1,14 +1,16 @@
 use leptos::prelude::*;
 
-/// Set when the server ends the session, so the sign-in page can say why the user is there.
+/// What the app tells the user about the session: that the server ended it (so the sign-in page can say why
+/// the user is there), or that this browser keeps it only in this tab's memory.
 #[derive(Clone, Copy)]
 pub struct SessionNotice {
     pub expired: RwSignal<bool>,
+    pub kept_in_memory: RwSignal<bool>,
 }
 
 impl SessionNotice {
     pub fn new() -> Self {
-        Self { expired: RwSignal::new(false) }
+        Self { expired: RwSignal::new(false), kept_in_memory: RwSignal::new(false) }
     }
 }
 

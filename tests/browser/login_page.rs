@@ -78,7 +78,7 @@ async fn the_button_is_disabled_while_signing_in_and_success_stores_the_token() 
         js_sys::Reflect::get(&web_sys::window().unwrap(), &"answerSignIn".into()).unwrap().unchecked_into();
     answer.call0(&wasm_bindgen::JsValue::NULL).unwrap();
     eventually_true("the button is enabled again", || !button.disabled()).await;
-    assert_eq!(LocalStorageTokens.load().map(|token| token.value).as_deref(), Some("fresh.access.token"));
+    assert_eq!(LocalStorageTokens::default().load().map(|token| token.value).as_deref(), Some("fresh.access.token"));
     assert!(document().query_selector("#page-under-test .error").unwrap().is_none());
 }
 
@@ -94,6 +94,6 @@ async fn signed_in_already_the_page_says_so_and_signing_out_first_brings_the_for
     let sign_out: web_sys::HtmlElement = wait_for("button.secondary").await;
     sign_out.click();
     wait_for("#username").await;
-    assert!(LocalStorageTokens.load().is_none());
+    assert!(LocalStorageTokens::default().load().is_none());
     assert_eq!(sent_requests()[0]["url"], "/auth/logout");
 }

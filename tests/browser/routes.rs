@@ -61,3 +61,26 @@ async fn the_user_page_without_a_session_redirects_to_sign_in_in_place() {
         "the redirect replaced the entry, so Back does not return to it"
     );
 }
+
+#[wasm_bindgen_test]
+async fn where_storage_refuses_the_app_says_the_sign_in_ends_with_the_tab_and_stays_signed_in() {
+    let _clean = clean_page();
+    let _back = BackTo(path());
+    let _refusing = crate::token_store::RefusingStorage::install();
+    crate::support::stub_fetch(
+        r#"const path = new URL(request.url).pathname;
+        if (path === '/auth/login') return new Response(
+            '{"accessToken":"h.p.memory","tokenType":"Bearer","expiresIn":900}', {status: 200});
+        return new Response('{"id":1,"username":"demo","displayName":"Demo User","email":"","createdAt":"2026-11-27T00:00:00Z"}',
+            {status: 200});"#,
+    );
+    go("/login");
+    let _app = mount(App);
+    crate::support::type_into("#username", "demo");
+    crate::support::type_into("#password", "correct-horse-battery");
+    wait_for("button[type=submit]").await.click();
+    eventually("the user page", || (path() == "/user").then_some(())).await;
+    assert_eq!(wait_for("[data-testid=display-name]").await.text_content().unwrap(), "Demo User");
+    let note = wait_for(".banner[role=status]").await.text_content().unwrap();
+    assert!(note.contains("ends when you reload or close this tab"), "{note}");
+}

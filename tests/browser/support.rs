@@ -162,7 +162,7 @@ pub const HANGS_UNTIL_ABORTED: &str = "window.aborted = 0;
 
 /// Stores an access token that expires `expires_in_ms` from now, with a fifteen-minute lifetime.
 pub fn store_token(value: &str, expires_in_ms: f64) {
-    LocalStorageTokens.save(&AccessToken {
+    LocalStorageTokens::default().save(&AccessToken {
         value: value.to_owned(),
         session: "test-session".to_owned(),
         expires_at_ms: js_sys::Date::now() + expires_in_ms,

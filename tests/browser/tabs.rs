@@ -68,7 +68,7 @@ async fn the_periodic_check_renews_an_idle_tabs_token_before_it_expires_and_stop
     let tab = api();
     let owner = Owner::new();
     owner.with(|| keep_fresh(&tab, Duration::from_millis(50)));
-    let renewed = || LocalStorageTokens.load().is_some_and(|token| token.value == "fresh");
+    let renewed = || LocalStorageTokens::default().load().is_some_and(|token| token.value == "fresh");
     eventually_true("the idle tab's token is renewed", renewed).await;
     assert_eq!(requests_to("/auth/refresh"), 1, "renewed once, with no request of the page's own");
 

@@ -14,7 +14,8 @@ fn keeps_the_token_and_its_expiry_as_one_item_under_the_contracts_key() {
         expires_at_ms: 1_000.0,
         lifetime_ms: 900.0,
     };
-    LocalStorageTokens.save(&token);
+    let store = LocalStorageTokens::default();
+    store.save(&token);
     assert_eq!(local_storage().length().unwrap(), 1, "one item: a half-written pair cannot exist");
     let stored: serde_json::Value =
         serde_json::from_str(&local_storage().get_item(ACCESS_TOKEN_STORAGE_KEY).unwrap().unwrap()).unwrap();
@@ -22,26 +23,65 @@ fn keeps_the_token_and_its_expiry_as_one_item_under_the_contracts_key() {
         stored,
         serde_json::json!({"value": "header.payload.signature", "session": "signature", "expiresAt": 1000.0, "lifetime": 900.0})
     );
-    assert_eq!(LocalStorageTokens.load(), Some(token));
+    assert_eq!(store.load(), Some(token));
 
-    LocalStorageTokens.clear();
+    store.clear();
     assert_eq!(local_storage().get_item(ACCESS_TOKEN_STORAGE_KEY).unwrap(), None);
-    assert_eq!(LocalStorageTokens.load(), None);
+    assert_eq!(store.load(), None);
 }
 
 #[wasm_bindgen_test]
 fn a_bare_token_is_kept_until_the_server_refuses_it() {
     let _clean = clean_page();
+    let store = LocalStorageTokens::default();
     local_storage().set_item(ACCESS_TOKEN_STORAGE_KEY, "set.by.hand").unwrap();
-    let token = LocalStorageTokens.load().expect("the token is still used");
+    let token = store.load().expect("the token is still used");
     assert_eq!(token.value, "set.by.hand");
     assert_eq!(token.session, "hand", "a bare token is a session of its own");
     assert_eq!(token.expires_at_ms, f64::INFINITY);
 
     local_storage().set_item(ACCESS_TOKEN_STORAGE_KEY, "").unwrap();
-    assert_eq!(LocalStorageTokens.load(), None, "an empty value is no token");
+    assert_eq!(store.load(), None, "an empty value is no token");
     local_storage()
         .set_item(ACCESS_TOKEN_STORAGE_KEY, r#"{"value":"","session":"s","expiresAt":1,"lifetime":1}"#)
         .unwrap();
-    assert_eq!(LocalStorageTokens.load(), None, "nor is an empty stored token");
+    assert_eq!(store.load(), None, "nor is an empty stored token");
+}
+
+/// Makes `localStorage.setItem` throw, as a full quota or a privacy setting does, until dropped.
+pub struct RefusingStorage;
+
+impl RefusingStorage {
+    pub fn install() -> Self {
+        run("Storage.prototype.realSetItem = Storage.prototype.setItem;
+             Storage.prototype.setItem = function () { throw new DOMException('full', 'QuotaExceededError'); };");
+        Self
+    }
+}
+
+impl Drop for RefusingStorage {
+    fn drop(&mut self) {
+        run("if (Storage.prototype.realSetItem) { Storage.prototype.setItem = Storage.prototype.realSetItem; }");
+    }
+}
+
+fn run(script: &str) {
+    js_sys::Function::new_no_args(script).call0(&wasm_bindgen::JsValue::NULL).unwrap();
+}
+
+#[wasm_bindgen_test]
+fn where_local_storage_refuses_the_session_lives_in_this_tabs_memory() {
+    let _clean = clean_page();
+    let refusing = RefusingStorage::install();
+    let store = LocalStorageTokens::default();
+    assert!(!store.is_in_memory_only());
+    let token =
+        AccessToken { value: "h.p.kept".to_owned(), session: "kept".to_owned(), expires_at_ms: 5.0, lifetime_ms: 5.0 };
+    store.save(&token);
+    assert!(store.is_in_memory_only(), "the app can say the session will not survive a reload");
+    assert_eq!(store.load(), Some(token), "still signed in, in this tab");
+    assert_eq!(local_storage().get_item(ACCESS_TOKEN_STORAGE_KEY).unwrap(), None);
+    drop(refusing);
+    store.clear();
+    assert_eq!(store.load(), None);
 }

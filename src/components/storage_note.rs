@@ -1,0 +1,19 @@
+use leptos::prelude::*;
+
+use crate::components::SessionNotice;
+
+/// Where localStorage refused the token, the session lives in this tab's memory only: say so rather than let a
+/// reload land on an empty sign-in form unexplained.
+#[component]
+pub fn StorageNote() -> impl IntoView {
+    let notice = expect_context::<SessionNotice>();
+    move || {
+        notice.kept_in_memory.get().then(|| {
+            view! {
+                <p class="banner" role="status">
+                    "This browser does not let the app keep your sign-in: it ends when you reload or close this tab."
+                </p>
+            }
+        })
+    }
+}
