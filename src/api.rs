@@ -13,7 +13,7 @@ use futures::future::LocalBoxFuture;
 pub use lifecycle::{keep_fresh, use_online_signal};
 pub use page_requests::PageRequests;
 use session_core::{Options, SessionClient};
-pub use tabs::{BrowserTabs, OtherTabs};
+pub use tabs::{ANNOUNCEMENT_KEY, BrowserTabs, OtherTabs};
 pub use token_store::LocalStorageTokens;
 pub use transport::FetchTransport;
 

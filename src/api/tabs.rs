@@ -1,18 +1,23 @@
 //! The other tabs of the app: one refresh at a time across all of them (a Web Lock), and news of sign-in,
-//! sign-out and expiry (a BroadcastChannel).
+//! sign-out and expiry (a BroadcastChannel; where there is none, a localStorage item whose `storage` event
+//! reaches every other tab).
 
 mod web_lock;
 
+use leptos::prelude::{WindowListenerHandle, window_event_listener_untyped};
 use session_core::{SessionEvent, Tabs};
-use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::Closure;
-use web_sys::{BroadcastChannel, MessageEvent};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{BroadcastChannel, MessageEvent, StorageEvent};
 
 use super::Api;
 pub use web_lock::HeldLock;
 
 const LOCK_NAME: &str = "session-refresh";
 const CHANNEL_NAME: &str = "session";
+/// Without a BroadcastChannel: the last announcement, `<event> <time>` (the time makes each one a change, which
+/// is what fires the other tabs' `storage` event).
+pub const ANNOUNCEMENT_KEY: &str = "sessionEvent";
 /// Longer than a refresh may take, so a tab waits for another's refresh rather than racing it.
 const LOCK_MARGIN_MS: u32 = 5_000;
 
@@ -42,38 +47,60 @@ impl Tabs for BrowserTabs {
     }
 
     fn announce(&self, event: SessionEvent) {
-        if let (Some(channel), Some(name)) = (&self.channel, event_name(event)) {
-            let _ = channel.post_message(&JsValue::from_str(name));
+        let Some(name) = event_name(event) else { return };
+        match &self.channel {
+            Some(channel) => drop(channel.post_message(&JsValue::from_str(name))),
+            None => {
+                if let Some(storage) = web_sys::window().and_then(|window| window.local_storage().ok().flatten()) {
+                    let _ = storage.set_item(ANNOUNCEMENT_KEY, &format!("{name} {}", js_sys::Date::now()));
+                }
+            }
         }
     }
 }
 
 /// Passes what the other tabs announce to a client, until dropped.
-pub struct OtherTabs {
-    channel: Option<BroadcastChannel>,
-    _on_message: Closure<dyn Fn(MessageEvent)>,
+pub enum OtherTabs {
+    Channel(BroadcastChannel, Closure<dyn Fn(MessageEvent)>),
+    StorageEvents(Option<WindowListenerHandle>),
 }
 
 impl OtherTabs {
     pub fn listen(api: &Api) -> Self {
-        let channel = api.tabs().channel.clone();
         let receiver = api.clone();
-        let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |message: MessageEvent| {
-            if let Some(event) = message.data().as_string().as_deref().and_then(event_from_name) {
+        let hear = move |name: &str| {
+            if let Some(event) = event_from_name(name) {
                 receiver.receive_from_other_tab(event);
             }
-        });
-        if let Some(channel) = &channel {
-            channel.set_onmessage(Some(wasm_bindgen::JsCast::unchecked_ref(on_message.as_ref())));
+        };
+        match api.tabs().channel.clone() {
+            Some(channel) => {
+                let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |message: MessageEvent| {
+                    hear(&message.data().as_string().unwrap_or_default());
+                });
+                channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                Self::Channel(channel, on_message)
+            }
+            None => Self::StorageEvents(Some(window_event_listener_untyped("storage", move |event| {
+                let Some(event) = event.dyn_ref::<StorageEvent>() else { return };
+                if event.key().as_deref() == Some(ANNOUNCEMENT_KEY) {
+                    let value = event.new_value().unwrap_or_default();
+                    hear(value.split(' ').next().unwrap_or_default());
+                }
+            }))),
         }
-        Self { channel, _on_message: on_message }
     }
 }
 
 impl Drop for OtherTabs {
     fn drop(&mut self) {
-        if let Some(channel) = &self.channel {
-            channel.set_onmessage(None);
+        match self {
+            Self::Channel(channel, _) => channel.set_onmessage(None),
+            Self::StorageEvents(listener) => {
+                if let Some(listener) = listener.take() {
+                    listener.remove();
+                }
+            }
         }
     }
 }

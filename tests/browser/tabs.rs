@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::prelude::Owner;
-use session_app::api::{LocalStorageTokens, OtherTabs, api, keep_fresh};
+use session_app::api::{ANNOUNCEMENT_KEY, LocalStorageTokens, OtherTabs, api, keep_fresh};
 use session_core::{RequestRecipe, SessionEvent, TokenStore};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -76,4 +76,51 @@ async fn the_periodic_check_renews_an_idle_tabs_token_before_it_expires_and_stop
     store_token("about-to-expire", 5_000.0);
     crate::support::sleep(Duration::from_millis(200)).await;
     assert_eq!(requests_to("/auth/refresh"), 1, "no check runs once its owner is gone");
+}
+
+/// Takes `BroadcastChannel` away, as some browsers and embedded views lack it, until dropped.
+struct NoBroadcastChannel;
+
+impl NoBroadcastChannel {
+    fn install() -> Self {
+        run("window.RealBroadcastChannel = window.BroadcastChannel; delete window.BroadcastChannel;");
+        Self
+    }
+}
+
+impl Drop for NoBroadcastChannel {
+    fn drop(&mut self) {
+        run("if (window.RealBroadcastChannel) { window.BroadcastChannel = window.RealBroadcastChannel; }");
+    }
+}
+
+fn run(script: &str) {
+    js_sys::Function::new_no_args(script).call0(&wasm_bindgen::JsValue::NULL).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn without_a_broadcast_channel_the_storage_event_carries_the_news() {
+    let _clean = clean_page();
+    stub_fetch(SERVER);
+    store_token("fresh", 600_000.0);
+    let missing = NoBroadcastChannel::install();
+    let (first_tab, second_tab) = (api(), api());
+    drop(missing);
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let recorder = Rc::clone(&heard);
+    second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let listening = OtherTabs::listen(&second_tab);
+
+    first_tab.sign_out().await;
+    let storage = crate::support::local_storage();
+    let announced = storage.get_item(ANNOUNCEMENT_KEY).unwrap().expect("announced in localStorage");
+    assert!(announced.starts_with("signed-out "), "{announced}");
+    // A page never gets the storage event of its own writes: deliver it as the browser does to other tabs.
+    let init = web_sys::StorageEventInit::new();
+    init.set_key(Some(ANNOUNCEMENT_KEY));
+    init.set_new_value(Some(&announced));
+    let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
+    web_sys::window().unwrap().dispatch_event(&event).unwrap();
+    assert_eq!(*heard.borrow(), [SessionEvent::SignedOut]);
+    drop(listening);
 }
