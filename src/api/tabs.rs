@@ -52,7 +52,9 @@ impl Tabs for BrowserTabs {
             Some(channel) => drop(channel.post_message(&JsValue::from_str(name))),
             None => {
                 if let Some(storage) = web_sys::window().and_then(|window| window.local_storage().ok().flatten()) {
-                    let _ = storage.set_item(ANNOUNCEMENT_KEY, &format!("{name} {}", js_sys::Date::now()));
+                    // The time written by JS: formatting an f64 in Rust would ship core's float printing (10 KB).
+                    let now = js_sys::Number::from(js_sys::Date::now()).to_string_with_radix(10).map(String::from);
+                    let _ = storage.set_item(ANNOUNCEMENT_KEY, &format!("{name} {}", now.unwrap_or_default()));
                 }
             }
         }
