@@ -42,6 +42,8 @@ pub fn provide_session(api: Api) {
 pub fn App() -> impl IntoView {
     let api = api();
     keep_fresh(&api, KEEP_FRESH_EVERY);
+    let finishing = api.clone();
+    wasm_bindgen_futures::spawn_local(async move { finishing.finish_pending_logout().await });
     // Hears the other tabs for as long as the app runs; dropped (and silenced) with it.
     let _other_tabs = StoredValue::new_local(OtherTabs::listen(&api));
     provide_session(api);

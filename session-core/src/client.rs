@@ -135,9 +135,26 @@ where
         let request = RequestRecipe::post(self.inner.options.login_path.as_str()).with_json(&credentials)?.anonymous();
         let response = self.send(&request).await?;
         self.inner.adopt(&response, None)?;
+        // The browser now holds the new session's cookie: a logout still pending would end that one.
+        self.inner.store.set_logout_pending(false);
         self.inner.backoff.replace(Backoff::default());
         self.inner.emit_and_announce(SessionEvent::SignedIn);
         Ok(())
+    }
+
+    /// Tells the server of a sign-out it did not hear (no answer, or a 5xx), if nobody signed in since.
+    pub async fn finish_pending_logout(&self) {
+        if self.inner.store.logout_pending() && !self.is_signed_in() {
+            self.tell_the_server_of_the_sign_out().await;
+        }
+    }
+
+    /// `POST` the logout path with the cookie; remembers, for the next start, when the server did not hear.
+    async fn tell_the_server_of_the_sign_out(&self) {
+        let logout = RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous();
+        let unheard =
+            matches!(self.send(&logout).await, Err(ApiError::Network | ApiError::Timeout | ApiError::Server { .. }));
+        self.inner.store.set_logout_pending(unheard);
     }
 
     /// Ends the session here and in every tab at once, then on the server when it can be reached: closing the
@@ -145,7 +162,7 @@ where
     pub async fn sign_out(&self) {
         self.inner.store.clear();
         self.inner.emit_and_announce(SessionEvent::SignedOut);
-        let _ = self.send(&RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous()).await;
+        self.tell_the_server_of_the_sign_out().await;
     }
 
     /// `GET path` as JSON.

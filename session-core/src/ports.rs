@@ -35,6 +35,13 @@ pub trait TokenStore {
     fn save(&self, token: &AccessToken);
     /// Forgets the token (signed out, or the session ended).
     fn clear(&self);
+    /// Remembers that a sign-out has not reached the server yet, so that the next start can tell it. The
+    /// default remembers nothing: such a store skips the retry.
+    fn set_logout_pending(&self, _pending: bool) {}
+    /// Whether a sign-out still has to reach the server.
+    fn logout_pending(&self) -> bool {
+        false
+    }
 }
 
 /// Two clocks: the wall clock that expiry times in the shared [`TokenStore`] are written in (every tab reads

@@ -27,6 +27,9 @@ pub struct LocalStorageTokens {
     in_memory_only: Cell<bool>,
 }
 
+/// Set while a sign-out has not reached the server (the next start tells it).
+const LOGOUT_PENDING_KEY: &str = "logoutPending";
+
 impl LocalStorageTokens {
     /// Whether localStorage failed, so the session will not survive a reload (the app says so).
     pub fn is_in_memory_only(&self) -> bool {
@@ -90,5 +93,20 @@ impl TokenStore for LocalStorageTokens {
         if available() {
             LocalStorage::delete(ACCESS_TOKEN_STORAGE_KEY);
         }
+    }
+
+    fn set_logout_pending(&self, pending: bool) {
+        if !available() {
+            return;
+        }
+        if pending {
+            let _ = LocalStorage::raw().set_item(LOGOUT_PENDING_KEY, "1");
+        } else {
+            LocalStorage::delete(LOGOUT_PENDING_KEY);
+        }
+    }
+
+    fn logout_pending(&self) -> bool {
+        available() && LocalStorage::raw().get_item(LOGOUT_PENDING_KEY).ok().flatten().is_some()
     }
 }

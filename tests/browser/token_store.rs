@@ -85,3 +85,12 @@ fn where_local_storage_refuses_the_session_lives_in_this_tabs_memory() {
     store.clear();
     assert_eq!(store.load(), None);
 }
+
+#[wasm_bindgen_test]
+fn a_pending_logout_is_remembered_across_starts() {
+    let _clean = clean_page();
+    LocalStorageTokens::default().set_logout_pending(true);
+    assert!(LocalStorageTokens::default().logout_pending(), "a new store, as at the next start, still knows");
+    LocalStorageTokens::default().set_logout_pending(false);
+    assert!(!LocalStorageTokens::default().logout_pending());
+}

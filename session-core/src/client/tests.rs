@@ -121,6 +121,11 @@ impl FakeServer {
                 RefreshAnswer::TimedOut => Err(TransportError::Timeout),
                 RefreshAnswer::ServerError => json(503, ""),
             },
+            LOGIN_PATH
+                if request.json_body.as_deref().is_some_and(|body| body.ends_with(br#""password":"right"}"#)) =>
+            {
+                json(200, &token_body("h.p.new-session"))
+            }
             LOGIN_PATH => json(401, r#"{"error":"invalid_credentials","message":"wrong password"}"#),
             _ if bearer == Some(self.accepted_token.borrow().as_str()) => json(200, r#"{"ok":true}"#),
             _ => json(401, r#"{"error":"invalid_token","message":"expired"}"#),
@@ -157,9 +162,15 @@ async fn until(condition: impl Fn() -> bool) {
 
 /// Shared between clients the way localStorage is shared between tabs.
 #[derive(Clone, Default)]
-struct MemoryStore(Rc<RefCell<Option<AccessToken>>>);
+struct MemoryStore(Rc<RefCell<Option<AccessToken>>>, Rc<Cell<bool>>);
 
 impl TokenStore for MemoryStore {
+    fn set_logout_pending(&self, pending: bool) {
+        self.1.set(pending);
+    }
+    fn logout_pending(&self) -> bool {
+        self.1.get()
+    }
     fn load(&self) -> Option<AccessToken> {
         self.0.borrow().clone()
     }
@@ -769,4 +780,39 @@ fn a_refused_request_whose_token_was_already_replaced_takes_no_lock() {
     assert!(fast.is_ok() && slow.is_ok());
     assert_eq!(browser.server.refreshes(), 1);
     assert_eq!(browser.locks_taken.get(), 1, "the slow tab saw the new token in the store and went on at once");
+}
+
+#[test]
+fn a_sign_out_the_server_did_not_hear_is_told_at_the_next_start() {
+    let harness = signed_in();
+    harness.server.unreachable.set(true);
+    block_on(harness.client.sign_out());
+    assert!(harness.store.logout_pending());
+
+    // The next start: a new client on the same store, the network back.
+    harness.server.unreachable.set(false);
+    let next_start = SessionClient::new(
+        FakeTransport(Rc::clone(&harness.server)),
+        harness.store.clone(),
+        harness.clock.clone(),
+        SingleTab,
+    );
+    block_on(next_start.finish_pending_logout());
+    assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 2, "told again, and heard");
+    assert!(!harness.store.logout_pending());
+    block_on(next_start.finish_pending_logout());
+    assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 2, "only once");
+}
+
+#[test]
+fn signing_in_again_drops_a_pending_logout_so_the_new_session_is_left_alone() {
+    let harness = signed_in();
+    harness.server.unreachable.set(true);
+    block_on(harness.client.sign_out());
+    harness.server.unreachable.set(false);
+    block_on(harness.client.sign_in("demo", "right")).unwrap();
+    assert!(!harness.store.logout_pending());
+    block_on(harness.client.finish_pending_logout());
+    assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1, "the new session's cookie is not sent to logout");
+    assert_eq!(harness.store.load().map(|token| token.session).as_deref(), Some("new-session"));
 }
