@@ -196,6 +196,12 @@ impl Browser {
             .map(|cookie| cookie.value().to_owned())
     }
 
+    /// Chromium's own offline emulation (ChromeDriver's network conditions): requests fail at once, and the
+    /// page gets its `offline` and `online` events.
+    pub async fn set_offline(&self, offline: bool) {
+        self.client.issue_cmd(NetworkConditions { offline }).await.expect("ChromeDriver emulates the network");
+    }
+
     /// localStorage's `accessToken` in the current tab.
     pub async fn stored_access_token(&self) -> Option<String> {
         let stored = self.client.execute("return localStorage.getItem('accessToken')", vec![]).await;
@@ -218,6 +224,25 @@ impl Browser {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// ChromeDriver's `POST /session/{id}/chromium/network_conditions`.
+#[derive(Debug)]
+struct NetworkConditions {
+    offline: bool,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/chromium/network_conditions", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let conditions = serde_json::json!({"network_conditions": {
+            "offline": self.offline, "latency": 0, "download_throughput": 1_000_000_000, "upload_throughput": 1_000_000_000,
+        }});
+        (http::Method::POST, Some(conditions.to_string()))
     }
 }
 

@@ -154,3 +154,31 @@ async fn an_old_refresh_cookie_replayed_from_outside_ends_the_session_with_the_n
     assert!(notice.contains("Your session has expired. Please sign in again."), "{notice}");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn offline_across_the_expiry_with_reloads_the_data_returns_by_itself_once_online() {
+    let server = TestServer::start(short_access()).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    browser.wait_for("[data-testid=display-name]").await;
+
+    browser.set_offline(true).await;
+    browser.wait_for(".banner.offline").await;
+    // Past the access token and the server's 5 s leeway: only a refresh brings the data back.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for _ in 0..4 {
+        browser.click_button("Reload").await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert_eq!(browser.text_of(".error[role=alert]").await, "Check your network connection.");
+    assert_eq!(counter(&server, "rotated").await, 0, "nothing reached the server");
+
+    browser.set_offline(false).await;
+    let started = tokio::time::Instant::now();
+    let name = browser.text_of("[data-testid=display-name]").await;
+    assert_eq!(name, "Demo User");
+    assert!(started.elapsed() < Duration::from_secs(5), "back after {:?}", started.elapsed());
+    assert_eq!(counter(&server, "rotated").await, 1);
+    assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/user", "still signed in");
+    browser.close().await;
+}
