@@ -8,7 +8,7 @@ mod tabs;
 mod token_store;
 mod transport;
 
-pub use clock::BrowserClock;
+pub use clock::{BrowserClock, monotonic_ms};
 use futures::future::LocalBoxFuture;
 pub use lifecycle::{keep_fresh, use_online_signal};
 pub use page_requests::PageRequests;

@@ -6,6 +6,8 @@ use leptos::prelude::*;
 
 use session_contract::User;
 
+use crate::api::monotonic_ms;
+
 /// TanStack Query's `staleTime` of the original article.
 pub const USER_STALE_AFTER_MS: f64 = 5.0 * 60.0 * 1000.0;
 
@@ -34,7 +36,7 @@ impl<T: Clone + Send + Sync + 'static> Query<T> {
 
     /// The cached value while it is fresh; otherwise fetches, and caches what the fetch returns.
     pub async fn get_or_fetch<E, F: Future<Output = Result<T, E>>>(&self, fetch: impl FnOnce() -> F) -> Result<T, E> {
-        let now = js_sys::Date::now();
+        let now = monotonic_ms();
         let fresh = self.entry.with_value(|entry| {
             entry
                 .as_ref()
@@ -45,7 +47,7 @@ impl<T: Clone + Send + Sync + 'static> Query<T> {
             return Ok(value);
         }
         let value = fetch().await?;
-        self.entry.set_value(Some(Entry { value: value.clone(), fetched_at_ms: js_sys::Date::now() }));
+        self.entry.set_value(Some(Entry { value: value.clone(), fetched_at_ms: monotonic_ms() }));
         Ok(value)
     }
 

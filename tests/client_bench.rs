@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use gloo_net::http::Request;
-use session_app::api::{BrowserClock, FetchTransport, LocalStorageTokens};
+use session_app::api::{BrowserClock, FetchTransport, LocalStorageTokens, monotonic_ms};
 use session_contract::paths;
 use session_core::{RequestRecipe, SessionClient, SingleTab, TokenStore};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -16,10 +16,6 @@ wasm_bindgen_test_configure!(run_in_browser);
 /// conditions of the machine: drift that would favour whichever ran in a quieter moment cancels out. Medians
 /// keep a garbage collection or scheduling hiccup in one request from deciding the result.
 const PAIRS: usize = 2_000;
-
-fn now_ms() -> f64 {
-    web_sys::window().and_then(|window| window.performance()).map_or_else(js_sys::Date::now, |clock| clock.now())
-}
 
 #[wasm_bindgen_test]
 async fn the_client_costs_little_beside_a_bare_fetch() {
@@ -34,7 +30,7 @@ async fn the_client_costs_little_beside_a_bare_fetch() {
     let recipe = RequestRecipe::get(paths::USER);
 
     let bare_fetch = || async {
-        let started = now_ms();
+        let started = monotonic_ms();
         let response = Request::get(&url)
             .header("Accept", "application/json")
             .header("Authorization", &bearer)
@@ -44,12 +40,12 @@ async fn the_client_costs_little_beside_a_bare_fetch() {
             .expect("an answer");
         assert_eq!(response.status(), 200);
         response.binary().await.expect("a body");
-        now_ms() - started
+        monotonic_ms() - started
     };
     let through_client = || async {
-        let started = now_ms();
+        let started = monotonic_ms();
         assert_eq!(client.send(&recipe).await.expect("an answer").status, 200);
-        now_ms() - started
+        monotonic_ms() - started
     };
     let (mut bare_times, mut client_times) = (Vec::with_capacity(PAIRS), Vec::with_capacity(PAIRS));
     for pair in 0..PAIRS {

@@ -10,6 +10,12 @@ impl Clock for BrowserClock {
     }
 
     fn monotonic_ms(&self) -> f64 {
-        web_sys::window().and_then(|window| window.performance()).map_or_else(js_sys::Date::now, |clock| clock.now())
+        monotonic_ms()
     }
+}
+
+/// `performance.now()`: for every duration of the app (request deadlines, backoff, cache freshness), which a
+/// wall-clock change must neither freeze nor make immortal.
+pub fn monotonic_ms() -> f64 {
+    web_sys::window().and_then(|window| window.performance()).map_or_else(js_sys::Date::now, |clock| clock.now())
 }

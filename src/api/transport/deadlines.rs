@@ -8,6 +8,8 @@ use std::time::Duration;
 use leptos::prelude::{IntervalHandle, set_interval_with_handle};
 use web_sys::{AbortController, AbortSignal};
 
+use crate::api::monotonic_ms;
+
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
@@ -32,7 +34,7 @@ impl Deadlines {
         self.next_id.set(id + 1);
         self.in_flight.borrow_mut().push(InFlight {
             id,
-            deadline_ms: js_sys::Date::now() + f64::from(timeout_ms),
+            deadline_ms: monotonic_ms() + f64::from(timeout_ms),
             controller: controller.clone(),
             timed_out: Rc::clone(&timed_out),
         });
@@ -53,7 +55,7 @@ impl Deadlines {
     }
 
     fn abort_overdue(&self) {
-        let now = js_sys::Date::now();
+        let now = monotonic_ms();
         let overdue: Vec<InFlight> = {
             let mut in_flight = self.in_flight.borrow_mut();
             let (overdue, waiting) = in_flight.drain(..).partition(|request| request.deadline_ms <= now);
