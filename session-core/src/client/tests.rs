@@ -816,3 +816,29 @@ fn signing_in_again_drops_a_pending_logout_so_the_new_session_is_left_alone() {
     assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1, "the new session's cookie is not sent to logout");
     assert_eq!(harness.store.load().map(|token| token.session).as_deref(), Some("new-session"));
 }
+
+/// A store that implements only what it must: no memory of a pending logout.
+struct ForgetfulStore(MemoryStore);
+
+impl TokenStore for ForgetfulStore {
+    fn load(&self) -> Option<AccessToken> {
+        self.0.load()
+    }
+    fn save(&self, token: &AccessToken) {
+        self.0.save(token);
+    }
+    fn clear(&self) {
+        self.0.clear();
+    }
+}
+
+#[test]
+fn a_store_without_memory_of_pending_logouts_never_retries_one() {
+    let server = FakeServer::new();
+    let store = ForgetfulStore(MemoryStore::default());
+    store.set_logout_pending(true);
+    assert!(!store.logout_pending());
+    let client = SessionClient::new(FakeTransport(Rc::clone(&server)), store, FakeClock::default(), SingleTab);
+    block_on(client.finish_pending_logout());
+    assert!(server.requests_to(LOGOUT_PATH).is_empty());
+}
