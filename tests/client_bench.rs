@@ -1,5 +1,5 @@
 //! `cargo xtask bench client`: the session client's time per request beside a bare gloo-net fetch of the same
-//! endpoint, in headless Chromium, against the real server (started by xtask, which sets `BENCH_API` and turns
+//! endpoint, in headless Chromium, against the real server (started by xtask, which sets `API_ORIGIN` and turns
 //! on the `client-bench` feature that plain `wasm-pack test` leaves off).
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
@@ -19,8 +19,8 @@ const PAIRS: usize = 2_000;
 
 #[wasm_bindgen_test]
 async fn the_client_costs_little_beside_a_bare_fetch() {
-    let Some(base_url) = option_env!("BENCH_API") else {
-        panic!("run through `cargo xtask bench client`, which starts the server and sets BENCH_API")
+    let Some(base_url) = option_env!("API_ORIGIN") else {
+        panic!("run through `cargo xtask bench client`, which starts the server and sets API_ORIGIN")
     };
     let transport = FetchTransport::new(base_url, 15_000);
     let client = SessionClient::new(transport, LocalStorageTokens::default(), BrowserClock, SingleTab);

@@ -3,6 +3,7 @@
 mod bench;
 mod mutants;
 mod run;
+mod server_for_page;
 mod setup;
 mod suite;
 

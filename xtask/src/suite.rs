@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use crate::run::{captured, command};
+use crate::run::{captured, command, status};
+use crate::server_for_page::ServerForPage;
 use crate::workspace_root;
 
 #[derive(Default)]
@@ -69,6 +70,7 @@ pub fn run_all() -> Result<(), String> {
                 "--target",
                 "wasm32-unknown-unknown",
                 "--all-targets",
+                "--all-features",
                 "--",
                 "-D",
                 "warnings",
@@ -83,6 +85,7 @@ pub fn run_all() -> Result<(), String> {
 
     // The design card's command, as a newcomer types it.
     tally.suite("browser tests (wasm-pack)", captured(command("wasm-pack", &["test", "--headless", "--chrome"])));
+    tally.suite("browser tests against the real server", against_the_real_server());
 
     if built {
         let mut e2e = command("cargo", &["test", "--package", "e2e", "--", "--test-threads", "1"]);
@@ -98,6 +101,17 @@ pub fn run_all() -> Result<(), String> {
     }
     println!("{} passed, {} failed", tally.passed, tally.failed);
     if tally.failed == 0 { Ok(()) } else { Err(format!("{} failed", tally.failed)) }
+}
+
+/// `tests/real_server.rs`, with the server started for its page.
+fn against_the_real_server() -> (bool, String) {
+    if let Err(error) = status(command("cargo", &["build", "--quiet", "--package", "session-server"])) {
+        return (false, error);
+    }
+    match ServerForPage::start("target/debug/session-server", &["--metrics"]) {
+        Ok(server) => captured(server.wasm_pack_test(&[".", "--test", "real_server", "--features", "real-server"])),
+        Err(error) => (false, error),
+    }
 }
 
 pub fn which(program: &str) -> String {
