@@ -124,3 +124,40 @@ async fn without_a_broadcast_channel_the_storage_event_carries_the_news() {
     assert_eq!(*heard.borrow(), [SessionEvent::SignedOut]);
     drop(listening);
 }
+
+fn set_visibility(state: &str) {
+    run(&format!(
+        "Object.defineProperty(document, 'visibilityState', {{ configurable: true, get: () => '{state}' }});"
+    ));
+}
+
+#[wasm_bindgen_test]
+async fn a_hidden_tab_does_not_renew_on_its_timer_and_renews_at_once_when_shown() {
+    let _clean = clean_page();
+    stub_fetch(SERVER);
+    store_token("about-to-expire", 5_000.0);
+    let tab = api();
+    let owner = Owner::new();
+    set_visibility("hidden");
+    owner.with(|| keep_fresh(&tab, Duration::from_millis(20)));
+    crate::support::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        requests_to("/auth/refresh"),
+        0,
+        "ten timer checks while hidden, no renewal: the idle timeout still counts"
+    );
+
+    set_visibility("visible");
+    web_sys::window().unwrap().document().unwrap().dispatch_event(&visibility_change()).unwrap();
+    let renewed = || LocalStorageTokens::default().load().is_some_and(|token| token.value == "fresh");
+    eventually_true("shown again, the tab renews", renewed).await;
+    owner.cleanup();
+    run("delete document.visibilityState;");
+}
+
+/// As the browser fires it: at the document, bubbling to the window.
+fn visibility_change() -> web_sys::Event {
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    web_sys::Event::new_with_event_init_dict("visibilitychange", &init).unwrap()
+}
