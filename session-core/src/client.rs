@@ -151,7 +151,7 @@ where
 
     /// `POST` the logout path with the cookie; remembers, for the next start, when the server did not hear.
     async fn tell_the_server_of_the_sign_out(&self) {
-        let logout = RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous();
+        let logout = RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous().keepalive();
         let unheard =
             matches!(self.send(&logout).await, Err(ApiError::Network | ApiError::Timeout | ApiError::Server { .. }));
         self.inner.store.set_logout_pending(unheard);

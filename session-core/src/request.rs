@@ -38,12 +38,21 @@ pub struct RequestRecipe {
     pub auth: Auth,
     /// A deadline of its own, shorter than the transport's default.
     pub timeout_ms: Option<u32>,
+    /// To be delivered even if the page is closed right after (fetch's `keepalive`): the sign-out.
+    pub keepalive: bool,
 }
 
 impl RequestRecipe {
     /// A Bearer `GET`.
     pub fn get(path: impl Into<String>) -> Self {
-        Self { method: Method::Get, path: path.into(), json_body: None, auth: Auth::Bearer, timeout_ms: None }
+        Self {
+            method: Method::Get,
+            path: path.into(),
+            json_body: None,
+            auth: Auth::Bearer,
+            timeout_ms: None,
+            keepalive: false,
+        }
     }
 
     /// A Bearer `POST`.
@@ -68,6 +77,11 @@ impl RequestRecipe {
     /// Given up as [`TransportError::Timeout`] after `timeout_ms`.
     pub fn with_timeout(self, timeout_ms: u32) -> Self {
         Self { timeout_ms: Some(timeout_ms), ..self }
+    }
+
+    /// Delivered even if the page closes right after.
+    pub fn keepalive(self) -> Self {
+        Self { keepalive: true, ..self }
     }
 
     /// Sent without the access token: never renewed or replayed.
@@ -121,10 +135,11 @@ mod tests {
         ];
         for (recipe, method, auth) in table {
             assert_eq!((recipe.method, recipe.auth, recipe.path.as_str()), (method, auth, "/a"));
-            assert_eq!((recipe.json_body, recipe.timeout_ms), (None, None));
+            assert_eq!((recipe.json_body, recipe.timeout_ms, recipe.keepalive), (None, None, false));
         }
         let recipe = RequestRecipe::post("/a").with_json(&[1, 2]).unwrap().with_timeout(5);
         assert_eq!(recipe.json_body.as_deref(), Some(&b"[1,2]"[..]));
         assert_eq!(recipe.timeout_ms, Some(5));
+        assert!(RequestRecipe::post("/a").keepalive().keepalive);
     }
 }

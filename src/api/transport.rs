@@ -11,6 +11,15 @@ use web_sys::RequestCredentials;
 
 use deadlines::Deadlines;
 
+/// The same request with fetch's `keepalive`, which neither gloo-net's builder nor web-sys' `RequestInit`
+/// offers: the init dictionary is a plain object, so it is set as a property.
+fn kept_alive(request: gloo_net::http::Request) -> Option<gloo_net::http::Request> {
+    let init = web_sys::RequestInit::new();
+    js_sys::Reflect::set(&init, &"keepalive".into(), &true.into()).ok()?;
+    let request: web_sys::Request = request.into();
+    web_sys::Request::new_with_request_and_init(&request, &init).ok().map(gloo_net::http::Request::from)
+}
+
 pub struct FetchTransport {
     base_url: String,
     timeout_ms: u32,
@@ -51,8 +60,12 @@ impl Transport for FetchTransport {
             }
             None => builder.build(),
         };
+        let mut prepared = prepared.map_err(|_| TransportError::Network)?;
+        if request.keepalive {
+            prepared = kept_alive(prepared).ok_or(TransportError::Network)?;
+        }
         let no_answer = |_| if abort.timed_out() { TransportError::Timeout } else { TransportError::Network };
-        let response = prepared.map_err(|_| TransportError::Network)?.send().await.map_err(no_answer)?;
+        let response = prepared.send().await.map_err(no_answer)?;
         let status = response.status();
         let body = response.binary().await.map_err(no_answer)?;
         abort.finish();

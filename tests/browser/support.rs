@@ -92,6 +92,7 @@ pub fn stub_fetch(answer: &str) {
                  contentType: request.headers.get('Content-Type'),
                  authorization: request.headers.get('Authorization'),
                  credentials: request.credentials,
+                 keepalive: request.keepalive,
                  body: await request.clone().text(),
              }});
              return (request => {{ {answer} }})(request);

@@ -52,6 +52,9 @@ async fn signing_out_in_one_tab_signs_out_the_other() {
     eventually_true("the other tab hears of the sign-out", || !heard.borrow().is_empty()).await;
     assert_eq!(*heard.borrow(), [SessionEvent::SignedOut]);
     assert!(!second_tab.is_signed_in());
+    let logout =
+        crate::support::sent_requests().as_array().unwrap().iter().find(|sent| sent["url"] == "/auth/logout").cloned();
+    assert_eq!(logout.map(|sent| sent["keepalive"].clone()), Some(serde_json::json!(true)), "sent with keepalive");
 
     drop(listening);
     store_token("fresh", 600_000.0);

@@ -485,6 +485,8 @@ fn signing_out_clears_the_token_even_when_the_server_is_unreachable() {
     harness.server.unreachable.set(true);
     block_on(harness.client.sign_out());
     assert!(!harness.client.is_signed_in());
+    let logout = &harness.server.requests_to(LOGOUT_PATH)[0].0;
+    assert!(logout.keepalive, "delivered even if the tab closes at once");
     assert_eq!(stored_token(&harness), None);
     assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
     assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1);
