@@ -51,11 +51,6 @@ impl<T: Clone + Send + Sync + 'static> Query<T> {
         Ok(value)
     }
 
-    /// The cached value, fresh or not, without fetching.
-    pub fn cached(&self) -> Option<T> {
-        self.entry.with_value(|entry| entry.as_ref().map(|entry| entry.value.clone()))
-    }
-
     pub fn invalidate(&self) {
         self.entry.set_value(None);
     }

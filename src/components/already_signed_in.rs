@@ -1,18 +1,25 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
+use session_contract::{User, paths};
 
 use crate::query::QueryCache;
 use crate::use_api;
 
-/// `/login` while a session is stored: who is signed in, and the two ways on (nobody signs in over someone
-/// else's session by accident).
+/// `/login` while a session is stored: who is signed in (from the query cache, or asked of the server), and
+/// the two ways on, so that nobody signs in over someone else's session by accident.
 #[component]
 pub fn AlreadySignedIn(signed_in: RwSignal<bool>) -> impl IntoView {
     let api = use_api();
-    let who = expect_context::<QueryCache>().user.cached().map_or_else(
-        || "You are already signed in.".to_owned(),
-        |user| format!("You are signed in as {}.", user.display_name),
-    );
+    let cache = expect_context::<QueryCache>();
+    // Through the query cache, as the user page reads it: no request when it already knows.
+    let user = LocalResource::new(move || {
+        let api = api.get_value();
+        async move { cache.user.get_or_fetch(|| async move { api.get_json::<User>(paths::USER).await }).await }
+    });
+    let who = move || match user.get() {
+        Some(Ok(user)) => format!("You are signed in as {}.", user.display_name),
+        _ => "You are already signed in.".to_owned(),
+    };
     let sign_out = Action::new_local(move |_: &()| {
         let api = api.get_value();
         async move {

@@ -85,15 +85,24 @@ async fn the_button_is_disabled_while_signing_in_and_success_stores_the_token() 
 #[wasm_bindgen_test]
 async fn signed_in_already_the_page_says_so_and_signing_out_first_brings_the_form() {
     let _clean = clean_page();
-    stub_fetch("return new Response(null, {status: 204});");
+    stub_fetch(
+        r#"if (new URL(request.url).pathname === '/user') return new Response(
+            '{"id":2,"username":"ada","displayName":"Ada Lovelace","email":"","createdAt":"2026-11-27T00:00:00Z"}');
+        return new Response(null, {status: 204});"#,
+    );
     crate::support::store_token("someone.elses.token", 900_000.0);
     let _page = mount_login_page();
-    assert_eq!(wait_for("[data-testid=signed-in-as]").await.text_content().unwrap(), "You are already signed in.");
+    let says = wait_for("[data-testid=signed-in-as]").await;
+    eventually_true("it names who is signed in", || {
+        says.text_content().as_deref() == Some("You are signed in as Ada Lovelace.")
+    })
+    .await;
     assert!(document().query_selector("#page-under-test #username").unwrap().is_none(), "no form over a session");
 
     let sign_out: web_sys::HtmlElement = wait_for("button.secondary").await;
     sign_out.click();
     wait_for("#username").await;
     assert!(LocalStorageTokens::default().load().is_none());
-    assert_eq!(sent_requests()[0]["url"], "/auth/logout");
+    let sent = sent_requests();
+    assert_eq!(sent.as_array().unwrap().last().unwrap()["url"], "/auth/logout");
 }
