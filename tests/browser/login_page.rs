@@ -73,9 +73,13 @@ async fn the_button_is_disabled_while_signing_in_and_success_stores_the_token() 
     let button: web_sys::HtmlButtonElement = wait_for("button[type=submit]").await.unchecked_into();
     eventually_true("the button is disabled while signing in", || button.disabled()).await;
     assert_eq!(button.text_content().unwrap(), "Signing in…");
-
-    let answer: js_sys::Function =
-        js_sys::Reflect::get(&web_sys::window().unwrap(), &"answerSignIn".into()).unwrap().unchecked_into();
+    // The stub sets `answerSignIn` once it has read the request's body.
+    let answer: js_sys::Function = crate::support::eventually("the sign-in reaches fetch", || {
+        js_sys::Reflect::get(&web_sys::window().unwrap(), &"answerSignIn".into())
+            .ok()
+            .and_then(|answer| answer.dyn_into().ok())
+    })
+    .await;
     answer.call0(&wasm_bindgen::JsValue::NULL).unwrap();
     eventually_true("the button is enabled again", || !button.disabled()).await;
     assert_eq!(LocalStorageTokens::default().load().map(|token| token.value).as_deref(), Some("fresh.access.token"));

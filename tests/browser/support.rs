@@ -63,7 +63,9 @@ fn restore() {
     if let Some(previous) = document().get_element_by_id("page-under-test") {
         previous.remove();
     }
-    run_js("if (window.realFetch) { window.fetch = window.realFetch; } window.sentRequests = [];");
+    run_js(
+        "if (window.realFetch) { window.fetch = window.realFetch; } window.sentRequests = []; delete window.answerSignIn;",
+    );
     local_storage().clear().unwrap();
 }
 
@@ -73,8 +75,23 @@ impl Drop for Clean {
     }
 }
 
-fn run_js(body: &str) {
+pub fn run_js(body: &str) {
     js_sys::Function::new_no_args(body).call0(&wasm_bindgen::JsValue::NULL).expect("the script runs");
+}
+
+/// A browser API changed by `install` (a script) until the value is dropped, when `restore` puts it back.
+#[must_use = "the browser is restored when this is dropped"]
+pub struct Patched(&'static str);
+
+pub fn patch(install: &str, restore: &'static str) -> Patched {
+    run_js(install);
+    Patched(restore)
+}
+
+impl Drop for Patched {
+    fn drop(&mut self) {
+        run_js(self.0);
+    }
 }
 
 /// Replaces `window.fetch` (until the [`Clean`] guard drops): every request is recorded in

@@ -10,7 +10,7 @@ use session_app::api::{ANNOUNCEMENT_KEY, LocalStorageTokens, OtherTabs, api, kee
 use session_core::{RequestRecipe, SessionEvent, TokenStore};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{clean_page, eventually_true, requests_to, store_token, stub_fetch};
+use crate::support::{Patched, clean_page, eventually_true, patch, requests_to, run_js, store_token, stub_fetch};
 
 /// `/user` accepts only the token "fresh"; `/auth/refresh` hands it out after a round trip of 100 ms.
 const SERVER: &str = r#"
@@ -82,23 +82,11 @@ async fn the_periodic_check_renews_an_idle_tabs_token_before_it_expires_and_stop
 }
 
 /// Takes `BroadcastChannel` away, as some browsers and embedded views lack it, until dropped.
-struct NoBroadcastChannel;
-
-impl NoBroadcastChannel {
-    fn install() -> Self {
-        run("window.RealBroadcastChannel = window.BroadcastChannel; delete window.BroadcastChannel;");
-        Self
-    }
-}
-
-impl Drop for NoBroadcastChannel {
-    fn drop(&mut self) {
-        run("if (window.RealBroadcastChannel) { window.BroadcastChannel = window.RealBroadcastChannel; }");
-    }
-}
-
-fn run(script: &str) {
-    js_sys::Function::new_no_args(script).call0(&wasm_bindgen::JsValue::NULL).unwrap();
+fn no_broadcast_channel() -> Patched {
+    patch(
+        "window.RealBroadcastChannel = window.BroadcastChannel; delete window.BroadcastChannel;",
+        "if (window.RealBroadcastChannel) { window.BroadcastChannel = window.RealBroadcastChannel; }",
+    )
 }
 
 #[wasm_bindgen_test]
@@ -106,7 +94,7 @@ async fn without_a_broadcast_channel_the_storage_event_carries_the_news() {
     let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("fresh", 600_000.0);
-    let missing = NoBroadcastChannel::install();
+    let missing = no_broadcast_channel();
     let (first_tab, second_tab) = (api(), api());
     drop(missing);
     let heard = Rc::new(RefCell::new(Vec::new()));
@@ -129,7 +117,7 @@ async fn without_a_broadcast_channel_the_storage_event_carries_the_news() {
 }
 
 fn set_visibility(state: &str) {
-    run(&format!(
+    run_js(&format!(
         "Object.defineProperty(document, 'visibilityState', {{ configurable: true, get: () => '{state}' }});"
     ));
 }
@@ -155,7 +143,7 @@ async fn a_hidden_tab_does_not_renew_on_its_timer_and_renews_at_once_when_shown(
     let renewed = || LocalStorageTokens::default().load().is_some_and(|token| token.value == "fresh");
     eventually_true("shown again, the tab renews", renewed).await;
     owner.cleanup();
-    run("delete document.visibilityState;");
+    run_js("delete document.visibilityState;");
 }
 
 /// As the browser fires it: at the document, bubbling to the window.

@@ -3,7 +3,7 @@ use session_contract::ACCESS_TOKEN_STORAGE_KEY;
 use session_core::{AccessToken, TokenStore};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{clean_page, local_storage};
+use crate::support::{Patched, clean_page, local_storage, patch};
 
 #[wasm_bindgen_test]
 fn keeps_the_token_and_its_expiry_as_one_item_under_the_contracts_key() {
@@ -49,30 +49,18 @@ fn a_bare_token_is_kept_until_the_server_refuses_it() {
 }
 
 /// Makes `localStorage.setItem` throw, as a full quota or a privacy setting does, until dropped.
-pub struct RefusingStorage;
-
-impl RefusingStorage {
-    pub fn install() -> Self {
-        run("Storage.prototype.realSetItem = Storage.prototype.setItem;
-             Storage.prototype.setItem = function () { throw new DOMException('full', 'QuotaExceededError'); };");
-        Self
-    }
-}
-
-impl Drop for RefusingStorage {
-    fn drop(&mut self) {
-        run("if (Storage.prototype.realSetItem) { Storage.prototype.setItem = Storage.prototype.realSetItem; }");
-    }
-}
-
-fn run(script: &str) {
-    js_sys::Function::new_no_args(script).call0(&wasm_bindgen::JsValue::NULL).unwrap();
+pub fn refusing_storage() -> Patched {
+    patch(
+        "Storage.prototype.realSetItem = Storage.prototype.setItem;
+         Storage.prototype.setItem = function () { throw new DOMException('full', 'QuotaExceededError'); };",
+        "if (Storage.prototype.realSetItem) { Storage.prototype.setItem = Storage.prototype.realSetItem; }",
+    )
 }
 
 #[wasm_bindgen_test]
 fn where_local_storage_refuses_the_session_lives_in_this_tabs_memory() {
     let _clean = clean_page();
-    let refusing = RefusingStorage::install();
+    let refusing = refusing_storage();
     let store = LocalStorageTokens::default();
     assert!(!store.is_in_memory_only());
     let token =
