@@ -91,7 +91,8 @@ where
     /// Renews a token about to expire; the periodic check of idle tabs calls this.
     ///
     /// # Errors
-    /// Only [`ApiError::SessionExpired`]: anything else is retried by the next check or request.
+    /// Only when the session it started from is over here ([`ApiError::SessionExpired`],
+    /// [`ApiError::Unauthorized`], [`ApiError::SessionChanged`]): a blip is retried by the next check or request.
     pub async fn renew_if_due(&self) -> Result<(), ApiError> {
         match self.inner.store.load() {
             Some(token) if self.inner.expires_soon(&token) => {
