@@ -79,22 +79,20 @@ fn FollowTheSession() -> impl IntoView {
     api.get_value().on_event(move |event| {
         let client = api.get_value();
         notice.kept_in_memory.set(client.is_signed_in() && client.store().is_in_memory_only());
-        match event {
+        if event != SessionEvent::Renewed {
             // Every session change empties the cache: the next user never sees the last one's data.
+            cache.clear();
+        }
+        match event {
             SessionEvent::SignedIn => {
-                cache.clear();
                 notice.expired.set(false);
                 navigate("/user", NavigateOptions::default());
             }
             SessionEvent::Expired => {
-                cache.clear();
                 notice.expired.set(true);
                 navigate("/login", NavigateOptions::default());
             }
-            SessionEvent::SignedOut => {
-                cache.clear();
-                navigate("/login", NavigateOptions::default());
-            }
+            SessionEvent::SignedOut => navigate("/login", NavigateOptions::default()),
             SessionEvent::Renewed => {}
         }
     });

@@ -4,9 +4,10 @@ use std::future::Future;
 
 use leptos::prelude::*;
 
-use session_contract::User;
+use session_contract::{User, paths};
+use session_core::ApiError;
 
-use crate::api::monotonic_ms;
+use crate::api::{Api, monotonic_ms};
 
 /// TanStack Query's `staleTime` of the original article.
 pub const USER_STALE_AFTER_MS: f64 = 5.0 * 60.0 * 1000.0;
@@ -65,6 +66,11 @@ pub struct QueryCache {
 impl QueryCache {
     pub fn new() -> Self {
         Self { user: Query::new(USER_STALE_AFTER_MS) }
+    }
+
+    /// `GET /user` through the cache: the signed-in user, fetched only when the cached one is stale.
+    pub async fn user(self, api: Api) -> Result<User, ApiError> {
+        self.user.get_or_fetch(|| async move { api.get_json::<User>(paths::USER).await }).await
     }
 
     pub fn clear(&self) {

@@ -81,32 +81,33 @@ fn built_app_dir() -> PathBuf {
 /// `POST /auth/refresh` with `refresh_token` from outside the browser, as a thief with a copied cookie would;
 /// returns the answer's status line.
 pub async fn refresh_from_outside(base_url: &str, refresh_token: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = base_url.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("the server accepts connections");
     let request = format!(
         "POST {} HTTP/1.1\r\nHost: {host}\r\nX-Requested-With: fetch\r\nCookie: {}={refresh_token}\r\n\
          Content-Length: 0\r\nConnection: close\r\n\r\n",
         session_contract::paths::REFRESH,
         session_contract::REFRESH_COOKIE,
     );
-    stream.write_all(request.as_bytes()).await.expect("request written");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("response read");
-    response.lines().next().unwrap_or_default().to_owned()
+    exchange(host, &request).await.lines().next().unwrap_or_default().to_owned()
 }
 
 async fn http_get(url: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = url.trim_start_matches("http://");
     let (host, path) =
         address.split_once('/').map_or((address, "/".to_owned()), |(host, path)| (host, format!("/{path}")));
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("the server accepts connections");
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let response = exchange(host, &request).await;
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
+
+/// Sends one HTTP/1.1 request (which closes its connection) to `host` and returns the whole answer.
+async fn exchange(host: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("the server accepts connections");
     stream.write_all(request.as_bytes()).await.expect("request written");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("response read");
-    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+    response
 }
 
 /// Headless Chromium driven through its own ChromeDriver process, ended when dropped.

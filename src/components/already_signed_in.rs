@@ -1,6 +1,5 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
-use session_contract::{User, paths};
 
 use crate::query::QueryCache;
 use crate::use_api;
@@ -14,7 +13,7 @@ pub fn AlreadySignedIn(signed_in: RwSignal<bool>) -> impl IntoView {
     // Through the query cache, as the user page reads it: no request when it already knows.
     let user = LocalResource::new(move || {
         let api = api.get_value();
-        async move { cache.user.get_or_fetch(|| async move { api.get_json::<User>(paths::USER).await }).await }
+        cache.user(api)
     });
     let who = move || match user.get() {
         Some(Ok(user)) => format!("You are signed in as {}.", user.display_name),

@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 
 use leptos_router::components::Redirect;
-use session_contract::{User, paths};
+use session_contract::User;
 use session_core::ApiError;
 
 use crate::api::PageRequests;
@@ -21,11 +21,7 @@ pub fn UserPage() -> impl IntoView {
     let requests = StoredValue::new_local(PageRequests::default());
     let user = LocalResource::new(move || {
         let api = api.get_value();
-        let request = requests.with_value(|requests| {
-            requests.run(async move {
-                cache.user.get_or_fetch(|| async move { api.get_json::<User>(paths::USER).await }).await
-            })
-        });
+        let request = requests.with_value(|requests| requests.run(cache.user(api)));
         // `None` only once the page is gone, so no one sees what stands in for the aborted answer.
         async move { request.await.unwrap_or(Err(ApiError::Network)) }
     });
