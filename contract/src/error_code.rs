@@ -13,7 +13,7 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 401 from the login: the same answer for an unknown user and a wrong password.
     InvalidCredentials,
-    /// 429, with `Retry-After`.
+    /// 429, with `Retry-After`: too many sign-in attempts, or too many failed refreshes from one address.
     TooManyAttempts,
     /// 403 from the refresh: the session is over (missing, unknown, expired, idle or revoked token).
     SessionExpired,
@@ -25,6 +25,8 @@ pub enum ErrorCode {
     Csrf,
     /// 404.
     NotFound,
+    /// 503, with `Retry-After`: every password check is busy; the sign-in was not tried.
+    ServerBusy,
     /// 5xx: the server could not complete the request.
     Internal,
     /// A code this build does not know.
@@ -32,7 +34,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    const KNOWN: [Self; 10] = [
+    const KNOWN: [Self; 11] = [
         Self::BadRequest,
         Self::UnsupportedMediaType,
         Self::InvalidCredentials,
@@ -42,6 +44,7 @@ impl ErrorCode {
         Self::InvalidToken,
         Self::Csrf,
         Self::NotFound,
+        Self::ServerBusy,
         Self::Internal,
     ];
 
@@ -57,6 +60,7 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::Csrf => "csrf",
             Self::NotFound => "not_found",
+            Self::ServerBusy => "server_busy",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use session_server::{ServerConfig, Settings, build_app, serve};
+use session_server::{ConnectionLimits, ServerConfig, Settings, build_app, serve};
 
 const CHROME_FLAGS: &[&str] = &[
     "--headless",
@@ -29,7 +29,7 @@ const CHROME_FLAGS: &[&str] = &[
 /// The server as `cargo xtask serve` runs it, on an ephemeral port with its own data directory.
 pub struct TestServer {
     pub base_url: String,
-    pub app: session_server::App,
+    pub app: session_server::SharedState,
     _data_dir: tempfile::TempDir,
 }
 
@@ -45,10 +45,11 @@ impl TestServer {
         config.settings = settings;
         config.static_dir = Some(app_dir);
         config.expose_metrics = true;
+        config.demo_account = true;
         let (app, router) = build_app(config).await.expect("the server starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
         let address = listener.local_addr().expect("a bound address");
-        tokio::spawn(serve(listener, router));
+        tokio::spawn(serve(listener, router, ConnectionLimits::default()));
         Self { base_url: format!("http://{address}"), app, _data_dir: data_dir }
     }
 

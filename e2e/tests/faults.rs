@@ -58,7 +58,7 @@ async fn back_to_sign_in_and_signing_in_as_someone_else_shows_only_their_data() 
         display_name: "Ada Lovelace",
         email: "ada@example.com",
     };
-    add_user(server.app.store(), ada, server.app.now()).await.expect("a second account");
+    add_user(&server.app.store, ada, server.app.now()).await.expect("a second account");
     let browser = Browser::launch().await;
     browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");

@@ -12,7 +12,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::{Value, json};
-use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, SystemClock, build_app, serve};
+use session_server::{
+    Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, SystemClock, build_app, serve,
+};
 use sha2::{Digest, Sha256};
 
 const SECONDS: u32 = 3;
@@ -29,7 +31,9 @@ struct Measurement {
 #[tokio::main]
 async fn main() {
     let data_dir = tempfile::tempdir().unwrap();
-    let (app, router) = build_app(ServerConfig::new(data_dir.path())).await.unwrap();
+    let mut config = ServerConfig::new(data_dir.path());
+    config.demo_account = true;
+    let (app, router) = build_app(config).await.unwrap();
     let real = spawn(router).await;
     let constant = spawn(constant_router()).await;
     let access_token = sign_in(&real).await;
@@ -83,7 +87,7 @@ async fn main() {
 async fn spawn(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, router));
+    tokio::spawn(serve(listener, router, ConnectionLimits::default()));
     format!("http://{address}")
 }
 
@@ -110,7 +114,7 @@ async fn sign_in(base: &str) -> String {
 }
 
 /// One session per token, written straight to the store: signing in 40,000 times would measure Argon2.
-async fn seed_refresh_tokens(app: &session_server::App, round: usize, path: &Path) {
+async fn seed_refresh_tokens(app: &session_server::SharedState, round: usize, path: &Path) {
     let now = SystemClock.now();
     let mut lines = String::new();
     for index in 0..REFRESH_TOKENS_PER_ROUND {
@@ -118,7 +122,7 @@ async fn seed_refresh_tokens(app: &session_server::App, round: usize, path: &Pat
         rand::rng().fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let hash = Sha256::digest(token.as_bytes()).to_vec();
-        app.store().create_session(&format!("bench-{round}-{index}"), 1, "wrk", &hash, now, now + 3600).await.unwrap();
+        app.store.create_session(&format!("bench-{round}-{index}"), 1, "wrk", &hash, now, now + 3600).await.unwrap();
         lines.push_str(&token);
         lines.push('\n');
     }

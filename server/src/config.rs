@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
 
 use crate::clock::{Clock, SystemClock};
 
@@ -19,6 +22,11 @@ pub struct Settings {
     pub audience: String,
     /// Origins other than the server's own that may call the API with credentials (enables CORS for them).
     pub allowed_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` names the client; from any other peer the header is ignored.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How many Argon2 verifications run at once; further sign-ins wait up to `password_check_wait`.
+    pub password_checks: usize,
+    pub password_check_wait: Duration,
 }
 
 impl Default for Settings {
@@ -31,6 +39,31 @@ impl Default for Settings {
             issuer: "session-server".to_owned(),
             audience: "session-app".to_owned(),
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            password_checks: std::thread::available_parallelism().map_or(1, usize::from),
+            password_check_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What one connection may cost: the transport limits `serve` enforces before a request reaches a handler.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// From the connection's start, or the end of its previous answer, to the end of the request's headers;
+    /// an idle keep-alive connection is closed after it too.
+    pub header_read_timeout: Duration,
+    /// From the end of the headers to the end of the answer (a slow body included): then `408`.
+    pub request_timeout: Duration,
+    /// Open connections at once; one more is answered `503` and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 4096,
         }
     }
 }
@@ -43,6 +76,8 @@ pub struct ServerConfig {
     pub static_dir: Option<PathBuf>,
     pub signing_secret: Option<String>,
     pub expose_metrics: bool,
+    /// Create the demo account (with its published password) when the database has no user.
+    pub demo_account: bool,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -54,6 +89,7 @@ impl ServerConfig {
             static_dir: None,
             signing_secret: None,
             expose_metrics: false,
+            demo_account: false,
             clock: Arc::new(SystemClock),
         }
     }

@@ -2,6 +2,9 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 use crate::store::{Store, User};
 
@@ -39,9 +42,50 @@ pub fn hash_password(password: &str) -> Result<String, CredentialError> {
         .map_err(|error| CredentialError::Hashing(error.to_string()))
 }
 
-/// Constant work whether or not the stored hash parses, so a broken row cannot be told apart by timing.
-pub fn verify_password(password: &str, stored_hash: &str) -> bool {
-    PasswordHash::new(stored_hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+/// Argon2 verifications, at most `permits` at once: each holds a blocking thread and 19 MiB, so a flood of
+/// sign-ins queues here (for `wait` at most) instead of taking every core and gigabytes.
+pub struct PasswordChecks {
+    permits: Arc<Semaphore>,
+    wait: Duration,
+    /// Verified instead when the account is unknown or its stored hash unreadable: the same work either way.
+    dummy_hash: String,
+}
+
+/// Every password check is busy and stayed so for the whole wait.
+#[derive(Debug, thiserror::Error)]
+#[error("every password check is busy")]
+pub struct Busy;
+
+impl PasswordChecks {
+    pub fn new(permits: usize, wait: Duration) -> Result<Self, CredentialError> {
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+            wait,
+            dummy_hash: hash_password("no account has this password")?,
+        })
+    }
+
+    /// Whether `password` matches `stored_hash`; `None` (an unknown user) still costs one verification.
+    pub async fn verify(&self, password: String, stored_hash: Option<String>) -> Result<bool, Busy> {
+        let permit =
+            tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await.map_err(|_| Busy)?;
+        let dummy_hash = self.dummy_hash.clone();
+        let verification = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_password(&password, stored_hash.as_deref(), &dummy_hash)
+        });
+        // A panic inside Argon2 is a failed check, not a 500 that tells the attacker something.
+        Ok(verification.await.unwrap_or(false))
+    }
+}
+
+/// Constant work whether or not the account exists and its stored hash parses: an unreadable hash is replaced by
+/// the dummy, verified, and refused.
+fn verify_password(password: &str, stored_hash: Option<&str>, dummy_hash: &str) -> bool {
+    let stored = stored_hash.and_then(|hash| PasswordHash::new(hash).ok());
+    let usable = stored.is_some();
+    let Some(hash) = stored.or_else(|| PasswordHash::new(dummy_hash).ok()) else { return false };
+    argon2().verify_password(password.as_bytes(), &hash).is_ok() && usable
 }
 
 pub struct NewUser<'a> {
@@ -101,8 +145,11 @@ mod tests {
     fn hashes_with_argon2id_and_owasp_parameters() {
         let hash = hash_password("a fine password").unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
-        assert!(verify_password("a fine password", &hash));
-        assert!(!verify_password("another password", &hash));
-        assert!(!verify_password("a fine password", "not a hash"));
+        let dummy = hash_password("the dummy password").unwrap();
+        assert!(verify_password("a fine password", Some(&hash), &dummy));
+        assert!(!verify_password("another password", Some(&hash), &dummy));
+        assert!(!verify_password("a fine password", Some("not a hash"), &dummy));
+        assert!(!verify_password("the dummy password", Some("not a hash"), &dummy), "the dummy never signs in");
+        assert!(!verify_password("the dummy password", None, &dummy));
     }
 }

@@ -1,20 +1,25 @@
 //! Every failure the API can answer with, mapped to its HTTP form in this one place.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{ErrorBody, ErrorCode};
 
+use crate::cookies::cleared_refresh_cookie;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("The request is malformed: {0}")]
-    BadRequest(String),
+    #[error("The request is malformed: {}", .0.body_text())]
+    BadRequest(#[source] JsonRejection),
     #[error("The request body must be JSON (Content-Type: application/json).")]
     UnsupportedMediaType,
     #[error("The username or password is incorrect.")]
     InvalidCredentials,
-    #[error("Too many sign-in attempts. Try again in {retry_after} seconds.")]
+    #[error("Too many attempts. Try again in {retry_after} seconds.")]
     TooManyAttempts { retry_after: u64 },
+    #[error("The server is busy checking other sign-ins. Try again in {retry_after} seconds.")]
+    ServerBusy { retry_after: u64 },
     #[error("The session has expired. Please sign in again.")]
     SessionExpired,
     #[error("This refresh token was already used; the session has been revoked.")]
@@ -25,10 +30,10 @@ pub enum ApiError {
     Csrf,
     #[error("No such resource.")]
     NotFound,
-    #[error("storage failure: {0}")]
+    #[error("storage failure")]
     Storage(#[from] sqlx::Error),
-    #[error("internal failure: {0}")]
-    Internal(String),
+    #[error("cannot sign the access token")]
+    Signing(#[from] jsonwebtoken::errors::Error),
 }
 
 impl ApiError {
@@ -38,12 +43,22 @@ impl ApiError {
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
             Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts),
+            Self::ServerBusy { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServerBusy),
             Self::SessionExpired => (StatusCode::FORBIDDEN, ErrorCode::SessionExpired),
             Self::RefreshTokenReused => (StatusCode::FORBIDDEN, ErrorCode::RefreshTokenReused),
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken),
             Self::Csrf => (StatusCode::FORBIDDEN, ErrorCode::Csrf),
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
-            Self::Storage(_) | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            Self::Storage(_) | Self::Signing(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
+            rejection => Self::BadRequest(rejection),
         }
     }
 }
@@ -51,8 +66,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            // The whole chain, for the operator; the client learns nothing of the inside.
+            let source = std::error::Error::source(&self).map(ToString::to_string).unwrap_or_default();
+            tracing::error!(error = %self, %source, "request failed");
             "The server could not complete the request.".to_owned()
         } else {
             self.to_string()
@@ -66,8 +83,12 @@ impl IntoResponse for ApiError {
                     headers.insert(header::WWW_AUTHENTICATE, challenge);
                 }
             }
-            Self::TooManyAttempts { retry_after } => {
+            Self::TooManyAttempts { retry_after } | Self::ServerBusy { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            // The session is over: the browser may drop its cookie too.
+            Self::SessionExpired | Self::RefreshTokenReused => {
+                headers.insert(header::SET_COOKIE, cleared_refresh_cookie());
             }
             _ => {}
         }

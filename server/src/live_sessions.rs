@@ -3,57 +3,146 @@
 //! Every request is still checked against this set. Revocations made by this process (logout, reuse detection,
 //! signing out a device, a password change) remove the session at once; those made by another process (the
 //! `user set-password` command, another instance on the same database) are seen within [`RECHECK_SECONDS`].
+//!
+//! A lookup that read the database *before* a revocation must not put the session back *after* it: every
+//! [`LiveSessions::forget`] moves a generation on, and a lookup only remembers what it read if no revocation
+//! happened meanwhile.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 
-use crate::store::{Store, User};
+use crate::store::User;
 
 pub const RECHECK_SECONDS: i64 = 1;
 const SWEEP_THRESHOLD: usize = 10_000;
 
+/// What the database says of a live session: its user, and the moment it stops being live (absolute expiry or
+/// idle timeout, whichever is first).
+pub struct LiveSession {
+    pub user: User,
+    pub live_until: i64,
+}
+
 struct Entry {
     user: Arc<User>,
-    expires_at: i64,
+    live_until: i64,
     checked_at: i64,
 }
 
 #[derive(Default)]
+struct Entries {
+    by_session: HashMap<String, Entry>,
+    generation: u64,
+}
+
+#[derive(Default)]
 pub struct LiveSessions {
-    entries: RwLock<HashMap<String, Entry>>,
+    entries: RwLock<Entries>,
 }
 
 impl LiveSessions {
-    /// The session's user while the session is live; `None` once it is revoked, expired or unknown.
-    pub async fn user_of(&self, store: &Store, session_id: &str, now: i64) -> Result<Option<Arc<User>>, sqlx::Error> {
-        if let Some(entry) = self.read().get(session_id)
-            && now - entry.checked_at < RECHECK_SECONDS
-            && now < entry.expires_at
-        {
-            return Ok(Some(Arc::clone(&entry.user)));
-        }
-        let Some((user, expires_at)) = store.live_session_user(session_id, now).await? else {
+    /// The session's user while the session is live; `None` once it is revoked, expired, idle or unknown.
+    /// `lookup` asks the database, when the remembered answer is too old.
+    pub async fn user_of<E>(
+        &self,
+        session_id: &str,
+        now: i64,
+        lookup: impl Future<Output = Result<Option<LiveSession>, E>>,
+    ) -> Result<Option<Arc<User>>, E> {
+        let generation = {
+            let entries = self.read();
+            if let Some(entry) = entries.by_session.get(session_id)
+                && now - entry.checked_at < RECHECK_SECONDS
+                && now < entry.live_until
+            {
+                return Ok(Some(Arc::clone(&entry.user)));
+            }
+            entries.generation
+        };
+        let Some(LiveSession { user, live_until }) = lookup.await?.filter(|session| now < session.live_until) else {
             self.forget(session_id);
             return Ok(None);
         };
         let user = Arc::new(user);
         let mut entries = self.write();
-        if entries.len() >= SWEEP_THRESHOLD {
-            entries.retain(|_, entry| now - entry.checked_at < RECHECK_SECONDS);
+        if entries.generation == generation {
+            if entries.by_session.len() >= SWEEP_THRESHOLD {
+                entries.by_session.retain(|_, entry| now - entry.checked_at < RECHECK_SECONDS);
+            }
+            let entry = Entry { user: Arc::clone(&user), live_until, checked_at: now };
+            entries.by_session.insert(session_id.to_owned(), entry);
         }
-        entries.insert(session_id.to_owned(), Entry { user: Arc::clone(&user), expires_at, checked_at: now });
         Ok(Some(user))
     }
 
     pub fn forget(&self, session_id: &str) {
-        self.write().remove(session_id);
+        let mut entries = self.write();
+        entries.by_session.remove(session_id);
+        entries.generation += 1;
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Entry>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
         self.entries.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Entry>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
         self.entries.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    fn demo() -> User {
+        User {
+            id: 1,
+            username: "demo".to_owned(),
+            display_name: "Demo".to_owned(),
+            email: String::new(),
+            password_hash: String::new(),
+            created_at: 0,
+        }
+    }
+
+    async fn live(live_until: i64) -> Result<Option<LiveSession>, Infallible> {
+        Ok(Some(LiveSession { user: demo(), live_until }))
+    }
+
+    async fn gone() -> Result<Option<LiveSession>, Infallible> {
+        Ok(None)
+    }
+
+    #[tokio::test]
+    async fn a_lookup_that_raced_a_revocation_does_not_resurrect_the_session() {
+        let sessions = LiveSessions::default();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        // The lookup read the session as live, then waits; the revocation lands before it is remembered.
+        let stale_lookup = async {
+            released.await.unwrap();
+            live(100).await
+        };
+        let racing = sessions.user_of("s", 10, stale_lookup);
+        let revoke = async {
+            tokio::task::yield_now().await;
+            sessions.forget("s");
+            release.send(()).unwrap();
+        };
+        let (answer, ()) = tokio::join!(racing, revoke);
+        assert!(answer.unwrap().is_some(), "the request that read first is answered as it read");
+        let after = sessions.user_of("s", 10, gone()).await.unwrap();
+        assert!(after.is_none(), "the revoked session came back from the cache");
+    }
+
+    #[tokio::test]
+    async fn a_live_session_is_remembered_for_a_second_and_not_past_its_end() {
+        let sessions = LiveSessions::default();
+        assert!(sessions.user_of("s", 10, live(12)).await.unwrap().is_some());
+        assert!(sessions.user_of("s", 10, gone()).await.unwrap().is_some(), "remembered");
+        assert!(sessions.user_of("s", 11, gone()).await.unwrap().is_none(), "rechecked after a second");
+        assert!(sessions.user_of("t", 20, live(20)).await.unwrap().is_none(), "idle or expired now");
     }
 }

@@ -2,11 +2,13 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 use session_server::{
-    Clock, DEMO_PASSWORD, DEMO_USERNAME, NewUser, ServerConfig, Settings, Store, SystemClock, add_user, build_app,
-    serve, set_password,
+    Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, NewUser, ServerConfig, Settings, Store, SystemClock,
+    add_user, build_app, raise_open_file_limit, serve, set_password,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -75,11 +77,41 @@ struct ServeArgs {
     /// Expose Prometheus counters at GET /metrics.
     #[arg(long, env = "SESSION_METRICS")]
     metrics: bool,
+    /// Create the demo account (published password) if the database has no user. For trying the app only.
+    #[arg(long, env = "SESSION_DEMO")]
+    demo: bool,
+    /// A proxy (address or CIDR) whose X-Forwarded-For names the client (repeatable).
+    #[arg(long = "trusted-proxy", env = "SESSION_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    trusted_proxies: Vec<IpNet>,
+    /// Argon2 password checks running at once (default: the number of cores).
+    #[arg(long, env = "SESSION_PASSWORD_CHECKS", default_value_t = Settings::default().password_checks)]
+    password_checks: usize,
+    /// Seconds a sign-in waits for a free password check before `503 server_busy`.
+    #[arg(long, env = "SESSION_PASSWORD_CHECK_WAIT", default_value_t = Settings::default().password_check_wait.as_secs())]
+    password_check_wait: u64,
+    /// Seconds a client has to send a request's headers (and an idle keep-alive connection stays open).
+    #[arg(long, env = "SESSION_HEADER_READ_TIMEOUT", default_value_t = ConnectionLimits::default().header_read_timeout.as_secs())]
+    header_read_timeout: u64,
+    /// Seconds from a request's headers to its answer (`408` after).
+    #[arg(long, env = "SESSION_REQUEST_TIMEOUT", default_value_t = ConnectionLimits::default().request_timeout.as_secs())]
+    request_timeout: u64,
+    /// Open connections at once; more are answered `503`.
+    #[arg(long, env = "SESSION_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+}
+
+/// An address alone is its own /32 or /128.
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an address nor a CIDR range"))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Logs to standard error; standard output carries only what a person starting the server reads.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
     let cli = Cli::parse();
@@ -107,6 +139,25 @@ async fn run_server(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
     if args.refresh_grace < 0 {
         return Err("--refresh-grace cannot be negative".to_owned());
     }
+    for (name, value) in [
+        ("header-read-timeout", args.header_read_timeout),
+        ("request-timeout", args.request_timeout),
+        ("password-checks", args.password_checks as u64),
+        ("max-connections", args.max_connections as u64),
+    ] {
+        if value == 0 {
+            return Err(format!("--{name} must be at least 1"));
+        }
+    }
+    match raise_open_file_limit() {
+        Ok(limit) if limit < args.max_connections as u64 => tracing::warn!(
+            limit,
+            max_connections = args.max_connections,
+            "the open-file limit is below the connection cap; accepting will fail before the cap is reached"
+        ),
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
     if !args.static_dir.join("index.html").is_file() {
         tracing::warn!(dir = %args.static_dir.display(), "no built app there; serving the API only (run `cargo xtask serve`)");
     }
@@ -117,19 +168,30 @@ async fn run_server(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
         idle_timeout: args.idle_timeout,
         refresh_grace: args.refresh_grace,
         allowed_origins: args.allowed_origins,
+        trusted_proxies: args.trusted_proxies,
+        password_checks: args.password_checks,
+        password_check_wait: Duration::from_secs(args.password_check_wait),
         ..Settings::default()
+    };
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        max_connections: args.max_connections,
     };
     config.static_dir = Some(args.static_dir);
     config.signing_secret = args.secret;
     config.expose_metrics = args.metrics;
-    let (_, router) = build_app(config).await.map_err(|error| error.to_string())?;
+    config.demo_account = args.demo;
+    let (app, router) = build_app(config).await.map_err(|error| error_chain(&error))?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.addr))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
     println!("Serving on http://{address}");
-    println!("Demo account: username `{DEMO_USERNAME}`, password `{DEMO_PASSWORD}`");
-    serve(listener, router).await.map_err(|error| error.to_string())
+    if app.created_demo_account {
+        println!("Created the demo account: username `{DEMO_USERNAME}`, password `{DEMO_PASSWORD}`");
+    }
+    serve(listener, router, limits).await.map_err(|error| error.to_string())
 }
 
 async fn manage_user(data_dir: PathBuf, command: UserCommand) -> Result<(), String> {
@@ -150,6 +212,18 @@ async fn manage_user(data_dir: PathBuf, command: UserCommand) -> Result<(), Stri
         }
     }
     Ok(())
+}
+
+/// An error with its causes, `a: b: c`, for the one line printed at exit.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn read_password() -> Result<String, String> {

@@ -10,6 +10,7 @@ pub enum LoginOutcome {
     Success,
     InvalidCredentials,
     Throttled,
+    Busy,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -22,11 +23,11 @@ pub enum RefreshOutcome {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    logins: [AtomicU64; 3],
+    logins: [AtomicU64; 4],
     refreshes: [AtomicU64; 4],
 }
 
-const LOGIN_LABELS: [&str; 3] = ["success", ErrorCode::InvalidCredentials.as_str(), "throttled"];
+const LOGIN_LABELS: [&str; 4] = ["success", ErrorCode::InvalidCredentials.as_str(), "throttled", "busy"];
 const REFRESH_LABELS: [&str; 4] = ["rotated", "grace", "expired", "reused"];
 
 impl Metrics {

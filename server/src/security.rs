@@ -1,4 +1,4 @@
-//! Cross-site request refusal, the refresh cookie's exact form, and the headers every response carries.
+//! Cross-site request refusal and the headers every response carries.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -10,39 +10,14 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE, REFRESH_COOKIE, REFRESH_COOKIE_PATH};
+use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE};
 
-use crate::app::App;
 use crate::error::ApiError;
-
-pub fn refresh_cookie(token: &str, max_age: i64) -> HeaderValue {
-    let value = format!(
-        "{REFRESH_COOKIE}={token}; HttpOnly; Secure; SameSite=Strict; Path={REFRESH_COOKIE_PATH}; Max-Age={}",
-        max_age.max(0)
-    );
-    HeaderValue::from_str(&value).expect("base64url tokens are valid header text")
-}
-
-pub fn cleared_refresh_cookie() -> HeaderValue {
-    refresh_cookie("", 0)
-}
-
-/// The refresh token from the `Cookie` headers, if one is present and non-empty.
-pub fn presented_refresh_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == REFRESH_COOKIE)
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
-}
+use crate::state::SharedState;
 
 /// State-changing requests carry the contract's marker header and come from the same site.
-pub async fn refuse_cross_site(State(app): State<App>, request: Request, next: Next) -> Response {
-    if !is_same_site_fetch(request.headers(), &app.settings().allowed_origins) {
+pub async fn refuse_cross_site(State(app): State<SharedState>, request: Request, next: Next) -> Response {
+    if !is_same_site_fetch(request.headers(), &app.settings.allowed_origins) {
         return ApiError::Csrf.into_response();
     }
     next.run(request).await
@@ -53,12 +28,16 @@ fn is_same_site_fetch(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
     if text(CSRF_HEADER) != Some(CSRF_HEADER_VALUE) {
         return false;
     }
+    let origin = text("origin");
+    // A configured origin is another site by nature: its requests are cross-site and still allowed.
+    if origin.is_some_and(|origin| allowed_origins.iter().any(|allowed| allowed == origin)) {
+        return true;
+    }
     if text("sec-fetch-site") == Some("cross-site") {
         return false;
     }
-    match text("origin") {
+    match origin {
         None => true,
-        Some(origin) if allowed_origins.iter().any(|allowed| allowed == origin) => true,
         Some(origin) => {
             let origin_host = origin.split_once("://").map(|(_, rest)| host_without_port(rest));
             let own_host = text("host").map(host_without_port);
@@ -109,7 +88,7 @@ fn inline_scripts(html: &str) -> Vec<&str> {
 
 /// API answers are data, never documents: OWASP's REST policy, and never cached (they carry tokens and
 /// personal data).
-pub fn with_api_headers(router: Router<App>) -> Router<App> {
+pub fn with_api_headers(router: Router<SharedState>) -> Router<SharedState> {
     let header = |name, value| SetResponseHeaderLayer::if_not_present(name, value);
     router
         .layer(header(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CONTENT_SECURITY_POLICY)))
@@ -120,7 +99,7 @@ const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors '
 
 /// Adds the headers every response carries, as static layers: no per-request work beyond inserting them.
 /// A response that set its own policy (the API's, or the app's) keeps it.
-pub fn with_security_headers(router: Router<App>, content_security_policy: HeaderValue) -> Router<App> {
+pub fn with_security_headers(router: Router<SharedState>, content_security_policy: HeaderValue) -> Router<SharedState> {
     let header = |name, value| SetResponseHeaderLayer::overriding(name, value);
     router
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, content_security_policy))
@@ -151,14 +130,14 @@ mod tests {
         assert!(is_same_site_fetch(&headers(&foreign), &["https://evil.example".to_owned()]));
         let fetch_metadata = [("x-requested-with", "fetch"), ("sec-fetch-site", "cross-site")];
         assert!(!is_same_site_fetch(&headers(&fetch_metadata), &[]));
-    }
-
-    #[test]
-    fn finds_the_refresh_cookie_among_others() {
-        let jar = headers(&[("cookie", "theme=dark; __Secure-refresh=abc ; other=1")]);
-        assert_eq!(presented_refresh_token(&jar), Some("abc"));
-        assert_eq!(presented_refresh_token(&headers(&[("cookie", "__Secure-refresh=")])), None);
-        assert_eq!(presented_refresh_token(&HeaderMap::new()), None);
+        let allowed_cross_site = [
+            ("x-requested-with", "fetch"),
+            ("sec-fetch-site", "cross-site"),
+            ("host", "api.example"),
+            ("origin", "https://app.example"),
+        ];
+        assert!(is_same_site_fetch(&headers(&allowed_cross_site), &["https://app.example".to_owned()]));
+        assert!(!is_same_site_fetch(&headers(&allowed_cross_site), &["https://other.example".to_owned()]));
     }
 
     #[test]

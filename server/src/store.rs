@@ -1,51 +1,35 @@
-//! SQLite persistence through sqlx runtime queries (portable to PostgreSQL).
+//! SQLite persistence through sqlx: reads rows, carries out decisions, decides nothing.
 //!
-//! Refresh tokens are stored only as SHA-256 digests. Rotation runs in one `BEGIN IMMEDIATE` transaction whose
-//! conditional UPDATE is the single point where a token turns from unused to used, so concurrent refreshes of the
-//! same token cannot both rotate it.
+//! Refresh tokens are stored only as SHA-256 digests. A rotation's conditional UPDATE (`used_at IS NULL` on a
+//! live session) is the single point where a token turns from unused to used, so concurrent refreshes of the
+//! same token cannot both rotate it; the loser reads the row again and is answered by the rotation policy.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{FromRow, SqlitePool};
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS users (
-        id INTEGER PRIMARY KEY,
-        username TEXT NOT NULL UNIQUE,
-        display_name TEXT NOT NULL,
-        email TEXT NOT NULL,
-        password_hash TEXT NOT NULL,
-        created_at INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS sessions (
-        id TEXT PRIMARY KEY,
-        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        created_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,
-        last_used_at INTEGER NOT NULL,
-        user_agent TEXT NOT NULL,
-        revoked_at INTEGER,
-        revoke_reason TEXT)",
-    "CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id)",
-    "CREATE TABLE IF NOT EXISTS refresh_tokens (
-        hash BLOB PRIMARY KEY,
-        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-        parent_hash BLOB,
-        created_at INTEGER NOT NULL,
-        used_at INTEGER,
-        child_hash BLOB,
-        sealed_child BLOB)",
-    "CREATE INDEX IF NOT EXISTS refresh_tokens_by_session ON refresh_tokens(session_id)",
-];
+use crate::live_sessions::LiveSession;
 
-pub const REVOKED_FOR_REUSE: &str = session_contract::ErrorCode::RefreshTokenReused.as_str();
-pub const REVOKED_BY_LOGOUT: &str = "logout";
-pub const REVOKED_BY_USER: &str = "signed_out_remotely";
-pub const REVOKED_BY_PASSWORD_CHANGE: &str = "password_changed";
+/// A revoked session is kept this long, so a stolen token presented soon after still reads as reuse.
+const REVOKED_RETENTION_SECONDS: i64 = 60 * 60;
 
-#[derive(Debug, Clone)]
+/// Why a session was revoked, as the `revoke_reason` column spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+pub enum RevokeReason {
+    #[sqlx(rename = "refresh_token_reused")]
+    Reuse,
+    #[sqlx(rename = "logout")]
+    Logout,
+    #[sqlx(rename = "signed_out_remotely")]
+    SignedOutRemotely,
+    #[sqlx(rename = "password_changed")]
+    PasswordChanged,
+}
+
+#[derive(Debug, Clone, FromRow)]
 pub struct User {
     pub id: i64,
     pub username: String,
@@ -55,7 +39,7 @@ pub struct User {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct SessionSummary {
     pub id: String,
     pub created_at: i64,
@@ -63,36 +47,34 @@ pub struct SessionSummary {
     pub user_agent: String,
 }
 
-/// What presenting a refresh token led to. Plaintext tokens never reach the store; `Rotated` carries the digest
-/// of the token that is now the session's newest.
-#[derive(Debug)]
-pub enum Rotation {
-    Rotated {
-        session_id: String,
-        user_id: i64,
-        expires_at: i64,
-    },
-    /// The token was rotated moments ago and its child is still the newest: the caller answers with that child.
-    WithinGrace {
-        session_id: String,
-        user_id: i64,
-        expires_at: i64,
-        sealed_child: Vec<u8>,
-    },
-    Reused {
-        session_id: String,
-        user_id: i64,
-    },
-    Expired,
+/// A presented refresh token's row, with its session's: everything the rotation policy decides on.
+#[derive(Debug, Clone, FromRow)]
+pub struct PresentedToken {
+    pub session_id: String,
+    pub user_id: i64,
+    pub parent_hash: Option<Vec<u8>>,
+    pub used_at: Option<i64>,
+    pub child_hash: Option<Vec<u8>>,
+    pub sealed_child: Option<Vec<u8>>,
+    /// Whether the child this token was rotated into is still unused; `None` before a rotation.
+    pub child_is_newest: Option<bool>,
+    pub expires_at: i64,
+    pub last_used_at: i64,
+    pub revoke_reason: Option<RevokeReason>,
 }
 
-pub struct RotationRequest<'a> {
-    pub presented_hash: &'a [u8],
-    pub child_hash: &'a [u8],
-    pub sealed_child: &'a [u8],
-    pub now: i64,
-    pub idle_timeout: i64,
-    pub grace: i64,
+/// A new child for a presented token, as the store keeps it: the digest, and the seal only when grace is on.
+pub struct Child<'a> {
+    pub hash: &'a [u8],
+    pub sealed: Option<&'a [u8]>,
+}
+
+#[derive(FromRow)]
+struct LiveSessionRow {
+    #[sqlx(flatten)]
+    user: User,
+    session_expires_at: i64,
+    session_last_used_at: i64,
 }
 
 #[derive(Clone)]
@@ -101,7 +83,9 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens (or creates, readable by the owner only) the database and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
+        owner_only_files(path)?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
@@ -110,9 +94,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await?;
-        }
+        sqlx::migrate!().run(&pool).await?;
         Ok(Self { pool })
     }
 
@@ -135,9 +117,7 @@ impl Store {
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, sqlx::Error> {
-        let row =
-            sqlx::query("SELECT * FROM users WHERE username = ?").bind(username).fetch_optional(&self.pool).await?;
-        Ok(row.map(|row| user_from_row(&row)))
+        sqlx::query_as("SELECT * FROM users WHERE username = ?").bind(username).fetch_optional(&self.pool).await
     }
 
     /// Changes the password and revokes every session of the user, in one transaction.
@@ -151,7 +131,7 @@ impl Store {
             .rows_affected();
         sqlx::query("UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL")
             .bind(now)
-            .bind(REVOKED_BY_PASSWORD_CHANGE)
+            .bind(RevokeReason::PasswordChanged)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
@@ -190,99 +170,99 @@ impl Store {
         tx.commit().await
     }
 
-    /// The user of a live session, with the session's absolute expiry: what a Bearer request needs to know.
-    pub async fn live_session_user(&self, session_id: &str, now: i64) -> Result<Option<(User, i64)>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT u.*, s.expires_at AS session_expires_at FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
+    /// The user of a session that is neither revoked, expired nor idle, and until when it stays live.
+    pub async fn live_session(
+        &self,
+        session_id: &str,
+        now: i64,
+        idle_timeout: i64,
+    ) -> Result<Option<LiveSession>, sqlx::Error> {
+        let row: Option<LiveSessionRow> = sqlx::query_as(
+            "SELECT u.*, s.expires_at AS session_expires_at, s.last_used_at AS session_last_used_at
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at >= ?",
         )
         .bind(session_id)
         .bind(now)
+        .bind(now - idle_timeout)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| (user_from_row(&row), row.get("session_expires_at"))))
+        Ok(row.map(|row| LiveSession {
+            user: row.user,
+            live_until: row.session_expires_at.min(row.session_last_used_at + idle_timeout + 1),
+        }))
     }
 
-    pub async fn rotate(&self, request: RotationRequest<'_>) -> Result<Rotation, sqlx::Error> {
-        let RotationRequest { presented_hash, child_hash, sealed_child, now, idle_timeout, grace } = request;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(row) = sqlx::query(
-            "SELECT t.session_id, t.parent_hash, t.used_at, t.sealed_child, s.user_id, s.expires_at, s.last_used_at,
-                    s.revoke_reason,
+    /// The presented token's row and its session's, read without taking the write lock.
+    pub async fn presented_token(&self, token_hash: &[u8]) -> Result<Option<PresentedToken>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT t.session_id, t.parent_hash, t.used_at, t.child_hash, t.sealed_child,
+                    s.user_id, s.expires_at, s.last_used_at, s.revoke_reason,
                     (SELECT c.used_at IS NULL FROM refresh_tokens c WHERE c.hash = t.child_hash) AS child_is_newest
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
              WHERE t.hash = ?",
         )
-        .bind(presented_hash)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(Rotation::Expired);
-        };
-        let session_id: String = row.get("session_id");
-        let user_id: i64 = row.get("user_id");
-        let expires_at: i64 = row.get("expires_at");
-        let last_used_at: i64 = row.get("last_used_at");
-        let revoke_reason: Option<String> = row.get("revoke_reason");
-        let used_at: Option<i64> = row.get("used_at");
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+    }
 
-        match revoke_reason.as_deref() {
-            Some(REVOKED_FOR_REUSE) => return Ok(Rotation::Reused { session_id, user_id }),
-            Some(_) => return Ok(Rotation::Expired),
-            None => {}
-        }
-        if now >= expires_at || now - last_used_at > idle_timeout {
-            return Ok(Rotation::Expired);
-        }
-
-        if let Some(used_at) = used_at {
-            let child_is_newest: Option<bool> = row.get("child_is_newest");
-            let stored_seal: Option<Vec<u8>> = row.get("sealed_child");
-            if let (true, Some(true), Some(sealed_child)) = (now - used_at <= grace, child_is_newest, stored_seal) {
-                return Ok(Rotation::WithinGrace { session_id, user_id, expires_at, sealed_child });
-            }
-            revoke(&mut tx, &session_id, REVOKED_FOR_REUSE, now).await?;
-            tx.commit().await?;
-            return Ok(Rotation::Reused { session_id, user_id });
-        }
-
+    /// Exchanges the presented token for `child`, if it is still unused and its session unrevoked; `false` when
+    /// another request got there first (the caller reads the row again).
+    pub async fn rotate(
+        &self,
+        presented_hash: &[u8],
+        presented: &PresentedToken,
+        child: Child<'_>,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let claimed = sqlx::query(
             "UPDATE refresh_tokens SET used_at = ?, child_hash = ?, sealed_child = ?
-             WHERE hash = ? AND used_at IS NULL",
+             WHERE hash = ? AND used_at IS NULL
+               AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL)",
         )
         .bind(now)
-        .bind(child_hash)
-        .bind(if grace > 0 { Some(sealed_child) } else { None })
+        .bind(child.hash)
+        .bind(child.sealed)
         .bind(presented_hash)
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if claimed != 1 {
-            // Unreachable while BEGIN IMMEDIATE serialises writers; refuse rather than fork the session.
-            return Ok(Rotation::Expired);
+            return Ok(false);
         }
         // The presented token's parent is no longer the immediate parent of the newest token: its grace ends.
-        let parent_hash: Option<Vec<u8>> = row.get("parent_hash");
-        if let Some(parent_hash) = parent_hash {
+        if let Some(parent_hash) = &presented.parent_hash {
             sqlx::query("UPDATE refresh_tokens SET sealed_child = NULL WHERE hash = ?")
                 .bind(parent_hash)
                 .execute(&mut *tx)
                 .await?;
         }
         sqlx::query("INSERT INTO refresh_tokens (hash, session_id, parent_hash, created_at) VALUES (?, ?, ?, ?)")
-            .bind(child_hash)
-            .bind(&session_id)
+            .bind(child.hash)
+            .bind(&presented.session_id)
             .bind(presented_hash)
             .bind(now)
             .execute(&mut *tx)
             .await?;
         sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
             .bind(now)
-            .bind(&session_id)
+            .bind(&presented.session_id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Rotation::Rotated { session_id, user_id, expires_at })
+        Ok(true)
+    }
+
+    pub async fn revoke(&self, session_id: &str, reason: RevokeReason, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now)
+            .bind(reason)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Revokes the session the token belongs to, if it is live; returns that session's id.
@@ -293,30 +273,29 @@ impl Store {
              RETURNING id",
         )
         .bind(now)
-        .bind(REVOKED_BY_LOGOUT)
+        .bind(RevokeReason::Logout)
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await
     }
 
-    pub async fn live_sessions(&self, user_id: i64, now: i64) -> Result<Vec<SessionSummary>, sqlx::Error> {
-        let rows = sqlx::query(
+    /// The user's sessions that are neither revoked, expired nor idle, newest first.
+    pub async fn live_sessions(
+        &self,
+        user_id: i64,
+        now: i64,
+        idle_timeout: i64,
+    ) -> Result<Vec<SessionSummary>, sqlx::Error> {
+        sqlx::query_as(
             "SELECT id, created_at, last_used_at, user_agent FROM sessions
-             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC",
+             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at >= ?
+             ORDER BY created_at DESC",
         )
         .bind(user_id)
         .bind(now)
+        .bind(now - idle_timeout)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| SessionSummary {
-                id: row.get("id"),
-                created_at: row.get("created_at"),
-                last_used_at: row.get("last_used_at"),
-                user_agent: row.get("user_agent"),
-            })
-            .collect())
+        .await
     }
 
     /// Revokes one of the user's own live sessions; `false` when there is no such session for this user.
@@ -326,7 +305,7 @@ impl Store {
              WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?",
         )
         .bind(now)
-        .bind(REVOKED_BY_USER)
+        .bind(RevokeReason::SignedOutRemotely)
         .bind(session_id)
         .bind(user_id)
         .bind(now)
@@ -335,30 +314,40 @@ impl Store {
         .rows_affected();
         Ok(revoked == 1)
     }
-}
 
-async fn revoke(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    session_id: &str,
-    reason: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
-        .bind(now)
-        .bind(reason)
-        .bind(session_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> User {
-    User {
-        id: row.get("id"),
-        username: row.get("username"),
-        display_name: row.get("display_name"),
-        email: row.get("email"),
-        password_hash: row.get("password_hash"),
-        created_at: row.get("created_at"),
+    /// Deletes the sessions that ended (expired, idle, or revoked more than an hour ago) with all their tokens;
+    /// returns how many sessions went.
+    pub async fn sweep(&self, now: i64, idle_timeout: i64) -> Result<u64, sqlx::Error> {
+        let deleted = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_used_at < ? OR revoked_at < ?")
+            .bind(now)
+            .bind(now - idle_timeout)
+            .bind(now - REVOKED_RETENTION_SECONDS)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted)
     }
+}
+
+/// The database and its WAL and shared-memory files hold password hashes: readable by the owner alone. SQLite
+/// gives the WAL and shared-memory files the database file's mode, so creating that one right is enough; files
+/// of an older start are narrowed too.
+fn owner_only_files(path: &Path) -> Result<(), sqlx::Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = path.with_file_name(format!(
+                "{}{suffix}",
+                path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default()
+            ));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }

@@ -14,7 +14,9 @@ use sha2::{Digest, Sha256};
 use crate::config::Settings;
 
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
-const LEEWAY_SECONDS: u64 = 5;
+const LEEWAY_SECONDS: i64 = 5;
+// RFC 8725 and OWASP: a leeway of a few seconds, no more.
+const _: () = assert!(LEEWAY_SECONDS <= 5);
 const REFRESH_TOKEN_BYTES: usize = 32;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +27,9 @@ pub struct AccessClaims {
     pub sid: String,
     pub iat: i64,
     pub exp: i64,
+    /// Never issued by this server, but honoured if present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     pub jti: String,
 }
 
@@ -45,9 +50,9 @@ const MAX_VERIFIED_TOKENS: usize = 10_000;
 impl AccessTokens {
     pub fn new(signing_key: &[u8], settings: &Settings) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // Time claims are checked against the server's clock (the one tests move), in `is_current`.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -76,21 +81,22 @@ impl AccessTokens {
             sid: session_id.to_owned(),
             iat: now,
             exp: now + self.ttl,
+            nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
         };
         jsonwebtoken::encode(&header, &claims, &self.encoding)
     }
 
-    /// Signature, algorithm, `typ`, issuer, audience and time claims; `None` for anything that is not ours.
-    pub fn verify(&self, token: &str) -> Option<Arc<AccessClaims>> {
-        let now = jsonwebtoken::get_current_timestamp() as i64;
+    /// Signature, algorithm, `typ`, issuer, audience, and the time claims at `now`; `None` for anything that is
+    /// not ours or not current.
+    pub fn verify(&self, token: &str, now: i64) -> Option<Arc<AccessClaims>> {
         let known = self.verified.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(token).cloned();
         if let Some(claims) = known {
             return is_current(&claims, now).then_some(claims);
         }
         // `validation` admits HS256 alone; the type is checked on the header decode already parsed.
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
-        if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+        if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) || !is_current(&data.claims, now) {
             return None;
         }
         let claims = Arc::new(data.claims);
@@ -106,9 +112,10 @@ impl AccessTokens {
     }
 }
 
-/// The rule jsonwebtoken applies: a token is expired once `exp` is more than the leeway in the past.
+/// jsonwebtoken's rule, on our clock: expired once `exp` is more than the leeway in the past, and not yet valid
+/// while `nbf` is more than the leeway in the future.
 fn is_current(claims: &AccessClaims, now: i64) -> bool {
-    claims.exp >= now - LEEWAY_SECONDS as i64
+    claims.exp >= now - LEEWAY_SECONDS && claims.nbf.is_none_or(|nbf| nbf <= now + LEEWAY_SECONDS)
 }
 
 /// Refresh tokens are 32 CSPRNG bytes, base64url; the store keeps only their SHA-256.
@@ -184,8 +191,7 @@ mod tests {
         let tokens = AccessTokens::new(b"key", &settings);
         let validation = &tokens.validation;
         assert_eq!(validation.algorithms, [Algorithm::HS256]);
-        assert!(validation.leeway <= 5);
-        assert!(validation.validate_exp && validation.validate_nbf && validation.validate_aud);
+        assert!(validation.validate_aud);
         assert_eq!(validation.iss, Some([settings.issuer.clone()].into()));
         assert_eq!(validation.aud, Some([settings.audience.clone()].into()));
         let required: std::collections::HashSet<String> =
@@ -197,22 +203,20 @@ mod tests {
     #[test]
     fn a_verified_token_is_remembered_but_its_expiry_still_counts() {
         let tokens = AccessTokens::new(b"key", &Settings { access_token_ttl: 60, ..Settings::default() });
-        let now = jsonwebtoken::get_current_timestamp() as i64;
+        // Far from the system's time: only the given clock counts.
+        let now = 4_000_000_000;
         let fresh = tokens.issue(1, "session", now).unwrap();
-        assert_eq!(tokens.verify(&fresh).unwrap().sid, "session");
-        assert_eq!(tokens.verify(&fresh).unwrap().sid, "session", "the second use hits the cache");
+        assert_eq!(tokens.verify(&fresh, now).unwrap().sid, "session");
+        assert_eq!(tokens.verify(&fresh, now).unwrap().sid, "session", "the second use hits the cache");
+        assert!(tokens.verify(&fresh, now + 65).is_some(), "within the 5 s leeway");
+        assert!(tokens.verify(&fresh, now + 66).is_none(), "a remembered token expires like any other");
 
-        let expiring = tokens.issue(1, "session", now - 60).unwrap();
-        assert!(tokens.verify(&expiring).is_some(), "within the 5 s leeway");
-        // Six seconds later, as far as the remembered claims are concerned.
-        if let Some(claims) = tokens.verified.write().unwrap().get_mut(&expiring) {
-            *claims = Arc::new(AccessClaims { exp: now - 6, ..(**claims).clone() });
-        }
-        assert!(tokens.verify(&expiring).is_none(), "a remembered token expires like any other");
+        let late = tokens.issue(1, "session", now - 66).unwrap();
+        assert!(tokens.verify(&late, now).is_none(), "expired on first sight");
 
         let mut tampered = fresh.clone();
         tampered.push('x');
-        assert!(tokens.verify(&tampered).is_none());
+        assert!(tokens.verify(&tampered, now).is_none());
     }
 
     #[test]

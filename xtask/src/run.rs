@@ -65,7 +65,7 @@ pub fn trunk_release_build() -> Result<(), String> {
 
 pub fn serve(server_args: &[String]) -> Result<(), String> {
     trunk_release_build()?;
-    let mut server = command("cargo", &["run", "--release", "--quiet", "--package", "session-server", "--"]);
+    let mut server = command("cargo", &["run", "--release", "--quiet", "--package", "session-server", "--", "--demo"]);
     server.args(server_args);
     status(server)
 }
@@ -82,9 +82,12 @@ impl Drop for Guard {
 
 pub fn dev() -> Result<(), String> {
     status(command("cargo", &["build", "--package", "session-server"]))?;
-    let api = command("cargo", &["run", "--quiet", "--package", "session-server", "--", "--addr", "127.0.0.1:3000"])
-        .spawn()
-        .map_err(|error| format!("cannot start the API: {error}"))?;
+    let api = command(
+        "cargo",
+        &["run", "--quiet", "--package", "session-server", "--", "--demo", "--addr", "127.0.0.1:3000"],
+    )
+    .spawn()
+    .map_err(|error| format!("cannot start the API: {error}"))?;
     let _api = Guard(api);
     println!("API on http://127.0.0.1:3000; app with hot reload on http://127.0.0.1:8080");
     status(command("trunk", &["serve"]))

@@ -21,6 +21,7 @@ impl ServerForPage {
         let (api_port, page_port) = (free_port()?, free_port()?);
         let data_dir = std::env::temp_dir().join(format!("session-page-{}-{api_port}", std::process::id()));
         let server = command(binary, settings)
+            .arg("--demo")
             .args(["--addr", &format!("127.0.0.1:{api_port}")])
             .args(["--allowed-origin", &format!("http://127.0.0.1:{page_port}")])
             .arg("--data-dir")

@@ -20,6 +20,8 @@ async fn every_response_carries_the_security_headers() {
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{}", response.url());
         assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["cross-origin-opener-policy"], "same-origin");
     }
 }
 
@@ -57,6 +59,21 @@ async fn configured_origins_get_credentials_and_no_one_else_does() {
     assert_eq!(marked.status(), StatusCode::FORBIDDEN, "allowed through CSRF, refused for lack of a cookie");
     let body: serde_json::Value = marked.json().await.unwrap();
     assert_eq!(body["error"], "session_expired");
+
+    // A configured origin is another site: the browser says so, and it is still allowed.
+    let server = &server;
+    let error_from_another_site = |origin: &'static str| async move {
+        let response = server
+            .post("/auth/refresh")
+            .header("Origin", origin)
+            .header("Sec-Fetch-Site", "cross-site")
+            .send()
+            .await
+            .unwrap();
+        response.json::<serde_json::Value>().await.unwrap()["error"].clone()
+    };
+    assert_eq!(error_from_another_site("https://app.example").await, "session_expired", "refused as cross-site");
+    assert_eq!(error_from_another_site("https://evil.example").await, "csrf");
 }
 
 #[tokio::test]

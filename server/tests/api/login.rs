@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use session_server::{DEMO_PASSWORD, DEMO_USERNAME, Settings};
+use session_server::{DEMO_PASSWORD, DEMO_USERNAME, NewUser, RECHECK_SECONDS, Settings, add_user};
 
 use crate::support::{TestServer, error_code};
 
@@ -37,6 +37,23 @@ async fn an_unknown_user_still_costs_a_password_verification() {
     }
     // Without the dummy verification the unknown user would answer in well under a tenth of the time.
     assert!(unknown * 2 > known, "unknown user {unknown:?} vs wrong password {known:?}");
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_hash_still_costs_a_password_verification() {
+    let server = TestServer::start(Settings::default()).await;
+    let broken = NewUser { username: "broken", password: "a long enough password", display_name: "B", email: "" };
+    add_user(&server.app.store, broken, 0).await.unwrap();
+    sqlx::query("UPDATE users SET password_hash = 'not an argon2 hash' WHERE username = 'broken'")
+        .execute(&server.database().await)
+        .await
+        .unwrap();
+    let (mut known, mut broken) = (Duration::MAX, Duration::MAX);
+    for _ in 0..4 {
+        known = known.min(refusal_time(&server, DEMO_USERNAME).await);
+        broken = broken.min(refusal_time(&server, "broken").await);
+    }
+    assert!(broken * 2 > known, "unreadable hash {broken:?} vs wrong password {known:?}");
 }
 
 #[tokio::test]
@@ -107,10 +124,18 @@ async fn the_user_add_command_creates_an_account_that_can_sign_in() {
 #[tokio::test]
 async fn the_set_password_command_signs_the_user_out_everywhere() {
     let server = TestServer::start(Settings::default()).await;
-    let session = server.sign_in().await;
+    let (laptop, phone) = (server.sign_in().await, server.sign_in().await);
+    for device in [&laptop, &phone] {
+        assert_eq!(server.user_status(&device.access_token).await, StatusCode::OK);
+    }
     let changed =
         server_command(server.data_dir.path(), &["user", "set-password", DEMO_USERNAME], "the next password\n");
     assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
-    assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::FORBIDDEN);
+    // Another process changed the database: this one sees it at its next recheck.
+    server.clock.advance(RECHECK_SECONDS);
+    for device in [&laptop, &phone] {
+        assert_eq!(error_code(server.refresh(&device.refresh_token).await).await.1, "session_expired");
+        assert_eq!(server.user_status(&device.access_token).await, StatusCode::UNAUTHORIZED);
+    }
     assert_eq!(server.login_as(DEMO_USERNAME, "the next password").await.status(), StatusCode::OK);
 }

@@ -2,11 +2,13 @@
 // A test that unwraps fails with the place it failed: what a test should do.
 #![allow(clippy::unwrap_used)]
 
+mod abuse;
 mod access_tokens;
 mod contract;
 mod headers;
 mod login;
 mod robustness;
 mod sessions;
+mod startup;
 mod static_files;
 mod support;

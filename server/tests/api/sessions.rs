@@ -6,7 +6,7 @@ use serde_json::Value;
 use session_server::{RECHECK_SECONDS, Settings, set_password};
 use sqlx::Row;
 
-use crate::support::{TestServer, error_code, refresh_cookie, sha256};
+use crate::support::{Launch, TestServer, error_code, refresh_cookie, sha256};
 
 const REUSED: (StatusCode, &str) = (StatusCode::FORBIDDEN, "refresh_token_reused");
 const EXPIRED: (StatusCode, &str) = (StatusCode::FORBIDDEN, "session_expired");
@@ -136,7 +136,7 @@ async fn a_password_change_revokes_every_session_of_the_user() {
     let phone = server.sign_in().await;
     assert_eq!(server.user_status(&laptop.access_token).await, StatusCode::OK);
     // As the `user set-password` command does it: from outside the serving process, seen within a recheck.
-    set_password(server.app.store(), "demo", "a brand new password", 0).await.unwrap();
+    set_password(&server.app.store, "demo", "a brand new password", 0).await.unwrap();
     server.clock.advance(RECHECK_SECONDS);
     for device in [&laptop, &phone] {
         expect(error_code(server.refresh(&device.refresh_token).await).await, EXPIRED);
@@ -159,4 +159,79 @@ async fn an_unknown_session_id_is_not_found() {
         .await
         .unwrap();
     expect(error_code(response).await, (StatusCode::NOT_FOUND, "not_found"));
+}
+
+#[tokio::test]
+async fn reuse_in_the_same_second_with_grace_off_revokes_a_cached_session_at_once() {
+    let server = TestServer::start(Settings { refresh_grace: 0, ..Settings::default() }).await;
+    let session = server.sign_in().await;
+    // The session is now in the live cache, which is rechecked only after a second the clock never reaches.
+    assert_eq!(server.user_status(&session.access_token).await, StatusCode::OK);
+    let _child = server.rotate(&session.refresh_token).await;
+    expect(error_code(server.refresh(&session.refresh_token).await).await, REUSED);
+    assert_eq!(server.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_idle_session_refuses_its_access_token_and_leaves_the_sessions_list() {
+    let settings = Settings { idle_timeout: 100, access_token_ttl: 900, ..Settings::default() };
+    let server = TestServer::start(settings).await;
+    let idle = server.sign_in().await;
+    assert_eq!(server.user_status(&idle.access_token).await, StatusCode::OK);
+    server.clock.advance(60);
+    let active = server.sign_in().await;
+    server.clock.advance(41);
+    // 101 s without a refresh: idle, although its access token has 799 s left.
+    assert_eq!(server.user_status(&idle.access_token).await, StatusCode::UNAUTHORIZED);
+    let listed: Vec<Value> =
+        server.get("/user/sessions", &active.access_token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["current"], true);
+}
+
+#[tokio::test]
+async fn a_grace_retry_whose_seal_no_longer_opens_is_refused_not_given_a_garbage_cookie() {
+    let first = TestServer::start(Settings::default()).await;
+    let session = first.sign_in().await;
+    let _child = first.rotate(&session.refresh_token).await;
+    // The operator changes the signing secret; the retry arrives inside the grace window.
+    let restarted = Launch {
+        secret: "another signing secret, also long enough",
+        data_dir: Some(first.data_dir.clone()),
+        clock: first.clock.clone(),
+        ..Launch::new(Settings::default())
+    }
+    .start()
+    .await;
+    let retry = restarted.refresh(&session.refresh_token).await;
+    assert_eq!(refresh_cookie(retry.headers()), None, "a cookie was set");
+    expect(error_code(retry).await, EXPIRED);
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_ended_sessions_and_their_tokens() {
+    let server = TestServer::start(Settings { session_ttl: 7200, ..Settings::default() }).await;
+    let expiring = server.sign_in().await;
+    let _ = server.rotate(&expiring.refresh_token).await;
+    server.clock.advance(7200);
+    let signed_out = server.sign_in().await;
+    let cookie = format!("__Secure-refresh={}", signed_out.refresh_token);
+    server.post("/auth/logout").header("Cookie", cookie).send().await.unwrap();
+    let live = server.sign_in().await;
+    let database = server.database().await;
+    let count = |table: &'static str| {
+        let database = database.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&database).await.unwrap()
+        }
+    };
+    assert_eq!((count("sessions").await, count("refresh_tokens").await), (3, 4));
+
+    // The expired session goes at once; the revoked one is kept an hour, so reuse still reads as reuse meanwhile.
+    assert_eq!(server.app.sweep().await.unwrap(), 1);
+    assert_eq!((count("sessions").await, count("refresh_tokens").await), (2, 2));
+    server.clock.advance(3601);
+    assert_eq!(server.app.sweep().await.unwrap(), 1);
+    assert_eq!((count("sessions").await, count("refresh_tokens").await), (1, 1));
+    assert_eq!(server.refresh(&live.refresh_token).await.status(), StatusCode::OK);
 }

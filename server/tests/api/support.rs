@@ -8,7 +8,9 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
-use session_server::{DEMO_PASSWORD, DEMO_USERNAME, ManualClock, ServerConfig, Settings, build_app, serve};
+use session_server::{
+    ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, ServerConfig, Settings, SharedState, build_app, serve,
+};
 use sha2::{Digest, Sha256};
 
 /// The configured signing secret, so tests can forge tokens the way an attacker who knew it could.
@@ -18,8 +20,8 @@ pub struct TestServer {
     pub base: String,
     pub clock: ManualClock,
     pub http: reqwest::Client,
-    pub app: session_server::App,
-    pub data_dir: tempfile::TempDir,
+    pub app: SharedState,
+    pub data_dir: Arc<tempfile::TempDir>,
 }
 
 pub struct SignedIn {
@@ -27,32 +29,66 @@ pub struct SignedIn {
     pub refresh_token: String,
 }
 
+/// How a test server starts; `TestServer::start` takes the defaults.
+pub struct Launch {
+    pub settings: Settings,
+    pub clock: ManualClock,
+    pub static_dir: Option<std::path::PathBuf>,
+    pub limits: ConnectionLimits,
+    pub secret: &'static str,
+    pub metrics: bool,
+    /// Another server's data directory, to start again on its database.
+    pub data_dir: Option<Arc<tempfile::TempDir>>,
+}
+
+impl Launch {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            clock: ManualClock::starting_now(),
+            static_dir: None,
+            limits: ConnectionLimits::default(),
+            secret: TEST_SECRET,
+            metrics: false,
+            data_dir: None,
+        }
+    }
+
+    pub async fn start(self) -> TestServer {
+        let data_dir = self.data_dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
+        let mut config = ServerConfig::new(data_dir.path());
+        config.settings = self.settings;
+        config.static_dir = self.static_dir;
+        config.clock = Arc::new(self.clock.clone());
+        config.signing_secret = Some(self.secret.to_owned());
+        config.expose_metrics = self.metrics;
+        config.demo_account = true;
+        let (app, router) = build_app(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(listener, router, self.limits));
+        TestServer { base, clock: self.clock, http: reqwest::Client::new(), app, data_dir }
+    }
+}
+
 impl TestServer {
     pub async fn start(settings: Settings) -> Self {
-        Self::start_at(ManualClock::starting_now(), settings).await
+        Launch::new(settings).start().await
     }
 
     /// With the built app in `static_dir`, as `cargo xtask serve` runs it.
     pub async fn start_serving(settings: Settings, static_dir: &std::path::Path) -> Self {
-        Self::launch(ManualClock::starting_now(), settings, Some(static_dir)).await
+        Launch { static_dir: Some(static_dir.to_path_buf()), ..Launch::new(settings) }.start().await
     }
 
-    pub async fn start_at(clock: ManualClock, settings: Settings) -> Self {
-        Self::launch(clock, settings, None).await
+    /// The address the server listens on, for raw TCP.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
     }
 
-    async fn launch(clock: ManualClock, settings: Settings, static_dir: Option<&std::path::Path>) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig::new(data_dir.path());
-        config.settings = settings;
-        config.static_dir = static_dir.map(std::path::Path::to_path_buf);
-        config.clock = Arc::new(clock.clone());
-        config.signing_secret = Some(TEST_SECRET.to_owned());
-        let (app, router) = build_app(config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, router));
-        Self { base, clock, http: reqwest::Client::new(), app, data_dir }
+    /// A client whose connections come from another loopback address: another client, as the server sees it.
+    pub fn client_from(&self, address: [u8; 4]) -> reqwest::Client {
+        reqwest::Client::builder().local_address(std::net::IpAddr::from(address)).build().unwrap()
     }
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {

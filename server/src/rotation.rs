@@ -1,0 +1,133 @@
+//! The refresh-token rotation policy, as one pure function: what presenting a token leads to, given its row,
+//! the time and the settings. The store only reads the row and carries out the decision.
+
+use crate::store::{PresentedToken, RevokeReason};
+
+/// The settings rotation depends on, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationRules {
+    pub idle_timeout: i64,
+    pub grace: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The newest token of a live session: it is exchanged for a child.
+    Rotate,
+    /// Rotated moments ago and its child is still unused: answer with that same child (a lost answer's retry).
+    GraceSameChild,
+    /// A rotated token presented again outside the grace rule, or a token of a session revoked for reuse: the
+    /// whole session is (or stays) revoked.
+    Reused,
+    /// The session has ended: absolute lifetime, or revoked for any other reason.
+    Expired,
+    /// The session went unused (not refreshed) for longer than the idle timeout.
+    Idle,
+}
+
+pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decision {
+    match token.revoke_reason {
+        Some(RevokeReason::Reuse) => return Decision::Reused,
+        Some(_) => return Decision::Expired,
+        None => {}
+    }
+    if now >= token.expires_at {
+        return Decision::Expired;
+    }
+    if now - token.last_used_at > rules.idle_timeout {
+        return Decision::Idle;
+    }
+    let Some(used_at) = token.used_at else { return Decision::Rotate };
+    let child_unused = token.child_is_newest == Some(true);
+    if rules.grace > 0 && now - used_at <= rules.grace && child_unused && token.sealed_child.is_some() {
+        Decision::GraceSameChild
+    } else {
+        Decision::Reused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: RotationRules = RotationRules { idle_timeout: 100, grace: 10 };
+    const NOW: i64 = 1_000;
+
+    fn newest() -> PresentedToken {
+        PresentedToken {
+            session_id: "s".to_owned(),
+            user_id: 1,
+            parent_hash: None,
+            used_at: None,
+            child_hash: None,
+            sealed_child: None,
+            child_is_newest: None,
+            expires_at: NOW + 500,
+            last_used_at: NOW - 50,
+            revoke_reason: None,
+        }
+    }
+
+    fn rotated(at: i64, child_unused: bool, sealed: bool) -> PresentedToken {
+        PresentedToken {
+            used_at: Some(at),
+            child_hash: Some(vec![1]),
+            child_is_newest: Some(child_unused),
+            sealed_child: sealed.then(|| vec![2]),
+            ..newest()
+        }
+    }
+
+    #[test]
+    fn each_row_leads_to_one_decision() {
+        let cases: Vec<(&str, PresentedToken, RotationRules, Decision)> = vec![
+            ("the newest token", newest(), RULES, Decision::Rotate),
+            ("at the absolute end", PresentedToken { expires_at: NOW, ..newest() }, RULES, Decision::Expired),
+            ("idle just too long", PresentedToken { last_used_at: NOW - 101, ..newest() }, RULES, Decision::Idle),
+            (
+                "idle exactly the timeout",
+                PresentedToken { last_used_at: NOW - 100, ..newest() },
+                RULES,
+                Decision::Rotate,
+            ),
+            (
+                "revoked by logout",
+                PresentedToken { revoke_reason: Some(RevokeReason::Logout), ..newest() },
+                RULES,
+                Decision::Expired,
+            ),
+            (
+                "revoked for reuse",
+                PresentedToken { revoke_reason: Some(RevokeReason::Reuse), ..newest() },
+                RULES,
+                Decision::Reused,
+            ),
+            (
+                "revoked for reuse, past its end",
+                PresentedToken { revoke_reason: Some(RevokeReason::Reuse), expires_at: 0, ..newest() },
+                RULES,
+                Decision::Reused,
+            ),
+            ("retried inside the grace", rotated(NOW - 10, true, true), RULES, Decision::GraceSameChild),
+            ("retried after the grace", rotated(NOW - 11, true, true), RULES, Decision::Reused),
+            ("the child was already rotated", rotated(NOW - 1, false, true), RULES, Decision::Reused),
+            ("no seal kept (grace off then)", rotated(NOW - 1, true, false), RULES, Decision::Reused),
+            ("grace off, same second", rotated(NOW, true, true), RotationRules { grace: 0, ..RULES }, Decision::Reused),
+            (
+                "grace off, a second later",
+                rotated(NOW - 1, true, true),
+                RotationRules { grace: 0, ..RULES },
+                Decision::Reused,
+            ),
+            (
+                "a rotated token of an idle session",
+                PresentedToken { last_used_at: NOW - 200, ..rotated(NOW - 1, true, true) },
+                RULES,
+                Decision::Idle,
+            ),
+        ];
+        for (case, token, rules, expected) in cases {
+            assert_eq!(decide(&token, NOW, rules), expected, "{case}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The assembled router: the API with its middleware where it applies, `/metrics`, and the built app.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use session_contract::{CSRF_HEADER, paths};
+
+use crate::routes;
+use crate::security::{self, content_security_policy};
+use crate::startup::StartupError;
+use crate::state::SharedState;
+use crate::static_files;
+
+const MAX_BODY_BYTES: usize = 8 * 1024;
+
+pub async fn build(
+    app: &SharedState,
+    static_dir: Option<PathBuf>,
+    expose_metrics: bool,
+) -> Result<Router, StartupError> {
+    // Each middleware only where it applies, so a GET /user pays for neither CSRF checks nor CORS.
+    let state_changing =
+        routes::state_changing().route_layer(middleware::from_fn_with_state(app.clone(), security::refuse_cross_site));
+    let reads = routes::reads().route_layer(middleware::from_fn_with_state(app.clone(), serve_app_to_navigations));
+    let mut api = security::with_api_headers(state_changing.merge(reads));
+    if !app.settings.allowed_origins.is_empty() {
+        api = api.layer(cors_for(&app.settings.allowed_origins)?);
+    }
+    if expose_metrics {
+        api = api.route(paths::METRICS, get(metrics));
+    }
+    let mut router = api.layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    if let Some(dir) = static_dir {
+        let compress_in = dir.clone();
+        let failures = tokio::task::spawn_blocking(move || static_files::precompress(&compress_in)).await;
+        for (path, error) in failures.unwrap_or_default() {
+            tracing::warn!(path = %path.display(), %error, "cannot precompress the app; compressing per request");
+        }
+        router = router.merge(static_files::service(&dir));
+    }
+    Ok(security::with_security_headers(router, app.content_security_policy.clone())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            // The path only: a query string could carry a token.
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
+        .with_state(app.clone()))
+}
+
+/// Credentials for exactly the configured origins (and no CORS layer at all when there are none).
+fn cors_for(origins: &[String]) -> Result<CorsLayer, StartupError> {
+    let origins = origins
+        .iter()
+        .map(|origin| {
+            let is_origin = origin.starts_with("http") && origin.contains("://") && !origin.ends_with('/');
+            HeaderValue::from_str(origin)
+                .ok()
+                .filter(|_| is_origin)
+                .ok_or_else(|| StartupError::InvalidOrigin(origin.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static(CSRF_HEADER)])
+        // Without it Chrome repeats the preflight every five seconds.
+        .max_age(Duration::from_secs(600)))
+}
+
+/// `/user` is both an API endpoint and an app route: a browser navigating there (a reload or a deep link)
+/// gets the app, while the app's own fetches get JSON.
+async fn serve_app_to_navigations(State(app): State<SharedState>, request: Request, next: Next) -> Response {
+    let is_navigation = request.headers().get("sec-fetch-mode").is_some_and(|mode| mode == "navigate");
+    // Read as it is now, not as it was at start: under `trunk serve` it is rebuilt with new hashes and scripts.
+    let index_html = match (&app.index_html, is_navigation) {
+        (Some(path), true) => tokio::fs::read_to_string(path).await.ok(),
+        _ => None,
+    };
+    match index_html {
+        Some(html) => {
+            ([(header::CONTENT_SECURITY_POLICY, content_security_policy(Some(&html)))], Html(html)).into_response()
+        }
+        None => next.run(request).await,
+    }
+}
+
+async fn metrics(State(app): State<SharedState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
+}

@@ -1,0 +1,155 @@
+//! Sign-in, refresh (rotation with reuse detection) and sign-out.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use session_contract::{Credentials, TokenResponse, TokenType};
+
+use crate::cookies::{cleared_refresh_cookie, presented_refresh_token, refresh_cookie};
+use crate::error::ApiError;
+use crate::extract::{Client, JsonBody};
+use crate::metrics::{LoginOutcome, RefreshOutcome};
+use crate::rotation::{Decision, RotationRules, decide};
+use crate::state::SharedState;
+use crate::store::{Child, RevokeReason};
+use crate::tokens::{IssuedRefreshToken, digest};
+
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+pub async fn login(
+    State(app): State<SharedState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    JsonBody(credentials): JsonBody<Credentials>,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    // Reserved before the (slow) password check, so a burst of guesses counts as a sequence.
+    let reservation = app.throttle.reserve(&credentials.username, client, now).map_err(|retry_after| {
+        app.metrics.login(LoginOutcome::Throttled);
+        ApiError::TooManyAttempts { retry_after }
+    })?;
+    let user = app.store.user_by_username(&credentials.username).await?;
+    let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
+    let Ok(password_matches) = app.password_checks.verify(credentials.password, stored_hash).await else {
+        app.throttle.cancel(reservation);
+        app.metrics.login(LoginOutcome::Busy);
+        tracing::warn!(event = "password_checks_busy", "sign-in refused: every password check is busy");
+        let retry_after = app.settings.password_check_wait.as_secs().max(1);
+        return Err(ApiError::ServerBusy { retry_after });
+    };
+    let Some(user) = user.filter(|_| password_matches) else {
+        app.metrics.login(LoginOutcome::InvalidCredentials);
+        tracing::info!(event = "login_failed", "sign-in refused");
+        return Err(ApiError::InvalidCredentials);
+    };
+    app.throttle.succeeded(reservation);
+
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let refresh_token = app.refresh_tokens.generate();
+    let user_agent: String = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .chars()
+        .take(MAX_USER_AGENT_CHARS)
+        .collect();
+    let expires_at = now + app.settings.session_ttl;
+    app.store.create_session(&session_id, user.id, &user_agent, &refresh_token.hash, now, expires_at).await?;
+    app.metrics.login(LoginOutcome::Success);
+    tracing::info!(event = "login_succeeded", user_id = user.id, session_id, "signed in");
+    token_response(&app, user.id, &session_id, &refresh_token, expires_at - now)
+}
+
+pub async fn refresh(
+    State(app): State<SharedState>,
+    Client(client): Client,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    if let Some(retry_after) = app.throttle.refresh_wait(client, now) {
+        return Err(ApiError::TooManyAttempts { retry_after });
+    }
+    let Some(presented) = presented_refresh_token(&jar) else {
+        app.metrics.refresh(RefreshOutcome::Expired);
+        return Err(ApiError::SessionExpired);
+    };
+    let presented_hash = digest(presented);
+    let rules = RotationRules { idle_timeout: app.settings.idle_timeout, grace: app.settings.refresh_grace };
+    // A second pass only when a concurrent request rotated the token between our read and our write.
+    for _ in 0..2 {
+        // Read without the write lock: a guessed or stale token never queues behind real rotations.
+        let Some(token) = app.store.presented_token(&presented_hash).await? else {
+            app.throttle.refresh_failed(client, now);
+            app.metrics.refresh(RefreshOutcome::Expired);
+            return Err(ApiError::SessionExpired);
+        };
+        let (session_id, user_id) = (token.session_id.as_str(), token.user_id);
+        match decide(&token, now, rules) {
+            Decision::Rotate => {
+                let child = app.refresh_tokens.generate();
+                let sealed = (rules.grace > 0).then(|| app.refresh_tokens.seal(presented, &child.plaintext));
+                let stored_child = Child { hash: &child.hash, sealed: sealed.as_deref() };
+                if app.store.rotate(&presented_hash, &token, stored_child, now).await? {
+                    app.metrics.refresh(RefreshOutcome::Rotated);
+                    tracing::info!(event = "refresh_rotated", user_id, session_id, "refresh token rotated");
+                    return token_response(&app, user_id, session_id, &child, token.expires_at - now);
+                }
+            }
+            Decision::GraceSameChild => {
+                // The seal opens to *a* token with any key; only the stored child's digest proves it is the one.
+                let same_child = token
+                    .sealed_child
+                    .as_deref()
+                    .and_then(|sealed| app.refresh_tokens.unseal(presented, sealed))
+                    .filter(|child| token.child_hash.as_deref() == Some(child.hash.as_slice()));
+                let Some(same_child) = same_child else {
+                    tracing::warn!(event = "refresh_grace_unsealed_wrong", session_id, "sealed child does not match");
+                    app.metrics.refresh(RefreshOutcome::Expired);
+                    return Err(ApiError::SessionExpired);
+                };
+                app.metrics.refresh(RefreshOutcome::Grace);
+                tracing::info!(event = "refresh_grace_retry", user_id, session_id, "rotated token presented again");
+                return token_response(&app, user_id, session_id, &same_child, token.expires_at - now);
+            }
+            Decision::Reused => {
+                app.store.revoke(session_id, RevokeReason::Reuse, now).await?;
+                app.live_sessions.forget(session_id);
+                app.metrics.refresh(RefreshOutcome::Reused);
+                tracing::warn!(event = "refresh_reuse_detected", user_id, session_id, "session revoked");
+                return Err(ApiError::RefreshTokenReused);
+            }
+            Decision::Expired | Decision::Idle => {
+                app.metrics.refresh(RefreshOutcome::Expired);
+                return Err(ApiError::SessionExpired);
+            }
+        }
+    }
+    app.metrics.refresh(RefreshOutcome::Expired);
+    Err(ApiError::SessionExpired)
+}
+
+fn token_response(
+    app: &SharedState,
+    user_id: i64,
+    session_id: &str,
+    refresh_token: &IssuedRefreshToken,
+    session_remaining: i64,
+) -> Result<Response, ApiError> {
+    let access_token = app.access_tokens.issue(user_id, session_id, app.now())?;
+    let expires_in = u64::try_from(app.access_tokens.ttl()).unwrap_or(0);
+    let body = TokenResponse { access_token, token_type: TokenType::Bearer, expires_in };
+    Ok(([(header::SET_COOKIE, refresh_cookie(&refresh_token.plaintext, session_remaining))], Json(body))
+        .into_response())
+}
+
+pub async fn logout(State(app): State<SharedState>, jar: CookieJar) -> Result<Response, ApiError> {
+    if let Some(presented) = presented_refresh_token(&jar)
+        && let Some(session_id) = app.store.revoke_by_token(&digest(presented), app.now()).await?
+    {
+        app.live_sessions.forget(&session_id);
+        tracing::info!(event = "logout", session_id, "session revoked");
+    }
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie())]).into_response())
+}

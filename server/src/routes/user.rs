@@ -1,0 +1,75 @@
+//! The signed-in user: profile, sessions, signing out a device.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use session_contract::{SessionEntry, User as UserBody};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::state::SharedState;
+
+pub async fn current_user(caller: Caller) -> Json<UserBody> {
+    let user = &caller.user;
+    Json(UserBody {
+        id: user.id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        email: user.email.clone(),
+        created_at: rfc3339(user.created_at),
+    })
+}
+
+pub async fn list_sessions(
+    State(app): State<SharedState>,
+    caller: Caller,
+) -> Result<Json<Vec<SessionEntry>>, ApiError> {
+    let sessions = app.store.live_sessions(caller.user.id, app.now(), app.settings.idle_timeout).await?;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|session| SessionEntry {
+                current: session.id == caller.session_id,
+                id: session.id,
+                created_at: rfc3339(session.created_at),
+                last_used_at: rfc3339(session.last_used_at),
+                user_agent: session.user_agent,
+            })
+            .collect(),
+    ))
+}
+
+pub async fn revoke_session(
+    State(app): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !app.store.revoke_user_session(caller.user.id, &id, app.now()).await? {
+        return Err(ApiError::NotFound);
+    }
+    app.live_sessions.forget(&id);
+    tracing::info!(event = "session_revoked_by_user", user_id = caller.user.id, session_id = id, "signed out a device");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Unix seconds as an RFC 3339 UTC timestamp; a time no calendar holds (never stored by this server) as the epoch.
+fn rfc3339(unix_seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn formats_unix_time_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
+    }
+}

@@ -1,0 +1,155 @@
+//! Start-up: the private data directory, the signing secret, the database, the demo account, the sweep.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use axum::Router;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+
+use crate::config::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig};
+use crate::credentials::{CredentialError, NewUser, PasswordChecks, add_user};
+use crate::live_sessions::LiveSessions;
+use crate::metrics::Metrics;
+use crate::router;
+use crate::security::content_security_policy;
+use crate::state::{AppState, SharedState};
+use crate::store::Store;
+use crate::throttle::Throttle;
+use crate::tokens::{AccessTokens, RefreshTokens, derive_key};
+
+const SECRET_FILE: &str = "signing-secret";
+const DATABASE_FILE: &str = "sessions.db";
+const MIN_SECRET_BYTES: usize = 32;
+const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot use the data directory {path}")]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error("the signing secret must be at least {MIN_SECRET_BYTES} bytes")]
+    WeakSecret,
+    #[error("the signing secret file {0} is empty; delete it to have a new one generated (every session then ends)")]
+    EmptySecretFile(PathBuf),
+    #[error("cannot open the database")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot bring the database schema up to date")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the demo account")]
+    DemoAccount(#[source] CredentialError),
+    #[error("cannot prepare password checks")]
+    PasswordChecks(#[source] CredentialError),
+    #[error("the allowed origin {0:?} is not an origin such as https://app.example")]
+    InvalidOrigin(String),
+}
+
+/// Opens (or creates) the data directory and database, seeds the demo account when asked on an empty database,
+/// starts the sweep of ended sessions, and builds the router: the API, `/metrics` when enabled, and the built app
+/// for every other path.
+pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), StartupError> {
+    let data_dir_error = |source| StartupError::DataDir { path: config.data_dir.clone(), source };
+    private_dir(&config.data_dir).map_err(data_dir_error)?;
+    let secret = match config.signing_secret {
+        Some(secret) => secret.into_bytes(),
+        None => stored_secret(&config.data_dir)?,
+    };
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(StartupError::WeakSecret);
+    }
+
+    let store = Store::open(&config.data_dir.join(DATABASE_FILE)).await?;
+    let created_demo_account = config.demo_account && store.user_count().await? == 0;
+    if created_demo_account {
+        let demo = NewUser {
+            username: DEMO_USERNAME,
+            password: DEMO_PASSWORD,
+            display_name: "Demo User",
+            email: "demo@example.com",
+        };
+        add_user(&store, demo, config.clock.now()).await.map_err(StartupError::DemoAccount)?;
+    }
+
+    let index_html = config.static_dir.as_deref().map(|dir| dir.join("index.html"));
+    let startup_index = index_html.as_deref().and_then(|path| std::fs::read_to_string(path).ok());
+    let settings = config.settings;
+    let password_checks = PasswordChecks::new(settings.password_checks, settings.password_check_wait)
+        .map_err(StartupError::PasswordChecks)?;
+    let app = Arc::new(AppState {
+        store,
+        access_tokens: AccessTokens::new(&derive_key(&secret, "access-token-signing"), &settings),
+        refresh_tokens: RefreshTokens::new(derive_key(&secret, "refresh-grace-seal")),
+        settings,
+        clock: config.clock,
+        metrics: Metrics::default(),
+        throttle: Throttle::default(),
+        live_sessions: LiveSessions::default(),
+        password_checks,
+        content_security_policy: content_security_policy(startup_index.as_deref()),
+        index_html,
+        created_demo_account,
+    });
+    let router = router::build(&app, config.static_dir, config.expose_metrics).await?;
+    tokio::spawn(sweep_periodically(Arc::downgrade(&app)));
+    Ok((app, router))
+}
+
+/// Deletes ended sessions every few minutes, for as long as the server lives.
+async fn sweep_periodically(app: Weak<AppState>) {
+    let mut ticks = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        ticks.tick().await;
+        let Some(app) = app.upgrade() else { return };
+        match app.sweep().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(event = "sessions_swept", deleted, "deleted ended sessions"),
+            Err(error) => tracing::warn!(%error, "cannot sweep ended sessions"),
+        }
+    }
+}
+
+/// The data directory holds the signing secret and password hashes: the owner's alone.
+fn private_dir(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(path)
+}
+
+/// The secret generated on first start and kept, readable by the owner only, in the data directory. It is
+/// written whole or not at all (a temporary file renamed into place), so a crash cannot leave an empty one.
+fn stored_secret(data_dir: &Path) -> Result<Vec<u8>, StartupError> {
+    let path = data_dir.join(SECRET_FILE);
+    let data_dir_error = |source| StartupError::DataDir { path: data_dir.to_path_buf(), source };
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().is_empty() => Err(StartupError::EmptySecretFile(path)),
+        Ok(text) => Ok(text.trim().as_bytes().to_vec()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            let secret = URL_SAFE_NO_PAD.encode(bytes);
+            write_atomically(&path, &secret).map_err(data_dir_error)?;
+            Ok(secret.into_bytes())
+        }
+        Err(error) => Err(data_dir_error(error)),
+    }
+}
+
+fn write_atomically(path: &Path, contents: &str) -> io::Result<()> {
+    use std::io::Write;
+    let temporary = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}

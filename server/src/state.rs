@@ -1,0 +1,45 @@
+//! What every handler shares: one `AppState` behind an `Arc`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::HeaderValue;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::credentials::PasswordChecks;
+use crate::live_sessions::LiveSessions;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::throttle::Throttle;
+use crate::tokens::{AccessTokens, RefreshTokens};
+
+pub type SharedState = Arc<AppState>;
+
+pub struct AppState {
+    pub store: Store,
+    pub access_tokens: AccessTokens,
+    pub refresh_tokens: RefreshTokens,
+    pub settings: Settings,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    pub throttle: Throttle,
+    pub live_sessions: LiveSessions,
+    pub password_checks: PasswordChecks,
+    /// Where the built app's index.html is, for navigations to paths the API also answers.
+    pub index_html: Option<PathBuf>,
+    pub content_security_policy: HeaderValue,
+    /// Whether this start created the demo account (and so may print its password).
+    pub created_demo_account: bool,
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Deletes the sessions that ended and their tokens; the server runs it every few minutes.
+    pub async fn sweep(&self) -> Result<u64, sqlx::Error> {
+        self.store.sweep(self.now(), self.settings.idle_timeout).await
+    }
+}

@@ -1,0 +1,194 @@
+//! The server under abuse: slow clients, connection floods, guess bursts, lockout attempts, password-check floods,
+//! refresh-token guessing, and clients behind a proxy.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::json;
+use session_server::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, Settings};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{Launch, TestServer, error_code};
+
+const SHORT_LIMITS: ConnectionLimits = ConnectionLimits {
+    header_read_timeout: Duration::from_secs(1),
+    request_timeout: Duration::from_secs(2),
+    max_connections: 64,
+};
+
+/// Reads until the server closes the connection; `None` if it is still open after `patience`.
+async fn read_until_closed(stream: &mut TcpStream, patience: Duration) -> Option<String> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(patience, stream.read_to_end(&mut received)).await;
+    read.ok().map(|_| String::from_utf8_lossy(&received).into_owned())
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_dropped() {
+    let server = Launch { limits: SHORT_LIMITS, ..Launch::new(Settings::default()) }.start().await;
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut stream = TcpStream::connect(server.address()).await.unwrap();
+        stream.write_all(b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Ty").await.unwrap();
+        slow.push(stream);
+    }
+    for stream in &mut slow {
+        assert!(read_until_closed(stream, Duration::from_secs(5)).await.is_some(), "a slow client is still connected");
+    }
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let server = Launch { limits: SHORT_LIMITS, ..Launch::new(Settings::default()) }.start().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await.expect("closed after idling");
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_request_whose_body_never_arrives_times_out() {
+    let server = Launch { limits: SHORT_LIMITS, ..Launch::new(Settings::default()) }.start().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    let head = "POST /auth/login HTTP/1.1\r\nHost: x\r\nX-Requested-With: fetch\r\nContent-Type: application/json\r\n\
+                Content-Length: 100\r\n\r\n{\"user";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(6)).await.expect("answered and closed");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_answered_503_and_closed() {
+    let limits = ConnectionLimits { max_connections: 3, header_read_timeout: Duration::from_secs(30), ..SHORT_LIMITS };
+    let server = Launch { limits, ..Launch::new(Settings::default()) }.start().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(server.address()).await.unwrap();
+        stream.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut first = [0u8; 12];
+        stream.read_exact(&mut first).await.unwrap();
+        held.push(stream);
+    }
+    let mut extra = TcpStream::connect(server.address()).await.unwrap();
+    let _ = extra.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = read_until_closed(&mut extra, Duration::from_secs(5)).await.expect("closed at once");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("Retry-After: 1"), "{answer}");
+
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let response = server.get("/user", "x").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "served again once connections closed");
+}
+
+#[tokio::test]
+async fn a_burst_of_guesses_is_counted_as_a_sequence() {
+    let server = TestServer::start(Settings::default()).await;
+    let passwords: Vec<String> = (0..20).map(|attempt| format!("guess {attempt}")).collect();
+    let guesses = passwords.iter().map(|password| server.login_as(DEMO_USERNAME, password));
+    let statuses: Vec<StatusCode> = join_all(guesses).await.iter().map(reqwest::Response::status).collect();
+    let verified = statuses.iter().filter(|status| **status == StatusCode::UNAUTHORIZED).count();
+    let throttled = statuses.iter().filter(|status| **status == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((verified, throttled), (5, 15), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn someone_elses_failures_do_not_lock_the_real_user_out() {
+    let server = TestServer::start(Settings::default()).await;
+    let attacker = server.client_from([127, 0, 0, 2]);
+    for attempt in 0..20 {
+        let _ = attacker
+            .post(format!("{}/auth/login", server.base))
+            .header("X-Requested-With", "fetch")
+            .json(&json!({"username": DEMO_USERNAME, "password": format!("guess {attempt}")}))
+            .send()
+            .await
+            .unwrap();
+        server.clock.advance(1);
+    }
+    assert_eq!(server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await.status(), StatusCode::OK);
+}
+
+fn login_via_proxy(server: &TestServer, client: &str, username: &str) -> reqwest::RequestBuilder {
+    server
+        .post("/auth/login")
+        .header("X-Forwarded-For", client)
+        .json(&json!({"username": username, "password": "wrong password"}))
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_limit() {
+    let settings = Settings { trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()], ..Settings::default() };
+    let server = TestServer::start(settings).await;
+    for attempt in 0..30 {
+        let response = login_via_proxy(&server, "198.51.100.7", &format!("user{attempt}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let busy = login_via_proxy(&server, "198.51.100.7", "another").send().await.unwrap();
+    assert_eq!(busy.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other = login_via_proxy(&server, "198.51.100.8", "another").send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED, "another client behind the same proxy");
+    // A client cannot pick its own address by writing the header first.
+    let spoofed = login_via_proxy(&server, "203.0.113.1, 198.51.100.7", "another").send().await.unwrap();
+    assert_eq!(spoofed.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn an_untrusted_peer_cannot_choose_its_address() {
+    let server = TestServer::start(Settings::default()).await;
+    for attempt in 0..30 {
+        let client = format!("198.51.100.{attempt}");
+        let response = login_via_proxy(&server, &client, &format!("user{attempt}")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let response = login_via_proxy(&server, "198.51.100.200", "another").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "X-Forwarded-For from an untrusted peer counted");
+}
+
+#[tokio::test]
+async fn a_flood_of_sign_ins_waits_for_a_password_check_then_gets_503() {
+    let settings = Settings { password_checks: 1, password_check_wait: Duration::ZERO, ..Settings::default() };
+    let server = TestServer::start(settings).await;
+    let usernames: Vec<String> = (0..6).map(|attempt| format!("user{attempt}")).collect();
+    let attempts = usernames.iter().map(|username| server.login_as(username, "a password"));
+    let mut busy = 0;
+    for response in join_all(attempts).await {
+        match response.status() {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                assert_eq!(error_code(response).await.1, "server_busy");
+                busy += 1;
+            }
+            status => panic!("unexpected {status}"),
+        }
+    }
+    assert!(busy > 0, "six sign-ins at once all got a password check of their own");
+    // Busy answers are not failures: the account is not held back by them.
+    assert_eq!(server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn guessing_refresh_tokens_is_limited_per_address() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    for attempt in 0..30 {
+        let guess = server.refresh(&format!("guessed-token-{attempt}")).await;
+        assert_eq!(error_code(guess).await.1, "session_expired", "attempt {attempt}");
+    }
+    let refused = server.refresh(&session.refresh_token).await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(error_code(refused).await, (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts".into()));
+    // The real session is untouched, and another address refreshes as usual.
+    let elsewhere = server
+        .client_from([127, 0, 0, 3])
+        .post(format!("{}/auth/refresh", server.base))
+        .header("X-Requested-With", "fetch")
+        .header("Cookie", format!("__Secure-refresh={}", session.refresh_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::OK);
+}

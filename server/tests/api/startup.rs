@@ -1,0 +1,106 @@
+//! Start-up: private files, a secret written whole, the demo account only when asked.
+
+use std::os::unix::fs::PermissionsExt;
+
+use reqwest::StatusCode;
+use session_server::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings, build_app};
+
+use crate::support::TestServer;
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn the_data_directory_and_database_files_are_the_owners_alone() {
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("data");
+    let (app, _router) = build_app(ServerConfig::new(&data_dir)).await.unwrap();
+    // A write, so the write-ahead log exists.
+    app.sweep().await.unwrap();
+    assert_eq!(mode(&data_dir), 0o700);
+    for file in ["sessions.db", "sessions.db-wal", "sessions.db-shm", "signing-secret"] {
+        assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+    }
+    assert!(!data_dir.join("signing-secret.tmp").exists());
+}
+
+#[tokio::test]
+async fn files_left_readable_by_an_older_start_are_narrowed() {
+    let data_dir = tempfile::tempdir().unwrap();
+    drop(build_app(ServerConfig::new(data_dir.path())).await.unwrap());
+    for path in [data_dir.path().to_path_buf(), data_dir.path().join("sessions.db")] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    drop(build_app(ServerConfig::new(data_dir.path())).await.unwrap());
+    assert_eq!(mode(data_dir.path()), 0o700);
+    assert_eq!(mode(&data_dir.path().join("sessions.db")), 0o600);
+}
+
+#[tokio::test]
+async fn an_empty_secret_file_is_named_with_what_to_do() {
+    let data_dir = tempfile::tempdir().unwrap();
+    std::fs::write(data_dir.path().join("signing-secret"), "").unwrap();
+    let error = build_app(ServerConfig::new(data_dir.path())).await.err().expect("refused");
+    let message = error.to_string();
+    assert!(message.contains("is empty") && message.contains("delete it"), "{message}");
+}
+
+#[tokio::test]
+async fn the_generated_secret_is_kept_across_starts() {
+    let data_dir = tempfile::tempdir().unwrap();
+    drop(build_app(ServerConfig::new(data_dir.path())).await.unwrap());
+    let secret = std::fs::read_to_string(data_dir.path().join("signing-secret")).unwrap();
+    assert!(secret.len() >= 43, "{secret}");
+    drop(build_app(ServerConfig::new(data_dir.path())).await.unwrap());
+    assert_eq!(std::fs::read_to_string(data_dir.path().join("signing-secret")).unwrap(), secret);
+}
+
+#[tokio::test]
+async fn there_is_no_demo_account_unless_asked_for() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (app, _router) = build_app(ServerConfig::new(data_dir.path())).await.unwrap();
+    assert_eq!(app.store.user_count().await.unwrap(), 0);
+    assert!(!app.created_demo_account);
+
+    let server = TestServer::start(Settings::default()).await;
+    assert!(server.app.created_demo_account);
+    assert_eq!(server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await.status(), StatusCode::OK);
+}
+
+fn server_binary(data_dir: &std::path::Path, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_session-server"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--addr", "127.0.0.1:0", "--static-dir", "none"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The lines the server prints before it serves.
+fn first_lines(child: &mut std::process::Child, count: usize) -> Vec<String> {
+    use std::io::BufRead;
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let lines = stdout.lines().take(count).map(Result::unwrap).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    lines
+}
+
+#[test]
+fn the_demo_password_is_printed_only_when_this_start_created_the_account() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut first = server_binary(data_dir.path(), &["--demo"]);
+    let printed = first_lines(&mut first, 2).join("\n");
+    assert!(printed.contains(DEMO_PASSWORD), "{printed}");
+
+    let mut again = server_binary(data_dir.path(), &["--demo"]);
+    let printed = first_lines(&mut again, 1).join("\n");
+    assert!(printed.starts_with("Serving on"), "{printed}");
+    let mut without = server_binary(tempfile::tempdir().unwrap().path(), &[]);
+    let printed = first_lines(&mut without, 1).join("\n");
+    assert!(printed.starts_with("Serving on"), "{printed}");
+}
