@@ -12,17 +12,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 
-use crate::store::User;
+use crate::store::{LiveSession, User};
 
 pub const RECHECK_SECONDS: i64 = 1;
 const SWEEP_THRESHOLD: usize = 10_000;
-
-/// What the database says of a live session: its user, and the moment it stops being live (absolute expiry or
-/// idle timeout, whichever is first).
-pub struct LiveSession {
-    pub user: User,
-    pub live_until: i64,
-}
 
 struct Entry {
     user: Arc<User>,

@@ -16,17 +16,20 @@ use session_contract::{CSRF_HEADER, paths};
 
 use crate::routes;
 use crate::security::{self, content_security_policy};
-use crate::startup::StartupError;
 use crate::state::SharedState;
 use crate::static_files;
 
 const MAX_BODY_BYTES: usize = 8 * 1024;
 
+#[derive(Debug, thiserror::Error)]
+#[error("the allowed origin {0:?} is not an origin such as https://app.example")]
+pub struct InvalidOrigin(String);
+
 pub async fn build(
     app: &SharedState,
     static_dir: Option<PathBuf>,
     expose_metrics: bool,
-) -> Result<Router, StartupError> {
+) -> Result<Router, InvalidOrigin> {
     // Each middleware only where it applies, so a GET /user pays for neither CSRF checks nor CORS.
     let state_changing =
         routes::state_changing().route_layer(middleware::from_fn_with_state(app.clone(), security::refuse_cross_site));
@@ -56,15 +59,12 @@ pub async fn build(
 }
 
 /// Credentials for exactly the configured origins (and no CORS layer at all when there are none).
-fn cors_for(origins: &[String]) -> Result<CorsLayer, StartupError> {
+fn cors_for(origins: &[String]) -> Result<CorsLayer, InvalidOrigin> {
     let origins = origins
         .iter()
         .map(|origin| {
             let is_origin = origin.starts_with("http") && origin.contains("://") && !origin.ends_with('/');
-            HeaderValue::from_str(origin)
-                .ok()
-                .filter(|_| is_origin)
-                .ok_or_else(|| StartupError::InvalidOrigin(origin.clone()))
+            HeaderValue::from_str(origin).ok().filter(|_| is_origin).ok_or_else(|| InvalidOrigin(origin.clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(CorsLayer::new()

@@ -14,7 +14,7 @@ use crate::config::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig};
 use crate::credentials::{CredentialError, NewUser, PasswordChecks, add_user};
 use crate::live_sessions::LiveSessions;
 use crate::metrics::Metrics;
-use crate::router;
+use crate::router::{self, InvalidOrigin};
 use crate::security::content_security_policy;
 use crate::state::{AppState, SharedState};
 use crate::store::Store;
@@ -42,8 +42,8 @@ pub enum StartupError {
     DemoAccount(#[source] CredentialError),
     #[error("cannot prepare password checks")]
     PasswordChecks(#[source] CredentialError),
-    #[error("the allowed origin {0:?} is not an origin such as https://app.example")]
-    InvalidOrigin(String),
+    #[error(transparent)]
+    InvalidOrigin(#[from] InvalidOrigin),
 }
 
 /// Opens (or creates) the data directory and database, seeds the demo account when asked on an empty database,

@@ -11,8 +11,6 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, SqlitePool};
 
-use crate::live_sessions::LiveSession;
-
 /// A revoked session is kept this long, so a stolen token presented soon after still reads as reuse.
 const REVOKED_RETENTION_SECONDS: i64 = 60 * 60;
 
@@ -67,6 +65,13 @@ pub struct PresentedToken {
 pub struct Child<'a> {
     pub hash: &'a [u8],
     pub sealed: Option<&'a [u8]>,
+}
+
+/// What the database says of a live session: its user, and the moment it stops being live (absolute expiry or
+/// idle timeout, whichever is first).
+pub struct LiveSession {
+    pub user: User,
+    pub live_until: i64,
 }
 
 #[derive(FromRow)]
