@@ -3,7 +3,6 @@
 
 mod clock;
 mod lifecycle;
-mod page_requests;
 mod tabs;
 mod token_store;
 mod transport;
@@ -11,7 +10,6 @@ mod transport;
 pub use clock::{BrowserClock, monotonic_ms};
 use futures::future::LocalBoxFuture;
 pub use lifecycle::{keep_fresh, use_online_signal};
-pub use page_requests::PageRequests;
 use session_core::{Options, SessionClient};
 pub use tabs::{ANNOUNCEMENT_KEY, BrowserTabs, OtherTabs};
 pub use token_store::LocalStorageTokens;

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod components;
+mod local_date;
 pub mod pages;
 pub mod query;
 
@@ -20,7 +21,7 @@ use session_core::SessionEvent;
 use crate::api::{Api, OtherTabs, api, keep_fresh, use_online_signal};
 use crate::components::{OfflineBanner, Online, SessionNotice, StorageNote};
 use crate::pages::{LoginPage, NotFoundPage, UserPage};
-use crate::query::QueryCache;
+use crate::query::{QueryClient, provide_query_client};
 
 /// How often an open tab checks whether its token is about to expire.
 const KEEP_FRESH_EVERY: Duration = Duration::from_secs(30);
@@ -34,7 +35,7 @@ pub fn use_api() -> StoredValue<Api, LocalStorage> {
 pub fn provide_session(api: Api) {
     provide_context(Online(use_online_signal(&api)));
     provide_context(StoredValue::new_local(api));
-    provide_context(QueryCache::new());
+    provide_query_client();
     provide_context(SessionNotice::new());
 }
 
@@ -72,7 +73,7 @@ pub fn replacing() -> NavigateOptions {
 /// What the app does when the session changes, in this tab or another.
 #[component]
 fn FollowTheSession() -> impl IntoView {
-    let cache = expect_context::<QueryCache>();
+    let cache = expect_context::<QueryClient>();
     let notice = expect_context::<SessionNotice>();
     let navigate = use_navigate();
     let api = use_api();

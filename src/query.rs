@@ -1,85 +1,365 @@
-//! A small query cache standing in for TanStack Query: a value is served from memory while it is fresh.
+//! A query cache with TanStack Query v5's observable behaviour, on Leptos signals: one entry per key shared by
+//! every reader, fresh for `staleTime`, stale data shown while it refetches, refetch on mount, focus and
+//! reconnect, paused offline, retries with backoff, garbage collection, and emptied on every session change.
+//!
+//! The rules are pure functions of [`QueryState`] (natively tested with a fake clock); this module only runs
+//! them: it spawns the fetches, sleeps between retries and hears the page becoming visible or the network
+//! coming back.
 
+mod policy;
+mod state;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
 
+use futures::future::{AbortHandle, Abortable, LocalBoxFuture};
 use leptos::prelude::*;
-
-use session_contract::{User, paths};
+use send_wrapper::SendWrapper;
+use session_contract::{SessionEntry, User, paths};
 use session_core::ApiError;
 
-use crate::api::{Api, monotonic_ms};
+use crate::api::monotonic_ms;
+use crate::components::Online;
+use crate::use_api;
 
-/// TanStack Query's `staleTime` of the original article.
-pub const USER_STALE_AFTER_MS: f64 = 5.0 * 60.0 * 1000.0;
+use state::AfterAttempt;
+pub use state::{FetchStatus, QueryOptions, QueryState};
+
+/// The key of `GET /user`.
+pub const USER: &str = "user";
+/// The key of `GET /user/sessions`.
+pub const SESSIONS: &str = "sessions";
+
+type Fetcher<T> = Rc<dyn Fn() -> LocalBoxFuture<'static, Result<T, ApiError>>>;
 
 struct Entry<T> {
-    value: T,
-    fetched_at_ms: f64,
+    state: ArcRwSignal<QueryState<T>>,
+    fetcher: RefCell<Fetcher<T>>,
+    options: Cell<QueryOptions>,
+    /// Aborts the fetch in flight (when its last reader leaves).
+    in_flight: RefCell<Option<AbortHandle>>,
 }
 
-pub struct Query<T: Send + Sync + 'static> {
-    entry: StoredValue<Option<Entry<T>>>,
-    stale_after_ms: f64,
+/// What the client does with every entry, whatever its data type.
+trait AnyEntry {
+    fn refetch_if_stale(self: Rc<Self>, online: Signal<bool>);
+    fn resume(self: Rc<Self>, online: Signal<bool>);
+    fn reset(&self);
+    fn invalidate(self: Rc<Self>, online: Signal<bool>);
+    fn is_garbage(&self, now_ms: f64) -> bool;
+    fn as_any(self: Rc<Self>) -> Rc<dyn Any>;
 }
 
-impl<T: Send + Sync + 'static> Clone for Query<T> {
+impl<T: Clone + 'static> Entry<T> {
+    fn fetch(self: &Rc<Self>, online: Signal<bool>) {
+        if let Some(id) = self.state.try_update(|state| state.start_fetch(online.get_untracked())).flatten() {
+            self.run(id, online);
+        }
+    }
+
+    /// Attempts under `id` until they settle, sleeping between retries; offline at a retry, it pauses.
+    fn run(self: &Rc<Self>, mut id: u64, online: Signal<bool>) {
+        let entry = Rc::clone(self);
+        let (abort, registration) = AbortHandle::new_pair();
+        if let Some(previous) = self.in_flight.replace(Some(abort)) {
+            previous.abort();
+        }
+        let attempts = async move {
+            loop {
+                let fetch = (entry.fetcher.borrow())();
+                let result = fetch.await;
+                let next = entry.state.try_update(|state| state.finish(id, monotonic_ms(), result));
+                let Some(AfterAttempt::RetryIn(wait_ms)) = next else { return };
+                sleep(wait_ms).await;
+                match entry.state.try_update(|state| state.retry(id, online.get_untracked())).flatten() {
+                    Some(same) => id = same,
+                    None => return,
+                }
+            }
+        };
+        leptos::task::spawn_local(async move {
+            let _ = Abortable::new(attempts, registration).await;
+        });
+    }
+
+    fn observe(self: &Rc<Self>) {
+        self.state.update(|state| state.observe());
+    }
+
+    /// The last reader gone, a fetch still running is abandoned: aborted, its answer dropped.
+    fn unobserve(&self) {
+        let cancelled = self
+            .state
+            .try_update(|state| {
+                state.unobserve(monotonic_ms());
+                let abandoned = !state.is_active() && state.fetch_status != FetchStatus::Idle;
+                if abandoned {
+                    state.cancel();
+                }
+                abandoned
+            })
+            .unwrap_or(false);
+        if cancelled && let Some(in_flight) = self.in_flight.take() {
+            in_flight.abort();
+        }
+    }
+}
+
+impl<T: Clone + 'static> AnyEntry for Entry<T> {
+    fn refetch_if_stale(self: Rc<Self>, online: Signal<bool>) {
+        let options = self.options.get();
+        let wanted = self.state.with_untracked(|state| state.is_active() && state.wants_fetch(monotonic_ms(), options));
+        if wanted {
+            self.fetch(online);
+        }
+    }
+
+    fn resume(self: Rc<Self>, online: Signal<bool>) {
+        if let Some(id) = self.state.try_update(|state| state.resume(online.get_untracked())).flatten() {
+            self.run(id, online);
+        }
+    }
+
+    fn reset(&self) {
+        if let Some(in_flight) = self.in_flight.take() {
+            in_flight.abort();
+        }
+        self.state.update(QueryState::reset);
+    }
+
+    fn invalidate(self: Rc<Self>, online: Signal<bool>) {
+        self.state.update(QueryState::invalidate);
+        self.refetch_if_stale(online);
+    }
+
+    fn is_garbage(&self, now_ms: f64) -> bool {
+        self.state.with_untracked(|state| state.is_garbage(now_ms, self.options.get()))
+    }
+
+    fn as_any(self: Rc<Self>) -> Rc<dyn Any> {
+        self
+    }
+}
+
+/// The app's one cache, in context; copyable.
+#[derive(Clone, Copy)]
+pub struct QueryClient {
+    entries: StoredValue<HashMap<String, Rc<dyn AnyEntry>>, LocalStorage>,
+    online: Signal<bool>,
+}
+
+impl QueryClient {
+    /// A cache whose fetches pause while `online` is false, and which refetches stale active entries when the
+    /// page becomes visible or the network comes back.
+    pub fn new(online: Signal<bool>) -> Self {
+        let client = Self { entries: StoredValue::new_local(HashMap::new()), online };
+        let visible = window_event_listener_untyped("visibilitychange", move |_| {
+            if document().visibility_state() == web_sys::VisibilityState::Visible {
+                client.for_each(|entry| entry.refetch_if_stale(online));
+            }
+        });
+        Effect::new(move |was_online: Option<bool>| {
+            let is_online = online.get();
+            if is_online && was_online == Some(false) {
+                client.for_each(|entry| {
+                    Rc::clone(&entry).resume(online);
+                    entry.refetch_if_stale(online);
+                });
+            }
+            is_online
+        });
+        on_cleanup(move || visible.remove());
+        client
+    }
+
+    fn for_each(self, action: impl Fn(Rc<dyn AnyEntry>)) {
+        let entries: Vec<_> =
+            self.entries.try_with_value(|entries| entries.values().cloned().collect()).unwrap_or_default();
+        entries.into_iter().for_each(action);
+    }
+
+    /// The entry for `key`, made on first use; the latest reader's fetcher and options are the ones used.
+    fn entry<T: Clone + 'static>(self, key: &str, fetcher: Fetcher<T>, options: QueryOptions) -> Rc<Entry<T>> {
+        let existing = self
+            .entries
+            .try_with_value(|entries| entries.get(key).cloned())
+            .flatten()
+            .and_then(|entry| entry.as_any().downcast::<Entry<T>>().ok());
+        if let Some(entry) = existing {
+            entry.fetcher.replace(fetcher);
+            entry.options.set(options);
+            return entry;
+        }
+        let entry = Rc::new(Entry {
+            state: ArcRwSignal::new(QueryState::default()),
+            fetcher: RefCell::new(fetcher),
+            options: Cell::new(options),
+            in_flight: RefCell::new(None),
+        });
+        let erased: Rc<dyn AnyEntry> = entry.clone();
+        self.entries.update_value(|entries| {
+            entries.insert(key.to_owned(), erased);
+        });
+        entry
+    }
+
+    fn typed<T: Clone + 'static>(self, key: &str) -> Option<Rc<Entry<T>>> {
+        self.entries.try_with_value(|entries| entries.get(key).cloned()).flatten()?.as_any().downcast().ok()
+    }
+
+    /// Replaces the data of `key` with what a mutation answered (or changes it in place), fresh from now.
+    pub fn update_data<T: Clone + 'static>(self, key: &str, change: impl FnOnce(&mut T)) {
+        if let Some(entry) = self.typed::<T>(key) {
+            entry.state.update(|state| {
+                if let Some(mut data) = state.data.clone() {
+                    change(&mut data);
+                    state.set_data(monotonic_ms(), data);
+                }
+            });
+        }
+    }
+
+    /// Marks `key` stale; if someone reads it, it refetches now.
+    pub fn invalidate(self, key: &str) {
+        let entry = self.entries.try_with_value(|entries| entries.get(key).cloned()).flatten();
+        if let Some(entry) = entry {
+            entry.invalidate(self.online);
+        }
+    }
+
+    /// Empties every entry (a session change): nobody sees the last session's data, and answers still in flight
+    /// for it are dropped. Entries nobody reads go altogether.
+    pub fn clear(self) {
+        self.for_each(|entry| entry.reset());
+        self.collect_garbage_now(f64::INFINITY);
+    }
+
+    fn collect_garbage_now(self, now_ms: f64) {
+        self.entries.try_update_value(|entries| entries.retain(|_, entry| !entry.is_garbage(now_ms)));
+    }
+}
+
+/// The cache in context.
+pub fn use_query_client() -> QueryClient {
+    expect_context()
+}
+
+/// A reader's handle on one entry; copyable into views.
+pub struct Query<T: 'static> {
+    entry: StoredValue<Rc<Entry<T>>, LocalStorage>,
+    online: Signal<bool>,
+}
+
+impl<T: 'static> Clone for Query<T> {
     fn clone(&self) -> Self {
         *self
     }
 }
 
-impl<T: Send + Sync + 'static> Copy for Query<T> {}
+impl<T: 'static> Copy for Query<T> {}
 
-impl<T: Clone + Send + Sync + 'static> Query<T> {
-    pub fn new(stale_after_ms: f64) -> Self {
-        Self { entry: StoredValue::new(None), stale_after_ms }
+impl<T: Clone + 'static> Query<T> {
+    /// Reads the entry's state (tracked: a view that calls it follows the entry).
+    pub fn with<R>(&self, read: impl FnOnce(&QueryState<T>) -> R) -> Option<R> {
+        self.entry.try_with_value(|entry| entry.state.with(read))
     }
 
-    /// The cached value while it is fresh; otherwise fetches, and caches what the fetch returns.
-    pub async fn get_or_fetch<E, F: Future<Output = Result<T, E>>>(&self, fetch: impl FnOnce() -> F) -> Result<T, E> {
-        let now = monotonic_ms();
-        let fresh = self.entry.with_value(|entry| {
-            entry
-                .as_ref()
-                .filter(|entry| now - entry.fetched_at_ms < self.stale_after_ms)
-                .map(|entry| entry.value.clone())
-        });
-        if let Some(value) = fresh {
-            return Ok(value);
+    pub fn data(&self) -> Option<T> {
+        self.with(|state| state.data.clone()).flatten()
+    }
+
+    pub fn error(&self) -> Option<ApiError> {
+        self.with(|state| state.error.clone()).flatten()
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.with(QueryState::is_pending).unwrap_or(true)
+    }
+
+    pub fn is_fetching(&self) -> bool {
+        self.with(QueryState::is_fetching).unwrap_or(false)
+    }
+
+    /// Fetches now, fresh or not (a fetch already running is shared).
+    pub fn refetch(&self) {
+        if let Some(entry) = self.entry.try_get_value() {
+            entry.state.update(QueryState::invalidate);
+            entry.fetch(self.online);
         }
-        let value = fetch().await?;
-        self.entry.set_value(Some(Entry { value: value.clone(), fetched_at_ms: monotonic_ms() }));
-        Ok(value)
-    }
-
-    pub fn invalidate(&self) {
-        self.entry.set_value(None);
     }
 }
 
-/// Every cached query of the app; cleared whenever the session ends.
-#[derive(Clone, Copy)]
-pub struct QueryCache {
-    pub user: Query<User>,
+/// Reads `key` for as long as the calling component lives: shares the entry with every other reader, fetches
+/// with `fetch` when it is missing or stale, and lets the entry go `gc_time` after the last reader left.
+pub fn use_query<T, F>(key: &str, fetch: impl Fn() -> F + 'static, options: QueryOptions) -> Query<T>
+where
+    T: Clone + 'static,
+    F: Future<Output = Result<T, ApiError>> + 'static,
+{
+    let client = use_query_client();
+    let fetcher: Fetcher<T> = Rc::new(move || Box::pin(fetch()));
+    let entry = client.entry(key, fetcher, options);
+    entry.observe();
+    if entry.state.with_untracked(|state| state.wants_fetch(monotonic_ms(), options)) {
+        entry.fetch(client.online);
+    }
+    // Cleanups must be Send; this one runs on the one thread there is.
+    let leaving = SendWrapper::new(Rc::clone(&entry));
+    on_cleanup(move || {
+        leaving.unobserve();
+        set_timeout(move || client.collect_garbage_now(monotonic_ms()), milliseconds(options.gc_time_ms));
+    });
+    Query { entry: StoredValue::new_local(entry), online: client.online }
 }
 
-impl QueryCache {
-    pub fn new() -> Self {
-        Self { user: Query::new(USER_STALE_AFTER_MS) }
-    }
-
-    /// `GET /user` through the cache: the signed-in user, fetched only when the cached one is stale.
-    pub async fn user(self, api: Api) -> Result<User, ApiError> {
-        self.user.get_or_fetch(|| async move { api.get_json::<User>(paths::USER).await }).await
-    }
-
-    pub fn clear(&self) {
-        self.user.invalidate();
-    }
+/// `GET /user`, fresh for five minutes (the article's `staleTime`).
+pub fn use_user() -> Query<User> {
+    let api = use_api();
+    use_query(
+        USER,
+        move || {
+            let api = api.get_value();
+            async move { api.get_json::<User>(paths::USER).await }
+        },
+        QueryOptions::default(),
+    )
 }
 
-impl Default for QueryCache {
-    fn default() -> Self {
-        Self::new()
-    }
+/// `GET /user/sessions`, the signed-in user's devices.
+pub fn use_sessions() -> Query<Vec<SessionEntry>> {
+    let api = use_api();
+    use_query(
+        SESSIONS,
+        move || {
+            let api = api.get_value();
+            async move { api.get_json::<Vec<SessionEntry>>(paths::USER_SESSIONS).await }
+        },
+        QueryOptions::default(),
+    )
+}
+
+fn milliseconds(ms: f64) -> Duration {
+    Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()
+}
+
+/// Resolves after `ms` milliseconds, on the browser's timer.
+async fn sleep(ms: f64) {
+    let (done, wait) = futures::channel::oneshot::channel::<()>();
+    set_timeout(
+        move || {
+            let _ = done.send(());
+        },
+        milliseconds(ms),
+    );
+    let _ = wait.await;
+}
+
+/// Provides the cache, pausing while the app's [`Online`] signal says offline.
+pub fn provide_query_client() {
+    let Online(online) = expect_context::<Online>();
+    provide_context(QueryClient::new(online.into()));
 }

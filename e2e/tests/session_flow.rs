@@ -30,7 +30,7 @@ async fn the_session_survives_access_token_expiry_and_ends_with_a_notice_at_sess
     assert_eq!(server.refreshes().await, 0);
 
     tokio::time::sleep(Duration::from_secs(ACCESS_TTL as u64 + 1)).await;
-    browser.click_button("Reload").await;
+    browser.click_button("Refresh").await;
     browser.wait_for("[data-testid=display-name]").await;
     // The reload needs a refresh; wait for the refreshed data rather than the cached one.
     let started = tokio::time::Instant::now();
@@ -43,9 +43,9 @@ async fn the_session_survives_access_token_expiry_and_ends_with_a_notice_at_sess
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/user", "nobody was signed out");
 
     tokio::time::sleep_until(signed_in_at + Duration::from_secs(SESSION_TTL as u64 + 1)).await;
-    browser.click_button("Reload").await;
+    browser.click_button("Refresh").await;
     browser.wait_for_path("/login").await;
-    let notice = browser.text_of("[role=alert]").await;
+    let notice = browser.text_of("[role=alert] .banner").await;
     assert!(notice.contains("Your session has expired. Please sign in again."), "{notice}");
     assert_eq!(browser.stored_access_token().await, None, "the token is cleared");
 
@@ -59,7 +59,7 @@ async fn a_wrong_password_shows_an_error_and_stays_on_the_login_page() {
     browser.client.goto(&format!("{}/login", server.base_url)).await.expect("the app loads");
     browser.wait_for("#username").await.send_keys(DEMO_USERNAME).await.expect("typed");
     browser.wait_for("#password").await.send_keys("not the password\n").await.expect("typed and pressed Enter");
-    assert_eq!(browser.text_of(".error[role=alert]").await, "Incorrect username or password.");
+    assert_eq!(browser.text_of("[role=alert] .error").await, "Incorrect username or password.");
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/login");
     assert_eq!(server.counter("session_logins_total{outcome=\"invalid_credentials\"}").await, 1);
     browser.close().await;

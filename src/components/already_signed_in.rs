@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::query::QueryCache;
+use crate::query::use_user;
 use crate::use_api;
 
 /// `/login` while a session is stored: who is signed in (from the query cache, or asked of the server), and
@@ -9,15 +9,11 @@ use crate::use_api;
 #[component]
 pub fn AlreadySignedIn(signed_in: RwSignal<bool>) -> impl IntoView {
     let api = use_api();
-    let cache = expect_context::<QueryCache>();
-    // Through the query cache, as the user page reads it: no request when it already knows.
-    let user = LocalResource::new(move || {
-        let api = api.get_value();
-        cache.user(api)
-    });
-    let who = move || match user.get() {
-        Some(Ok(user)) => format!("You are signed in as {}.", user.display_name),
-        _ => "You are already signed in.".to_owned(),
+    // The query the user page reads: no request when it already knows.
+    let user = use_user();
+    let who = move || match user.data() {
+        Some(user) => ["You are signed in as ", &user.display_name, "."].concat(),
+        None => "You are already signed in.".to_owned(),
     };
     let sign_out = Action::new_local(move |_: &()| {
         let api = api.get_value();

@@ -4,16 +4,21 @@ use leptos::prelude::*;
 #[derive(Clone, Copy)]
 pub struct Online(pub ReadSignal<bool>);
 
+/// A live region that is there from the start; the notice is inserted when the browser goes offline.
 #[component]
 pub fn OfflineBanner() -> impl IntoView {
     let Online(online) = expect_context::<Online>();
-    move || {
-        (!online.get()).then(|| {
-            view! {
-                <p class="banner offline" role="status">
-                    "You are offline. Your session is kept; data will reload when you are back online."
-                </p>
-            }
-        })
+    view! {
+        <div class="live-region" role="status">
+            {move || {
+                (!online.get()).then(|| {
+                    view! {
+                        <p class="banner offline">
+                            "You are offline. Your session is kept; data will reload when you are back online."
+                        </p>
+                    }
+                })
+            }}
+        </div>
     }
 }

@@ -20,19 +20,29 @@ impl Default for SessionNotice {
     }
 }
 
+/// The reason the user is on the sign-in page, in a live region that is there from the start.
 #[component]
 pub fn SessionExpiredBanner() -> impl IntoView {
     let notice = expect_context::<SessionNotice>();
-    move || {
-        notice.expired.get().then(|| {
-            view! {
-                <div class="banner" role="alert">
-                    <p>"Your session has expired. Please sign in again."</p>
-                    <button type="button" class="dismiss" aria-label="Dismiss" on:click=move |_| notice.expired.set(false)>
-                        "×"
-                    </button>
-                </div>
-            }
-        })
+    view! {
+        <div class="live-region" role="alert">
+            {move || {
+                notice.expired.get().then(|| {
+                    view! {
+                        <div class="banner">
+                            <p>"Your session has expired. Please sign in again."</p>
+                            <button
+                                type="button"
+                                class="dismiss"
+                                aria-label="Dismiss"
+                                on:click=move |_| notice.expired.set(false)
+                            >
+                                "×"
+                            </button>
+                        </div>
+                    }
+                })
+            }}
+        </div>
     }
 }

@@ -7,13 +7,18 @@ use crate::components::SessionNotice;
 #[component]
 pub fn StorageNote() -> impl IntoView {
     let notice = expect_context::<SessionNotice>();
-    move || {
-        notice.kept_in_memory.get().then(|| {
-            view! {
-                <p class="banner" role="status">
-                    "This browser does not let the app keep your sign-in: it ends when you reload or close this tab."
-                </p>
-            }
-        })
+    view! {
+        <div class="live-region" role="status">
+            {move || {
+                notice.kept_in_memory.get().then(|| {
+                    view! {
+                        <p class="banner">
+                            "This browser does not let the app keep your sign-in: it ends when you reload or close \
+                             this tab."
+                        </p>
+                    }
+                })
+            }}
+        </div>
     }
 }

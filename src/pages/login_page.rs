@@ -3,7 +3,7 @@ use leptos::prelude::*;
 
 use session_core::{ApiError, ErrorCode};
 
-use crate::components::{AlreadySignedIn, SessionExpiredBanner};
+use crate::components::{AlreadySignedIn, PageHeading, SessionExpiredBanner};
 use crate::use_api;
 
 #[component]
@@ -29,7 +29,7 @@ pub fn LoginPage() -> impl IntoView {
     view! {
         <section class="card">
             <SessionExpiredBanner/>
-            <h1>"Sign in"</h1>
+            <PageHeading title="Sign in"/>
             <Show when=move || !signed_in.get() fallback=move || view! { <AlreadySignedIn signed_in/> }>
             <form on:submit=on_submit>
                 <label for="username">"Username"</label>
@@ -43,7 +43,9 @@ pub fn LoginPage() -> impl IntoView {
                     required
                     bind:value=password
                 />
-                {move || error().map(|text| view! { <p class="error" role="alert">{text}</p> })}
+                <div class="live-region" role="alert">
+                    {move || error().map(|text| view! { <p class="error">{text}</p> })}
+                </div>
                 <button type="submit" disabled=pending>
                     {move || if pending.get() { "Signing in…" } else { "Sign in" }}
                 </button>

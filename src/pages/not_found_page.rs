@@ -1,11 +1,13 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::components::PageHeading;
+
 #[component]
 pub fn NotFoundPage() -> impl IntoView {
     view! {
         <section class="card">
-            <h1>"Page not found"</h1>
+            <PageHeading title="Page not found"/>
             <p>"There is no such page."</p>
             <A href="/">"Go to the start"</A>
         </section>

@@ -24,7 +24,7 @@ async fn a_wrong_password_shows_the_error_and_sends_a_marked_json_post() {
     stub_fetch(r#"return new Response('{"error":"invalid_credentials","message":"nope"}', {status: 401});"#);
     let _page = mount_login_page();
     submit("demo", "wrong password").await;
-    assert_eq!(wait_for(".error[role=alert]").await.text_content().unwrap(), "Incorrect username or password.");
+    assert_eq!(wait_for("[role=alert] .error").await.text_content().unwrap(), "Incorrect username or password.");
 
     let requests = sent_requests();
     assert_eq!(requests.as_array().unwrap().len(), 1, "a refused sign-in is not a reason to refresh");
@@ -47,7 +47,7 @@ async fn throttling_shows_the_servers_wait_time() {
     let _page = mount_login_page();
     submit("demo", "guess").await;
     assert_eq!(
-        wait_for(".error[role=alert]").await.text_content().unwrap(),
+        wait_for("[role=alert] .error").await.text_content().unwrap(),
         "Too many sign-in attempts. Try again in 8 seconds."
     );
 }
@@ -58,7 +58,7 @@ async fn no_answer_asks_to_check_the_network() {
     stub_fetch("return Promise.reject(new TypeError('Failed to fetch'));");
     let _page = mount_login_page();
     submit("demo", "password").await;
-    assert_eq!(wait_for(".error[role=alert]").await.text_content().unwrap(), "Check your network connection.");
+    assert_eq!(wait_for("[role=alert] .error").await.text_content().unwrap(), "Check your network connection.");
 }
 
 #[wasm_bindgen_test]

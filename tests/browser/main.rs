@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod login_page;
+mod query;
 mod routes;
 mod support;
 mod tabs;

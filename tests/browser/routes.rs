@@ -81,6 +81,6 @@ async fn where_storage_refuses_the_app_says_the_sign_in_ends_with_the_tab_and_st
     wait_for("button[type=submit]").await.click();
     eventually("the user page", || (path() == "/user").then_some(())).await;
     assert_eq!(wait_for("[data-testid=display-name]").await.text_content().unwrap(), "Demo User");
-    let note = wait_for(".banner[role=status]").await.text_content().unwrap();
+    let note = wait_for("[role=status] .banner").await.text_content().unwrap();
     assert!(note.contains("ends when you reload or close this tab"), "{note}");
 }

@@ -64,7 +64,7 @@ fn restore() {
         previous.remove();
     }
     run_js(
-        "if (window.realFetch) { window.fetch = window.realFetch; } window.sentRequests = []; delete window.answerSignIn;",
+        "if (window.realFetch) { window.fetch = window.realFetch; } window.sentRequests = []; delete window.answerSignIn; delete window.answers; delete window.tries; delete window.release;",
     );
     local_storage().clear().unwrap();
 }

@@ -3,8 +3,8 @@ use session_app::pages::UserPage;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::support::{
-    HANGS_UNTIL_ABORTED, clean_page, eventually_true, mount_page, sent_requests, store_token, stub_fetch, wait_for,
-    window_value,
+    HANGS_UNTIL_ABORTED, clean_page, eventually_true, mount_page, requests_to, run_js, sent_requests, store_token,
+    stub_fetch, wait_for, window_value,
 };
 
 #[wasm_bindgen_test]
@@ -16,10 +16,12 @@ async fn leaving_the_page_aborts_its_request() {
     wait_for("[aria-busy=true]").await;
     eventually_true("the page asks for the user", || !sent_requests().as_array().unwrap().is_empty()).await;
     assert_eq!(sent_requests()[0]["url"], "/user");
+    eventually_true("both queries asked", || sent_requests().as_array().unwrap().len() == 2).await;
     assert_eq!(window_value("aborted"), 0.0);
 
     drop(page);
-    eventually_true("the fetch is aborted when the page goes away", || window_value("aborted") == 1.0).await;
+    // Both of the page's queries, the profile and the devices, were waiting.
+    eventually_true("the fetches are aborted when the page goes away", || window_value("aborted") == 2.0).await;
 }
 
 #[wasm_bindgen_test]
@@ -32,4 +34,75 @@ async fn the_user_is_shown_from_the_contracts_body() {
     let _page = mount_page(api(), UserPage);
     assert_eq!(wait_for("[data-testid=display-name]").await.text_content().unwrap(), "Ada Lovelace");
     assert_eq!(sent_requests()[0]["authorization"], "Bearer valid");
+}
+
+/// `/user` with an empty email, `/user/sessions` with this device and a phone, `DELETE` of a session answered 204.
+const ACCOUNT: &str = r#"const path = new URL(request.url).pathname;
+    if (request.method === 'DELETE') { return new Response(null, {status: 204}); }
+    if (path === '/user/sessions') {
+        return new Response(JSON.stringify([
+            {id: "this", createdAt: "2026-11-27T10:00:00Z", lastUsedAt: "2026-11-27T10:00:00Z", userAgent: "Firefox", current: true},
+            {id: "phone", createdAt: "2026-11-20T08:00:00Z", lastUsedAt: "2026-11-26T09:30:00Z", userAgent: "Safari on iPhone", current: false},
+        ]), {status: 200});
+    }
+    return new Response('{"id":7,"username":"ada","displayName":"Ada Lovelace","email":"","createdAt":"2026-11-27T10:00:00Z"}', {status: 200});"#;
+
+#[wasm_bindgen_test]
+async fn the_profile_reads_dates_in_the_readers_locale_and_says_when_there_is_no_email() {
+    let _clean = clean_page();
+    stub_fetch(ACCOUNT);
+    store_token("valid", 900_000.0);
+    let _page = mount_page(api(), UserPage);
+    let since = wait_for("[data-testid=member-since]").await.text_content().unwrap();
+    run_js(
+        "window.expectedDate = new Intl.DateTimeFormat(undefined, {dateStyle: 'long'}).format(new Date('2026-11-27T10:00:00Z'));",
+    );
+    let expected = js_sys::Reflect::get(&web_sys::window().unwrap(), &"expectedDate".into()).unwrap();
+    assert_eq!(Some(since.clone()), expected.as_string());
+    assert!(!since.contains("2026-11-27"), "a raw RFC 3339 date: {since}");
+    let page = wait_for(".details").await.text_content().unwrap();
+    assert!(page.contains("No email address"), "{page}");
+}
+
+#[wasm_bindgen_test]
+async fn signing_out_another_device_removes_it_from_the_list_without_a_refetch() {
+    let _clean = clean_page();
+    stub_fetch(ACCOUNT);
+    store_token("valid", 900_000.0);
+    let _page = mount_page(api(), UserPage);
+    let list = wait_for("[data-testid=sessions]").await;
+    eventually_true("both devices listed", || list.child_element_count() == 2).await;
+    let this_device = wait_for("[data-current=true]").await.text_content().unwrap();
+    assert!(this_device.contains("This device"), "{this_device}");
+
+    wait_for("[data-current=false] button").await.click();
+    eventually_true("the phone leaves the list", || list.child_element_count() == 1).await;
+    let delete = sent_requests().as_array().unwrap().iter().find(|request| request["method"] == "DELETE").cloned();
+    assert_eq!(delete.unwrap()["url"], "/user/sessions/phone");
+    assert_eq!(requests_to("/user/sessions"), 1, "the list was updated in place, not fetched again");
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_load_is_shown_and_its_notice_goes_away_when_a_refresh_succeeds() {
+    let _clean = clean_page();
+    stub_fetch(&format!(
+        "if (window.serverDown) {{ return new Response('', {{status: 404}}); }}
+         {ACCOUNT}"
+    ));
+    run_js("window.serverDown = true;");
+    store_token("valid", 900_000.0);
+    let _page = mount_page(api(), UserPage);
+    let notice = wait_for("[data-testid=request-notice] .notice").await.text_content().unwrap();
+    assert!(notice.contains("(404)"), "{notice}");
+
+    run_js("window.serverDown = false;");
+    wait_for(".actions button").await.click();
+    wait_for("[data-testid=display-name]").await;
+    eventually_true("the notice empties itself", || {
+        crate::support::document()
+            .query_selector("#page-under-test [data-testid=request-notice] .notice")
+            .unwrap()
+            .is_none()
+    })
+    .await;
 }

@@ -1,0 +1,141 @@
+//! The query cache's triggers in the browser: shared fetches, focus, reconnect, offline pause, retry.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use session_app::api::api;
+use session_app::query::{QueryOptions, use_query, use_user};
+use session_contract::User;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use crate::support::{
+    clean_page, eventually_true, mount_page, requests_to, run_js, sleep, store_token, stub_fetch, wait_for,
+};
+
+/// `/user` answered with a name that counts the answers: `Ada 1`, `Ada 2`, …
+const COUNTING_USER: &str = r#"window.answers = (window.answers || 0) + 1;
+    return new Response(JSON.stringify({id: 7, username: "ada", displayName: "Ada " + window.answers,
+        email: "", createdAt: "2026-11-27T10:00:00Z"}), {status: 200});"#;
+
+fn fire(target: &str, event: &str) {
+    run_js(&format!("{target}.dispatchEvent(new Event('{event}', {{bubbles: true}}));"));
+}
+
+fn text_of(test_id: &str) -> String {
+    crate::support::document()
+        .query_selector(&format!("#page-under-test [data-testid={test_id}]"))
+        .unwrap()
+        .and_then(|element| element.text_content())
+        .unwrap_or_default()
+}
+
+#[component]
+fn UserReader(name: &'static str) -> impl IntoView {
+    let user = use_user();
+    view! { <p data-testid=name>{move || user.data().map(|user| user.display_name).unwrap_or_default()}</p> }
+}
+
+/// A reader of `/user` that is stale at once, showing whether it is fetching.
+#[component]
+fn AlwaysStaleReader() -> impl IntoView {
+    let api = session_app::use_api();
+    let options = QueryOptions { stale_time_ms: 0.0, ..QueryOptions::default() };
+    let user = use_query::<User, _>(
+        "always-stale",
+        move || {
+            let api = api.get_value();
+            async move { api.get_json::<User>("/user").await }
+        },
+        options,
+    );
+    view! {
+        <p data-testid="stale">{move || user.data().map(|user| user.display_name).unwrap_or_default()}</p>
+        <p data-testid="fetching">{move || user.is_fetching().to_string()}</p>
+    }
+}
+
+#[wasm_bindgen_test]
+async fn readers_of_one_key_share_one_request_and_a_remount_inside_the_stale_time_makes_none() {
+    let _clean = clean_page();
+    stub_fetch(COUNTING_USER);
+    store_token("valid", 900_000.0);
+    let shown = RwSignal::new(true);
+    let _page = mount_page(api(), move || {
+        view! {
+            <UserReader name="first"/>
+            <Show when=move || shown.get()>
+                <UserReader name="second"/>
+            </Show>
+        }
+    });
+    eventually_true("both readers show the user", || text_of("first") == "Ada 1" && text_of("second") == "Ada 1").await;
+    assert_eq!(requests_to("/user"), 1);
+
+    shown.set(false);
+    shown.set(true);
+    wait_for("[data-testid=second]").await;
+    fire("document", "visibilitychange");
+    fire("window", "offline");
+    fire("window", "online");
+    sleep(Duration::from_millis(100)).await;
+    assert_eq!(requests_to("/user"), 1, "fresh for five minutes: no request on mount, focus or reconnect");
+    assert_eq!(text_of("second"), "Ada 1");
+}
+
+#[wasm_bindgen_test]
+async fn stale_data_stays_on_screen_while_the_tab_becoming_visible_refetches_it() {
+    let _clean = clean_page();
+    stub_fetch(&format!(
+        "if (window.answers >= 1) {{ return new Promise(resolve => {{ window.release = resolve; }})
+             .then(() => {{ {COUNTING_USER} }}); }}
+         {COUNTING_USER}"
+    ));
+    store_token("valid", 900_000.0);
+    let _page = mount_page(api(), AlwaysStaleReader);
+    eventually_true("the first answer shows", || text_of("stale") == "Ada 1").await;
+    assert_eq!(text_of("fetching"), "false");
+
+    fire("document", "visibilitychange");
+    eventually_true("shown again, the stale entry refetches", || text_of("fetching") == "true").await;
+    assert_eq!(text_of("stale"), "Ada 1", "the old data stays while the new is fetched");
+    run_js("window.release();");
+    eventually_true("the new answer replaces it", || text_of("stale") == "Ada 2").await;
+    assert_eq!(text_of("fetching"), "false");
+}
+
+#[wasm_bindgen_test]
+async fn offline_a_fetch_waits_and_runs_when_the_network_is_back() {
+    let _clean = clean_page();
+    stub_fetch(COUNTING_USER);
+    store_token("valid", 900_000.0);
+    let shown = RwSignal::new(false);
+    let _page = mount_page(api(), move || {
+        view! {
+            <Show when=move || shown.get()>
+                <UserReader name="reader"/>
+            </Show>
+        }
+    });
+    fire("window", "offline");
+    shown.set(true);
+    sleep(Duration::from_millis(100)).await;
+    assert_eq!(requests_to("/user"), 0, "paused while offline");
+
+    fire("window", "online");
+    eventually_true("back online, the paused fetch runs", || text_of("reader") == "Ada 1").await;
+    assert_eq!(requests_to("/user"), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_fetch_is_retried_after_a_second() {
+    let _clean = clean_page();
+    stub_fetch(&format!(
+        "window.tries = (window.tries || 0) + 1;
+         if (window.tries === 1) {{ return Promise.reject(new TypeError('Failed to fetch')); }}
+         {COUNTING_USER}"
+    ));
+    store_token("valid", 900_000.0);
+    let _page = mount_page(api(), || view! { <UserReader name="reader"/> });
+    eventually_true("the retry succeeds", || text_of("reader") == "Ada 1").await;
+    assert_eq!(requests_to("/user"), 2);
+}
