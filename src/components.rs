@@ -1,4 +1,5 @@
 mod already_signed_in;
+mod device_name;
 mod offline_banner;
 mod page_heading;
 mod profile;

@@ -1,5 +1,7 @@
 //! What every end-to-end test needs: the real server with the built app, and real headless Chromium.
 
+mod accessibility;
+mod devtools;
 mod fault_proxy;
 
 pub use fault_proxy::{FaultProxy, RefreshFault};
@@ -12,6 +14,8 @@ use std::time::{Duration, Instant};
 use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+
+use devtools::{DevTools, NetworkConditions};
 use session_server::{ConnectionLimits, ServerConfig, Settings, build_app, serve};
 
 const CHROME_FLAGS: &[&str] = &[
@@ -204,6 +208,35 @@ impl Browser {
         self.client.issue_cmd(NetworkConditions { offline }).await.expect("ChromeDriver emulates the network");
     }
 
+    /// Light or dark, as `prefers-color-scheme` reports it to the page.
+    pub async fn prefer_dark(&self, dark: bool) {
+        let value = if dark { "dark" } else { "light" };
+        let features = serde_json::json!({"features": [{"name": "prefers-color-scheme", "value": value}]});
+        self.devtools("Emulation.setEmulatedMedia", features).await;
+    }
+
+    /// Runs `script` in every page this tab loads from now on, before the page's own scripts.
+    pub async fn before_every_page(&self, script: &str) {
+        self.devtools("Page.addScriptToEvaluateOnNewDocument", serde_json::json!({"source": script})).await;
+    }
+
+    async fn devtools(&self, command: &'static str, params: serde_json::Value) {
+        self.client.issue_cmd(DevTools { command, params }).await.expect("ChromeDriver passes DevTools commands");
+    }
+
+    /// The window's size, as a phone's or a desktop's.
+    pub async fn set_width(&self, width: u32) {
+        self.client.set_window_size(width, 900).await.expect("the window resizes");
+    }
+
+    /// A PNG of the viewport, written to `docs/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&dir).expect("the screenshots directory");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is written");
+    }
+
     /// localStorage's `accessToken` in the current tab.
     pub async fn stored_access_token(&self) -> Option<String> {
         let stored = self.client.execute("return localStorage.getItem('accessToken')", vec![]).await;
@@ -226,25 +259,6 @@ impl Browser {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
-    }
-}
-
-/// ChromeDriver's `POST /session/{id}/chromium/network_conditions`.
-#[derive(Debug)]
-struct NetworkConditions {
-    offline: bool,
-}
-
-impl fantoccini::wd::WebDriverCompatibleCommand for NetworkConditions {
-    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/chromium/network_conditions", session_id.unwrap_or_default()))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        let conditions = serde_json::json!({"network_conditions": {
-            "offline": self.offline, "latency": 0, "download_throughput": 1_000_000_000, "upload_throughput": 1_000_000_000,
-        }});
-        (http::Method::POST, Some(conditions.to_string()))
     }
 }
 

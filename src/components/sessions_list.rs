@@ -3,6 +3,7 @@ use session_contract::{SessionEntry, paths};
 use session_core::{ApiError, RequestRecipe};
 
 use crate::components::RequestNotice;
+use crate::components::device_name::device_name;
 use crate::local_date::date_and_time;
 use crate::query::{Query, SESSIONS, use_query_client};
 use crate::use_api;
@@ -59,7 +60,7 @@ pub fn SessionsList(sessions: Query<Vec<SessionEntry>>) -> impl IntoView {
 
 #[component]
 fn SessionItem(session: SessionEntry, sign_out: Action<String, Result<(), ApiError>>) -> impl IntoView {
-    let device = if session.user_agent.is_empty() { "Unknown browser".to_owned() } else { session.user_agent };
+    let device = device_name(&session.user_agent);
     let id = session.id;
     let action = if session.current {
         view! { <span class="badge">"This device"</span> }.into_any()
@@ -75,7 +76,7 @@ fn SessionItem(session: SessionEntry, sign_out: Action<String, Result<(), ApiErr
     view! {
         <li data-current=session.current.to_string()>
             <div>
-                <p class="device">{device}</p>
+                <p class="device" title=session.user_agent>{device}</p>
                 <p class="muted small">
                     "Signed in " {date_and_time(&session.created_at)} " · last active "
                     {date_and_time(&session.last_used_at)}

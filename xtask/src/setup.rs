@@ -31,7 +31,21 @@ pub fn build_tools() -> Result<(), String> {
 pub fn all() -> Result<(), String> {
     build_tools()?;
     install_if_missing("wasm-pack", "wasm-pack", || status(cargo_install(&["--locked", "wasm-pack"])))?;
-    chromium()
+    chromium()?;
+    axe_core()
+}
+
+/// axe-core, which the e2e suite injects into every page it checks: from npm, as its lock file pins it.
+fn axe_core() -> Result<(), String> {
+    let project = workspace_root().join("e2e/axe");
+    if project.join("node_modules/axe-core/axe.min.js").is_file() {
+        println!("setup: axe-core present");
+        return Ok(());
+    }
+    println!("setup: installing axe-core with npm ci");
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(project);
+    status(npm).map_err(|error| format!("could not install axe-core: {error}"))
 }
 
 /// cargo-mutants, for `cargo xtask mutants`.
