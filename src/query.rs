@@ -211,8 +211,8 @@ impl QueryClient {
         self.entries.try_with_value(|entries| entries.get(key).cloned()).flatten()?.as_any().downcast().ok()
     }
 
-    /// Replaces the data of `key` with what a mutation answered (or changes it in place), fresh from now.
-    pub fn update_data<T: Clone + 'static>(self, key: &str, change: impl FnOnce(&mut T)) {
+    /// Changes the data of `key` after a mutation (TanStack's `setQueryData` with an updater), fresh from now; nothing when the entry holds no data.
+    pub fn set_data<T: Clone + 'static>(self, key: &str, change: impl FnOnce(&mut T)) {
         if let Some(entry) = self.typed::<T>(key) {
             entry.state.update(|state| {
                 if let Some(mut data) = state.data.clone() {

@@ -18,7 +18,7 @@ pub fn SessionsList(sessions: Query<Vec<SessionEntry>>) -> impl IntoView {
         let (api, id) = (api.get_value(), id.clone());
         async move {
             api.send(&RequestRecipe::delete(paths::user_session(&id))).await?;
-            client.update_data::<Vec<SessionEntry>>(SESSIONS, |list| list.retain(|session| session.id != id));
+            client.set_data::<Vec<SessionEntry>>(SESSIONS, |list| list.retain(|session| session.id != id));
             Ok::<(), ApiError>(())
         }
     });

@@ -80,11 +80,9 @@ fn server_binary(data_dir: &std::path::Path, args: &[&str]) -> std::process::Chi
         .unwrap()
 }
 
-/// The lines the server prints before it serves.
+/// The lines the server prints before it serves; then it is stopped.
 fn first_lines(child: &mut std::process::Child, count: usize) -> Vec<String> {
-    use std::io::BufRead;
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let lines = stdout.lines().take(count).map(Result::unwrap).collect();
+    let lines = first_lines_keeping(child, count);
     let _ = child.kill();
     let _ = child.wait();
     lines
@@ -103,4 +101,33 @@ fn the_demo_password_is_printed_only_when_this_start_created_the_account() {
     let mut without = server_binary(tempfile::tempdir().unwrap().path(), &[]);
     let printed = first_lines(&mut without, 1).join("\n");
     assert!(printed.starts_with("Serving on"), "{printed}");
+}
+
+#[test]
+fn the_server_raises_its_open_file_limit_to_the_hard_limit() {
+    let data_dir = tempfile::tempdir().unwrap();
+    // Started with a low soft limit, as many systems start services.
+    let mut server = std::process::Command::new("sh")
+        .args(["-c", r#"ulimit -Sn 256 && exec "$0" "$@""#, env!("CARGO_BIN_EXE_session-server")])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args(["--addr", "127.0.0.1:0", "--static-dir", "none"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = first_lines_keeping(&mut server, 1);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.id())).unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let open_files = limits.lines().find(|line| line.starts_with("Max open files")).expect("a limit");
+    let numbers: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "soft limit below the hard one: {open_files}");
+}
+
+/// The first lines the server prints, leaving it running.
+fn first_lines_keeping(child: &mut std::process::Child, count: usize) -> Vec<String> {
+    use std::io::BufRead;
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    stdout.lines().take(count).map(Result::unwrap).collect()
 }
