@@ -11,8 +11,12 @@ pub mod paths;
 pub use bodies::{Credentials, ErrorBody, SessionEntry, TokenResponse, TokenType, User};
 pub use error_code::ErrorCode;
 
-/// The refresh token's cookie. The `__Secure-` prefix makes browsers refuse it unless it is `Secure`.
+/// The refresh token's cookie wherever the app is served over HTTPS. The `__Secure-` prefix makes browsers refuse
+/// it unless it is `Secure`.
 pub const REFRESH_COOKIE: &str = "__Secure-refresh";
+/// The refresh token's cookie when the app is served over plain HTTP on a loopback address (development): not
+/// `Secure`, which WebKit would refuse there, and so without the prefix that demands it.
+pub const LOOPBACK_REFRESH_COOKIE: &str = "refresh";
 /// The only path the refresh cookie is sent to.
 pub const REFRESH_COOKIE_PATH: &str = "/auth";
 

@@ -2,33 +2,22 @@
 
 mod accessibility;
 mod devtools;
+mod engine;
 mod fault_proxy;
 
+pub use engine::Engine;
 pub use fault_proxy::{FaultProxy, RefreshFault};
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use devtools::{DevTools, NetworkConditions};
 use session_server::{ConnectionLimits, ServerConfig, Settings, build_app, serve};
-
-const CHROME_FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--window-size=1024,768",
-];
 
 /// The server as `cargo xtask serve` runs it, on an ephemeral port with its own data directory.
 pub struct TestServer {
@@ -50,6 +39,8 @@ impl TestServer {
         config.static_dir = Some(app_dir);
         config.expose_metrics = true;
         config.demo_account = true;
+        // As `cargo xtask serve` runs it: plain HTTP on loopback, the cookie without `Secure`.
+        config.settings.cookie_mode = session_server::CookieMode::LoopbackHttp;
         let (app, router) = build_app(config).await.expect("the server starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
         let address = listener.local_addr().expect("a bound address");
@@ -91,7 +82,7 @@ pub async fn refresh_from_outside(base_url: &str, refresh_token: &str) -> String
         "POST {} HTTP/1.1\r\nHost: {host}\r\nX-Requested-With: fetch\r\nCookie: {}={refresh_token}\r\n\
          Content-Length: 0\r\nConnection: close\r\n\r\n",
         session_contract::paths::REFRESH,
-        session_contract::REFRESH_COOKIE,
+        session_contract::LOOPBACK_REFRESH_COOKIE,
     );
     exchange(host, &request).await.lines().next().unwrap_or_default().to_owned()
 }
@@ -115,27 +106,23 @@ async fn exchange(host: &str, request: &str) -> String {
     response
 }
 
-/// Headless Chromium driven through its own ChromeDriver process, ended when dropped.
+/// A headless browser of the [`Engine`] `E2E_BROWSER` names, driven through its own WebDriver server, which is
+/// ended with it.
 pub struct Browser {
     pub client: Client,
+    pub engine: Engine,
     driver: Child,
 }
 
 impl Browser {
     pub async fn launch() -> Self {
+        let engine = Engine::current();
         let port = free_port();
-        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".to_owned());
-        let driver = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {chromedriver}: {error} (run `cargo xtask setup`)"));
+        let driver = engine.driver(port).spawn().unwrap_or_else(|error| {
+            panic!("cannot start the {engine:?} WebDriver server: {error} (run `cargo xtask setup`)")
+        });
         let webdriver_url = format!("http://127.0.0.1:{port}");
-        let mut capabilities = Capabilities::new();
-        let chrome = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
-        capabilities
-            .insert("goog:chromeOptions".to_owned(), serde_json::json!({ "binary": chrome, "args": CHROME_FLAGS }));
+        let capabilities = engine.capabilities();
         let started = Instant::now();
         let client = loop {
             match ClientBuilder::new(HttpConnector::new())
@@ -144,13 +131,13 @@ impl Browser {
                 .await
             {
                 Ok(client) => break client,
-                Err(error) if started.elapsed() > Duration::from_secs(20) => {
-                    panic!("ChromeDriver did not start: {error}")
+                Err(error) if started.elapsed() > Duration::from_secs(30) => {
+                    panic!("the {engine:?} WebDriver server did not start: {error}")
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
             }
         };
-        Self { client, driver }
+        Self { client, engine, driver }
     }
 
     pub async fn text_of(&self, css: &str) -> String {
@@ -198,13 +185,14 @@ impl Browser {
         self.client.goto(&format!("{base_url}{return_to}")).await.expect("back in the app");
         cookies
             .into_iter()
-            .find(|cookie| cookie.name() == session_contract::REFRESH_COOKIE)
+            .find(|cookie| cookie.name() == session_contract::LOOPBACK_REFRESH_COOKIE)
             .map(|cookie| cookie.value().to_owned())
     }
 
     /// Chromium's own offline emulation (ChromeDriver's network conditions): requests fail at once, and the
     /// page gets its `offline` and `online` events.
     pub async fn set_offline(&self, offline: bool) {
+        assert!(self.engine.has_devtools(), "network emulation is ChromeDriver's alone");
         self.client.issue_cmd(NetworkConditions { offline }).await.expect("ChromeDriver emulates the network");
     }
 
@@ -221,6 +209,7 @@ impl Browser {
     }
 
     async fn devtools(&self, command: &'static str, params: serde_json::Value) {
+        assert!(self.engine.has_devtools(), "the DevTools protocol is Chromium's alone");
         self.client.issue_cmd(DevTools { command, params }).await.expect("ChromeDriver passes DevTools commands");
     }
 
@@ -255,8 +244,20 @@ impl Browser {
         }
     }
 
-    pub async fn close(mut self) {
+    /// Ends the browser's session; the WebDriver server goes when `self` is dropped.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
+    }
+}
+
+/// Also when a test fails half-way: no WebDriver server, browser or X server outlives its test.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if self.engine == Engine::WebKit {
+            // xvfb-run leads a process group of its own: the driver, the browser and the X server go with it.
+            let group = format!("-{}", self.driver.id());
+            let _ = Command::new("kill").args(["-s", "TERM", "--", &group]).status();
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

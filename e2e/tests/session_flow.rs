@@ -58,7 +58,7 @@ async fn a_wrong_password_shows_an_error_and_stays_on_the_login_page() {
     let browser = Browser::launch().await;
     browser.client.goto(&format!("{}/login", server.base_url)).await.expect("the app loads");
     browser.wait_for("#username").await.send_keys(DEMO_USERNAME).await.expect("typed");
-    browser.wait_for("#password").await.send_keys("not the password\n").await.expect("typed and pressed Enter");
+    browser.wait_for("#password").await.send_keys("not the password\u{E007}").await.expect("typed and pressed Enter");
     assert_eq!(browser.text_of("[role=alert] .error").await, "Incorrect username or password.");
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/login");
     assert_eq!(server.counter("session_logins_total{outcome=\"invalid_credentials\"}").await, 1);
@@ -97,5 +97,25 @@ async fn signing_out_in_one_tab_signs_out_the_other_tab() {
     browser.client.switch_to_window(second_tab).await.expect("switched");
     browser.wait_for_path("/login").await;
     assert_eq!(browser.stored_access_token().await, None, "the token is cleared");
+    browser.close().await;
+}
+
+/// The client relies on Web Locks (one refresh across tabs), BroadcastChannel (news between tabs) and the
+/// page visibility API (renew a tab shown again); each has a fallback, tested in the browser tests with the API
+/// removed. This says which of them the engine under test really has, so a missing one is noticed here.
+#[tokio::test]
+async fn the_engine_offers_the_browser_apis_the_client_uses() {
+    let server = TestServer::start(Settings::default()).await;
+    let browser = Browser::launch().await;
+    browser.client.goto(&format!("{}/login", server.base_url)).await.expect("the app loads");
+    let apis = browser
+        .client
+        .execute(
+            "return [typeof navigator.locks?.request, typeof BroadcastChannel, typeof document.visibilityState]",
+            vec![],
+        )
+        .await
+        .expect("the script ran");
+    assert_eq!(apis, serde_json::json!(["function", "function", "string"]), "{:?}", browser.engine);
     browser.close().await;
 }

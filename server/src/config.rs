@@ -7,6 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::clock::{Clock, SystemClock};
+use crate::cookie_mode::CookieMode;
 
 pub const DEMO_USERNAME: &str = "demo";
 pub const DEMO_PASSWORD: &str = "correct-horse-battery";
@@ -27,6 +28,8 @@ pub struct Settings {
     /// How many Argon2 verifications run at once; further sign-ins wait up to `password_check_wait`.
     pub password_checks: usize,
     pub password_check_wait: Duration,
+    /// `Secure` or not, from the public URL (see [`CookieMode::for_public_url`]).
+    pub cookie_mode: CookieMode,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             password_checks: std::thread::available_parallelism().map_or(1, usize::from),
             password_check_wait: Duration::from_secs(5),
+            cookie_mode: CookieMode::Secure,
         }
     }
 }

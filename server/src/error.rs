@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{ErrorBody, ErrorCode};
 
-use crate::cookies::cleared_refresh_cookie;
+use crate::cookies::cleared_refresh_cookies;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -86,9 +86,11 @@ impl IntoResponse for ApiError {
             Self::TooManyAttempts { retry_after } | Self::ServerBusy { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
-            // The session is over: the browser may drop its cookie too.
+            // The session is over: the browser may drop its cookie too, in whichever form it holds it.
             Self::SessionExpired | Self::RefreshTokenReused => {
-                headers.insert(header::SET_COOKIE, cleared_refresh_cookie());
+                for cleared in cleared_refresh_cookies() {
+                    headers.append(header::SET_COOKIE, cleared);
+                }
             }
             _ => {}
         }

@@ -6,6 +6,7 @@
 mod client_address;
 pub mod clock;
 pub mod config;
+mod cookie_mode;
 mod cookies;
 mod credentials;
 mod error;
@@ -26,6 +27,7 @@ mod tokens;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings};
+pub use cookie_mode::{CookieMode, CookieModeError};
 pub use credentials::{NewUser, add_user, set_password};
 pub use live_sessions::RECHECK_SECONDS;
 pub use serve::{raise_open_file_limit, serve};

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use session_server::{
-    Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, NewUser, ServerConfig, Settings, Store, SystemClock,
-    add_user, build_app, raise_open_file_limit, serve, set_password,
+    Clock, ConnectionLimits, CookieMode, DEMO_PASSWORD, DEMO_USERNAME, NewUser, ServerConfig, Settings, Store,
+    SystemClock, add_user, build_app, raise_open_file_limit, serve, set_password,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -71,6 +71,10 @@ struct ServeArgs {
     /// Seconds in which a just-rotated refresh token still gets the same child (0 turns it off).
     #[arg(long, env = "SESSION_REFRESH_GRACE", default_value_t = Settings::default().refresh_grace)]
     refresh_grace: i64,
+    /// The URL users open (behind a TLS proxy: its https:// address); decides whether the refresh cookie is
+    /// Secure. By default http://<addr>, which only a loopback address may use.
+    #[arg(long, env = "SESSION_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Another origin allowed to call the API with credentials (repeatable).
     #[arg(long = "allowed-origin", env = "SESSION_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
@@ -149,6 +153,8 @@ async fn run_server(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
             return Err(format!("--{name} must be at least 1"));
         }
     }
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.addr));
+    let cookie_mode = CookieMode::for_public_url(&public_url).map_err(|error| error.to_string())?;
     match raise_open_file_limit() {
         Ok(limit) if limit < args.max_connections as u64 => tracing::warn!(
             limit,
@@ -171,6 +177,7 @@ async fn run_server(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
         trusted_proxies: args.trusted_proxies,
         password_checks: args.password_checks,
         password_check_wait: Duration::from_secs(args.password_check_wait),
+        cookie_mode,
         ..Settings::default()
     };
     let limits = ConnectionLimits {
@@ -188,6 +195,7 @@ async fn run_server(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
         .map_err(|error| format!("cannot listen on {}: {error}", args.addr))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
     println!("Serving on http://{address}");
+    println!("{}", cookie_mode.describe());
     if app.created_demo_account {
         println!("Created the demo account: username `{DEMO_USERNAME}`, password `{DEMO_PASSWORD}`");
     }

@@ -8,6 +8,7 @@ use crate::workspace_root;
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
 const CARGO_MUTANTS_VERSION: &str = "27.1.0";
+const GECKODRIVER_VERSION: &str = "0.37.1";
 
 /// What `serve`, `dev` and `bench` need: the wasm target and the tools trunk runs.
 pub fn build_tools() -> Result<(), String> {
@@ -32,7 +33,18 @@ pub fn all() -> Result<(), String> {
     build_tools()?;
     install_if_missing("wasm-pack", "wasm-pack", || status(cargo_install(&["--locked", "wasm-pack"])))?;
     chromium()?;
+    other_engines()?;
     axe_core()
+}
+
+/// Firefox ESR with geckodriver, and WebKitGTK's WebDriver with a virtual X display to run it in.
+fn other_engines() -> Result<(), String> {
+    debian_packages("Firefox ESR", &["firefox-esr"], &["firefox-esr"])?;
+    debian_packages("WebKitWebDriver and Xvfb", &["WebKitWebDriver", "xvfb-run"], &["webkit2gtk-driver", "xvfb"])?;
+    let wanted = format!("geckodriver {GECKODRIVER_VERSION}");
+    install_if_missing("geckodriver", &wanted, || {
+        status(cargo_install(&["--locked", "geckodriver", "--version", GECKODRIVER_VERSION]))
+    })
 }
 
 /// axe-core, which the e2e suite injects into every page it checks: from npm, as its lock file pins it.

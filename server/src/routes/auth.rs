@@ -71,7 +71,7 @@ pub async fn refresh(
     if let Some(retry_after) = app.throttle.refresh_wait(client, now) {
         return Err(ApiError::TooManyAttempts { retry_after });
     }
-    let Some(presented) = presented_refresh_token(&jar) else {
+    let Some(presented) = presented_refresh_token(app.settings.cookie_mode, &jar) else {
         app.metrics.refresh(RefreshOutcome::Expired);
         return Err(ApiError::SessionExpired);
     };
@@ -140,16 +140,17 @@ fn token_response(
     let access_token = app.access_tokens.issue(user_id, session_id, app.now())?;
     let expires_in = u64::try_from(app.access_tokens.ttl()).unwrap_or(0);
     let body = TokenResponse { access_token, token_type: TokenType::Bearer, expires_in };
-    Ok(([(header::SET_COOKIE, refresh_cookie(&refresh_token.plaintext, session_remaining))], Json(body))
-        .into_response())
+    let cookie = refresh_cookie(app.settings.cookie_mode, &refresh_token.plaintext, session_remaining);
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
 pub async fn logout(State(app): State<SharedState>, jar: CookieJar) -> Result<Response, ApiError> {
-    if let Some(presented) = presented_refresh_token(&jar)
+    let mode = app.settings.cookie_mode;
+    if let Some(presented) = presented_refresh_token(mode, &jar)
         && let Some(session_id) = app.store.revoke_by_token(&digest(presented), app.now()).await?
     {
         app.live_sessions.forget(&session_id);
         tracing::info!(event = "logout", session_id, "session revoked");
     }
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie())]).into_response())
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie(mode))]).into_response())
 }

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, NewUser, Settings, add_user};
+use session_server::{Clock, CookieMode, DEMO_PASSWORD, DEMO_USERNAME, NewUser, Settings, add_user};
 
 use crate::support::{TestServer, error_code, refresh_cookie, set_cookie};
 
@@ -234,4 +234,20 @@ async fn a_user_lists_and_revokes_only_their_own_sessions() {
 /// A Set-Cookie value's parts, in any order (browsers read them so).
 fn attributes(cookie: &str) -> std::collections::BTreeSet<&str> {
     cookie.split("; ").collect()
+}
+
+#[tokio::test]
+async fn on_loopback_http_the_cookie_is_named_refresh_and_not_secure_and_still_rotates() {
+    let server = TestServer::start(Settings { cookie_mode: CookieMode::LoopbackHttp, ..Settings::default() }).await;
+    let response = server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await;
+    let cookie = set_cookie(response.headers()).unwrap();
+    let token = cookie.strip_prefix("refresh=").and_then(|rest| rest.split(';').next()).unwrap().to_owned();
+    assert_eq!(
+        attributes(&cookie),
+        attributes(&format!("refresh={token}; HttpOnly; SameSite=Strict; Path=/auth; Max-Age=604800"))
+    );
+    let rotated = server.post("/auth/refresh").header("Cookie", format!("refresh={token}")).send().await.unwrap();
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let secure_name = server.post("/auth/refresh").header("Cookie", format!("__Secure-refresh={token}")).send().await;
+    assert_eq!(error_code(secure_name.unwrap()).await.1, "session_expired", "only the mode's own cookie counts");
 }

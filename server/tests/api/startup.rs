@@ -92,7 +92,7 @@ fn first_lines(child: &mut std::process::Child, count: usize) -> Vec<String> {
 fn the_demo_password_is_printed_only_when_this_start_created_the_account() {
     let data_dir = tempfile::tempdir().unwrap();
     let mut first = server_binary(data_dir.path(), &["--demo"]);
-    let printed = first_lines(&mut first, 2).join("\n");
+    let printed = first_lines(&mut first, 3).join("\n");
     assert!(printed.contains(DEMO_PASSWORD), "{printed}");
 
     let mut again = server_binary(data_dir.path(), &["--demo"]);
@@ -130,4 +130,32 @@ fn first_lines_keeping(child: &mut std::process::Child, count: usize) -> Vec<Str
     use std::io::BufRead;
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     stdout.lines().take(count).map(Result::unwrap).collect()
+}
+
+#[test]
+fn the_refresh_cookie_is_secure_unless_served_over_http_on_loopback_and_the_start_says_which() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut local = server_binary(data_dir.path(), &[]);
+    let printed = first_lines(&mut local, 2).join("\n");
+    assert!(printed.contains("Refresh cookie: refresh, not Secure"), "{printed}");
+
+    let mut proxied = server_binary(data_dir.path(), &["--public-url", "https://app.example"]);
+    let printed = first_lines(&mut proxied, 2).join("\n");
+    assert!(printed.contains("Refresh cookie: __Secure-refresh, Secure"), "{printed}");
+}
+
+#[test]
+fn plain_http_on_a_non_loopback_address_is_refused_at_start() {
+    let data_dir = tempfile::tempdir().unwrap();
+    for args in [&["--addr", "0.0.0.0:0"][..], &["--public-url", "http://app.example"][..]] {
+        let refused = std::process::Command::new(env!("CARGO_BIN_EXE_session-server"))
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!refused.status.success(), "{args:?} started");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("not a loopback address") && stderr.contains("https://"), "{stderr}");
+    }
 }
