@@ -74,8 +74,12 @@ impl Default for ConnectionLimits {
 
 pub struct ServerConfig {
     pub settings: Settings,
-    /// Holds the SQLite database and, unless a secret is given, the generated signing secret.
+    /// Holds the SQLite database (unless `database_url` names another) and, unless a secret is given, the
+    /// generated signing secret.
     pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL (several instances on one database), `sqlite://…` for another SQLite file;
+    /// `None` is `sessions.db` in the data directory.
+    pub database_url: Option<String>,
     /// The built app (trunk's `dist/`); `None` serves the API alone.
     pub static_dir: Option<PathBuf>,
     pub signing_secret: Option<String>,
@@ -90,6 +94,7 @@ impl ServerConfig {
         Self {
             settings: Settings::default(),
             data_dir: data_dir.into(),
+            database_url: None,
             static_dir: None,
             signing_secret: None,
             expose_metrics: false,

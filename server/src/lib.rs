@@ -13,6 +13,7 @@ mod error;
 mod extract;
 mod live_sessions;
 mod metrics;
+mod revocations;
 mod rotation;
 mod router;
 mod routes;

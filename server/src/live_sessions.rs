@@ -2,7 +2,9 @@
 //!
 //! Every request is still checked against this set. Revocations made by this process (logout, reuse detection,
 //! signing out a device, a password change) remove the session at once; those made by another process (the
-//! `user set-password` command, another instance on the same database) are seen within [`RECHECK_SECONDS`].
+//! `user set-password` command, another instance on the same database) are seen within [`RECHECK_SECONDS`];
+//! on PostgreSQL they are announced, and while this instance hears the announcements it re-reads a session only
+//! every [`LISTENING_RECHECK_SECONDS`].
 //!
 //! A lookup that read the database *before* a revocation must not put the session back *after* it: every
 //! [`LiveSessions::forget`] moves a generation on, and a lookup only remembers what it read if no revocation
@@ -10,11 +12,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::store::{LiveSession, User};
 
 pub const RECHECK_SECONDS: i64 = 1;
+/// While revocations are heard through `LISTEN`: a safety net for changes made behind the server's back.
+pub const LISTENING_RECHECK_SECONDS: i64 = 60;
 const SWEEP_THRESHOLD: usize = 10_000;
 
 struct Entry {
@@ -32,6 +37,7 @@ struct Entries {
 #[derive(Default)]
 pub struct LiveSessions {
     entries: RwLock<Entries>,
+    listening: AtomicBool,
 }
 
 impl LiveSessions {
@@ -43,10 +49,11 @@ impl LiveSessions {
         now: i64,
         lookup: impl Future<Output = Result<Option<LiveSession>, E>>,
     ) -> Result<Option<Arc<User>>, E> {
+        let recheck = if self.listening.load(Ordering::Relaxed) { LISTENING_RECHECK_SECONDS } else { RECHECK_SECONDS };
         let generation = {
             let entries = self.read();
             if let Some(entry) = entries.by_session.get(session_id)
-                && now - entry.checked_at < RECHECK_SECONDS
+                && now - entry.checked_at < recheck
                 && now < entry.live_until
             {
                 return Ok(Some(Arc::clone(&entry.user)));
@@ -67,6 +74,11 @@ impl LiveSessions {
             entries.by_session.insert(session_id.to_owned(), entry);
         }
         Ok(Some(user))
+    }
+
+    /// Whether revocations by other instances are being heard (so remembered sessions can be trusted longer).
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::Relaxed);
     }
 
     pub fn forget(&self, session_id: &str) {

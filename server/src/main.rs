@@ -19,6 +19,9 @@ struct Cli {
     /// Holds the SQLite database and the generated signing secret.
     #[arg(long, env = "SESSION_DATA_DIR", default_value = "data", global = true)]
     data_dir: PathBuf,
+    /// postgres://… to share sessions between instances on PostgreSQL; by default SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -120,8 +123,8 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let outcome = match cli.command {
-        None | Some(Command::Serve) => run_server(cli.data_dir, cli.serve).await,
-        Some(Command::User(command)) => manage_user(cli.data_dir, command).await,
+        None | Some(Command::Serve) => run_server(cli.data_dir, cli.database_url, cli.serve).await,
+        Some(Command::User(command)) => manage_user(cli.data_dir, cli.database_url, command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,7 +135,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_server(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
+async fn run_server(data_dir: PathBuf, database_url: Option<String>, args: ServeArgs) -> Result<(), String> {
     for (name, seconds) in
         [("access-ttl", args.access_ttl), ("session-ttl", args.session_ttl), ("idle-timeout", args.idle_timeout)]
     {
@@ -168,6 +171,7 @@ async fn run_server(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
         tracing::warn!(dir = %args.static_dir.display(), "no built app there; serving the API only (run `cargo xtask serve`)");
     }
     let mut config = ServerConfig::new(data_dir);
+    config.database_url = database_url;
     config.settings = Settings {
         access_token_ttl: args.access_ttl,
         session_ttl: args.session_ttl,
@@ -202,9 +206,16 @@ async fn run_server(data_dir: PathBuf, args: ServeArgs) -> Result<(), String> {
     serve(listener, router, limits).await.map_err(|error| error.to_string())
 }
 
-async fn manage_user(data_dir: PathBuf, command: UserCommand) -> Result<(), String> {
-    std::fs::create_dir_all(&data_dir).map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
-    let store = Store::open(&data_dir.join("sessions.db")).await.map_err(|error| error.to_string())?;
+async fn manage_user(data_dir: PathBuf, database_url: Option<String>, command: UserCommand) -> Result<(), String> {
+    let store = match database_url {
+        Some(url) => Store::connect(&url).await,
+        None => {
+            std::fs::create_dir_all(&data_dir)
+                .map_err(|error| format!("cannot create {}: {error}", data_dir.display()))?;
+            Store::open(&data_dir.join("sessions.db")).await
+        }
+    };
+    let store = store.map_err(|error| error.to_string())?;
     let password = read_password()?;
     let now = SystemClock.now();
     match command {

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use session_contract::ErrorCode;
 
+use crate::store::PoolStats;
+
 #[derive(Debug, Clone, Copy)]
 pub enum LoginOutcome {
     Success,
@@ -39,7 +41,7 @@ impl Metrics {
         self.refreshes[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&self, pool: PoolStats) -> String {
         let mut text = String::new();
         render_family(&mut text, "session_logins_total", "Login attempts by outcome.", &LOGIN_LABELS, &self.logins);
         render_family(
@@ -56,6 +58,13 @@ impl Metrics {
         );
         let _ = writeln!(text, "# TYPE session_reuse_detections_total counter");
         let _ = writeln!(text, "session_reuse_detections_total {reused}");
+        let _ = writeln!(text, "# HELP session_db_connections Database pool connections by state.");
+        let _ = writeln!(text, "# TYPE session_db_connections gauge");
+        let _ = writeln!(text, "session_db_connections{{state=\"in_use\"}} {}", pool.in_use);
+        let _ = writeln!(text, "session_db_connections{{state=\"idle\"}} {}", pool.idle);
+        let _ = writeln!(text, "# HELP session_db_connections_max The pool's size limit.");
+        let _ = writeln!(text, "# TYPE session_db_connections_max gauge");
+        let _ = writeln!(text, "session_db_connections_max {}", pool.max);
         text
     }
 }
@@ -77,10 +86,12 @@ mod tests {
         let metrics = Metrics::default();
         metrics.refresh(RefreshOutcome::Rotated);
         metrics.refresh(RefreshOutcome::Reused);
-        let text = metrics.render();
+        let text = metrics.render(PoolStats { in_use: 2, idle: 3, max: 8 });
         assert!(text.contains("session_refreshes_total{outcome=\"rotated\"} 1"));
         assert!(text.contains("session_refreshes_total{outcome=\"grace\"} 0"));
         assert!(text.contains("session_reuse_detections_total 1"));
         assert!(text.contains("session_logins_total{outcome=\"success\"} 0"));
+        assert!(text.contains("session_db_connections{state=\"in_use\"} 2"));
+        assert!(text.contains("session_db_connections_max 8"));
     }
 }

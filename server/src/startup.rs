@@ -14,6 +14,7 @@ use crate::config::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig};
 use crate::credentials::{CredentialError, NewUser, PasswordChecks, add_user};
 use crate::live_sessions::LiveSessions;
 use crate::metrics::Metrics;
+use crate::revocations;
 use crate::router::{self, InvalidOrigin};
 use crate::security::content_security_policy;
 use crate::state::{AppState, SharedState};
@@ -60,7 +61,10 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         return Err(StartupError::WeakSecret);
     }
 
-    let store = Store::open(&config.data_dir.join(DATABASE_FILE)).await?;
+    let store = match &config.database_url {
+        Some(url) => Store::connect(url).await?,
+        None => Store::open(&config.data_dir.join(DATABASE_FILE)).await?,
+    };
     let created_demo_account = config.demo_account && store.user_count().await? == 0;
     if created_demo_account {
         let demo = NewUser {
@@ -93,6 +97,9 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     });
     let router = router::build(&app, config.static_dir, config.expose_metrics).await?;
     tokio::spawn(sweep_periodically(Arc::downgrade(&app)));
+    if app.store.is_postgres() {
+        tokio::spawn(revocations::listen(Arc::downgrade(&app)));
+    }
     Ok((app, router))
 }
 

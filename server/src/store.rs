@@ -1,4 +1,5 @@
-//! SQLite persistence through sqlx: reads rows, carries out decisions, decides nothing.
+//! Persistence through sqlx, on SQLite (one machine, the default) or PostgreSQL (several instances on one
+//! database): the same SQL for both, run by [`on_pool!`]; it reads rows, carries out decisions, decides nothing.
 //!
 //! Refresh tokens are stored only as SHA-256 digests. A rotation's conditional UPDATE (`used_at IS NULL` on a
 //! live session) is the single point where a token turns from unused to used, so concurrent refreshes of the
@@ -8,14 +9,19 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::{FromRow, PgPool, SqlitePool};
+
+/// The channel every revocation is announced on, with the session id as payload (PostgreSQL only).
+pub const REVOCATIONS_CHANNEL: &str = "session_revoked";
 
 /// A revoked session is kept this long, so a stolen token presented soon after still reads as reuse.
 const REVOKED_RETENTION_SECONDS: i64 = 60 * 60;
 
 /// Why a session was revoked, as the `revoke_reason` column spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text")]
 pub enum RevokeReason {
     #[sqlx(rename = "refresh_token_reused")]
     Reuse,
@@ -83,12 +89,67 @@ struct LiveSessionRow {
 }
 
 #[derive(Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs one expression against whichever pool the store has: the SQL is written once, the driver chosen at run
+/// time.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// How busy the connection pool is, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+#[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 impl Store {
-    /// Opens (or creates, readable by the owner only) the database and brings its schema up to date.
+    /// `postgres://…` connects to PostgreSQL; anything else (`sqlite://path`, or a bare path) opens SQLite.
+    pub async fn connect(database_url: &str) -> Result<Self, sqlx::Error> {
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new().max_connections(16).connect(database_url).await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            return Ok(Self { pool: Pool::Postgres(pool) });
+        }
+        let path = database_url.strip_prefix("sqlite://").unwrap_or(database_url);
+        Self::open(Path::new(path)).await
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
+    /// The PostgreSQL pool, for `LISTEN`.
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match &self.pool {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle, max) =
+            on_pool!(self, pool => (pool.size(), pool.num_idle(), pool.options().get_max_connections()));
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        PoolStats { in_use: size.saturating_sub(idle), idle, max }
+    }
+
+    /// Opens (or creates, readable by the owner only) a SQLite database and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, sqlx::Error> {
         owner_only_files(path)?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
@@ -99,49 +160,59 @@ impl Store {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        sqlx::migrate!().run(&pool).await?;
-        Ok(Self { pool })
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool: Pool::Sqlite(pool) })
     }
 
     pub async fn user_count(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await
+        on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await)
     }
 
     pub async fn insert_user(&self, user: &User) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar(
-            "INSERT INTO users (username, display_name, email, password_hash, created_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&user.username)
-        .bind(&user.display_name)
-        .bind(&user.email)
-        .bind(&user.password_hash)
-        .bind(user.created_at)
-        .fetch_one(&self.pool)
-        .await
+        on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "INSERT INTO users (username, display_name, email, password_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(&user.username)
+            .bind(&user.display_name)
+            .bind(&user.email)
+            .bind(&user.password_hash)
+            .bind(user.created_at)
+            .fetch_one(pool)
+            .await
+        })
     }
 
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, sqlx::Error> {
-        sqlx::query_as("SELECT * FROM users WHERE username = ?").bind(username).fetch_optional(&self.pool).await
+        on_pool!(self, pool => {
+            sqlx::query_as("SELECT * FROM users WHERE username = $1").bind(username).fetch_optional(pool).await
+        })
     }
 
     /// Changes the password and revokes every session of the user, in one transaction.
     pub async fn set_password(&self, user_id: i64, password_hash: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let changed = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query("UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE user_id = ? AND revoked_at IS NULL")
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let revoked: Vec<String> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE user_id = $3 AND revoked_at IS NULL
+                 RETURNING id",
+            )
             .bind(now)
             .bind(RevokeReason::PasswordChanged)
             .bind(user_id)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-        tx.commit().await?;
-        Ok(changed == 1)
+            tx.commit().await?;
+            self.announce_revoked(&revoked).await?;
+            Ok(changed == 1)
+        })
     }
 
     pub async fn create_session(
@@ -153,26 +224,28 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, user_agent)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(session_id)
-        .bind(user_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(now)
-        .bind(user_agent)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES (?, ?, ?)")
-            .bind(token_hash)
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, user_agent)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
             .bind(session_id)
+            .bind(user_id)
             .bind(now)
+            .bind(expires_at)
+            .bind(now)
+            .bind(user_agent)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+            sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
+                .bind(token_hash)
+                .bind(session_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
     }
 
     /// The user of a session that is neither revoked, expired nor idle, and until when it stays live.
@@ -182,34 +255,38 @@ impl Store {
         now: i64,
         idle_timeout: i64,
     ) -> Result<Option<LiveSession>, sqlx::Error> {
-        let row: Option<LiveSessionRow> = sqlx::query_as(
-            "SELECT u.*, s.expires_at AS session_expires_at, s.last_used_at AS session_last_used_at
-             FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id = ? AND s.revoked_at IS NULL AND s.expires_at > ? AND s.last_used_at >= ?",
-        )
-        .bind(session_id)
-        .bind(now)
-        .bind(now - idle_timeout)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| LiveSession {
-            user: row.user,
-            live_until: row.session_expires_at.min(row.session_last_used_at + idle_timeout + 1),
-        }))
+        on_pool!(self, pool => {
+            let row: Option<LiveSessionRow> = sqlx::query_as(
+                "SELECT u.*, s.expires_at AS session_expires_at, s.last_used_at AS session_last_used_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_used_at >= $3",
+            )
+            .bind(session_id)
+            .bind(now)
+            .bind(now - idle_timeout)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|row| LiveSession {
+                user: row.user,
+                live_until: row.session_expires_at.min(row.session_last_used_at + idle_timeout + 1),
+            }))
+        })
     }
 
     /// The presented token's row and its session's, read without taking the write lock.
     pub async fn presented_token(&self, token_hash: &[u8]) -> Result<Option<PresentedToken>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT t.session_id, t.parent_hash, t.used_at, t.child_hash, t.sealed_child,
-                    s.user_id, s.expires_at, s.last_used_at, s.revoke_reason,
-                    (SELECT c.used_at IS NULL FROM refresh_tokens c WHERE c.hash = t.child_hash) AS child_is_newest
-             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-             WHERE t.hash = ?",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
+        on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT t.session_id, t.parent_hash, t.used_at, t.child_hash, t.sealed_child,
+                        s.user_id, s.expires_at, s.last_used_at, s.revoke_reason,
+                        (SELECT c.used_at IS NULL FROM refresh_tokens c WHERE c.hash = t.child_hash) AS child_is_newest
+                 FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+                 WHERE t.hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await
+        })
     }
 
     /// Exchanges the presented token for `child`, if it is still unused and its session unrevoked; `false` when
@@ -221,67 +298,92 @@ impl Store {
         child: Child<'_>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let claimed = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = ?, child_hash = ?, sealed_child = ?
-             WHERE hash = ? AND used_at IS NULL
-               AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL)",
-        )
-        .bind(now)
-        .bind(child.hash)
-        .bind(child.sealed)
-        .bind(presented_hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed != 1 {
-            return Ok(false);
-        }
-        // The presented token's parent is no longer the immediate parent of the newest token: its grace ends.
-        if let Some(parent_hash) = &presented.parent_hash {
-            sqlx::query("UPDATE refresh_tokens SET sealed_child = NULL WHERE hash = ?")
-                .bind(parent_hash)
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let claimed = sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $1, child_hash = $2, sealed_child = $3
+                 WHERE hash = $4 AND used_at IS NULL
+                   AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL)",
+            )
+            .bind(now)
+            .bind(child.hash)
+            .bind(child.sealed)
+            .bind(presented_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed != 1 {
+                return Ok(false);
+            }
+            // The presented token's parent is no longer the immediate parent of the newest token: its grace ends.
+            if let Some(parent_hash) = &presented.parent_hash {
+                sqlx::query("UPDATE refresh_tokens SET sealed_child = NULL WHERE hash = $1")
+                    .bind(parent_hash)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("INSERT INTO refresh_tokens (hash, session_id, parent_hash, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(child.hash)
+                .bind(&presented.session_id)
+                .bind(presented_hash)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
-        }
-        sqlx::query("INSERT INTO refresh_tokens (hash, session_id, parent_hash, created_at) VALUES (?, ?, ?, ?)")
-            .bind(child.hash)
-            .bind(&presented.session_id)
-            .bind(presented_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(&presented.session_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
+            sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&presented.session_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     pub async fn revoke(&self, session_id: &str, reason: RevokeReason, now: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(reason)
-            .bind(session_id)
-            .execute(&self.pool)
-            .await?;
+        let revoked = on_pool!(self, pool => {
+            sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(reason)
+                .bind(session_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if revoked == 1 {
+            self.announce_revoked(&[session_id.to_owned()]).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells every instance on this database (PostgreSQL `NOTIFY`) that these sessions are revoked; on SQLite,
+    /// where one process serves, there is nobody to tell.
+    async fn announce_revoked(&self, session_ids: &[String]) -> Result<(), sqlx::Error> {
+        if let (Pool::Postgres(pool), false) = (&self.pool, session_ids.is_empty()) {
+            sqlx::query("SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id")
+                .bind(REVOCATIONS_CHANNEL)
+                .bind(session_ids)
+                .execute(pool)
+                .await?;
+        }
         Ok(())
     }
 
     /// Revokes the session the token belongs to, if it is live; returns that session's id.
     pub async fn revoke_by_token(&self, token_hash: &[u8], now: i64) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = ?, revoke_reason = ?
-             WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE hash = ?)
-             RETURNING id",
-        )
-        .bind(now)
-        .bind(RevokeReason::Logout)
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
+        on_pool!(self, pool => {
+            let revoked: Option<String> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
+                 WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE hash = $3)
+                 RETURNING id",
+            )
+            .bind(now)
+            .bind(RevokeReason::Logout)
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?;
+            self.announce_revoked(revoked.as_slice()).await?;
+            Ok(revoked)
+        })
     }
 
     /// The user's sessions that are neither revoked, expired nor idle, newest first.
@@ -291,46 +393,57 @@ impl Store {
         now: i64,
         idle_timeout: i64,
     ) -> Result<Vec<SessionSummary>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT id, created_at, last_used_at, user_agent FROM sessions
-             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND last_used_at >= ?
-             ORDER BY created_at DESC",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(now - idle_timeout)
-        .fetch_all(&self.pool)
-        .await
+        on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, created_at, last_used_at, user_agent FROM sessions
+                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at >= $3
+                 ORDER BY created_at DESC",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(now - idle_timeout)
+            .fetch_all(pool)
+            .await
+        })
     }
 
     /// Revokes one of the user's own live sessions; `false` when there is no such session for this user.
     pub async fn revoke_user_session(&self, user_id: i64, session_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-        let revoked = sqlx::query(
-            "UPDATE sessions SET revoked_at = ?, revoke_reason = ?
-             WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?",
-        )
-        .bind(now)
-        .bind(RevokeReason::SignedOutRemotely)
-        .bind(session_id)
-        .bind(user_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(revoked == 1)
+        on_pool!(self, pool => {
+            let revoked = sqlx::query(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
+                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND expires_at > $5",
+            )
+            .bind(now)
+            .bind(RevokeReason::SignedOutRemotely)
+            .bind(session_id)
+            .bind(user_id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            if revoked == 1 {
+                self.announce_revoked(&[session_id.to_owned()]).await?;
+            }
+            Ok(revoked == 1)
+        })
     }
 
     /// Deletes the sessions that ended (expired, idle, or revoked more than an hour ago) with all their tokens;
     /// returns how many sessions went.
     pub async fn sweep(&self, now: i64, idle_timeout: i64) -> Result<u64, sqlx::Error> {
-        let deleted = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_used_at < ? OR revoked_at < ?")
+        on_pool!(self, pool => {
+            let deleted: Vec<String> = sqlx::query_scalar(
+                "DELETE FROM sessions WHERE expires_at <= $1 OR last_used_at < $2 OR revoked_at < $3 RETURNING id",
+            )
             .bind(now)
             .bind(now - idle_timeout)
             .bind(now - REVOKED_RETENTION_SECONDS)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(deleted)
+            .fetch_all(pool)
+            .await?;
+            self.announce_revoked(&deleted).await?;
+            Ok(u64::try_from(deleted.len()).unwrap_or(u64::MAX))
+        })
     }
 }
 

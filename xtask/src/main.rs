@@ -2,6 +2,7 @@
 
 mod bench;
 mod mutants;
+mod postgres;
 mod run;
 mod server_for_page;
 mod setup;

@@ -34,6 +34,7 @@ pub fn all() -> Result<(), String> {
     install_if_missing("wasm-pack", "wasm-pack", || status(cargo_install(&["--locked", "wasm-pack"])))?;
     chromium()?;
     other_engines()?;
+    debian_packages("PostgreSQL 15", &["/usr/lib/postgresql/15/bin/initdb"], &["postgresql"])?;
     axe_core()
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::postgres::TempCluster;
 use crate::run::{captured, command, status};
 use crate::server_for_page::ServerForPage;
 use crate::workspace_root;
@@ -78,6 +79,7 @@ pub fn run_all() -> Result<(), String> {
         )),
     );
     tally.suite("native tests", captured(command("cargo", &["test", "--workspace", "--exclude", "e2e"])));
+    tally.suite("server tests on PostgreSQL", on_postgres());
 
     let build = captured(command("trunk", &["build", "--release"]));
     let built = build.0;
@@ -104,6 +106,19 @@ pub fn run_all() -> Result<(), String> {
     }
     println!("{} passed, {} failed", tally.passed, tally.failed);
     if tally.failed == 0 { Ok(()) } else { Err(format!("{} failed", tally.failed)) }
+}
+
+/// The server's HTTP suite again, each test on a database of its own in a throwaway PostgreSQL cluster, with the
+/// tests that need PostgreSQL (two instances on one database) included.
+fn on_postgres() -> (bool, String) {
+    let cluster = match TempCluster::start() {
+        Ok(cluster) => cluster,
+        Err(error) => return (false, error),
+    };
+    let mut tests =
+        command("cargo", &["test", "--package", "session-server", "--test", "api", "--", "--include-ignored"]);
+    tests.env("SESSION_TEST_DATABASE", cluster.url());
+    captured(tests)
 }
 
 /// The e2e suite in one engine. Chromium runs all of it; Firefox and WebKit run what does not need ChromeDriver's

@@ -89,10 +89,10 @@ async fn a_form_body_is_refused_as_not_json() {
     assert_eq!(error_code(form).await, (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type".into()));
 }
 
-fn server_command(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+/// The server binary's account commands, on the accounts of `server`.
+fn server_command(server: &TestServer, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_session-server"))
-        .arg("--data-dir")
-        .arg(data_dir)
+        .args(server.database_args())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -106,18 +106,15 @@ fn server_command(data_dir: &std::path::Path, args: &[&str], stdin: &str) -> std
 #[tokio::test]
 async fn the_user_add_command_creates_an_account_that_can_sign_in() {
     let server = TestServer::start(Settings::default()).await;
-    let added = server_command(
-        server.data_dir.path(),
-        &["user", "add", "alice", "--email", "a@example.com"],
-        "alice's long password\n",
-    );
+    let added =
+        server_command(&server, &["user", "add", "alice", "--email", "a@example.com"], "alice's long password\n");
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     assert_eq!(server.login_as("alice", "alice's long password").await.status(), StatusCode::OK);
 
-    let again = server_command(server.data_dir.path(), &["user", "add", "alice"], "another long password\n");
+    let again = server_command(&server, &["user", "add", "alice"], "another long password\n");
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
-    let short = server_command(server.data_dir.path(), &["user", "add", "bob"], "short\n");
+    let short = server_command(&server, &["user", "add", "bob"], "short\n");
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
 }
 
@@ -128,8 +125,7 @@ async fn the_set_password_command_signs_the_user_out_everywhere() {
     for device in [&laptop, &phone] {
         assert_eq!(server.user_status(&device.access_token).await, StatusCode::OK);
     }
-    let changed =
-        server_command(server.data_dir.path(), &["user", "set-password", DEMO_USERNAME], "the next password\n");
+    let changed = server_command(&server, &["user", "set-password", DEMO_USERNAME], "the next password\n");
     assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
     // Another process changed the database: this one sees it at its next recheck.
     server.clock.advance(RECHECK_SECONDS);

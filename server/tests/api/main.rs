@@ -6,6 +6,7 @@ mod abuse;
 mod access_tokens;
 mod contract;
 mod headers;
+mod instances;
 mod login;
 mod robustness;
 mod sessions;

@@ -22,11 +22,11 @@ async fn refresh_tokens_are_stored_only_as_sha256_and_never_in_plaintext() {
     let child = server.rotate(&session.refresh_token).await;
     let grandchild = server.rotate(&child).await;
 
-    let database = server.database_bytes();
+    let database = server.database_bytes().await;
     let pool = server.database().await;
     for token in [&session.refresh_token, &child, &grandchild] {
         assert!(!contains(&database, token.as_bytes()), "plaintext {token} is on disk");
-        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE hash = ?")
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE hash = $1")
             .bind(sha256(token))
             .fetch_one(&pool)
             .await
@@ -48,7 +48,7 @@ async fn rotation_issues_a_child_in_the_same_session_that_records_its_parent() {
     let lineage = |token: String| {
         let pool = pool.clone();
         async move {
-            let row = sqlx::query("SELECT session_id, parent_hash FROM refresh_tokens WHERE hash = ?")
+            let row = sqlx::query("SELECT session_id, parent_hash FROM refresh_tokens WHERE hash = $1")
                 .bind(sha256(&token))
                 .fetch_one(&pool)
                 .await
@@ -198,6 +198,7 @@ async fn a_grace_retry_whose_seal_no_longer_opens_is_refused_not_given_a_garbage
     let restarted = Launch {
         secret: "another signing secret, also long enough",
         data_dir: Some(first.data_dir.clone()),
+        database_url: first.database_url.clone(),
         clock: first.clock.clone(),
         ..Launch::new(Settings::default())
     }

@@ -22,6 +22,23 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub app: SharedState,
     pub data_dir: Arc<tempfile::TempDir>,
+    /// The PostgreSQL database this server uses; `None` on SQLite (in `data_dir`).
+    pub database_url: Option<String>,
+}
+
+/// `cargo xtask test` runs this suite twice: on SQLite, and with this variable naming a PostgreSQL cluster, in
+/// which each test server gets a database of its own.
+const POSTGRES_VARIABLE: &str = "SESSION_TEST_DATABASE";
+
+/// A new, empty database in the cluster the environment names; `None` when the suite runs on SQLite.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let cluster = std::env::var(POSTGRES_VARIABLE).ok()?;
+    let admin = sqlx::PgPool::connect(&cluster).await.unwrap();
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    admin.close().await;
+    let (server, _) = cluster.rsplit_once('/').unwrap();
+    Some(format!("{server}/{name}"))
 }
 
 pub struct SignedIn {
@@ -39,6 +56,9 @@ pub struct Launch {
     pub metrics: bool,
     /// Another server's data directory, to start again on its database.
     pub data_dir: Option<Arc<tempfile::TempDir>>,
+    /// Another server's PostgreSQL database (a second instance, or a restart); by default a fresh one when the
+    /// suite runs on PostgreSQL.
+    pub database_url: Option<String>,
 }
 
 impl Launch {
@@ -51,12 +71,20 @@ impl Launch {
             secret: TEST_SECRET,
             metrics: false,
             data_dir: None,
+            database_url: None,
         }
     }
 
     pub async fn start(self) -> TestServer {
+        let reusing = self.data_dir.is_some();
         let data_dir = self.data_dir.unwrap_or_else(|| Arc::new(tempfile::tempdir().unwrap()));
+        let database_url = match self.database_url {
+            Some(url) => Some(url),
+            None if reusing => None,
+            None => fresh_postgres_database().await,
+        };
         let mut config = ServerConfig::new(data_dir.path());
+        config.database_url = database_url.clone();
         config.settings = self.settings;
         config.static_dir = self.static_dir;
         config.clock = Arc::new(self.clock.clone());
@@ -67,7 +95,7 @@ impl Launch {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(serve(listener, router, self.limits));
-        TestServer { base, clock: self.clock, http: reqwest::Client::new(), app, data_dir }
+        TestServer { base, clock: self.clock, http: reqwest::Client::new(), app, data_dir, database_url }
     }
 }
 
@@ -123,7 +151,16 @@ impl TestServer {
     }
 
     /// Every byte SQLite keeps on disk for this server: the database, its write-ahead log and shared memory.
-    pub fn database_bytes(&self) -> Vec<u8> {
+    pub async fn database_bytes(&self) -> Vec<u8> {
+        if self.database_url.is_some() {
+            let rows: Vec<String> = sqlx::query_scalar(
+                "SELECT CAST(t AS TEXT) FROM refresh_tokens t UNION ALL SELECT CAST(s AS TEXT) FROM sessions s",
+            )
+            .fetch_all(&self.database().await)
+            .await
+            .unwrap();
+            return rows.concat().into_bytes();
+        }
         ["sessions.db", "sessions.db-wal", "sessions.db-shm"]
             .iter()
             .filter_map(|name| std::fs::read(self.data_dir.path().join(name)).ok())
@@ -131,10 +168,23 @@ impl TestServer {
             .collect()
     }
 
-    pub async fn database(&self) -> sqlx::SqlitePool {
-        sqlx::SqlitePool::connect(&format!("sqlite:{}", self.data_dir.path().join("sessions.db").display()))
-            .await
-            .unwrap()
+    /// The server's database, whichever it is; SQL in tests uses `$1` placeholders, which both read.
+    pub async fn database(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.path().join("sessions.db").display()));
+        sqlx::AnyPool::connect(&url).await.unwrap()
+    }
+
+    /// `--data-dir` and, on PostgreSQL, `--database-url`: how the account commands reach this server's accounts.
+    pub fn database_args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_owned(), self.data_dir.path().display().to_string()];
+        if let Some(url) = &self.database_url {
+            args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        args
     }
 
     pub async fn user_status(&self, access_token: &str) -> StatusCode {

@@ -1,0 +1,54 @@
+//! Revocations made by other instances on the same PostgreSQL database, heard through `LISTEN`: each drops the
+//! session from this instance's live cache at once. While the channel is down, the cache falls back to
+//! re-reading every session after [`RECHECK_SECONDS`](crate::live_sessions::RECHECK_SECONDS), and the log says so.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+
+use crate::state::AppState;
+use crate::store::REVOCATIONS_CHANNEL;
+
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+/// Listens for as long as the server lives.
+pub async fn listen(app: Weak<AppState>) {
+    let mut announced_loss = false;
+    loop {
+        let Some(pool) = app.upgrade().and_then(|app| app.store.postgres().cloned()) else { return };
+        let listener = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(REVOCATIONS_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match listener.await {
+            Ok(mut listener) => {
+                if let Some(app) = app.upgrade() {
+                    app.live_sessions.set_listening(true);
+                }
+                if announced_loss {
+                    tracing::info!("revocation channel back: revocations by other instances reach this one at once");
+                    announced_loss = false;
+                }
+                // `try_recv` answers `None` when the connection drops; anything else wrong ends this listener.
+                while let Ok(Some(notification)) = listener.try_recv().await {
+                    let Some(app) = app.upgrade() else { return };
+                    app.live_sessions.forget(notification.payload());
+                }
+            }
+            Err(error) => tracing::debug!(%error, "cannot listen for revocations"),
+        }
+        let Some(app) = app.upgrade() else { return };
+        app.live_sessions.set_listening(false);
+        if !announced_loss {
+            tracing::warn!(
+                "revocation channel lost: revocations by other instances are seen within a second (the live-session \
+                 re-check) until it is back"
+            );
+            announced_loss = true;
+        }
+        drop(app);
+        tokio::time::sleep(RECONNECT_AFTER).await;
+    }
+}

@@ -1,0 +1,87 @@
+//! Two instances on one PostgreSQL database, as behind a load balancer: rotation stays atomic across them and a
+//! revocation made by one reaches the other at once (`NOTIFY`), not at its next re-check. The clock never moves
+//! here, so the one-second re-check cannot be what evicts a session.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use session_server::Settings;
+
+use crate::support::{Launch, TestServer, error_code, refresh_cookie};
+
+const NEEDS_POSTGRES: &str = "needs PostgreSQL: cargo xtask test starts a cluster and includes it";
+
+/// A and B on the same database, with the same secret and clock.
+async fn two_instances() -> (TestServer, TestServer) {
+    let a = TestServer::start(Settings::default()).await;
+    assert!(a.database_url.is_some(), "{NEEDS_POSTGRES}");
+    let b = Launch { database_url: a.database_url.clone(), clock: a.clock.clone(), ..Launch::new(Settings::default()) }
+        .start()
+        .await;
+    (a, b)
+}
+
+/// Polls `server` until the access token is refused; how long that took, if within `limit`.
+async fn refused_within(server: &TestServer, access_token: &str, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() <= limit {
+        if server.user_status(access_token).await == StatusCode::UNAUTHORIZED {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn reuse_detected_by_one_instance_revokes_the_session_on_the_other_at_once() {
+    let (a, b) = two_instances().await;
+    let session = a.sign_in().await;
+    // Refresh through B; B now remembers the session as live.
+    let rotated = b.refresh(&session.refresh_token).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let access_token = rotated.json::<serde_json::Value>().await.unwrap()["accessToken"].as_str().unwrap().to_owned();
+    assert_eq!(b.user_status(&access_token).await, StatusCode::OK);
+
+    // The old token again, through A, after the grace window: reuse.
+    a.clock.advance(11);
+    assert_eq!(error_code(a.refresh(&session.refresh_token).await).await.1, "refresh_token_reused");
+    let took = refused_within(&b, &access_token, Duration::from_millis(100)).await;
+    assert!(took.is_some(), "B still accepts the revoked session's access token after 100 ms");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn signing_out_through_one_instance_reaches_the_other_at_once() {
+    let (a, b) = two_instances().await;
+    let session = a.sign_in().await;
+    assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
+    let cookie = format!("__Secure-refresh={}", session.refresh_token);
+    let signed_out = b.post("/auth/logout").header("Cookie", cookie).send().await.unwrap();
+    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+    let took = refused_within(&a, &session.access_token, Duration::from_millis(100)).await;
+    assert!(took.is_some(), "A still accepts the signed-out session's access token after 100 ms");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn fifty_concurrent_refreshes_over_both_instances_rotate_once() {
+    let (a, b) = two_instances().await;
+    let token = a.sign_in().await.refresh_token;
+    let refreshes = (0..50).map(|attempt| if attempt % 2 == 0 { a.refresh(&token) } else { b.refresh(&token) });
+    let responses = join_all(refreshes).await;
+    let mut children = std::collections::HashSet::new();
+    for response in responses {
+        let status = response.status();
+        assert!(status == StatusCode::OK || status == StatusCode::FORBIDDEN, "{status}");
+        if let Some(child) = refresh_cookie(response.headers()) {
+            children.insert(child);
+        }
+    }
+    assert_eq!(children.len(), 1, "every success carries the one child");
+    let rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens").fetch_one(&a.database().await).await.unwrap();
+    assert_eq!(rows, 2, "the token and exactly one child");
+}

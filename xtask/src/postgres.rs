@@ -1,0 +1,79 @@
+//! A throwaway PostgreSQL cluster for the tests: `initdb` into a temporary directory, started on a free
+//! loopback port with trust authentication, stopped and removed when dropped. As root, the server programs run
+//! as the unprivileged `postgres` user (they refuse root).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::server_for_page::free_port;
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+pub struct TempCluster {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl TempCluster {
+    pub fn start() -> Result<Self, String> {
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!("session-postgres-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+        let cluster = Self { dir, port };
+        if is_root() {
+            let owner = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&cluster.dir).status();
+            if !owner.is_ok_and(|status| status.success()) {
+                return Err("cannot give the cluster's directory to the postgres user".to_owned());
+            }
+        }
+        let data = cluster.dir.join("data");
+        let data = data.to_string_lossy();
+        cluster.run("initdb", &["-D", &data, "--auth=trust", "-U", "postgres", "--encoding=UTF8", "--no-sync"])?;
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            cluster.port,
+            cluster.dir.display()
+        );
+        let log = cluster.dir.join("server.log");
+        cluster.run("pg_ctl", &["-D", &data, "-o", &options, "-l", &log.to_string_lossy(), "-w", "start"])?;
+        Ok(cluster)
+    }
+
+    /// The `postgres` database as the `postgres` superuser: tests create a database of their own in it.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
+        let program = format!("{BIN}/{program}");
+        let mut command = if is_root() {
+            let mut runuser = Command::new("runuser");
+            runuser.args(["-u", "postgres", "--", &program]);
+            runuser
+        } else {
+            Command::new(&program)
+        };
+        let output = command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|error| format!("cannot run {program}: {error} (is Debian's postgresql installed?)"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{program} failed: {}", String::from_utf8_lossy(&output.stderr).trim()))
+        }
+    }
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = self.run("pg_ctl", &["-D", &data.to_string_lossy(), "-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
+}
