@@ -9,6 +9,13 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AddressBucket(IpAddr);
 
+/// The bucket's address (an IPv6 /64 with its host bits zero), as a key for stored counters.
+impl std::fmt::Display for AddressBucket {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(formatter)
+    }
+}
+
 impl AddressBucket {
     pub fn of(address: IpAddr) -> Self {
         match address {

@@ -81,6 +81,8 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     let settings = config.settings;
     let password_checks = PasswordChecks::new(settings.password_checks, settings.password_check_wait)
         .map_err(StartupError::PasswordChecks)?;
+    // On PostgreSQL the limits hold across every instance on the database.
+    let throttle = if store.is_postgres() { Throttle::shared(store.clone()) } else { Throttle::in_memory() };
     let app = Arc::new(AppState {
         store,
         access_tokens: AccessTokens::new(&derive_key(&secret, "access-token-signing"), &settings),
@@ -88,7 +90,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         settings,
         clock: config.clock,
         metrics: Metrics::default(),
-        throttle: Throttle::default(),
+        throttle,
         live_sessions: LiveSessions::default(),
         password_checks,
         content_security_policy: content_security_policy(startup_index.as_deref()),

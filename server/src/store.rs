@@ -13,6 +13,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, PgPool, SqlitePool};
 
+use crate::throttle::Counter;
+
 /// The channel every revocation is announced on, with the session id as payload (PostgreSQL only).
 pub const REVOCATIONS_CHANNEL: &str = "session_revoked";
 
@@ -355,6 +357,60 @@ impl Store {
         Ok(())
     }
 
+    /// Reads the throttle counters of `keys` under a row lock, lets `change` decide and change them, and writes
+    /// them back, in one transaction: concurrent attempts on any instance count one after another. PostgreSQL
+    /// only (on SQLite, one process serves and keeps its counters in memory).
+    pub async fn update_counters<const N: usize, R>(
+        &self,
+        keys: &[String; N],
+        change: impl FnOnce(&mut [Counter; N]) -> R,
+    ) -> Result<R, sqlx::Error> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Err(sqlx::Error::Configuration("shared throttle counters need PostgreSQL".into()));
+        };
+        // Locked in key order, so two transactions never wait for each other in a circle.
+        let mut sorted: Vec<&String> = keys.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO throttle_counters (key, started_at, count, locked_until)
+             SELECT key, 0, 0, 0 FROM unnest($1::text[]) AS key ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&sorted)
+        .execute(&mut *tx)
+        .await?;
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT key, started_at, count, locked_until FROM throttle_counters WHERE key = ANY($1)
+             ORDER BY key FOR UPDATE",
+        )
+        .bind(&sorted)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut counters = keys.clone().map(|key| {
+            rows.iter()
+                .find(|(stored, ..)| *stored == key)
+                .map(|&(_, started_at, count, locked_until)| Counter {
+                    started_at,
+                    count: u32::try_from(count).unwrap_or(u32::MAX),
+                    locked_until,
+                })
+                .unwrap_or_default()
+        });
+        let decided = change(&mut counters);
+        for (key, counter) in keys.iter().zip(counters) {
+            sqlx::query("UPDATE throttle_counters SET started_at = $2, count = $3, locked_until = $4 WHERE key = $1")
+                .bind(key)
+                .bind(counter.started_at)
+                .bind(i64::from(counter.count))
+                .bind(counter.locked_until)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(decided)
+    }
+
     /// Tells every instance on this database (PostgreSQL `NOTIFY`) that these sessions are revoked; on SQLite,
     /// where one process serves, there is nobody to tell.
     async fn announce_revoked(&self, session_ids: &[String]) -> Result<(), sqlx::Error> {
@@ -442,6 +498,14 @@ impl Store {
             .fetch_all(pool)
             .await?;
             self.announce_revoked(&deleted).await?;
+            if let Pool::Postgres(pool) = &self.pool {
+                // Counters that no longer say anything: no window open in the last hour, no backoff running.
+                sqlx::query("DELETE FROM throttle_counters WHERE started_at < $1 AND locked_until < $2")
+                    .bind(now - 60 * 60)
+                    .bind(now - 15 * 60)
+                    .execute(pool)
+                    .await?;
+            }
             Ok(u64::try_from(deleted.len()).unwrap_or(u64::MAX))
         })
     }

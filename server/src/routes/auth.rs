@@ -26,14 +26,14 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let now = app.now();
     // Reserved before the (slow) password check, so a burst of guesses counts as a sequence.
-    let reservation = app.throttle.reserve(&credentials.username, client, now).map_err(|retry_after| {
+    let reservation = app.throttle.reserve(&credentials.username, client, now).await?.map_err(|retry_after| {
         app.metrics.login(LoginOutcome::Throttled);
         ApiError::TooManyAttempts { retry_after }
     })?;
     let user = app.store.user_by_username(&credentials.username).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let Ok(password_matches) = app.password_checks.verify(credentials.password, stored_hash).await else {
-        app.throttle.cancel(reservation);
+        app.throttle.cancel(reservation, now).await?;
         app.metrics.login(LoginOutcome::Busy);
         tracing::warn!(event = "password_checks_busy", "sign-in refused: every password check is busy");
         let retry_after = app.settings.password_check_wait.as_secs().max(1);
@@ -44,7 +44,7 @@ pub async fn login(
         tracing::info!(event = "login_failed", "sign-in refused");
         return Err(ApiError::InvalidCredentials);
     };
-    app.throttle.succeeded(reservation);
+    app.throttle.succeeded(reservation, now).await?;
 
     let session_id = uuid::Uuid::new_v4().to_string();
     let refresh_token = app.refresh_tokens.generate();
@@ -68,7 +68,7 @@ pub async fn refresh(
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
     let now = app.now();
-    if let Some(retry_after) = app.throttle.refresh_wait(client, now) {
+    if let Some(retry_after) = app.throttle.refresh_wait(client, now).await? {
         return Err(ApiError::TooManyAttempts { retry_after });
     }
     let Some(presented) = presented_refresh_token(app.settings.cookie_mode, &jar) else {
@@ -81,7 +81,7 @@ pub async fn refresh(
     for _ in 0..2 {
         // Read without the write lock: a guessed or stale token never queues behind real rotations.
         let Some(token) = app.store.presented_token(&presented_hash).await? else {
-            app.throttle.refresh_failed(client, now);
+            app.throttle.refresh_failed(client, now).await?;
             app.metrics.refresh(RefreshOutcome::Expired);
             return Err(ApiError::SessionExpired);
         };

@@ -85,3 +85,28 @@ async fn fifty_concurrent_refreshes_over_both_instances_rotate_once() {
         sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens").fetch_one(&a.database().await).await.unwrap();
     assert_eq!(rows, 2, "the token and exactly one child");
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn the_sign_in_limits_hold_across_instances() {
+    let (a, b) = two_instances().await;
+    // A burst of guesses for one account, split over both instances, still counts as one sequence.
+    let passwords: Vec<String> = (0..20).map(|attempt| format!("guess {attempt}")).collect();
+    let guesses = passwords.iter().enumerate().map(|(index, password)| {
+        let server = if index % 2 == 0 { &a } else { &b };
+        server.login_as(session_server::DEMO_USERNAME, password)
+    });
+    let statuses: Vec<StatusCode> = join_all(guesses).await.iter().map(reqwest::Response::status).collect();
+    let verified = statuses.iter().filter(|status| **status == StatusCode::UNAUTHORIZED).count();
+    assert_eq!(verified, 5, "{statuses:?}");
+
+    // One address's thirty attempts a minute are thirty over both instances, not thirty each.
+    for attempt in 5..30 {
+        let server = if attempt % 2 == 0 { &a } else { &b };
+        let status = server.login_as(&format!("user{attempt}"), "x").await.status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    for server in [&a, &b] {
+        assert_eq!(server.login_as("another", "x").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+}

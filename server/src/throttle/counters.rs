@@ -1,0 +1,100 @@
+//! The throttle's rules as pure functions of counters: a fixed window (`count` events since `started_at`) or a
+//! backoff (`count` failures, refused until `locked_until`), whichever a key needs.
+
+pub const FREE_FAILURES: u32 = 5;
+pub const MAX_BACKOFF_SECONDS: i64 = 15 * 60;
+pub const ACCOUNT_FAILURES_PER_HOUR: u32 = 100;
+pub const ADDRESS_ATTEMPTS_PER_MINUTE: u32 = 30;
+pub const FAILED_REFRESHES_PER_MINUTE: u32 = 30;
+
+/// A fixed window: at most `limit` events in `seconds`.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowRule {
+    pub seconds: i64,
+    pub limit: u32,
+}
+
+pub const ADDRESS_WINDOW: WindowRule = WindowRule { seconds: 60, limit: ADDRESS_ATTEMPTS_PER_MINUTE };
+pub const ACCOUNT_WINDOW: WindowRule = WindowRule { seconds: 60 * 60, limit: ACCOUNT_FAILURES_PER_HOUR };
+pub const REFRESH_WINDOW: WindowRule = WindowRule { seconds: 60, limit: FAILED_REFRESHES_PER_MINUTE };
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counter {
+    pub started_at: i64,
+    pub count: u32,
+    pub locked_until: i64,
+}
+
+impl Counter {
+    /// Seconds until the window lets another event through, if it is full.
+    pub fn window_wait(&self, now: i64, rule: WindowRule) -> Option<u64> {
+        let open = now - self.started_at < rule.seconds;
+        (open && self.count >= rule.limit).then(|| seconds(self.started_at + rule.seconds - now))
+    }
+
+    pub fn window_count(&mut self, now: i64, rule: WindowRule) {
+        if now - self.started_at >= rule.seconds {
+            *self = Self { started_at: now, count: 0, locked_until: 0 };
+        }
+        self.count += 1;
+    }
+
+    fn uncount(&mut self) {
+        self.count = self.count.saturating_sub(1);
+    }
+
+    fn backoff_wait(&self, now: i64) -> Option<u64> {
+        (self.locked_until > now).then(|| seconds(self.locked_until - now))
+    }
+
+    /// One more failure; from the [`FREE_FAILURES`]th on, refused for 1 s, doubling, up to 15 minutes.
+    fn backoff_fail(&mut self, now: i64) {
+        self.count += 1;
+        if self.count >= FREE_FAILURES {
+            let doublings = (self.count - FREE_FAILURES).min(10);
+            self.locked_until = now + (1i64 << doublings).min(MAX_BACKOFF_SECONDS);
+        }
+    }
+
+    /// Still says something at `now` (otherwise it can be forgotten).
+    pub fn is_live(&self, now: i64) -> bool {
+        now - self.started_at < ACCOUNT_WINDOW.seconds || self.locked_until + MAX_BACKOFF_SECONDS > now
+    }
+}
+
+fn seconds(wait: i64) -> u64 {
+    u64::try_from(wait).unwrap_or(1).max(1)
+}
+
+/// A sign-in attempt: refused with the longest wait any of its three counters asks for, or counted in all three
+/// as a failure (until it succeeds).
+pub fn reserve(pair: &mut Counter, account: &mut Counter, address: &mut Counter, now: i64) -> Result<(), u64> {
+    let wait =
+        [pair.backoff_wait(now), account.window_wait(now, ACCOUNT_WINDOW), address.window_wait(now, ADDRESS_WINDOW)]
+            .into_iter()
+            .flatten()
+            .max();
+    if let Some(wait) = wait {
+        return Err(wait);
+    }
+    address.window_count(now, ADDRESS_WINDOW);
+    account.window_count(now, ACCOUNT_WINDOW);
+    if pair.started_at == 0 {
+        pair.started_at = now;
+    }
+    pair.backoff_fail(now);
+    Ok(())
+}
+
+/// The attempt signed in: not a failure of the account, and the end of this client's backoff on it.
+pub fn succeed(pair: &mut Counter, account: &mut Counter) {
+    account.uncount();
+    *pair = Counter::default();
+}
+
+/// The attempt was never tried: it counts for nothing anywhere.
+pub fn cancel(pair: &mut Counter, account: &mut Counter, address: &mut Counter) {
+    account.uncount();
+    address.uncount();
+    pair.count = pair.count.saturating_sub(1);
+}
