@@ -23,6 +23,8 @@ pub enum RefreshFault {
     HoldTheAnswer,
 }
 
+/// A proxy between the browser and the server that forwards one request per connection, can hold or lose a
+/// refresh, and, given several upstreams, sends each request to the next (round robin).
 pub struct FaultProxy {
     pub base_url: String,
     next_refresh: Arc<Mutex<Option<RefreshFault>>>,
@@ -33,8 +35,15 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub async fn start(upstream: &str) -> Self {
-        let upstream: SocketAddr =
-            upstream.trim_start_matches("http://").parse().expect("the server listens on an address");
+        Self::round_robin(&[upstream.to_owned()]).await
+    }
+
+    /// Each request to the next of `upstreams` in turn, as a load balancer in front of several instances.
+    pub async fn round_robin(upstreams: &[String]) -> Self {
+        let upstreams: Vec<SocketAddr> = upstreams
+            .iter()
+            .map(|upstream| upstream.trim_start_matches("http://").parse().expect("the server listens on an address"))
+            .collect();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
         let address = listener.local_addr().expect("a bound address");
         let proxy = Self {
@@ -46,7 +55,10 @@ impl FaultProxy {
         let (next_refresh, released, refreshes) =
             (Arc::clone(&proxy.next_refresh), Arc::clone(&proxy.released), Arc::clone(&proxy.refreshes));
         tokio::spawn(async move {
+            let mut next = 0;
             while let Ok((browser, _)) = listener.accept().await {
+                let upstream = upstreams[next % upstreams.len()];
+                next += 1;
                 let connection = Connection {
                     upstream,
                     next_refresh: Arc::clone(&next_refresh),

@@ -23,8 +23,18 @@ use session_server::{ConnectionLimits, ServerConfig, Settings, build_app, serve}
 pub struct TestServer {
     pub base_url: String,
     pub app: session_server::SharedState,
-    _data_dir: tempfile::TempDir,
+    /// Every instance's own address: one, or two behind the round-robin proxy at `base_url`.
+    instances: Vec<String>,
+    _data_dirs: Vec<tempfile::TempDir>,
+    /// Keeps the round-robin proxy's counters alive with it.
+    _proxy: Option<FaultProxy>,
 }
+
+/// With this variable naming a PostgreSQL cluster, every test server is two instances on one new database behind
+/// a round-robin proxy, as a load balancer would put them.
+const TWO_INSTANCES_VARIABLE: &str = "E2E_POSTGRES";
+/// Two instances must sign with the same key.
+const SHARED_SECRET: &str = "the e2e suite's signing secret, shared by its instances";
 
 impl TestServer {
     pub async fn start(settings: Settings) -> Self {
@@ -33,27 +43,49 @@ impl TestServer {
 
     /// The server with another built app in front of it (the React original, for the load benchmark).
     pub async fn serving(settings: Settings, app_dir: PathBuf) -> Self {
-        let data_dir = tempfile::tempdir().expect("a temporary data directory");
-        let mut config = ServerConfig::new(data_dir.path());
-        config.settings = settings;
-        config.static_dir = Some(app_dir);
-        config.expose_metrics = true;
-        config.demo_account = true;
-        // As `cargo xtask serve` runs it: plain HTTP on loopback, the cookie without `Secure`.
-        config.settings.cookie_mode = session_server::CookieMode::LoopbackHttp;
-        let (app, router) = build_app(config).await.expect("the server starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
-        let address = listener.local_addr().expect("a bound address");
-        tokio::spawn(serve(listener, router, ConnectionLimits::default()));
-        Self { base_url: format!("http://{address}"), app, _data_dir: data_dir }
+        let database_url = match std::env::var(TWO_INSTANCES_VARIABLE) {
+            Ok(cluster) => Some(fresh_database(&cluster).await),
+            Err(_) => None,
+        };
+        let count = if database_url.is_some() { 2 } else { 1 };
+        let mut apps = Vec::new();
+        let mut instances = Vec::new();
+        let mut data_dirs = Vec::new();
+        for _ in 0..count {
+            let data_dir = tempfile::tempdir().expect("a temporary data directory");
+            let mut config = ServerConfig::new(data_dir.path());
+            config.settings = settings.clone();
+            config.static_dir = Some(app_dir.clone());
+            config.expose_metrics = true;
+            config.demo_account = true;
+            config.database_url = database_url.clone();
+            config.signing_secret = Some(SHARED_SECRET.to_owned());
+            // As `cargo xtask serve` runs it: plain HTTP on loopback, the cookie without `Secure`.
+            config.settings.cookie_mode = session_server::CookieMode::LoopbackHttp;
+            let (app, router) = build_app(config).await.expect("the server starts");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
+            let address = listener.local_addr().expect("a bound address");
+            tokio::spawn(serve(listener, router, ConnectionLimits::default()));
+            apps.push(app);
+            instances.push(format!("http://{address}"));
+            data_dirs.push(data_dir);
+        }
+        let proxy = if count > 1 { Some(FaultProxy::round_robin(&instances).await) } else { None };
+        let base_url = proxy.as_ref().map_or_else(|| instances[0].clone(), |proxy| proxy.base_url.clone());
+        Self { base_url, app: apps.swap_remove(0), instances, _data_dirs: data_dirs, _proxy: proxy }
     }
 
-    /// The value of one labelled counter from `GET /metrics`.
+    /// The value of one labelled counter from `GET /metrics`, summed over the instances.
     pub async fn counter(&self, series: &str) -> u64 {
-        let text = http_get(&format!("{}/metrics", self.base_url)).await;
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+        let mut total = 0;
+        for instance in &self.instances {
+            let text = http_get(&format!("{instance}/metrics")).await;
+            total += text
+                .lines()
+                .find_map(|line| line.strip_prefix(series)?.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no series {series} in:\n{text}"));
+        }
+        total
     }
 
     pub async fn refreshes(&self) -> u64 {
@@ -63,6 +95,17 @@ impl TestServer {
         }
         total
     }
+}
+
+/// A new database in the PostgreSQL cluster at `cluster` (a URL ending in its `postgres` database).
+async fn fresh_database(cluster: &str) -> String {
+    let (server, _) = cluster.rsplit_once('/').expect("a database URL");
+    let name = format!("e2e_{}_{}", std::process::id(), free_port());
+    let request = format!("CREATE DATABASE {name}");
+    let admin = sqlx::PgPool::connect(cluster).await.expect("the cluster accepts connections");
+    sqlx::query(&request).execute(&admin).await.expect("a database of the test's own");
+    admin.close().await;
+    format!("{server}/{name}")
 }
 
 /// trunk's output, built by `cargo xtask test` before the e2e suite runs.

@@ -96,6 +96,7 @@ pub fn run_all() -> Result<(), String> {
         for engine in ["chromium", "firefox", "webkit"] {
             tally.suite(&format!("end-to-end tests in {engine}"), captured(e2e_in(engine, &root)));
         }
+        tally.suite("end-to-end tests on two instances", e2e_on_two_instances(&root));
     } else {
         tally.failed += 1;
         tally.failures.push("end-to-end tests (no built app)".to_owned());
@@ -136,6 +137,21 @@ fn e2e_in(engine: &str, root: &Path) -> std::process::Command {
         .env("CHROMEDRIVER", which("chromedriver"))
         .env("GECKODRIVER", which("geckodriver"));
     e2e
+}
+
+/// The article's flow and the faults in Chromium, with every test server two instances on one PostgreSQL
+/// database behind a round-robin proxy.
+fn e2e_on_two_instances(root: &Path) -> (bool, String) {
+    let cluster = match TempCluster::start() {
+        Ok(cluster) => cluster,
+        Err(error) => return (false, error),
+    };
+    let mut e2e = command("cargo", &["test", "--package", "e2e", "--test", "session_flow", "--test", "faults", "--"]);
+    e2e.args(["--test-threads", "1"])
+        .env("E2E_POSTGRES", cluster.url())
+        .env("E2E_DIST", root.join("dist"))
+        .env("CHROMEDRIVER", which("chromedriver"));
+    captured(e2e)
 }
 
 /// `tests/real_server.rs`, with the server started for its page.
