@@ -81,6 +81,17 @@ impl LiveSessions {
         self.listening.store(listening, Ordering::Relaxed);
     }
 
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
+    /// Forgets every remembered session (announcements may have been missed): each is read again on its next use.
+    pub fn forget_all(&self) {
+        let mut entries = self.write();
+        entries.by_session.clear();
+        entries.generation += 1;
+    }
+
     pub fn forget(&self, session_id: &str) {
         let mut entries = self.write();
         entries.by_session.remove(session_id);

@@ -25,6 +25,8 @@ pub async fn listen(app: Weak<AppState>) {
         match listener.await {
             Ok(mut listener) => {
                 if let Some(app) = app.upgrade() {
+                    // Whatever was announced while nobody listened is lost: read every session again.
+                    app.live_sessions.forget_all();
                     app.live_sessions.set_listening(true);
                 }
                 if announced_loss {

@@ -110,3 +110,39 @@ async fn the_sign_in_limits_hold_across_instances() {
         assert_eq!(server.login_as("another", "x").await.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn without_its_listening_connection_an_instance_falls_back_to_the_one_second_recheck() {
+    let (a, b) = two_instances().await;
+    let session = a.sign_in().await;
+    assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
+    let started = Instant::now();
+    while !a.app.live_sessions.is_listening() && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A's listening connection is cut, as a network fault or a database restart would.
+    let database = a.database().await;
+    let started = Instant::now();
+    while a.app.live_sessions.is_listening() && started.elapsed() < Duration::from_secs(5) {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+            .execute(&database)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!a.app.live_sessions.is_listening(), "A did not notice its channel was gone");
+
+    // Signed out through B while A cannot hear it: A reads the session again after a second of its clock.
+    let cookie = format!("__Secure-refresh={}", session.refresh_token);
+    assert_eq!(b.post("/auth/logout").header("Cookie", cookie).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    a.clock.advance(session_server::RECHECK_SECONDS);
+    assert_eq!(a.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
+
+    // And it listens again.
+    let started = Instant::now();
+    while !a.app.live_sessions.is_listening() && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(a.app.live_sessions.is_listening(), "A never listened again");
+}
