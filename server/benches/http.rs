@@ -30,6 +30,9 @@ struct Measurement {
 
 #[tokio::main]
 async fn main() {
+    if let Ok(cluster) = std::env::var("BENCH_POSTGRES") {
+        return refresh_on_each_backend(&cluster).await;
+    }
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(data_dir.path());
     config.demo_account = true;
@@ -82,6 +85,89 @@ async fn main() {
         refresh.p99_ms, refresh.requests_per_second
     );
     assert_eq!(user.non_success + refresh.non_success, 0, "every measured request must succeed");
+}
+
+/// `cargo xtask bench server --postgres`: real rotations with two connections, on SQLite, on one PostgreSQL
+/// instance, and on two instances sharing one PostgreSQL database (one connection each, as a load balancer would
+/// spread them).
+async fn refresh_on_each_backend(cluster: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let script = work.path().join("refresh.lua");
+    std::fs::write(&script, REFRESH_SCRIPT).unwrap();
+    let script = script.to_str().unwrap().to_owned();
+    let sqlite = start_instances(None, 1).await;
+    let postgres_one = start_instances(Some(fresh_database(cluster, "bench_one").await), 1).await;
+    let postgres_two = start_instances(Some(fresh_database(cluster, "bench_two").await), 2).await;
+
+    let mut rows = Vec::new();
+    for (name, instances) in [
+        ("SQLite, one instance", &sqlite),
+        ("PostgreSQL, one instance", &postgres_one),
+        ("PostgreSQL, two instances", &postgres_two),
+    ] {
+        let connections_each = 2 / instances.len();
+        let mut runs = Vec::new();
+        for (index, (app, url)) in instances.iter().enumerate() {
+            let tokens = work.path().join(format!("{}-{index}.txt", name.replace([' ', ','], "")));
+            seed_refresh_tokens(app, index, &tokens).await;
+            let connections = format!("-c{connections_each}");
+            let args = vec![
+                "-t1".to_owned(),
+                connections,
+                "--latency".to_owned(),
+                "-s".to_owned(),
+                script.clone(),
+                url.clone(),
+            ];
+            runs.push((args, tokens));
+        }
+        // Every instance under load at the same time.
+        let measured: Vec<Measurement> = std::thread::scope(|scope| {
+            let handles: Vec<_> = runs
+                .iter()
+                .map(|(args, tokens)| {
+                    scope.spawn(move || {
+                        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                        wrk_with_tokens(&args, tokens)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        });
+        let rate: f64 = measured.iter().map(|m| m.requests_per_second).sum();
+        let p99 = measured.iter().map(|m| m.p99_ms).fold(0.0, f64::max);
+        let failures: u64 = measured.iter().map(|m| m.non_success).sum();
+        rows.push((name, rate, p99, failures));
+    }
+    println!("\nPOST /auth/refresh, real rotations, 2 connections in all, {SECONDS} s");
+    println!("{:<30} {:>12} {:>10} {:>8}", "backend", "requests/s", "p99 ms", "non-2xx");
+    for (name, rate, p99, failures) in &rows {
+        println!("{name:<30} {rate:>12.0} {p99:>10.2} {failures:>8}");
+    }
+    assert!(rows.iter().all(|row| row.3 == 0), "every measured refresh must succeed");
+}
+
+/// `count` instances on one database (`None`: each on SQLite of its own), with their addresses.
+async fn start_instances(database_url: Option<String>, count: usize) -> Vec<(session_server::SharedState, String)> {
+    let mut instances = Vec::new();
+    for _ in 0..count {
+        let data_dir = tempfile::tempdir().unwrap().keep();
+        let mut config = ServerConfig::new(data_dir);
+        config.demo_account = true;
+        config.database_url = database_url.clone();
+        config.signing_secret = Some("the benchmark's signing secret, shared by its instances".to_owned());
+        let (app, router) = build_app(config).await.unwrap();
+        instances.push((app, spawn(router).await));
+    }
+    instances
+}
+
+async fn fresh_database(cluster: &str, name: &str) -> String {
+    let admin = sqlx::PgPool::connect(cluster).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+    admin.close().await;
+    let (server, _) = cluster.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
 }
 
 async fn spawn(router: Router) -> String {

@@ -5,14 +5,17 @@ mod load;
 mod react;
 mod size;
 
+use crate::postgres::TempCluster;
 use crate::run::{command, status};
 use crate::server_for_page::ServerForPage;
 use crate::setup;
 
-pub fn run(part: Option<&str>) -> Result<(), String> {
+/// `postgres`: `bench server --postgres`, refresh on SQLite and on one and two PostgreSQL instances.
+pub fn run(part: Option<&str>, postgres: bool) -> Result<(), String> {
     match part {
         Some("size") => size::run(),
         Some("load") => load::run(),
+        Some("server") if postgres => server_on_postgres(),
         Some("server") => server(),
         Some("client") => client(),
         None => size::run().and_then(|()| load::run()).and_then(|()| server()).and_then(|()| client()),
@@ -27,6 +30,15 @@ fn client() -> Result<(), String> {
     let server = ServerForPage::start("target/release/session-server", &[])?;
     let mut bench = server.wasm_pack_test(&[".", "--release", "--test", "client_bench", "--features", "client-bench"]);
     bench.args(["--", "--nocapture"]);
+    status(bench)
+}
+
+/// `server/benches/http.rs` with `BENCH_POSTGRES`: the refresh on each backend, on a throwaway cluster.
+fn server_on_postgres() -> Result<(), String> {
+    setup::wrk()?;
+    let cluster = TempCluster::start()?;
+    let mut bench = command("cargo", &["bench", "--package", "session-server", "--bench", "http"]);
+    bench.env("BENCH_POSTGRES", cluster.url());
     status(bench)
 }
 

@@ -17,7 +17,7 @@ const USAGE: &str = "usage: cargo xtask <command>
           (arguments after `--` go to the server, e.g. `cargo xtask serve -- --addr 0.0.0.0:8080`)
   dev     the API on :3000 and `trunk serve` with hot reload on http://127.0.0.1:8080
   test    every check and suite; ends with `N passed, N failed`
-  bench   [size|load|server|client]  what the app costs to download (raw, gzip, brotli) and its cold start
+  bench   [size|load|server [--postgres]|client]  what the app costs to download (raw, gzip, brotli) and its cold start
           beside the React original's; the server's rate and latency beside a constant handler (wrk); the
           client's time per request beside a bare fetch (Chromium); all four when no part is named
   mutants cargo-mutants on the session core: every mutant must be caught or explained in its README";
@@ -30,7 +30,8 @@ fn main() -> ExitCode {
         Some("serve") => setup::build_tools().and_then(|()| run::serve(&rest)),
         Some("dev") => setup::build_tools().and_then(|()| run::dev()),
         Some("test") => setup::all().and_then(|()| suite::run_all()),
-        Some("bench") => setup::build_tools().and_then(|()| bench::run(rest.first().map(String::as_str))),
+        Some("bench") => setup::build_tools()
+            .and_then(|()| bench::run(rest.first().map(String::as_str), rest.iter().any(|arg| arg == "--postgres"))),
         Some("mutants") => setup::cargo_mutants().and_then(|()| mutants::run()),
         _ => {
             eprintln!("{USAGE}");
