@@ -119,3 +119,40 @@ async fn the_engine_offers_the_browser_apis_the_client_uses() {
     assert_eq!(apis, serde_json::json!(["function", "function", "string"]), "{:?}", browser.engine);
     browser.close().await;
 }
+
+/// Four tabs of one session whose access token has run out all reload at once: one refresh between them (the
+/// Web Lock, and each tab reading the token the first one stored), nobody signed out, no reuse detected.
+#[tokio::test]
+async fn four_tabs_reloading_at_once_after_the_expiry_refresh_once_and_stay_signed_in() {
+    let server = TestServer::start(Settings { access_token_ttl: 5, ..Settings::default() }).await;
+    let browser = Browser::launch().await;
+    sign_in(&browser, &server).await;
+    let mut tabs = vec![browser.client.window().await.expect("the first tab")];
+    for _ in 0..3 {
+        let tab = browser.client.new_window(true).await.expect("another tab").handle;
+        browser.client.switch_to_window(tab.clone()).await.expect("switched");
+        browser.client.goto(&format!("{}/user", server.base_url)).await.expect("navigated");
+        assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+        tabs.push(tab);
+    }
+    let rotations_before = server.counter("session_refreshes_total{outcome=\"rotated\"}").await;
+    // Past the access token and the server's 5 s leeway.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    for tab in &tabs {
+        browser.client.switch_to_window(tab.clone()).await.expect("switched");
+        let click = "document.querySelector('.actions button').click()";
+        browser.client.execute(click, vec![]).await.expect("Refresh clicked");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for tab in &tabs {
+        browser.client.switch_to_window(tab.clone()).await.expect("switched");
+        assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+        assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/user", "a tab was signed out");
+    }
+    let rotations = server.counter("session_refreshes_total{outcome=\"rotated\"}").await - rotations_before;
+    assert_eq!(rotations, 1, "four tabs, one refresh");
+    let reused = server.counter("session_refreshes_total{outcome=\"reused\"}").await;
+    let expired = server.counter("session_refreshes_total{outcome=\"expired\"}").await;
+    assert_eq!(reused + expired, 0, "no refresh was refused");
+    browser.close().await;
+}
