@@ -65,6 +65,12 @@ impl Metrics {
         let _ = writeln!(text, "# HELP session_db_connections_max The pool's size limit.");
         let _ = writeln!(text, "# TYPE session_db_connections_max gauge");
         let _ = writeln!(text, "session_db_connections_max {}", pool.max);
+        let _ = writeln!(
+            text,
+            "# HELP session_db_pool_waits_total Database calls that found every pool connection in use and waited."
+        );
+        let _ = writeln!(text, "# TYPE session_db_pool_waits_total counter");
+        let _ = writeln!(text, "session_db_pool_waits_total {}", pool.waits);
         text
     }
 }
@@ -86,12 +92,13 @@ mod tests {
         let metrics = Metrics::default();
         metrics.refresh(RefreshOutcome::Rotated);
         metrics.refresh(RefreshOutcome::Reused);
-        let text = metrics.render(PoolStats { in_use: 2, idle: 3, max: 8 });
+        let text = metrics.render(PoolStats { in_use: 2, idle: 3, max: 8, waits: 5 });
         assert!(text.contains("session_refreshes_total{outcome=\"rotated\"} 1"));
         assert!(text.contains("session_refreshes_total{outcome=\"grace\"} 0"));
         assert!(text.contains("session_reuse_detections_total 1"));
         assert!(text.contains("session_logins_total{outcome=\"success\"} 0"));
         assert!(text.contains("session_db_connections{state=\"in_use\"} 2"));
         assert!(text.contains("session_db_connections_max 8"));
+        assert!(text.contains("session_db_pool_waits_total 5"));
     }
 }

@@ -7,6 +7,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
@@ -97,14 +99,15 @@ enum Pool {
 }
 
 /// Runs one expression against whichever pool the store has: the SQL is written once, the driver chosen at run
-/// time.
+/// time. Each use first notes whether the pool had a connection to give.
 macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, $pool:ident => $body:expr) => {{
+        $store.note_acquire();
         match &$store.pool {
             Pool::Sqlite($pool) => $body,
             Pool::Postgres($pool) => $body,
         }
-    };
+    }};
 }
 
 /// How busy the connection pool is, for `/metrics`.
@@ -113,11 +116,14 @@ pub struct PoolStats {
     pub in_use: u32,
     pub idle: u32,
     pub max: u32,
+    /// Database calls that found every connection in use, and so waited for one.
+    pub waits: u64,
 }
 
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    waits: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -126,7 +132,7 @@ impl Store {
         if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new().max_connections(16).connect(database_url).await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-            return Ok(Self { pool: Pool::Postgres(pool) });
+            return Ok(Self { pool: Pool::Postgres(pool), waits: Arc::default() });
         }
         let path = database_url.strip_prefix("sqlite://").unwrap_or(database_url);
         Self::open(Path::new(path)).await
@@ -145,10 +151,20 @@ impl Store {
     }
 
     pub fn pool_stats(&self) -> PoolStats {
-        let (size, idle, max) =
-            on_pool!(self, pool => (pool.size(), pool.num_idle(), pool.options().get_max_connections()));
+        let (size, idle, max) = match &self.pool {
+            Pool::Sqlite(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+            Pool::Postgres(pool) => (pool.size(), pool.num_idle(), pool.options().get_max_connections()),
+        };
         let idle = u32::try_from(idle).unwrap_or(u32::MAX);
-        PoolStats { in_use: size.saturating_sub(idle), idle, max }
+        PoolStats { in_use: size.saturating_sub(idle), idle, max, waits: self.waits.load(Ordering::Relaxed) }
+    }
+
+    /// A call about to take a connection from a pool that is full and has none idle will wait: count it.
+    fn note_acquire(&self) {
+        let stats = self.pool_stats();
+        if stats.idle == 0 && stats.in_use >= stats.max {
+            self.waits.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Opens (or creates, readable by the owner only) a SQLite database and brings its schema up to date.
@@ -163,7 +179,7 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool: Pool::Sqlite(pool) })
+        Ok(Self { pool: Pool::Sqlite(pool), waits: Arc::default() })
     }
 
     pub async fn user_count(&self) -> Result<i64, sqlx::Error> {
@@ -532,4 +548,41 @@ fn owner_only_files(path: &Path) -> Result<(), sqlx::Error> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_that_meet_a_full_pool_are_counted_as_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.db");
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(store.pool_stats().waits, 0);
+        // Another process holds the write lock: every write waits on it, holding a pool connection.
+        let outsider = SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        let mut lock = outsider.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let write = |index: usize| {
+            let store = store.clone();
+            tokio::spawn(async move { store.revoke(&format!("s{index}"), RevokeReason::Logout, 0).await })
+        };
+        let mut writes: Vec<_> = (0..8).map(write).collect();
+        // Until every one of the pool's eight connections is taken by a write waiting on the lock.
+        for _ in 0..200 {
+            if store.pool_stats().in_use == 8 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(store.pool_stats().waits, 0, "{:?}", store.pool_stats());
+        writes.extend((8..12).map(write));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sqlx::query("SELECT 1").execute(&mut *lock).await.unwrap();
+        lock.rollback().await.unwrap();
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+        assert_eq!(store.pool_stats().waits, 4, "{:?}", store.pool_stats());
+    }
 }
