@@ -15,7 +15,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{FromRow, PgPool, SqlitePool};
 
-use crate::throttle::Counter;
+use crate::throttle::{Counter, ForgetBefore};
 
 /// The channel every revocation is announced on, with the session id as payload (PostgreSQL only).
 pub const REVOCATIONS_CHANNEL: &str = "session_revoked";
@@ -515,10 +515,11 @@ impl Store {
             .await?;
             self.announce_revoked(&deleted).await?;
             if let Pool::Postgres(pool) = &self.pool {
-                // Counters that no longer say anything: no window open in the last hour, no backoff running.
-                sqlx::query("DELETE FROM throttle_counters WHERE started_at < $1 AND locked_until < $2")
-                    .bind(now - 60 * 60)
-                    .bind(now - 15 * 60)
+                // Counters that no longer say anything, by the rule memory forgets them by.
+                let forget = ForgetBefore::at(now);
+                sqlx::query("DELETE FROM throttle_counters WHERE started_at <= $1 AND locked_until <= $2")
+                    .bind(forget.started_at)
+                    .bind(forget.locked_until)
                     .execute(pool)
                     .await?;
             }

@@ -19,12 +19,12 @@ mod counters;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-pub use counters::Counter;
 use counters::REFRESH_WINDOW;
 #[cfg(test)]
 pub use counters::{
     ACCOUNT_FAILURES_PER_HOUR, ADDRESS_ATTEMPTS_PER_MINUTE, FAILED_REFRESHES_PER_MINUTE, FREE_FAILURES,
 };
+pub use counters::{Counter, ForgetBefore};
 
 use crate::client_address::AddressBucket;
 use crate::store::Store;

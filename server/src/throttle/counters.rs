@@ -58,7 +58,23 @@ impl Counter {
 
     /// Still says something at `now` (otherwise it can be forgotten).
     pub fn is_live(&self, now: i64) -> bool {
-        now - self.started_at < ACCOUNT_WINDOW.seconds || self.locked_until + MAX_BACKOFF_SECONDS > now
+        let forget = ForgetBefore::at(now);
+        self.started_at > forget.started_at || self.locked_until > forget.locked_until
+    }
+}
+
+/// When a counter says nothing any more: its window started at or before `started_at` (none is longer than the
+/// account's hour) and its backoff ended at or before `locked_until` (a backoff is never longer than 15 minutes).
+/// The one rule for both stores of counters: memory, and the shared table's sweep.
+#[derive(Debug, Clone, Copy)]
+pub struct ForgetBefore {
+    pub started_at: i64,
+    pub locked_until: i64,
+}
+
+impl ForgetBefore {
+    pub fn at(now: i64) -> Self {
+        Self { started_at: now - ACCOUNT_WINDOW.seconds, locked_until: now - MAX_BACKOFF_SECONDS }
     }
 }
 
