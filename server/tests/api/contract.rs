@@ -150,9 +150,8 @@ async fn an_expired_session_is_refused_and_not_counted_as_reuse() {
 async fn logout_revokes_the_session_clears_the_cookie_and_is_idempotent() {
     let server = TestServer::start(Settings::default()).await;
     let session = server.sign_in().await;
-    let cookie = format!("__Secure-refresh={}", session.refresh_token);
     assert_eq!(server.user_status(&session.access_token).await, StatusCode::OK);
-    let response = server.post("/auth/logout").header("Cookie", &cookie).send().await.unwrap();
+    let response = server.logout(&session.refresh_token).await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         attributes(&set_cookie(response.headers()).unwrap()),
@@ -160,7 +159,7 @@ async fn logout_revokes_the_session_clears_the_cookie_and_is_idempotent() {
     );
     assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::FORBIDDEN);
     assert_eq!(server.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
-    let again = server.post("/auth/logout").header("Cookie", &cookie).send().await.unwrap();
+    let again = server.logout(&session.refresh_token).await;
     assert_eq!(again.status(), StatusCode::NO_CONTENT);
 }
 

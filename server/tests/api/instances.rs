@@ -58,9 +58,7 @@ async fn signing_out_through_one_instance_reaches_the_other_at_once() {
     let (a, b) = two_instances().await;
     let session = a.sign_in().await;
     assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
-    let cookie = format!("__Secure-refresh={}", session.refresh_token);
-    let signed_out = b.post("/auth/logout").header("Cookie", cookie).send().await.unwrap();
-    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(b.logout(&session.refresh_token).await.status(), StatusCode::NO_CONTENT);
     let took = refused_within(&a, &session.access_token, Duration::from_millis(100)).await;
     assert!(took.is_some(), "A still accepts the signed-out session's access token after 100 ms");
 }
@@ -134,8 +132,7 @@ async fn without_its_listening_connection_an_instance_falls_back_to_the_one_seco
     assert!(!a.app.live_sessions.is_listening(), "A did not notice its channel was gone");
 
     // Signed out through B while A cannot hear it: A reads the session again after a second of its clock.
-    let cookie = format!("__Secure-refresh={}", session.refresh_token);
-    assert_eq!(b.post("/auth/logout").header("Cookie", cookie).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(b.logout(&session.refresh_token).await.status(), StatusCode::NO_CONTENT);
     a.clock.advance(session_server::RECHECK_SECONDS);
     assert_eq!(a.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
 

@@ -216,8 +216,7 @@ async fn the_sweep_deletes_ended_sessions_and_their_tokens() {
     let _ = server.rotate(&expiring.refresh_token).await;
     server.clock.advance(7200);
     let signed_out = server.sign_in().await;
-    let cookie = format!("__Secure-refresh={}", signed_out.refresh_token);
-    server.post("/auth/logout").header("Cookie", cookie).send().await.unwrap();
+    server.logout(&signed_out.refresh_token).await;
     let live = server.sign_in().await;
     let database = server.database().await;
     let count = |table: &'static str| {

@@ -143,6 +143,10 @@ impl TestServer {
         self.post("/auth/refresh").header("Cookie", format!("__Secure-refresh={refresh_token}")).send().await.unwrap()
     }
 
+    pub async fn logout(&self, refresh_token: &str) -> reqwest::Response {
+        self.post("/auth/logout").header("Cookie", format!("__Secure-refresh={refresh_token}")).send().await.unwrap()
+    }
+
     /// Refreshes with `refresh_token`, which must succeed, and returns the rotated token.
     pub async fn rotate(&self, refresh_token: &str) -> String {
         let response = self.refresh(refresh_token).await;
