@@ -1,26 +1,42 @@
 //! `cargo xtask bench size`: what each file of the built app costs to download, raw, gzip -9 and brotli -q 11,
-//! beside the React original's.
+//! beside the React original's and the floor's (`bench/size-floor/`: the design card's packages doing the least
+//! a sign-in app does, built the same way).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::run::trunk_release_build;
+use crate::run::{command, status, trunk_release_build};
 use crate::workspace_root;
 
 pub fn run() -> Result<(), String> {
     trunk_release_build()?;
     let ours = table("this app (dist/)", &workspace_root().join("dist"))?;
-    if let Some(react) = super::react::build() {
-        let theirs = table("React original (bench/react-original/dist/)", &react)?;
-        let ratio = |ours: usize, theirs: usize| f64_of(ours) / f64_of(theirs);
-        println!(
-            "\nthis app / React original: raw {:.2}, gzip {:.2}, brotli {:.2}",
-            ratio(ours.raw, theirs.raw),
-            ratio(ours.gzip, theirs.gzip),
-            ratio(ours.brotli, theirs.brotli)
-        );
+    let floor = workspace_root().join("bench/size-floor");
+    let mut trunk = command("trunk", &["build", "--release"]);
+    trunk.current_dir(&floor);
+    status(trunk)?;
+    let floor = table("the card's packages alone (bench/size-floor/dist/)", &floor.join("dist"))?;
+    match super::react::build() {
+        Some(react) => {
+            let react = table("React original (bench/react-original/dist/)", &react)?;
+            println!();
+            ratios("this app / React original", ours, react);
+            ratios("the card's packages alone / React original", floor, react);
+        }
+        None => println!(),
     }
+    ratios("this app / the card's packages alone", ours, floor);
     Ok(())
+}
+
+fn ratios(title: &str, ours: Sizes, theirs: Sizes) {
+    let ratio = |ours: usize, theirs: usize| f64_of(ours) / f64_of(theirs);
+    println!(
+        "{title}: raw {:.2}, gzip {:.2}, brotli {:.2}",
+        ratio(ours.raw, theirs.raw),
+        ratio(ours.gzip, theirs.gzip),
+        ratio(ours.brotli, theirs.brotli)
+    );
 }
 
 #[derive(Default, Clone, Copy)]
