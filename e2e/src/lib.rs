@@ -17,6 +17,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use devtools::{DevTools, NetworkConditions};
+use session_server::testing::fresh_postgres_database;
 use session_server::{ConnectionLimits, ServerConfig, Settings, build_app, serve};
 
 /// The server as `cargo xtask serve` runs it, on an ephemeral port with its own data directory.
@@ -44,7 +45,7 @@ impl TestServer {
     /// The server with another built app in front of it (the React original, for the load benchmark).
     pub async fn serving(settings: Settings, app_dir: PathBuf) -> Self {
         let database_url = match std::env::var(TWO_INSTANCES_VARIABLE) {
-            Ok(cluster) => Some(fresh_database(&cluster).await),
+            Ok(cluster) => Some(fresh_postgres_database(&cluster, "e2e").await.expect("a database of the test's own")),
             Err(_) => None,
         };
         let count = if database_url.is_some() { 2 } else { 1 };
@@ -95,17 +96,6 @@ impl TestServer {
         }
         total
     }
-}
-
-/// A new database in the PostgreSQL cluster at `cluster` (a URL ending in its `postgres` database).
-async fn fresh_database(cluster: &str) -> String {
-    let (server, _) = cluster.rsplit_once('/').expect("a database URL");
-    let name = format!("e2e_{}_{}", std::process::id(), free_port());
-    let request = format!("CREATE DATABASE {name}");
-    let admin = sqlx::PgPool::connect(cluster).await.expect("the cluster accepts connections");
-    sqlx::query(&request).execute(&admin).await.expect("a database of the test's own");
-    admin.close().await;
-    format!("{server}/{name}")
 }
 
 /// trunk's output, built by `cargo xtask test` before the e2e suite runs.

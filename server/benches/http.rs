@@ -12,6 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::{Value, json};
+use session_server::testing::fresh_postgres_database;
 use session_server::{
     Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, SystemClock, build_app, serve,
 };
@@ -96,8 +97,8 @@ async fn refresh_on_each_backend(cluster: &str) {
     std::fs::write(&script, REFRESH_SCRIPT).unwrap();
     let script = script.to_str().unwrap().to_owned();
     let sqlite = start_instances(None, 1).await;
-    let postgres_one = start_instances(Some(fresh_database(cluster, "bench_one").await), 1).await;
-    let postgres_two = start_instances(Some(fresh_database(cluster, "bench_two").await), 2).await;
+    let postgres_one = start_instances(Some(fresh_postgres_database(cluster, "bench_one").await.unwrap()), 1).await;
+    let postgres_two = start_instances(Some(fresh_postgres_database(cluster, "bench_two").await.unwrap()), 2).await;
 
     let mut rows = Vec::new();
     for (name, instances) in [
@@ -160,14 +161,6 @@ async fn start_instances(database_url: Option<String>, count: usize) -> Vec<(ses
         instances.push((app, spawn(router).await));
     }
     instances
-}
-
-async fn fresh_database(cluster: &str, name: &str) -> String {
-    let admin = sqlx::PgPool::connect(cluster).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
-    admin.close().await;
-    let (server, _) = cluster.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
 }
 
 async fn spawn(router: Router) -> String {

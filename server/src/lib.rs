@@ -23,6 +23,8 @@ mod startup;
 mod state;
 mod static_files;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod throttle;
 mod tokens;
 

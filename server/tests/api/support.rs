@@ -33,12 +33,7 @@ const POSTGRES_VARIABLE: &str = "SESSION_TEST_DATABASE";
 /// A new, empty database in the cluster the environment names; `None` when the suite runs on SQLite.
 pub async fn fresh_postgres_database() -> Option<String> {
     let cluster = std::env::var(POSTGRES_VARIABLE).ok()?;
-    let admin = sqlx::PgPool::connect(&cluster).await.unwrap();
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
-    admin.close().await;
-    let (server, _) = cluster.rsplit_once('/').unwrap();
-    Some(format!("{server}/{name}"))
+    Some(session_server::testing::fresh_postgres_database(&cluster, "test").await.unwrap())
 }
 
 pub struct SignedIn {
