@@ -1,5 +1,6 @@
 mod already_signed_in;
 mod device_name;
+mod live_region;
 mod offline_banner;
 mod page_heading;
 mod profile;
@@ -9,6 +10,7 @@ mod sessions_list;
 mod storage_note;
 
 pub use already_signed_in::AlreadySignedIn;
+pub use live_region::{Announce, LiveRegion};
 pub use offline_banner::{OfflineBanner, Online};
 pub use page_heading::PageHeading;
 pub use profile::Profile;

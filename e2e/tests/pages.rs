@@ -92,7 +92,7 @@ async fn user_page_states_have_no_accessibility_violations() {
     browser.client.execute("sessionStorage.setItem('serverDown', '1')", vec![]).await.expect("set");
     browser.client.goto(&format!("{}/user", server.base_url)).await.expect("the app loads");
     // Three retries, 1 s, 2 s and 4 s apart, before the error shows.
-    browser.wait_for("[data-testid=request-notice] .notice").await;
+    browser.wait_for("[role=alert] .notice").await;
     check(&browser, "user page, server error", None).await;
 
     phone.close().await;

@@ -1,15 +1,17 @@
 use leptos::prelude::*;
 
+use crate::components::{Announce, LiveRegion};
+
 /// Whether the browser is online (`navigator.onLine`, kept current by the online and offline events).
 #[derive(Clone, Copy)]
 pub struct Online(pub ReadSignal<bool>);
 
-/// A live region that is there from the start; the notice is inserted when the browser goes offline.
+/// Says so while the browser is offline.
 #[component]
 pub fn OfflineBanner() -> impl IntoView {
     let Online(online) = expect_context::<Online>();
     view! {
-        <div class="live-region" role="status">
+        <LiveRegion announce=Announce::Politely>
             {move || {
                 (!online.get()).then(|| {
                     view! {
@@ -19,6 +21,6 @@ pub fn OfflineBanner() -> impl IntoView {
                     }
                 })
             }}
-        </div>
+        </LiveRegion>
     }
 }

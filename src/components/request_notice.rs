@@ -1,14 +1,16 @@
 use leptos::prelude::*;
 use session_core::ApiError;
 
-/// What went wrong with the page's last request and what the user can do, in a live region that is there from
-/// the start (so its text is announced when it appears); it empties itself once a request succeeds.
+use crate::components::{Announce, LiveRegion};
+
+/// What went wrong with the page's last request and what the user can do; it empties itself once a request
+/// succeeds.
 #[component]
 pub fn RequestNotice(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView {
     view! {
-        <div class="live-region" role="alert" data-testid="request-notice">
+        <LiveRegion announce=Announce::Now>
             {move || error.get().map(|error| view! { <p class="notice">{notice_text(&error)}</p> })}
-        </div>
+        </LiveRegion>
     }
 }
 

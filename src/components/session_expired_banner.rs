@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 
+use crate::components::{Announce, LiveRegion};
+
 /// What the app tells the user about the session: that the server ended it (so the sign-in page can say why
 /// the user is there), or that this browser keeps it only in this tab's memory.
 #[derive(Clone, Copy)]
@@ -20,12 +22,12 @@ impl Default for SessionNotice {
     }
 }
 
-/// The reason the user is on the sign-in page, in a live region that is there from the start.
+/// The reason the user is on the sign-in page.
 #[component]
 pub fn SessionExpiredBanner() -> impl IntoView {
     let notice = expect_context::<SessionNotice>();
     view! {
-        <div class="live-region" role="alert">
+        <LiveRegion announce=Announce::Now>
             {move || {
                 notice.expired.get().then(|| {
                     view! {
@@ -43,6 +45,6 @@ pub fn SessionExpiredBanner() -> impl IntoView {
                     }
                 })
             }}
-        </div>
+        </LiveRegion>
     }
 }

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use crate::components::SessionNotice;
+use crate::components::{Announce, LiveRegion, SessionNotice};
 
 /// Where localStorage refused the token, the session lives in this tab's memory only: say so rather than let a
 /// reload land on an empty sign-in form unexplained.
@@ -8,7 +8,7 @@ use crate::components::SessionNotice;
 pub fn StorageNote() -> impl IntoView {
     let notice = expect_context::<SessionNotice>();
     view! {
-        <div class="live-region" role="status">
+        <LiveRegion announce=Announce::Politely>
             {move || {
                 notice.kept_in_memory.get().then(|| {
                     view! {
@@ -19,6 +19,6 @@ pub fn StorageNote() -> impl IntoView {
                     }
                 })
             }}
-        </div>
+        </LiveRegion>
     }
 }

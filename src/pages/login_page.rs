@@ -3,7 +3,7 @@ use leptos::prelude::*;
 
 use session_core::{ApiError, ErrorCode};
 
-use crate::components::{AlreadySignedIn, PageHeading, SessionExpiredBanner};
+use crate::components::{AlreadySignedIn, Announce, LiveRegion, PageHeading, SessionExpiredBanner};
 use crate::use_api;
 
 #[component]
@@ -43,9 +43,9 @@ pub fn LoginPage() -> impl IntoView {
                     required
                     bind:value=password
                 />
-                <div class="live-region" role="alert">
+                <LiveRegion announce=Announce::Now>
                     {move || error().map(|text| view! { <p class="error">{text}</p> })}
-                </div>
+                </LiveRegion>
                 <button type="submit" disabled=pending>
                     {move || if pending.get() { "Signing in…" } else { "Sign in" }}
                 </button>

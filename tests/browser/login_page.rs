@@ -18,6 +18,21 @@ async fn submit(username: &str, password: &str) {
     wait_for("button[type=submit]").await.click();
 }
 
+/// Screen readers announce what is inserted into a live region they already watch; a region inserted together
+/// with its text is often read out by none.
+#[wasm_bindgen_test]
+async fn the_error_appears_in_a_live_region_that_was_there_before_it() {
+    let _clean = clean_page();
+    stub_fetch(r#"return new Response('{"error":"invalid_credentials","message":"nope"}', {status: 401});"#);
+    let _page = mount_login_page();
+    let region = wait_for("form [role=alert]").await;
+    assert_eq!(region.child_element_count(), 0, "nothing to announce yet");
+
+    submit("demo", "wrong password").await;
+    let error = wait_for("form [role=alert] .error").await;
+    assert!(region.contains(Some(&error)), "the error went into the region the reader was already watching");
+}
+
 #[wasm_bindgen_test]
 async fn a_wrong_password_shows_the_error_and_sends_a_marked_json_post() {
     let _clean = clean_page();

@@ -92,17 +92,14 @@ async fn a_refused_load_is_shown_and_its_notice_goes_away_when_a_refresh_succeed
     run_js("window.serverDown = true;");
     store_token("valid", 900_000.0);
     let _page = mount_page(api(), UserPage);
-    let notice = wait_for("[data-testid=request-notice] .notice").await.text_content().unwrap();
+    let notice = wait_for("[role=alert] .notice").await.text_content().unwrap();
     assert!(notice.contains("(404)"), "{notice}");
 
     run_js("window.serverDown = false;");
     wait_for(".actions button").await.click();
     wait_for("[data-testid=display-name]").await;
     eventually_true("the notice empties itself", || {
-        crate::support::document()
-            .query_selector("#page-under-test [data-testid=request-notice] .notice")
-            .unwrap()
-            .is_none()
+        crate::support::document().query_selector("#page-under-test [role=alert] .notice").unwrap().is_none()
     })
     .await;
 }
