@@ -6,7 +6,7 @@ mod react;
 mod size;
 
 use crate::postgres::TempCluster;
-use crate::run::{command, status};
+use crate::run::{built_server, command, status};
 use crate::server_for_page::ServerForPage;
 use crate::setup;
 
@@ -27,7 +27,7 @@ pub fn run(part: Option<&str>, postgres: bool) -> Result<(), String> {
 fn client() -> Result<(), String> {
     setup::all()?;
     status(command("cargo", &["build", "--release", "--quiet", "--package", "session-server"]))?;
-    let server = ServerForPage::start("target/release/session-server", &[])?;
+    let server = ServerForPage::start(&built_server("release"), &[])?;
     let mut bench = server.wasm_pack_test(&[".", "--release", "--test", "client_bench", "--features", "client-bench"]);
     bench.args(["--", "--nocapture"]);
     status(bench)

@@ -1,6 +1,7 @@
 //! Running programs: plain, or captured while still shown.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -19,12 +20,24 @@ pub fn status(mut command: Command) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("{description} failed ({status})")) }
 }
 
+/// The server binary cargo built with `profile` ("debug", "release"), wherever `CARGO_TARGET_DIR` puts it.
+pub fn built_server(profile: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    workspace_root().join(target).join(profile).join("session-server")
+}
+
+/// A suite that could not start, with the reason shown where its output would have been.
+pub fn not_run(reason: String) -> (bool, String) {
+    println!("xtask: {reason}");
+    (false, reason)
+}
+
 /// Runs the command, echoing its output as it comes, and returns whether it succeeded and everything it printed.
 pub fn captured(mut command: Command) -> (bool, String) {
     println!("\n$ {}", describe(&command));
     let mut child = match command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
         Ok(child) => child,
-        Err(error) => return (false, format!("cannot start: {error}")),
+        Err(error) => return not_run(format!("cannot start {}: {error}", describe(&command))),
     };
     let (sender, lines) = mpsc::channel();
     let readers: Vec<_> = [

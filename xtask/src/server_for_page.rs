@@ -2,11 +2,12 @@
 //! the test page and the API are two origins on 127.0.0.1, the same site, so the refresh cookie works, and the
 //! server allows the page's origin by CORS.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::run::{Guard, command};
 use crate::suite::which;
+use crate::workspace_root;
 
 pub struct ServerForPage {
     api_port: u16,
@@ -17,10 +18,12 @@ pub struct ServerForPage {
 
 impl ServerForPage {
     /// Starts `binary` (a built `session-server`) with `settings` on a free port.
-    pub fn start(binary: &str, settings: &[&str]) -> Result<Self, String> {
+    pub fn start(binary: &Path, settings: &[&str]) -> Result<Self, String> {
         let (api_port, page_port) = (free_port()?, free_port()?);
         let data_dir = std::env::temp_dir().join(format!("session-page-{}-{api_port}", std::process::id()));
-        let server = command(binary, settings)
+        let server = Command::new(binary)
+            .args(settings)
+            .current_dir(workspace_root())
             .arg("--demo")
             .args(["--addr", &format!("127.0.0.1:{api_port}")])
             .args(["--allowed-origin", &format!("http://127.0.0.1:{page_port}")])
@@ -29,7 +32,7 @@ impl ServerForPage {
             .args(["--static-dir", "no-app-needed"])
             .stdout(Stdio::null())
             .spawn()
-            .map_err(|error| format!("cannot start {binary}: {error}"))?;
+            .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
         let server = Self { api_port, page_port, data_dir, _server: Guard(server) };
         wait_for_port(api_port)?;
         Ok(server)

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::postgres::TempCluster;
-use crate::run::{captured, command, status};
+use crate::run::{built_server, captured, command, not_run, status};
 use crate::server_for_page::ServerForPage;
 use crate::workspace_root;
 
@@ -114,7 +114,7 @@ pub fn run_all() -> Result<(), String> {
 fn on_postgres() -> (bool, String) {
     let cluster = match TempCluster::start() {
         Ok(cluster) => cluster,
-        Err(error) => return (false, error),
+        Err(error) => return not_run(error),
     };
     let mut tests =
         command("cargo", &["test", "--package", "session-server", "--test", "api", "--", "--include-ignored"]);
@@ -144,7 +144,7 @@ fn e2e_in(engine: &str, root: &Path) -> std::process::Command {
 fn e2e_on_two_instances(root: &Path) -> (bool, String) {
     let cluster = match TempCluster::start() {
         Ok(cluster) => cluster,
-        Err(error) => return (false, error),
+        Err(error) => return not_run(error),
     };
     let mut e2e = command("cargo", &["test", "--package", "e2e", "--test", "session_flow", "--test", "faults", "--"]);
     e2e.args(["--test-threads", "1"])
@@ -157,11 +157,11 @@ fn e2e_on_two_instances(root: &Path) -> (bool, String) {
 /// `tests/real_server.rs`, with the server started for its page.
 fn against_the_real_server() -> (bool, String) {
     if let Err(error) = status(command("cargo", &["build", "--quiet", "--package", "session-server"])) {
-        return (false, error);
+        return not_run(error);
     }
-    match ServerForPage::start("target/debug/session-server", &["--metrics"]) {
+    match ServerForPage::start(&built_server("debug"), &["--metrics"]) {
         Ok(server) => captured(server.wasm_pack_test(&[".", "--test", "real_server", "--features", "real-server"])),
-        Err(error) => (false, error),
+        Err(error) => not_run(error),
     }
 }
 
