@@ -11,7 +11,7 @@ mod state;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
@@ -148,7 +148,7 @@ impl<T: Clone + 'static> AnyEntry for Entry<T> {
 /// The app's one cache, in context; copyable.
 #[derive(Clone, Copy)]
 pub struct QueryClient {
-    entries: StoredValue<BTreeMap<String, Rc<dyn AnyEntry>>, LocalStorage>,
+    entries: StoredValue<HashMap<String, Rc<dyn AnyEntry>>, LocalStorage>,
     online: Signal<bool>,
 }
 
@@ -156,7 +156,7 @@ impl QueryClient {
     /// A cache whose fetches pause while `online` is false, and which refetches stale active entries when the
     /// page becomes visible or the network comes back.
     pub fn new(online: Signal<bool>) -> Self {
-        let client = Self { entries: StoredValue::new_local(BTreeMap::new()), online };
+        let client = Self { entries: StoredValue::new_local(HashMap::new()), online };
         let visible = window_event_listener_untyped("visibilitychange", move |_| {
             if document().visibility_state() == web_sys::VisibilityState::Visible {
                 client.for_each(|entry| entry.refetch_if_stale(online));
