@@ -17,7 +17,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use devtools::{DevTools, NetworkConditions};
-use session_server::testing::fresh_postgres_database;
+use session_server::testing::{fresh_postgres_database, wait_until};
 use session_server::{ConnectionLimits, ServerConfig, Settings, build_app, serve};
 
 /// The server as `cargo xtask serve` runs it, on an ephemeral port with its own data directory.
@@ -30,6 +30,9 @@ pub struct TestServer {
     /// Keeps the round-robin proxy's counters alive with it.
     _proxy: Option<FaultProxy>,
 }
+
+/// How often the tests look again at what the browser or the server is doing (`wait_until`).
+pub const POLL: Duration = Duration::from_millis(50);
 
 /// With this variable naming a PostgreSQL cluster, every test server is two instances on one new database behind
 /// a round-robin proxy, as a load balancer would put them.
@@ -266,15 +269,9 @@ impl Browser {
     }
 
     pub async fn wait_for_path(&self, path: &str) {
-        let started = Instant::now();
-        loop {
-            let url = self.client.current_url().await.expect("current URL");
-            if url.path() == path {
-                return;
-            }
-            assert!(started.elapsed() < Duration::from_secs(15), "still on {url}, expected {path}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let current = async || self.client.current_url().await.expect("current URL");
+        let reached = wait_until(Duration::from_secs(15), POLL, async || current().await.path() == path).await;
+        assert!(reached.is_some(), "still on {}, expected {path}", current().await);
     }
 
     /// Ends the browser's session; the WebDriver server goes when `self` is dropped.

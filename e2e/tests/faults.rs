@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use e2e::{Browser, FaultProxy, RefreshFault, TestServer, refresh_from_outside};
+use e2e::{Browser, FaultProxy, POLL, RefreshFault, TestServer, refresh_from_outside};
+use session_server::testing::wait_until;
 use session_server::{DEMO_PASSWORD, DEMO_USERNAME, NewUser, Settings, add_user};
 
 /// An access token the client renews two seconds after it was issued.
@@ -36,10 +37,7 @@ async fn a_lost_refresh_answer_does_not_sign_the_user_out() {
     proxy.on_next_refresh(RefreshFault::LoseTheAnswer(Duration::from_secs(20)));
     tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
     browser.click_button("Refresh").await;
-    let started = tokio::time::Instant::now();
-    while counter(&server, "grace").await == 0 && started.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(Duration::from_secs(10), POLL, async || counter(&server, "grace").await > 0).await;
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
     assert_eq!(browser.client.current_url().await.unwrap().path(), "/user", "still signed in");
     assert_eq!(proxy.refreshes(), 2, "the lost refresh and its retry");
@@ -86,10 +84,7 @@ async fn sign_out_during_a_refresh(fault: RefreshFault) -> (TestServer, Browser)
     proxy.on_next_refresh(fault);
     tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
     browser.click_button("Refresh").await;
-    let started = tokio::time::Instant::now();
-    while proxy.refreshes() == 0 && started.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(Duration::from_secs(10), POLL, async || proxy.refreshes() > 0).await;
     browser.click_button("Sign out").await;
     browser.wait_for_path("/login").await;
     // The logout reaches the server first.
@@ -108,12 +103,12 @@ async fn sign_out_during_a_refresh(fault: RefreshFault) -> (TestServer, Browser)
     tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
     let rotations = counter(&server, "rotated").await;
     browser.click_button("Refresh").await;
-    let started = tokio::time::Instant::now();
-    while counter(&server, "rotated").await == rotations && started.elapsed() < Duration::from_secs(25) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let waited = started.elapsed();
-    assert!(waited < Duration::from_secs(5), "the next refresh waited {waited:?} for a lock nobody released");
+    let waited =
+        wait_until(Duration::from_secs(25), POLL, async || counter(&server, "rotated").await != rotations).await;
+    assert!(
+        waited.is_some_and(|waited| waited < Duration::from_secs(5)),
+        "the next refresh waited {waited:?} (None: over 25 s) for a lock nobody released"
+    );
     (server, browser)
 }
 
@@ -141,10 +136,7 @@ async fn an_old_refresh_cookie_replayed_from_outside_ends_the_session_with_the_n
 
     tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
     browser.click_button("Refresh").await;
-    let started = tokio::time::Instant::now();
-    while counter(&server, "rotated").await == 0 && started.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(Duration::from_secs(10), POLL, async || counter(&server, "rotated").await > 0).await;
     assert!(refresh_from_outside(&server.base_url, &stolen).await.contains("403"), "reuse is refused");
     assert_eq!(counter(&server, "reused").await, 1);
 
@@ -178,11 +170,8 @@ async fn offline_across_the_expiry_with_reloads_the_data_returns_by_itself_once_
 
     // Back online, the paused fetch runs by itself: one refresh, and fresh data under the same name.
     browser.set_offline(false).await;
-    let started = tokio::time::Instant::now();
-    while counter(&server, "rotated").await == 0 && started.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(counter(&server, "rotated").await, 1, "no refresh {:?} after coming back", started.elapsed());
+    wait_until(Duration::from_secs(5), POLL, async || counter(&server, "rotated").await > 0).await;
+    assert_eq!(counter(&server, "rotated").await, 1, "not one refresh within 5 s of coming back");
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
     assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/user", "still signed in");
     browser.close().await;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use e2e::{Browser, TestServer};
+use e2e::{Browser, POLL, TestServer};
+use session_server::testing::wait_until;
 use session_server::{DEMO_PASSWORD, DEMO_USERNAME, Settings};
 
 const ACCESS_TTL: i64 = 3;
@@ -33,10 +34,7 @@ async fn the_session_survives_access_token_expiry_and_ends_with_a_notice_at_sess
     browser.click_button("Refresh").await;
     browser.wait_for("[data-testid=display-name]").await;
     // The reload needs a refresh; wait for the refreshed data rather than the cached one.
-    let started = tokio::time::Instant::now();
-    while server.refreshes().await == 0 && started.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(Duration::from_secs(10), POLL, async || server.refreshes().await > 0).await;
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
     assert_eq!(server.counter("session_refreshes_total{outcome=\"rotated\"}").await, 1);
     assert_eq!(server.refreshes().await, 1, "exactly one refresh");

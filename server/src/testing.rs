@@ -1,7 +1,29 @@
-//! For the code that runs this server on PostgreSQL in tests, benchmarks and the e2e suite (feature `testing`):
-//! each run gets a database of its own in a shared cluster, so runs never see each other's sessions.
+//! What the server's tests, its benchmarks and the e2e suite share (feature `testing`): a PostgreSQL database of
+//! each run's own in a shared cluster, so runs never see each other's sessions, and waiting for what happens
+//! elsewhere (another instance, the browser) without fixed sleeps.
+
+use std::time::Duration;
 
 use sqlx::PgPool;
+
+/// Checks `condition` at once and then every `every` until it holds or `limit` has passed: how long it took, or
+/// `None` when it never held. The caller asserts what it needs with its own message.
+pub async fn wait_until(
+    limit: Duration,
+    every: Duration,
+    mut condition: impl AsyncFnMut() -> bool,
+) -> Option<Duration> {
+    let started = tokio::time::Instant::now();
+    loop {
+        if condition().await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
 
 /// Creates an empty database named `{prefix}_{random}` in the cluster `cluster` points into (a URL naming any of
 /// its databases, usually `postgres`) and returns the URL of the new one. `prefix` must be a plain SQL name (a
@@ -37,7 +59,25 @@ fn sibling_database(cluster: &str, name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::sibling_database;
+    use std::time::Duration;
+
+    use super::{sibling_database, wait_until};
+
+    #[tokio::test]
+    async fn waiting_ends_when_the_condition_holds_or_the_limit_passes() {
+        let (limit, every) = (Duration::from_millis(200), Duration::from_millis(1));
+        let mut checks = 0;
+        let held = wait_until(limit, every, async || {
+            checks += 1;
+            checks == 3
+        })
+        .await;
+        assert!(held.is_some_and(|took| took < limit), "{held:?}");
+        assert_eq!(checks, 3, "checked at once, then until it held, and no more");
+
+        let never = wait_until(Duration::from_millis(20), every, async || false).await;
+        assert_eq!(never, None);
+    }
 
     #[test]
     fn the_new_database_replaces_the_named_one_and_keeps_the_parameters() {

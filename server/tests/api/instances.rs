@@ -2,13 +2,17 @@
 //! revocation made by one reaches the other at once (`NOTIFY`), not at its next re-check. The clock never moves
 //! here, so the one-second re-check cannot be what evicts a session.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use session_server::Settings;
+use session_server::testing::wait_until;
 
 use crate::support::{Launch, TestServer, error_code, refresh_cookie};
+
+/// How long an instance may take to notice its listening connection gone, or to listen again.
+const LISTENING_CHANGES_WITHIN: Duration = Duration::from_secs(5);
 
 const NEEDS_POSTGRES: &str = "needs PostgreSQL: cargo xtask test starts a cluster and includes it";
 
@@ -24,14 +28,10 @@ async fn two_instances() -> (TestServer, TestServer) {
 
 /// Polls `server` until the access token is refused; how long that took, if within `limit`.
 async fn refused_within(server: &TestServer, access_token: &str, limit: Duration) -> Option<Duration> {
-    let started = Instant::now();
-    while started.elapsed() <= limit {
-        if server.user_status(access_token).await == StatusCode::UNAUTHORIZED {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    None
+    wait_until(limit, Duration::from_millis(5), async || {
+        server.user_status(access_token).await == StatusCode::UNAUTHORIZED
+    })
+    .await
 }
 
 #[tokio::test]
@@ -115,20 +115,20 @@ async fn without_its_listening_connection_an_instance_falls_back_to_the_one_seco
     let (a, b) = two_instances().await;
     let session = a.sign_in().await;
     assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
-    let started = Instant::now();
-    while !a.app.live_sessions.is_listening() && started.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(LISTENING_CHANGES_WITHIN, Duration::from_millis(20), async || a.app.live_sessions.is_listening()).await;
     // A's listening connection is cut, as a network fault or a database restart would.
     let database = a.database().await;
-    let started = Instant::now();
-    while a.app.live_sessions.is_listening() && started.elapsed() < Duration::from_secs(5) {
+    wait_until(LISTENING_CHANGES_WITHIN, Duration::from_millis(20), async || {
+        if !a.app.live_sessions.is_listening() {
+            return true;
+        }
         sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
             .execute(&database)
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        false
+    })
+    .await;
     assert!(!a.app.live_sessions.is_listening(), "A did not notice its channel was gone");
 
     // Signed out through B while A cannot hear it: A reads the session again after a second of its clock.
@@ -137,9 +137,6 @@ async fn without_its_listening_connection_an_instance_falls_back_to_the_one_seco
     assert_eq!(a.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
 
     // And it listens again.
-    let started = Instant::now();
-    while !a.app.live_sessions.is_listening() && started.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(LISTENING_CHANGES_WITHIN, Duration::from_millis(50), async || a.app.live_sessions.is_listening()).await;
     assert!(a.app.live_sessions.is_listening(), "A never listened again");
 }
