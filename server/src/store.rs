@@ -570,12 +570,8 @@ mod tests {
         };
         let mut writes: Vec<_> = (0..8).map(write).collect();
         // Until every one of the pool's eight connections is taken by a write waiting on the lock.
-        for _ in 0..200 {
-            if store.pool_stats().in_use == 8 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let every = Duration::from_millis(5);
+        crate::testing::wait_until(Duration::from_secs(1), every, async || store.pool_stats().in_use == 8).await;
         assert_eq!(store.pool_stats().waits, 0, "{:?}", store.pool_stats());
         writes.extend((8..12).map(write));
         tokio::time::sleep(Duration::from_millis(50)).await;
