@@ -1,7 +1,7 @@
 //! Running programs: plain, or captured while still shown.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -72,12 +72,16 @@ fn describe(command: &Command) -> String {
     format!("{} {}", command.get_program().to_string_lossy(), args.join(" "))
 }
 
-pub fn trunk_release_build() -> Result<(), String> {
-    status(command("trunk", &["build", "--release"]))
+/// `trunk build --release` of the trunk project in `project` (the app: the workspace root); its `dist/`.
+pub fn trunk_release_build(project: &Path) -> Result<PathBuf, String> {
+    let mut trunk = command("trunk", &["build", "--release"]);
+    trunk.current_dir(project);
+    status(trunk)?;
+    Ok(project.join("dist"))
 }
 
 pub fn serve(server_args: &[String]) -> Result<(), String> {
-    trunk_release_build()?;
+    trunk_release_build(&workspace_root())?;
     let mut server = command("cargo", &["run", "--release", "--quiet", "--package", "session-server", "--", "--demo"]);
     server.args(server_args);
     status(server)

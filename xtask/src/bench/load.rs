@@ -7,9 +7,9 @@ use crate::{setup, workspace_root};
 
 pub fn run() -> Result<(), String> {
     setup::all()?;
-    trunk_release_build()?;
+    let dist = trunk_release_build(&workspace_root())?;
     let mut bench = command("cargo", &["bench", "--package", "e2e", "--bench", "load"]);
-    bench.env("E2E_DIST", workspace_root().join("dist")).env("CHROMEDRIVER", which("chromedriver"));
+    bench.env("E2E_DIST", dist).env("CHROMEDRIVER", which("chromedriver"));
     if let Some(react) = super::react::build() {
         bench.env("REACT_DIST", react);
     }

@@ -5,17 +5,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::run::{command, status, trunk_release_build};
+use crate::run::trunk_release_build;
 use crate::workspace_root;
 
 pub fn run() -> Result<(), String> {
-    trunk_release_build()?;
-    let ours = table("this app (dist/)", &workspace_root().join("dist"))?;
-    let floor = workspace_root().join("bench/size-floor");
-    let mut trunk = command("trunk", &["build", "--release"]);
-    trunk.current_dir(&floor);
-    status(trunk)?;
-    let floor = table("the card's packages alone (bench/size-floor/dist/)", &floor.join("dist"))?;
+    let ours = table("this app (dist/)", &trunk_release_build(&workspace_root())?)?;
+    let floor = trunk_release_build(&workspace_root().join("bench/size-floor"))?;
+    let floor = table("the card's packages alone (bench/size-floor/dist/)", &floor)?;
     match super::react::build() {
         Some(react) => {
             let react = table("React original (bench/react-original/dist/)", &react)?;
