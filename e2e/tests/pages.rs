@@ -1,19 +1,20 @@
 //! Every page and state the user can meet, checked by axe-core in light and dark, and photographed for the
-//! README at a phone's width and a desktop's.
+//! README by `cargo xtask screenshots` at a phone's width and a desktop's.
 
 use std::time::Duration;
 
 use e2e::{Browser, TestServer};
 use session_server::{DEMO_PASSWORD, DEMO_USERNAME, Settings};
 
-/// Checks the page as it is now in both colour schemes; photographs it too when `screenshot` names it.
+/// Checks the page as it is now in both colour schemes; photographs it too when `screenshot` names it and the run
+/// asks for screenshots (`cargo xtask screenshots`).
 async fn check(browser: &Browser, state: &str, screenshot: Option<&str>) {
     for dark in [false, true] {
         browser.prefer_dark(dark).await;
         let violations = browser.accessibility_violations().await;
         let scheme = if dark { "dark" } else { "light" };
         assert!(violations.is_empty(), "{state} ({scheme}): {violations:#?}");
-        if let Some(name) = screenshot {
+        if let Some(name) = screenshot.filter(|_| e2e::screenshots_dir().is_some()) {
             for width in [360, 1280] {
                 browser.set_width(width).await;
                 tokio::time::sleep(Duration::from_millis(150)).await;

@@ -6,7 +6,7 @@ mod react;
 mod size;
 
 use crate::postgres::TempCluster;
-use crate::run::{built_server, command, status};
+use crate::process::{built_server, command, status};
 use crate::server_for_page::ServerForPage;
 use crate::setup;
 
@@ -23,12 +23,13 @@ pub fn run(part: Option<&str>, postgres: bool) -> Result<(), String> {
     }
 }
 
-/// `tests/client_bench.rs` in headless Chromium against the release server.
+/// `session-leptos/tests/client_bench.rs` in headless Chromium against the release server.
 fn client() -> Result<(), String> {
     setup::all()?;
     status(command("cargo", &["build", "--release", "--quiet", "--package", "session-server"]))?;
     let server = ServerForPage::start(&built_server("release"), &[])?;
-    let mut bench = server.wasm_pack_test(&[".", "--release", "--test", "client_bench", "--features", "client-bench"]);
+    let mut bench =
+        server.wasm_pack_test(&["session-leptos", "--release", "--test", "client_bench", "--features", "client-bench"]);
     bench.args(["--", "--nocapture"]);
     status(bench)
 }

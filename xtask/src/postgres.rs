@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::server_for_page::free_port;
+use crate::process::free_port;
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 

@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::run::{Guard, command};
-use crate::suite::which;
+use crate::process::{Guard, command, free_port, wait_for_port, which};
 use crate::workspace_root;
 
 pub struct ServerForPage {
@@ -54,19 +53,4 @@ impl Drop for ServerForPage {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
-}
-
-pub fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|error| error.to_string())?;
-    Ok(listener.local_addr().map_err(|error| error.to_string())?.port())
-}
-
-fn wait_for_port(port: u16) -> Result<(), String> {
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Err(format!("the server did not listen on port {port}"))
 }

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::run::status;
+use crate::process::status;
 use crate::workspace_root;
 
 const TRUNK_VERSION: &str = "0.21.14";

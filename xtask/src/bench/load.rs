@@ -1,8 +1,7 @@
 //! `cargo xtask bench load`: `e2e/benches/load.rs`, cold loads in headless Chromium of this app and the React
 //! original, each served by the same server.
 
-use crate::run::{command, status, trunk_release_build};
-use crate::suite::which;
+use crate::process::{command, status, trunk_release_build, which};
 use crate::{setup, workspace_root};
 
 pub fn run() -> Result<(), String> {

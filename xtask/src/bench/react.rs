@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::run::{command, status};
+use crate::process::{command, status};
 use crate::workspace_root;
 
 /// Its `dist/`, built now; `None` (with the reason printed) where npm is missing or the build fails, so the

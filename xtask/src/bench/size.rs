@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::run::trunk_release_build;
+use crate::process::trunk_release_build;
 use crate::workspace_root;
 
 pub fn run() -> Result<(), String> {

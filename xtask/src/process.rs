@@ -1,4 +1,4 @@
-//! Running programs: plain, or captured while still shown.
+//! Running programs (plain, or captured while still shown), and finding them, their ports and their builds.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -80,13 +80,6 @@ pub fn trunk_release_build(project: &Path) -> Result<PathBuf, String> {
     Ok(project.join("dist"))
 }
 
-pub fn serve(server_args: &[String]) -> Result<(), String> {
-    trunk_release_build(&workspace_root())?;
-    let mut server = command("cargo", &["run", "--release", "--quiet", "--package", "session-server", "--", "--demo"]);
-    server.args(server_args);
-    status(server)
-}
-
 /// Ends the child when dropped, so Ctrl-C or an error never leaves a server behind.
 pub struct Guard(pub Child);
 
@@ -97,15 +90,28 @@ impl Drop for Guard {
     }
 }
 
-pub fn dev() -> Result<(), String> {
-    status(command("cargo", &["build", "--package", "session-server"]))?;
-    let api = command(
-        "cargo",
-        &["run", "--quiet", "--package", "session-server", "--", "--demo", "--addr", "127.0.0.1:3000"],
-    )
-    .spawn()
-    .map_err(|error| format!("cannot start the API: {error}"))?;
-    let _api = Guard(api);
-    println!("API on http://127.0.0.1:3000; app with hot reload on http://127.0.0.1:8080");
-    status(command("trunk", &["serve"]))
+/// `program`'s full path on PATH, or its bare name (the child then fails to start and says so).
+pub fn which(program: &str) -> String {
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| Path::is_file(candidate))
+        })
+        .map_or_else(|| program.to_owned(), |path| path.to_string_lossy().into_owned())
+}
+
+/// A loopback port nobody listens on now.
+pub fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|error| error.to_string())?;
+    Ok(listener.local_addr().map_err(|error| error.to_string())?.port())
+}
+
+/// Waits up to ten seconds for something to listen on `port`.
+pub fn wait_for_port(port: u16) -> Result<(), String> {
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("the server did not listen on port {port}"))
 }

@@ -1,0 +1,129 @@
+//! `cargo xtask test`: every check and suite, summed into one closing line.
+
+use std::path::Path;
+
+use crate::check;
+use crate::postgres::TempCluster;
+use crate::process::{built_server, captured, command, not_run, status, which};
+use crate::server_for_page::ServerForPage;
+use crate::tally::Tally;
+use crate::workspace_root;
+
+pub fn run() -> Result<(), String> {
+    let root = workspace_root();
+    let mut tally = Tally::default();
+    check::native(&mut tally);
+    tally.check(
+        "clippy (wasm32: the app and session-leptos)",
+        captured(command(
+            "cargo",
+            &[
+                "clippy",
+                "--package",
+                "session-app",
+                "--package",
+                "session-leptos",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )),
+    );
+    // The README's adoption example is the crate's documentation: it must build for the browser (`no_run`: it
+    // is compiled for wasm32, not run).
+    tally.suite(
+        "session-leptos doc example (wasm32)",
+        captured(command(
+            "cargo",
+            &["test", "--package", "session-leptos", "--doc", "--target", "wasm32-unknown-unknown"],
+        )),
+    );
+    tally.suite("server tests on PostgreSQL", on_postgres());
+
+    let build = captured(command("trunk", &["build", "--release"]));
+    let built = build.0;
+    tally.check("trunk build --release", build);
+
+    // The design card's command, as a newcomer types it, for the app and for the session crate; then the same
+    // tests in Firefox.
+    for (name, dir) in [("the app", "."), ("session-leptos", "session-leptos")] {
+        let chrome = command("wasm-pack", &["test", "--headless", "--chrome", dir]);
+        tally.suite(&format!("browser tests of {name} (wasm-pack)"), captured(chrome));
+        let mut firefox = command("wasm-pack", &["test", "--headless", "--firefox", "--mode", "no-install", dir]);
+        firefox.env("GECKODRIVER", which("geckodriver"));
+        tally.suite(&format!("browser tests of {name} in Firefox (wasm-pack)"), captured(firefox));
+    }
+    tally.suite("browser tests against the real server", against_the_real_server());
+
+    if built {
+        for engine in ["chromium", "firefox", "webkit"] {
+            tally.suite(&format!("end-to-end tests in {engine}"), captured(e2e_in(engine, &root)));
+        }
+        tally.suite("end-to-end tests on two instances", e2e_on_two_instances(&root));
+    } else {
+        tally.fail("end-to-end tests (no built app)");
+    }
+    tally.finish()
+}
+
+/// The server's HTTP suite again, each test on a database of its own in a throwaway PostgreSQL cluster, with the
+/// tests that need PostgreSQL (two instances on one database) included.
+fn on_postgres() -> (bool, String) {
+    let cluster = match TempCluster::start() {
+        Ok(cluster) => cluster,
+        Err(error) => return not_run(error),
+    };
+    let mut tests =
+        command("cargo", &["test", "--package", "session-server", "--test", "api", "--", "--include-ignored"]);
+    tests.env("SESSION_TEST_DATABASE", cluster.url());
+    captured(tests)
+}
+
+/// The e2e suite in one engine. Chromium runs all of it; Firefox and WebKit run what does not need ChromeDriver's
+/// network emulation or the DevTools protocol (the offline test, and the axe and screenshot walk).
+fn e2e_in(engine: &str, root: &Path) -> std::process::Command {
+    let mut e2e = command("cargo", &["test", "--package", "e2e"]);
+    if engine != "chromium" {
+        e2e.args(["--test", "session_flow", "--test", "faults", "--", "--skip", "offline_across"]);
+    } else {
+        e2e.arg("--");
+    }
+    e2e.args(["--test-threads", "1"])
+        .env("E2E_BROWSER", engine)
+        .env("E2E_DIST", root.join("dist"))
+        .env("CHROMEDRIVER", which("chromedriver"))
+        .env("GECKODRIVER", which("geckodriver"));
+    e2e
+}
+
+/// The article's flow and the faults in Chromium, with every test server two instances on one PostgreSQL
+/// database behind a round-robin proxy.
+fn e2e_on_two_instances(root: &Path) -> (bool, String) {
+    let cluster = match TempCluster::start() {
+        Ok(cluster) => cluster,
+        Err(error) => return not_run(error),
+    };
+    let mut e2e = command("cargo", &["test", "--package", "e2e", "--test", "session_flow", "--test", "faults", "--"]);
+    e2e.args(["--test-threads", "1"])
+        .env("E2E_POSTGRES", cluster.url())
+        .env("E2E_DIST", root.join("dist"))
+        .env("CHROMEDRIVER", which("chromedriver"));
+    captured(e2e)
+}
+
+/// `session-leptos/tests/real_server.rs`, with the server started for its page.
+fn against_the_real_server() -> (bool, String) {
+    if let Err(error) = status(command("cargo", &["build", "--quiet", "--package", "session-server"])) {
+        return not_run(error);
+    }
+    match ServerForPage::start(&built_server("debug"), &["--metrics"]) {
+        Ok(server) => {
+            captured(server.wasm_pack_test(&["session-leptos", "--test", "real_server", "--features", "real-server"]))
+        }
+        Err(error) => not_run(error),
+    }
+}
