@@ -8,7 +8,6 @@ mod fault_proxy;
 pub use engine::Engine;
 pub use fault_proxy::{FaultProxy, RefreshFault};
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -17,8 +16,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
 use devtools::{DevTools, NetworkConditions};
-use session_server::testing::{fresh_postgres_database, wait_until};
-use session_server::{ConnectionLimits, ServerConfig, Settings, build_app, serve};
+use session_server::testing::{free_port, fresh_postgres_database, spawn_server, wait_until};
+use session_server::{ConnectionLimits, ServerConfig, Settings};
 
 /// The server as `cargo xtask serve` runs it, on an ephemeral port with its own data directory.
 pub struct TestServer {
@@ -29,6 +28,14 @@ pub struct TestServer {
     _data_dirs: Vec<tempfile::TempDir>,
     /// Keeps the round-robin proxy's counters alive with it.
     _proxy: Option<FaultProxy>,
+}
+
+/// The folder screenshots are written to; unset, none is taken.
+pub const SCREENSHOTS_VARIABLE: &str = "E2E_SCREENSHOTS";
+
+/// Where screenshots go, when a run asks for them.
+pub fn screenshots_dir() -> Option<PathBuf> {
+    std::env::var_os(SCREENSHOTS_VARIABLE).map(PathBuf::from)
 }
 
 /// How often the tests look again at what the browser or the server is doing (`wait_until`).
@@ -66,12 +73,9 @@ impl TestServer {
             config.signing_secret = Some(SHARED_SECRET.to_owned());
             // As `cargo xtask serve` runs it: plain HTTP on loopback, the cookie without `Secure`.
             config.settings.cookie_mode = session_server::CookieMode::LoopbackHttp;
-            let (app, router) = build_app(config).await.expect("the server starts");
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("an ephemeral port");
-            let address = listener.local_addr().expect("a bound address");
-            tokio::spawn(serve(listener, router, ConnectionLimits::default()));
-            apps.push(app);
-            instances.push(format!("http://{address}"));
+            let server = spawn_server(config, ConnectionLimits::default()).await.expect("the server starts");
+            apps.push(server.app);
+            instances.push(server.base_url);
             data_dirs.push(data_dir);
         }
         let proxy = if count > 1 { Some(FaultProxy::round_robin(&instances).await) } else { None };
@@ -111,35 +115,21 @@ fn built_app_dir() -> PathBuf {
 }
 
 /// `POST /auth/refresh` with `refresh_token` from outside the browser, as a thief with a copied cookie would;
-/// returns the answer's status line.
+/// returns the answer's status (`403 Forbidden`).
 pub async fn refresh_from_outside(base_url: &str, refresh_token: &str) -> String {
-    let host = base_url.trim_start_matches("http://");
-    let request = format!(
-        "POST {} HTTP/1.1\r\nHost: {host}\r\nX-Requested-With: fetch\r\nCookie: {}={refresh_token}\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n",
-        session_contract::paths::REFRESH,
-        session_contract::LOOPBACK_REFRESH_COOKIE,
-    );
-    exchange(host, &request).await.lines().next().unwrap_or_default().to_owned()
+    let answer = reqwest::Client::new()
+        .post(format!("{base_url}{}", session_contract::paths::REFRESH))
+        .header(session_contract::CSRF_HEADER, session_contract::CSRF_HEADER_VALUE)
+        .header("cookie", format!("{}={refresh_token}", session_contract::LOOPBACK_REFRESH_COOKIE))
+        .send()
+        .await
+        .expect("the server answers");
+    answer.status().to_string()
 }
 
 async fn http_get(url: &str) -> String {
-    let address = url.trim_start_matches("http://");
-    let (host, path) =
-        address.split_once('/').map_or((address, "/".to_owned()), |(host, path)| (host, format!("/{path}")));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    let response = exchange(host, &request).await;
-    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
-}
-
-/// Sends one HTTP/1.1 request (which closes its connection) to `host` and returns the whole answer.
-async fn exchange(host: &str, request: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(host).await.expect("the server accepts connections");
-    stream.write_all(request.as_bytes()).await.expect("request written");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("response read");
-    response
+    let answer = reqwest::get(url).await.expect("the server answers");
+    answer.text().await.expect("a text body")
 }
 
 /// A headless browser of the [`Engine`] `E2E_BROWSER` names, driven through its own WebDriver server, which is
@@ -254,10 +244,11 @@ impl Browser {
         self.client.set_window_size(width, 900).await.expect("the window resizes");
     }
 
-    /// A PNG of the viewport, written to `docs/screenshots/<name>.png`.
+    /// A PNG of the viewport, written to `<folder>/<name>.png` where [`SCREENSHOTS_VARIABLE`] names a folder
+    /// (`cargo xtask screenshots`); a test run without it writes nothing, so it leaves the tree as it was.
     pub async fn screenshot(&self, name: &str) {
+        let Some(dir) = screenshots_dir() else { return };
         let png = self.client.screenshot().await.expect("a screenshot");
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
         std::fs::create_dir_all(&dir).expect("the screenshots directory");
         std::fs::write(dir.join(format!("{name}.png")), png).expect("the screenshot is written");
     }
@@ -291,9 +282,4 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("an ephemeral port");
-    listener.local_addr().expect("a bound address").port()
 }

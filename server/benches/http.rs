@@ -12,10 +12,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::{Value, json};
-use session_server::testing::fresh_postgres_database;
-use session_server::{
-    Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, SystemClock, build_app, serve,
-};
+use session_server::testing::{fresh_postgres_database, serve_on_loopback, spawn_server};
+use session_server::{Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, SystemClock};
 use sha2::{Digest, Sha256};
 
 const SECONDS: u32 = 3;
@@ -37,9 +35,10 @@ async fn main() {
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(data_dir.path());
     config.demo_account = true;
-    let (app, router) = build_app(config).await.unwrap();
-    let real = spawn(router).await;
-    let constant = spawn(constant_router()).await;
+    let server = spawn_server(config, ConnectionLimits::default()).await.unwrap();
+    let (app, real) = (server.app, server.base_url);
+    let constant =
+        format!("http://{}", serve_on_loopback(constant_router(), ConnectionLimits::default()).await.unwrap());
     let access_token = sign_in(&real).await;
 
     let user_args = ["-t1", "-c8", "--latency", "-H"];
@@ -157,17 +156,10 @@ async fn start_instances(database_url: Option<String>, count: usize) -> Vec<(ses
         config.demo_account = true;
         config.database_url = database_url.clone();
         config.signing_secret = Some("the benchmark's signing secret, shared by its instances".to_owned());
-        let (app, router) = build_app(config).await.unwrap();
-        instances.push((app, spawn(router).await));
+        let server = spawn_server(config, ConnectionLimits::default()).await.unwrap();
+        instances.push((server.app, server.base_url));
     }
     instances
-}
-
-async fn spawn(router: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, router, ConnectionLimits::default()));
-    format!("http://{address}")
 }
 
 /// The same paths and body shapes as the real endpoints, with nothing behind them.

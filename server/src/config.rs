@@ -1,4 +1,6 @@
-//! Settings with the defaults of docs/API.md; every lifetime is in seconds so tests can use short ones.
+//! Settings with the defaults of docs/API.md; every lifetime is in seconds so tests can use short ones. They are
+//! checked once, here, by [`Settings::validate`] and [`ConnectionLimits::validate`]: `build_app` and `serve`
+//! call them, so the binary, the tests and the e2e suite get the same checks.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,8 +8,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::auth::cookie_mode::CookieMode;
 use crate::clock::{Clock, SystemClock};
-use crate::cookie_mode::CookieMode;
 
 pub const DEMO_USERNAME: &str = "demo";
 pub const DEMO_PASSWORD: &str = "correct-horse-battery";
@@ -50,6 +52,45 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// Every lifetime positive, the grace not negative, at least one password check.
+    ///
+    /// # Errors
+    /// The first setting that is out of range, named by its command-line flag.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        for (flag, seconds) in [
+            ("access-ttl", self.access_token_ttl),
+            ("session-ttl", self.session_ttl),
+            ("idle-timeout", self.idle_timeout),
+        ] {
+            if seconds <= 0 {
+                return Err(SettingsError::NotPositive(flag));
+            }
+        }
+        if self.refresh_grace < 0 {
+            return Err(SettingsError::NegativeGrace);
+        }
+        if self.password_checks == 0 {
+            return Err(SettingsError::Zero("password-checks"));
+        }
+        Ok(())
+    }
+}
+
+/// A setting out of range, named by its command-line flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// A lifetime or timeout of zero or less.
+    #[error("--{0} must be a positive number of seconds")]
+    NotPositive(&'static str),
+    /// A negative grace window.
+    #[error("--refresh-grace cannot be negative")]
+    NegativeGrace,
+    /// A count that must be at least one.
+    #[error("--{0} must be at least 1")]
+    Zero(&'static str),
+}
+
 /// What one connection may cost: the transport limits `serve` enforces before a request reaches a handler.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -60,6 +101,25 @@ pub struct ConnectionLimits {
     pub request_timeout: Duration,
     /// Open connections at once; one more is answered `503` and closed.
     pub max_connections: usize,
+}
+
+impl ConnectionLimits {
+    /// Both timeouts and the connection cap at least one.
+    ///
+    /// # Errors
+    /// The first limit that is zero, named by its command-line flag.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if self.header_read_timeout.is_zero() {
+            return Err(SettingsError::NotPositive("header-read-timeout"));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(SettingsError::NotPositive("request-timeout"));
+        }
+        if self.max_connections == 0 {
+            return Err(SettingsError::Zero("max-connections"));
+        }
+        Ok(())
+    }
 }
 
 impl Default for ConnectionLimits {
@@ -100,6 +160,44 @@ impl ServerConfig {
             expose_metrics: false,
             demo_account: false,
             clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn settings_out_of_range_are_named_by_their_flag() {
+        let valid = Settings::default();
+        assert_eq!(valid.validate(), Ok(()));
+        let cases = [
+            (Settings { access_token_ttl: 0, ..valid.clone() }, "--access-ttl must be a positive number of seconds"),
+            (Settings { session_ttl: -1, ..valid.clone() }, "--session-ttl must be a positive number of seconds"),
+            (Settings { idle_timeout: 0, ..valid.clone() }, "--idle-timeout must be a positive number of seconds"),
+            (Settings { refresh_grace: -1, ..valid.clone() }, "--refresh-grace cannot be negative"),
+            (Settings { password_checks: 0, ..valid.clone() }, "--password-checks must be at least 1"),
+        ];
+        for (settings, message) in cases {
+            assert_eq!(settings.validate().map_err(|error| error.to_string()), Err(message.to_owned()));
+        }
+        assert_eq!(Settings { refresh_grace: 0, ..valid }.validate(), Ok(()), "a grace of 0 turns it off");
+    }
+
+    #[test]
+    fn connection_limits_of_zero_are_refused() {
+        let valid = ConnectionLimits::default();
+        assert_eq!(valid.validate(), Ok(()));
+        let cases = [
+            (ConnectionLimits { header_read_timeout: Duration::ZERO, ..valid }, "header-read-timeout"),
+            (ConnectionLimits { request_timeout: Duration::ZERO, ..valid }, "request-timeout"),
+            (ConnectionLimits { max_connections: 0, ..valid }, "max-connections"),
+        ];
+        for (limits, flag) in cases {
+            assert!(limits.validate().unwrap_err().to_string().contains(flag), "{flag}");
         }
     }
 }

@@ -3,37 +3,25 @@
 //! `build_app` assembles the router from a [`ServerConfig`] and `serve` runs it with the transport limits; the
 //! binary in `main.rs` and every test start the server the same way, so what the tests check is what runs.
 
-mod client_address;
+mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
-mod cookie_mode;
-mod cookies;
-mod credentials;
-mod error;
-mod extract;
-mod live_sessions;
+mod http;
 mod metrics;
 mod revocations;
-mod rotation;
-mod router;
-mod routes;
-mod security;
-mod serve;
 mod startup;
 mod state;
-mod static_files;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod throttle;
-mod tokens;
 
+pub use auth::cookie_mode::{CookieMode, CookieModeError};
+pub use auth::live_sessions::RECHECK_SECONDS;
+pub use auth::passwords::{NewUser, add_user, set_password};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings};
-pub use cookie_mode::{CookieMode, CookieModeError};
-pub use credentials::{NewUser, add_user, set_password};
-pub use live_sessions::RECHECK_SECONDS;
-pub use serve::{raise_open_file_limit, serve};
+pub use config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings, SettingsError};
+pub use http::serve::{raise_open_file_limit, serve};
 pub use startup::{StartupError, build_app};
 pub use state::{AppState, SharedState};
 pub use store::Store;

@@ -1,6 +1,6 @@
 //! Revocations made by other instances on the same PostgreSQL database, heard through `LISTEN`: each drops the
 //! session from this instance's live cache at once. While the channel is down, the cache falls back to
-//! re-reading every session after [`RECHECK_SECONDS`](crate::live_sessions::RECHECK_SECONDS), and the log says so.
+//! re-reading every session after [`RECHECK_SECONDS`](crate::auth::live_sessions::RECHECK_SECONDS), and the log says so.
 
 use std::sync::Weak;
 use std::time::Duration;

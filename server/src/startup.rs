@@ -10,17 +10,17 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
-use crate::config::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig};
-use crate::credentials::{CredentialError, NewUser, PasswordChecks, add_user};
-use crate::live_sessions::LiveSessions;
+use crate::auth::live_sessions::LiveSessions;
+use crate::auth::passwords::{CredentialError, NewUser, PasswordChecks, add_user};
+use crate::auth::throttle::Throttle;
+use crate::auth::tokens::{AccessTokens, RefreshTokens, derive_key};
+use crate::config::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, SettingsError};
+use crate::http::router::{self, InvalidOrigin};
+use crate::http::security::content_security_policy;
 use crate::metrics::Metrics;
 use crate::revocations;
-use crate::router::{self, InvalidOrigin};
-use crate::security::content_security_policy;
 use crate::state::{AppState, SharedState};
 use crate::store::Store;
-use crate::throttle::Throttle;
-use crate::tokens::{AccessTokens, RefreshTokens, derive_key};
 
 const SECRET_FILE: &str = "signing-secret";
 const DATABASE_FILE: &str = "sessions.db";
@@ -45,12 +45,15 @@ pub enum StartupError {
     PasswordChecks(#[source] CredentialError),
     #[error(transparent)]
     InvalidOrigin(#[from] InvalidOrigin),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 }
 
 /// Opens (or creates) the data directory and database, seeds the demo account when asked on an empty database,
 /// starts the sweep of ended sessions, and builds the router: the API, `/metrics` when enabled, and the built app
 /// for every other path.
 pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), StartupError> {
+    config.settings.validate()?;
     let data_dir_error = |source| StartupError::DataDir { path: config.data_dir.clone(), source };
     private_dir(&config.data_dir).map_err(data_dir_error)?;
     let secret = match config.signing_secret {

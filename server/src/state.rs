@@ -5,14 +5,14 @@ use std::sync::Arc;
 
 use axum::http::HeaderValue;
 
+use crate::auth::live_sessions::LiveSessions;
+use crate::auth::passwords::PasswordChecks;
+use crate::auth::throttle::Throttle;
+use crate::auth::tokens::{AccessTokens, RefreshTokens};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::credentials::PasswordChecks;
-use crate::live_sessions::LiveSessions;
 use crate::metrics::Metrics;
-use crate::store::Store;
-use crate::throttle::Throttle;
-use crate::tokens::{AccessTokens, RefreshTokens};
+use crate::store::{ForgetBefore, Store};
 
 pub type SharedState = Arc<AppState>;
 
@@ -40,6 +40,7 @@ impl AppState {
 
     /// Deletes the sessions that ended and their tokens; the server runs it every few minutes.
     pub async fn sweep(&self) -> Result<u64, sqlx::Error> {
-        self.store.sweep(self.now(), self.settings.idle_timeout).await
+        let now = self.now();
+        self.store.sweep(now, self.settings.idle_timeout, ForgetBefore::at(now)).await
     }
 }

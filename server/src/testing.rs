@@ -1,10 +1,67 @@
-//! What the server's tests, its benchmarks and the e2e suite share (feature `testing`): a PostgreSQL database of
-//! each run's own in a shared cluster, so runs never see each other's sessions, and waiting for what happens
-//! elsewhere (another instance, the browser) without fixed sleeps.
+//! What the server's tests, its benchmarks and the e2e suite share (feature `testing`): one way to start a
+//! server (as the binary does, on an ephemeral loopback port), a PostgreSQL database of each run's own in a
+//! shared cluster, so runs never see each other's sessions, and waiting for what happens elsewhere (another
+//! instance, the browser) without fixed sleeps.
 
+use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::Router;
 use sqlx::PgPool;
+
+use crate::{ConnectionLimits, ServerConfig, SharedState, StartupError, build_app, serve};
+
+/// A server started by [`spawn_server`]: it runs until the runtime ends.
+pub struct RunningServer {
+    /// What every handler shares: the store, the clock, the counters.
+    pub app: SharedState,
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// `http://<address>`.
+    pub base_url: String,
+}
+
+/// Builds the server from `config` as the binary does and serves it on an ephemeral loopback port with `limits`.
+///
+/// # Errors
+/// What `build_app` refuses, or no port to listen on.
+pub async fn spawn_server(config: ServerConfig, limits: ConnectionLimits) -> Result<RunningServer, SpawnError> {
+    let (app, router) = build_app(config).await?;
+    let address = serve_on_loopback(router, limits).await?;
+    Ok(RunningServer { app, address, base_url: format!("http://{address}") })
+}
+
+/// Serves `router` (the real one, or a stand-in to measure against) on an ephemeral loopback port.
+///
+/// # Errors
+/// No port to listen on.
+pub async fn serve_on_loopback(router: Router, limits: ConnectionLimits) -> io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(serve(listener, router, limits));
+    Ok(address)
+}
+
+/// Why a test server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The server refused its configuration or could not open its data.
+    #[error("the server did not start")]
+    Startup(#[from] StartupError),
+    /// No loopback port.
+    #[error("cannot listen on loopback")]
+    Listen(#[from] io::Error),
+}
+
+/// A loopback port nobody listens on now (for a program that binds it itself, such as a WebDriver server).
+///
+/// # Panics
+/// When the machine has no loopback port to give.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("an ephemeral port");
+    listener.local_addr().expect("a bound address").port()
+}
 
 /// Checks `condition` at once and then every `every` until it holds or `limit` has passed: how long it took, or
 /// `None` when it never held. The caller asserts what it needs with its own message.

@@ -24,10 +24,9 @@ use counters::REFRESH_WINDOW;
 pub use counters::{
     ACCOUNT_FAILURES_PER_HOUR, ADDRESS_ATTEMPTS_PER_MINUTE, FAILED_REFRESHES_PER_MINUTE, FREE_FAILURES,
 };
-pub use counters::{Counter, ForgetBefore};
 
-use crate::client_address::AddressBucket;
-use crate::store::Store;
+use crate::auth::client_address::AddressBucket;
+use crate::store::{Counter, Store};
 
 /// Above this many tracked keys, stale counters are swept on the next write.
 const SWEEP_THRESHOLD: usize = 10_000;

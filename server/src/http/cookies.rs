@@ -6,7 +6,7 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use session_contract::REFRESH_COOKIE_PATH;
 
-use crate::cookie_mode::CookieMode;
+use crate::auth::cookie_mode::CookieMode;
 
 pub fn refresh_cookie(mode: CookieMode, token: &str, max_age: i64) -> HeaderValue {
     let cookie = Cookie::build((mode.cookie_name(), token))

@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{ErrorBody, ErrorCode};
 
-use crate::cookies::cleared_refresh_cookies;
+use crate::http::cookies::cleared_refresh_cookies;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

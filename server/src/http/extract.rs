@@ -10,8 +10,8 @@ use axum_extra::TypedHeader;
 use axum_extra::headers::Authorization;
 use axum_extra::headers::authorization::Bearer;
 
-use crate::client_address::{AddressBucket, client_address};
-use crate::error::ApiError;
+use crate::auth::client_address::{AddressBucket, client_address};
+use crate::http::error::ApiError;
 use crate::state::SharedState;
 use crate::store::User;
 

@@ -14,10 +14,10 @@ use tower_http::trace::TraceLayer;
 
 use session_contract::{CSRF_HEADER, paths};
 
-use crate::routes;
-use crate::security::{self, content_security_policy};
+use crate::http::routes;
+use crate::http::security::{self, content_security_policy};
+use crate::http::static_files;
 use crate::state::SharedState;
-use crate::static_files;
 
 const MAX_BODY_BYTES: usize = 8 * 1024;
 

@@ -12,7 +12,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::SharedState;
 
 /// State-changing requests carry the contract's marker header and come from the same site.

@@ -25,6 +25,7 @@ const OVER_CAPACITY: &[u8] =
 
 /// Serves `router` on `listener` until the listener fails for good.
 pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimits) -> io::Result<()> {
+    limits.validate().map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     let router = router.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut at_capacity = false;

@@ -8,8 +8,9 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
+use session_server::testing::spawn_server;
 use session_server::{
-    ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, ServerConfig, Settings, SharedState, build_app, serve,
+    ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, ServerConfig, Settings, SharedState,
 };
 use sha2::{Digest, Sha256};
 
@@ -86,11 +87,15 @@ impl Launch {
         config.signing_secret = Some(self.secret.to_owned());
         config.expose_metrics = self.metrics;
         config.demo_account = true;
-        let (app, router) = build_app(config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, router, self.limits));
-        TestServer { base, clock: self.clock, http: reqwest::Client::new(), app, data_dir, database_url }
+        let server = spawn_server(config, self.limits).await.unwrap();
+        TestServer {
+            base: server.base_url,
+            clock: self.clock,
+            http: reqwest::Client::new(),
+            app: server.app,
+            data_dir,
+            database_url,
+        }
     }
 }
 

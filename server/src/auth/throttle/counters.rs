@@ -1,6 +1,8 @@
 //! The throttle's rules as pure functions of counters: a fixed window (`count` events since `started_at`) or a
 //! backoff (`count` failures, refused until `locked_until`), whichever a key needs.
 
+use crate::store::{Counter, ForgetBefore};
+
 pub const FREE_FAILURES: u32 = 5;
 pub const MAX_BACKOFF_SECONDS: i64 = 15 * 60;
 pub const ACCOUNT_FAILURES_PER_HOUR: u32 = 100;
@@ -17,13 +19,6 @@ pub struct WindowRule {
 pub const ADDRESS_WINDOW: WindowRule = WindowRule { seconds: 60, limit: ADDRESS_ATTEMPTS_PER_MINUTE };
 pub const ACCOUNT_WINDOW: WindowRule = WindowRule { seconds: 60 * 60, limit: ACCOUNT_FAILURES_PER_HOUR };
 pub const REFRESH_WINDOW: WindowRule = WindowRule { seconds: 60, limit: FAILED_REFRESHES_PER_MINUTE };
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counter {
-    pub started_at: i64,
-    pub count: u32,
-    pub locked_until: i64,
-}
 
 impl Counter {
     /// Seconds until the window lets another event through, if it is full.
@@ -63,16 +58,10 @@ impl Counter {
     }
 }
 
-/// When a counter says nothing any more: its window started at or before `started_at` (none is longer than the
-/// account's hour) and its backoff ended at or before `locked_until` (a backoff is never longer than 15 minutes).
-/// The one rule for both stores of counters: memory, and the shared table's sweep.
-#[derive(Debug, Clone, Copy)]
-pub struct ForgetBefore {
-    pub started_at: i64,
-    pub locked_until: i64,
-}
-
 impl ForgetBefore {
+    /// When a counter says nothing any more at `now`: its window started at or before an hour ago (none is longer
+    /// than the account's hour) and its backoff ended at or before 15 minutes ago (a backoff is never longer).
+    /// The one rule for both stores of counters: memory, and the shared table's sweep.
     pub fn at(now: i64) -> Self {
         Self { started_at: now - ACCOUNT_WINDOW.seconds, locked_until: now - MAX_BACKOFF_SECONDS }
     }

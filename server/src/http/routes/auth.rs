@@ -7,14 +7,14 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use session_contract::{Credentials, TokenResponse, TokenType};
 
-use crate::cookies::{cleared_refresh_cookie, presented_refresh_token, refresh_cookie};
-use crate::error::ApiError;
-use crate::extract::{Client, JsonBody};
+use crate::auth::rotation::{Decision, RotationRules, decide};
+use crate::auth::tokens::{IssuedRefreshToken, digest};
+use crate::http::cookies::{cleared_refresh_cookie, presented_refresh_token, refresh_cookie};
+use crate::http::error::ApiError;
+use crate::http::extract::{Client, JsonBody};
 use crate::metrics::{LoginOutcome, RefreshOutcome};
-use crate::rotation::{Decision, RotationRules, decide};
 use crate::state::SharedState;
 use crate::store::{Child, RevokeReason};
-use crate::tokens::{IssuedRefreshToken, digest};
 
 const MAX_USER_AGENT_CHARS: usize = 256;
 

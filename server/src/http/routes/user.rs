@@ -7,8 +7,8 @@ use session_contract::{SessionEntry, User as UserBody};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::error::ApiError;
-use crate::extract::Caller;
+use crate::http::error::ApiError;
+use crate::http::extract::Caller;
 use crate::state::SharedState;
 
 pub async fn current_user(caller: Caller) -> Json<UserBody> {

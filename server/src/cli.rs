@@ -1,0 +1,191 @@
+//! The command line of `session-server`: serving (the default) and the account commands. Every setting is
+//! checked by the library's own validation, as in tests; this module only reads flags and environment.
+
+mod accounts;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+
+use crate::config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings};
+use crate::{CookieMode, build_app, raise_open_file_limit, serve};
+
+/// The reference auth API for the session app; with no command, it serves.
+#[derive(Parser)]
+#[command(version)]
+pub struct Cli {
+    /// Holds the SQLite database and the generated signing secret.
+    #[arg(long, env = "SESSION_DATA_DIR", default_value = "data", global = true)]
+    data_dir: PathBuf,
+    /// postgres://… to share sessions between instances on PostgreSQL; by default SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the built app (the default).
+    Serve,
+    /// Manage accounts; passwords are read from the first line of standard input.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account.
+    Add {
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    /// Change a password and sign the user out everywhere.
+    SetPassword { username: String },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SESSION_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The built app to serve (trunk's dist/).
+    #[arg(long, env = "SESSION_STATIC_DIR", default_value = "dist")]
+    static_dir: PathBuf,
+    /// HMAC signing secret (32 bytes or more); by default one is generated and kept in the data directory.
+    #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "SESSION_ACCESS_TTL", default_value_t = Settings::default().access_token_ttl)]
+    access_ttl: i64,
+    /// Absolute session lifetime in seconds; rotation never extends it.
+    #[arg(long, env = "SESSION_SESSION_TTL", default_value_t = Settings::default().session_ttl)]
+    session_ttl: i64,
+    /// A session unused (not refreshed) for this many seconds ends.
+    #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value_t = Settings::default().idle_timeout)]
+    idle_timeout: i64,
+    /// Seconds in which a just-rotated refresh token still gets the same child (0 turns it off).
+    #[arg(long, env = "SESSION_REFRESH_GRACE", default_value_t = Settings::default().refresh_grace)]
+    refresh_grace: i64,
+    /// The URL users open (behind a TLS proxy: its https:// address); decides whether the refresh cookie is
+    /// Secure. By default http://<addr>, which only a loopback address may use.
+    #[arg(long, env = "SESSION_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Another origin allowed to call the API with credentials (repeatable).
+    #[arg(long = "allowed-origin", env = "SESSION_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Expose Prometheus counters at GET /metrics.
+    #[arg(long, env = "SESSION_METRICS")]
+    metrics: bool,
+    /// Create the demo account (published password) if the database has no user. For trying the app only.
+    #[arg(long, env = "SESSION_DEMO")]
+    demo: bool,
+    /// A proxy (address or CIDR) whose X-Forwarded-For names the client (repeatable).
+    #[arg(long = "trusted-proxy", env = "SESSION_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    trusted_proxies: Vec<IpNet>,
+    /// Argon2 password checks running at once (default: the number of cores).
+    #[arg(long, env = "SESSION_PASSWORD_CHECKS", default_value_t = Settings::default().password_checks)]
+    password_checks: usize,
+    /// Seconds a sign-in waits for a free password check before `503 server_busy`.
+    #[arg(long, env = "SESSION_PASSWORD_CHECK_WAIT", default_value_t = Settings::default().password_check_wait.as_secs())]
+    password_check_wait: u64,
+    /// Seconds a client has to send a request's headers (and an idle keep-alive connection stays open).
+    #[arg(long, env = "SESSION_HEADER_READ_TIMEOUT", default_value_t = ConnectionLimits::default().header_read_timeout.as_secs())]
+    header_read_timeout: u64,
+    /// Seconds from a request's headers to its answer (`408` after).
+    #[arg(long, env = "SESSION_REQUEST_TIMEOUT", default_value_t = ConnectionLimits::default().request_timeout.as_secs())]
+    request_timeout: u64,
+    /// Open connections at once; more are answered `503`.
+    #[arg(long, env = "SESSION_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+}
+
+/// An address alone is its own /32 or /128.
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an address nor a CIDR range"))
+}
+
+/// Runs what the command line asks for.
+///
+/// # Errors
+/// One line for a person: what went wrong, with its causes.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        None | Some(Command::Serve) => serve_command(cli.data_dir, cli.database_url, cli.serve).await,
+        Some(Command::User(command)) => accounts::run(cli.data_dir, cli.database_url, command).await,
+    }
+}
+
+async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: ServeArgs) -> Result<(), String> {
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        max_connections: args.max_connections,
+    };
+    limits.validate().map_err(|error| error.to_string())?;
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.addr));
+    let cookie_mode = CookieMode::for_public_url(&public_url).map_err(|error| error.to_string())?;
+    match raise_open_file_limit() {
+        Ok(limit) if limit < args.max_connections as u64 => tracing::warn!(
+            limit,
+            max_connections = args.max_connections,
+            "the open-file limit is below the connection cap; accepting will fail before the cap is reached"
+        ),
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
+    if !args.static_dir.join("index.html").is_file() {
+        tracing::warn!(dir = %args.static_dir.display(), "no built app there; serving the API only (run `cargo xtask serve`)");
+    }
+    let mut config = ServerConfig::new(data_dir);
+    config.database_url = database_url;
+    config.settings = Settings {
+        access_token_ttl: args.access_ttl,
+        session_ttl: args.session_ttl,
+        idle_timeout: args.idle_timeout,
+        refresh_grace: args.refresh_grace,
+        allowed_origins: args.allowed_origins,
+        trusted_proxies: args.trusted_proxies,
+        password_checks: args.password_checks,
+        password_check_wait: Duration::from_secs(args.password_check_wait),
+        cookie_mode,
+        ..Settings::default()
+    };
+    config.static_dir = Some(args.static_dir);
+    config.signing_secret = args.secret;
+    config.expose_metrics = args.metrics;
+    config.demo_account = args.demo;
+    let (app, router) = build_app(config).await.map_err(|error| error_chain(&error))?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", args.addr))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    println!("Serving on http://{address}");
+    println!("{}", cookie_mode.describe());
+    if app.created_demo_account {
+        println!("Created the demo account: username `{DEMO_USERNAME}`, password `{DEMO_PASSWORD}`");
+    }
+    serve(listener, router, limits).await.map_err(|error| error.to_string())
+}
+
+/// An error with its causes, `a: b: c`, for the one line printed at exit.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

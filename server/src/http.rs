@@ -1,0 +1,11 @@
+//! The HTTP side: the router and its endpoints, extractors, the one mapping of errors to answers, security
+//! headers, the built app's static files, cookies, and the accept loop with its connection limits.
+
+pub mod cookies;
+pub mod error;
+pub mod extract;
+pub mod router;
+pub mod routes;
+pub mod security;
+pub mod serve;
+pub mod static_files;

@@ -1,0 +1,192 @@
+//! Sessions: created at sign-in, read by every Bearer check (through the live-session cache), listed on the
+//! user page, revoked by a sign-out, a reuse or a password change, and swept once they have ended.
+
+use sqlx::FromRow;
+
+use super::counters::ForgetBefore;
+use super::users::User;
+use super::{Pool, Store};
+
+/// A revoked session is kept this long, so a stolen token presented soon after still reads as reuse.
+const REVOKED_RETENTION_SECONDS: i64 = 60 * 60;
+
+/// Why a session was revoked, as the `revoke_reason` column spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text")]
+pub enum RevokeReason {
+    #[sqlx(rename = "refresh_token_reused")]
+    Reuse,
+    #[sqlx(rename = "logout")]
+    Logout,
+    #[sqlx(rename = "signed_out_remotely")]
+    SignedOutRemotely,
+    #[sqlx(rename = "password_changed")]
+    PasswordChanged,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionSummary {
+    pub id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub user_agent: String,
+}
+
+/// What the database says of a live session: its user, and the moment it stops being live (absolute expiry or
+/// idle timeout, whichever is first).
+pub struct LiveSession {
+    pub user: User,
+    pub live_until: i64,
+}
+
+#[derive(FromRow)]
+struct LiveSessionRow {
+    #[sqlx(flatten)]
+    user: User,
+    session_expires_at: i64,
+    session_last_used_at: i64,
+}
+
+impl Store {
+    pub async fn create_session(
+        &self,
+        session_id: &str,
+        user_id: i64,
+        user_agent: &str,
+        token_hash: &[u8],
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, user_agent)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(session_id)
+            .bind(user_id)
+            .bind(now)
+            .bind(expires_at)
+            .bind(now)
+            .bind(user_agent)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
+                .bind(token_hash)
+                .bind(session_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })
+    }
+
+    /// The user of a session that is neither revoked, expired nor idle, and until when it stays live.
+    pub async fn live_session(
+        &self,
+        session_id: &str,
+        now: i64,
+        idle_timeout: i64,
+    ) -> Result<Option<LiveSession>, sqlx::Error> {
+        on_pool!(self, pool => {
+            let row: Option<LiveSessionRow> = sqlx::query_as(
+                "SELECT u.*, s.expires_at AS session_expires_at, s.last_used_at AS session_last_used_at
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_used_at >= $3",
+            )
+            .bind(session_id)
+            .bind(now)
+            .bind(now - idle_timeout)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|row| LiveSession {
+                user: row.user,
+                live_until: row.session_expires_at.min(row.session_last_used_at + idle_timeout + 1),
+            }))
+        })
+    }
+
+    pub async fn revoke(&self, session_id: &str, reason: RevokeReason, now: i64) -> Result<(), sqlx::Error> {
+        let revoked = on_pool!(self, pool => {
+            sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(reason)
+                .bind(session_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if revoked == 1 {
+            self.announce_revoked(&[session_id.to_owned()]).await?;
+        }
+        Ok(())
+    }
+
+    /// The user's sessions that are neither revoked, expired nor idle, newest first.
+    pub async fn live_sessions(
+        &self,
+        user_id: i64,
+        now: i64,
+        idle_timeout: i64,
+    ) -> Result<Vec<SessionSummary>, sqlx::Error> {
+        on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, created_at, last_used_at, user_agent FROM sessions
+                 WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_used_at >= $3
+                 ORDER BY created_at DESC",
+            )
+            .bind(user_id)
+            .bind(now)
+            .bind(now - idle_timeout)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
+    /// Revokes one of the user's own live sessions; `false` when there is no such session for this user.
+    pub async fn revoke_user_session(&self, user_id: i64, session_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+        on_pool!(self, pool => {
+            let revoked = sqlx::query(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
+                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND expires_at > $5",
+            )
+            .bind(now)
+            .bind(RevokeReason::SignedOutRemotely)
+            .bind(session_id)
+            .bind(user_id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            if revoked == 1 {
+                self.announce_revoked(&[session_id.to_owned()]).await?;
+            }
+            Ok(revoked == 1)
+        })
+    }
+
+    /// Deletes the sessions that ended (expired, idle, or revoked more than an hour ago) with all their tokens,
+    /// and the shared throttle counters `counters` says are forgotten; returns how many sessions went.
+    pub async fn sweep(&self, now: i64, idle_timeout: i64, counters: ForgetBefore) -> Result<u64, sqlx::Error> {
+        on_pool!(self, pool => {
+            let deleted: Vec<String> = sqlx::query_scalar(
+                "DELETE FROM sessions WHERE expires_at <= $1 OR last_used_at < $2 OR revoked_at < $3 RETURNING id",
+            )
+            .bind(now)
+            .bind(now - idle_timeout)
+            .bind(now - REVOKED_RETENTION_SECONDS)
+            .fetch_all(pool)
+            .await?;
+            self.announce_revoked(&deleted).await?;
+            if let Pool::Postgres(pool) = &self.pool {
+                // Counters that no longer say anything, by the rule memory forgets them by.
+                sqlx::query("DELETE FROM throttle_counters WHERE started_at <= $1 AND locked_until <= $2")
+                    .bind(counters.started_at)
+                    .bind(counters.locked_until)
+                    .execute(pool)
+                    .await?;
+            }
+            Ok(u64::try_from(deleted.len()).unwrap_or(u64::MAX))
+        })
+    }
+}
