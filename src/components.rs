@@ -11,10 +11,10 @@ mod storage_note;
 
 pub use already_signed_in::AlreadySignedIn;
 pub use live_region::{Announce, LiveRegion};
-pub use offline_banner::{OfflineBanner, Online};
+pub use offline_banner::OfflineBanner;
 pub use page_heading::PageHeading;
 pub use profile::Profile;
-pub use request_notice::RequestNotice;
-pub use session_expired_banner::{SessionExpiredBanner, SessionNotice};
+pub use request_notice::{RequestNotice, error_text};
+pub use session_expired_banner::SessionExpiredBanner;
 pub use sessions_list::SessionsList;
 pub use storage_note::StorageNote;

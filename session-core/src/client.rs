@@ -3,22 +3,23 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use serde::de::DeserializeOwned;
-use session_contract::{Credentials, TokenResponse};
+use session_contract::{Credentials, ErrorCode, TokenResponse};
 
-use crate::error::ApiError;
+use crate::error::SessionError;
+use crate::listeners::{Listeners, Subscription};
 use crate::options::Options;
-use crate::policy::{backoff_delay_ms, expires_soon};
-use crate::ports::{AccessToken, Clock, SessionEvent, Tabs, TokenStore, Transport, session_of};
+use crate::policy::{backoff_delay, expires_soon, milliseconds};
+use crate::ports::{AccessToken, Clock, EndReason, SessionEvent, Tabs, TokenStore, Transport, session_of};
 use crate::request::{Auth, RequestRecipe, Response};
 
 #[cfg(test)]
 mod tests;
 
-type Renewal = Shared<LocalBoxFuture<'static, Result<(), ApiError>>>;
-type Listener = Rc<dyn Fn(SessionEvent)>;
+type Renewal = Shared<LocalBoxFuture<'static, Result<(), SessionError>>>;
 
 /// The session client. Cloning it is cheap and every clone is the same client (one renewal in flight, one
 /// set of listeners).
@@ -41,7 +42,7 @@ struct Inner<T, S, C, X> {
     /// The one renewal in flight, shared by every request that needs it.
     renewal: RefCell<Option<Renewal>>,
     backoff: RefCell<Backoff>,
-    listeners: RefCell<Vec<Listener>>,
+    listeners: Rc<Listeners>,
     /// Why the store is empty, when it is: the session expired (in this tab or another), or the user signed out.
     expired: Cell<bool>,
 }
@@ -51,7 +52,7 @@ struct Inner<T, S, C, X> {
 struct Backoff {
     failures: u32,
     retry_at_ms: f64,
-    last_error: Option<ApiError>,
+    last_error: Option<SessionError>,
 }
 
 impl<T, S, C, X> SessionClient<T, S, C, X>
@@ -77,7 +78,7 @@ where
                 options,
                 renewal: RefCell::new(None),
                 backoff: RefCell::new(Backoff::default()),
-                listeners: RefCell::new(Vec::new()),
+                listeners: Rc::default(),
                 expired: Cell::new(false),
             }),
         }
@@ -91,9 +92,9 @@ where
     /// Renews a token about to expire; the periodic check of idle tabs calls this.
     ///
     /// # Errors
-    /// Only when the session it started from is over here ([`ApiError::SessionExpired`],
-    /// [`ApiError::Unauthorized`], [`ApiError::SessionChanged`]): a blip is retried by the next check or request.
-    pub async fn renew_if_due(&self) -> Result<(), ApiError> {
+    /// Only when the session it started from is over here ([`SessionError::SessionExpired`],
+    /// [`SessionError::Unauthorized`], [`SessionError::SessionChanged`]): a blip is retried by the next check or request.
+    pub async fn renew_if_due(&self) -> Result<(), SessionError> {
         match self.inner.store.load() {
             Some(token) if self.inner.expires_soon(&token) => {
                 unless_session_ended(self.renew_unless_already_renewed(&token).await)
@@ -117,9 +118,10 @@ where
         &self.inner.tabs
     }
 
-    /// Calls `listener` on every [`SessionEvent`], from this tab or another.
-    pub fn on_event(&self, listener: impl Fn(SessionEvent) + 'static) {
-        self.inner.listeners.borrow_mut().push(Rc::new(listener));
+    /// Calls `listener` on every [`SessionEvent`], from this tab or another, until the returned
+    /// [`Subscription`] is dropped.
+    pub fn on_event(&self, listener: impl Fn(SessionEvent) + 'static) -> Subscription {
+        self.inner.listeners.subscribe(Rc::new(listener))
     }
 
     /// Whether a token is stored (it may still be refused; the first request finds out).
@@ -130,8 +132,8 @@ where
     /// `POST` the credentials to the login path and keep the token it answers with.
     ///
     /// # Errors
-    /// A refusal as [`ApiError::Status`] (`invalid_credentials`, `too_many_attempts`), or no answer.
-    pub async fn sign_in(&self, username: &str, password: &str) -> Result<(), ApiError> {
+    /// A refusal as [`SessionError::Status`] (`invalid_credentials`, `too_many_attempts`), or no answer.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Result<(), SessionError> {
         let credentials = Credentials { username: username.to_owned(), password: password.to_owned() };
         let request = RequestRecipe::post(self.inner.options.login_path.as_str()).with_json(&credentials)?.anonymous();
         let response = self.send(&request).await?;
@@ -153,8 +155,10 @@ where
     /// `POST` the logout path with the cookie; remembers, for the next start, when the server did not hear.
     async fn tell_the_server_of_the_sign_out(&self) {
         let logout = RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous().keepalive();
-        let unheard =
-            matches!(self.send(&logout).await, Err(ApiError::Network | ApiError::Timeout | ApiError::Server { .. }));
+        let unheard = matches!(
+            self.send(&logout).await,
+            Err(SessionError::Network | SessionError::Timeout | SessionError::Server { .. })
+        );
         self.inner.store.set_logout_pending(unheard);
     }
 
@@ -169,8 +173,8 @@ where
     /// `GET path` as JSON.
     ///
     /// # Errors
-    /// As [`SessionClient::send`], and [`ApiError::Decode`] for an answer of another shape.
-    pub async fn get_json<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiError> {
+    /// As [`SessionClient::send`], and [`SessionError::Decode`] for an answer of another shape.
+    pub async fn get_json<R: DeserializeOwned>(&self, path: &str) -> Result<R, SessionError> {
         self.send(&RequestRecipe::get(path)).await?.json()
     }
 
@@ -178,9 +182,9 @@ where
     /// the shared renewal, and only with a token of the session it was first sent with.
     ///
     /// # Errors
-    /// Any answer but a 2xx, as an [`ApiError`]; [`ApiError::Unauthorized`] when the user was signed out, and
-    /// [`ApiError::SessionChanged`] when someone else signed in, while the request waited.
-    pub async fn send(&self, request: &RequestRecipe) -> Result<Response, ApiError> {
+    /// Any answer but a 2xx, as an [`SessionError`]; [`SessionError::Unauthorized`] when the user was signed out, and
+    /// [`SessionError::SessionChanged`] when someone else signed in, while the request waited.
+    pub async fn send(&self, request: &RequestRecipe) -> Result<Response, SessionError> {
         if request.auth == Auth::Anonymous {
             return success(self.inner.transport.send(request, None).await?);
         }
@@ -195,7 +199,7 @@ where
         let replay = self.inner.transport.send(request, Some(&renewed.value)).await?;
         if self.inner.means_renew(replay.status) {
             // A fresh token refused too: report it rather than loop through another renewal.
-            return Err(ApiError::Unauthorized);
+            return Err(SessionError::Unauthorized);
         }
         success(replay)
     }
@@ -203,12 +207,12 @@ where
     /// The token to send. A request started while a renewal runs waits for it instead of sending a token known
     /// to be stale; a token about to expire is renewed first. Without a token there is nothing to send: nobody
     /// is signed in here.
-    async fn token_to_send(&self) -> Result<AccessToken, ApiError> {
+    async fn token_to_send(&self) -> Result<AccessToken, SessionError> {
         let running = self.inner.renewal.borrow().clone();
         if let Some(renewal) = running {
             unless_session_ended(renewal.await)?;
         }
-        let token = self.inner.store.load().ok_or(ApiError::Unauthorized)?;
+        let token = self.inner.store.load().ok_or(SessionError::Unauthorized)?;
         if !self.inner.expires_soon(&token) {
             return Ok(token);
         }
@@ -218,7 +222,7 @@ where
 
     /// Joins the renewal in flight, or starts one, unless the store already answers the need: another request
     /// or tab renewed the token meanwhile, or the session it belongs to is no longer the stored one.
-    async fn renew_unless_already_renewed(&self, refused: &AccessToken) -> Result<(), ApiError> {
+    async fn renew_unless_already_renewed(&self, refused: &AccessToken) -> Result<(), SessionError> {
         let running = self.inner.renewal.borrow().clone();
         if let Some(renewal) = running {
             return renewal.await;
@@ -263,18 +267,18 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
     }
 
     /// The stored token, if it still belongs to `session`.
-    fn token_of(&self, session: &str) -> Result<AccessToken, ApiError> {
+    fn token_of(&self, session: &str) -> Result<AccessToken, SessionError> {
         match self.store.load() {
-            None if self.expired.get() => Err(ApiError::SessionExpired),
-            None => Err(ApiError::Unauthorized),
-            Some(current) if current.session != session => Err(ApiError::SessionChanged),
+            None if self.expired.get() => Err(SessionError::SessionExpired),
+            None => Err(SessionError::Unauthorized),
+            Some(current) if current.session != session => Err(SessionError::SessionChanged),
             Some(current) => Ok(current),
         }
     }
 
     /// Whether the store already answers the need to renew `refused`: another request or tab replaced it
     /// (`Ok`), the user signed out (`Unauthorized`), or someone else signed in (`SessionChanged`).
-    fn already_settled(&self, refused: &AccessToken) -> Option<Result<(), ApiError>> {
+    fn already_settled(&self, refused: &AccessToken) -> Option<Result<(), SessionError>> {
         match self.token_of(&refused.session) {
             Ok(current) if current.value == refused.value => None,
             Ok(_) => Some(Ok(())),
@@ -283,7 +287,7 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
     }
 
     /// Under the cross-tab lock, and only if no other tab renewed the token while this one waited for it.
-    async fn renew_across_tabs(&self, refused: &AccessToken) -> Result<(), ApiError> {
+    async fn renew_across_tabs(&self, refused: &AccessToken) -> Result<(), SessionError> {
         let _lock = self.tabs.lock().await;
         if let Some(settled) = self.already_settled(refused) {
             return settled;
@@ -292,17 +296,18 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
     }
 
     /// The last renewal's error while its backoff lasts.
-    fn backing_off(&self) -> Option<ApiError> {
+    fn backing_off(&self) -> Option<SessionError> {
         let backoff = self.backoff.borrow();
         (self.clock.monotonic_ms() < backoff.retry_at_ms).then(|| backoff.last_error.clone()).flatten()
     }
 
     /// Only the failures that a later attempt may cure (no answer, a timeout, a 5xx) back off.
-    fn record(&self, outcome: &Result<(), ApiError>) {
+    fn record(&self, outcome: &Result<(), SessionError>) {
         let mut backoff = self.backoff.borrow_mut();
         match outcome {
-            Err(error @ (ApiError::Network | ApiError::Timeout | ApiError::Server { .. })) => {
-                backoff.retry_at_ms = self.clock.monotonic_ms() + backoff_delay_ms(backoff.failures, &self.options);
+            Err(error @ (SessionError::Network | SessionError::Timeout | SessionError::Server { .. })) => {
+                backoff.retry_at_ms =
+                    self.clock.monotonic_ms() + milliseconds(backoff_delay(backoff.failures, &self.options));
                 backoff.failures = backoff.failures.saturating_add(1);
                 backoff.last_error = Some(error.clone());
             }
@@ -314,10 +319,10 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
     /// again with the same child inside its grace window. Its outcome applies only if the store still holds
     /// that session: a sign-out or another sign-in meanwhile wins, and the outcome is dropped unannounced.
     /// Only its 403 ends the session; no answer or a 5xx keep the token.
-    async fn renew(&self, session: &str) -> Result<(), ApiError> {
+    async fn renew(&self, session: &str) -> Result<(), SessionError> {
         let request = RequestRecipe::post(self.options.refresh_path.as_str())
             .anonymous()
-            .with_timeout(self.options.refresh_timeout_ms);
+            .with_timeout(self.options.refresh_timeout);
         let response = match self.transport.send(&request, None).await {
             Ok(response) => response,
             Err(_) => self.transport.send(&request, None).await?,
@@ -331,24 +336,25 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
             }
             403 => {
                 self.store.clear();
-                self.emit_and_announce(SessionEvent::Expired);
-                Err(ApiError::SessionExpired)
+                self.emit_and_announce(SessionEvent::Ended(end_reason(&response)));
+                Err(SessionError::SessionExpired)
             }
-            status => Err(ApiError::from_status(status, &response.body)),
+            status => Err(SessionError::from_status(status, &response.body)),
         }
     }
 
-    fn adopt(&self, response: &Response, session: Option<String>) -> Result<(), ApiError> {
+    fn adopt(&self, response: &Response, session: Option<String>) -> Result<(), SessionError> {
         let body: TokenResponse = response.json()?;
         // Whole seconds from the server; as f64 they are exact far beyond any lifetime.
         #[allow(clippy::cast_precision_loss)]
         let lifetime_ms = body.expires_in as f64 * 1000.0;
         let session = session.unwrap_or_else(|| session_of(&body.access_token));
+        let lifetime = Duration::from_secs(body.expires_in);
         self.store.save(&AccessToken {
             value: body.access_token,
             session,
-            expires_at_ms: self.clock.now_ms() + lifetime_ms,
-            lifetime_ms,
+            expires_at_ms: Some(self.clock.now_ms() + lifetime_ms),
+            lifetime,
         });
         Ok(())
     }
@@ -360,31 +366,37 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
 
     fn emit(&self, event: SessionEvent) {
         match event {
-            SessionEvent::Expired => self.expired.set(true),
+            SessionEvent::Ended(_) => self.expired.set(true),
             SessionEvent::SignedIn | SessionEvent::SignedOut => self.expired.set(false),
             SessionEvent::Renewed => {}
         }
-        // Listeners may call back into the client, so none is borrowed while they run.
-        let listeners: Vec<_> = self.listeners.borrow().iter().cloned().collect();
-        for listener in listeners {
-            listener(event);
-        }
+        self.listeners.emit(event);
+    }
+}
+
+/// Why the refresh's `403` ended the session, from the contract's code.
+fn end_reason(response: &Response) -> EndReason {
+    match SessionError::from_status(response.status, &response.body).code() {
+        Some(ErrorCode::RefreshTokenReused) => EndReason::Reused,
+        _ => EndReason::Expired,
     }
 }
 
 /// A failed renewal matters to a request only when the session is no longer the one it started with (ended,
 /// signed out, someone else's); after a blip the token may still do.
-fn unless_session_ended(renewal: Result<(), ApiError>) -> Result<(), ApiError> {
+fn unless_session_ended(renewal: Result<(), SessionError>) -> Result<(), SessionError> {
     match renewal {
-        Err(error @ (ApiError::SessionExpired | ApiError::Unauthorized | ApiError::SessionChanged)) => Err(error),
+        Err(error @ (SessionError::SessionExpired | SessionError::Unauthorized | SessionError::SessionChanged)) => {
+            Err(error)
+        }
         _ => Ok(()),
     }
 }
 
-fn success(response: Response) -> Result<Response, ApiError> {
+fn success(response: Response) -> Result<Response, SessionError> {
     if (200..300).contains(&response.status) {
         Ok(response)
     } else {
-        Err(ApiError::from_status(response.status, &response.body))
+        Err(SessionError::from_status(response.status, &response.body))
     }
 }

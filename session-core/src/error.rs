@@ -2,36 +2,36 @@
 
 use session_contract::{ErrorBody, ErrorCode};
 
-use crate::request::TransportError;
-
-/// The error of every call. The page decides on the variant and, for [`ApiError::Status`], on the contract's
-/// [`ErrorCode`], never on a status number.
+/// The error of every call through the client. A page decides on the variant and, for
+/// [`SessionError::Status`], on the contract's [`ErrorCode`], never on a status number. `Display` says what
+/// happened in a developer's words, for logs; what to tell the user is the app's to write.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApiError {
+#[non_exhaustive]
+pub enum SessionError {
     /// The server refused the access token even after a refresh, or nobody is signed in here.
-    #[error("You are not signed in.")]
+    #[error("not signed in, or the access token was refused after a refresh")]
     Unauthorized,
     /// While this request waited, this tab or another signed in as someone else: its answer is not theirs to see,
     /// and it is not replayed with their token.
-    #[error("You are now signed in as someone else.")]
+    #[error("another session was signed in while the request waited")]
     SessionChanged,
     /// The refresh was refused: the session is over and the user must sign in again.
-    #[error("Your session has expired. Please sign in again.")]
+    #[error("the session has ended: the refresh was refused")]
     SessionExpired,
     /// No answer at all: offline, DNS, connection refused, CORS.
-    #[error("Check your network connection.")]
+    #[error("no answer from the server")]
     Network,
     /// The transport's deadline passed before an answer came.
-    #[error("The server took too long to answer. Please try again.")]
+    #[error("the server did not answer in time")]
     Timeout,
     /// A 5xx answer.
-    #[error("Server error. Please try again later.")]
+    #[error("server error (status {status})")]
     Server {
         /// The status the server answered with.
         status: u16,
     },
     /// Any other refusal, with the server's code and its message for people.
-    #[error("{message}")]
+    #[error("refused with status {status} ({code}): {message}")]
     Status {
         /// The status the server answered with.
         status: u16,
@@ -41,14 +41,14 @@ pub enum ApiError {
         message: String,
     },
     /// An answer that is not the JSON the contract promises.
-    #[error("Unexpected answer from the server.")]
+    #[error("the answer is not the JSON expected")]
     Decode(#[source] DecodeError),
     /// A request body that cannot be encoded as JSON.
-    #[error("The request could not be encoded.")]
+    #[error("the request body cannot be encoded as JSON")]
     Encode,
 }
 
-impl From<TransportError> for ApiError {
+impl From<TransportError> for SessionError {
     fn from(error: TransportError) -> Self {
         // The transport's error says no more than the variant: nothing is lost.
         match error {
@@ -58,7 +58,7 @@ impl From<TransportError> for ApiError {
     }
 }
 
-impl ApiError {
+impl SessionError {
     /// The error for a non-success status; the session client decides on 401 and the refresh's 403 itself.
     pub fn from_status(status: u16, body: &[u8]) -> Self {
         if status >= 500 {
@@ -96,6 +96,7 @@ pub struct DecodeError {
 
 /// How a body failed to be the JSON expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeErrorKind {
     /// Not JSON at all.
     #[error("not JSON")]
@@ -118,4 +119,16 @@ impl From<&serde_json::Error> for DecodeError {
         };
         Self { kind, line: error.line(), column: error.column() }
     }
+}
+
+/// A request that got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// Offline, DNS, connection refused or reset, CORS.
+    #[error("no answer from the server")]
+    Network,
+    /// The transport's deadline passed first.
+    #[error("the server did not answer in time")]
+    Timeout,
 }

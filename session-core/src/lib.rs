@@ -9,7 +9,7 @@
 //! - **One refresh, however many requests are refused at once**, and each refused request is replayed once
 //!   with the new token; a request started while a refresh runs waits for it.
 //! - **No loops**: the refresh never goes through the refusal path, and a refusal after a successful refresh
-//!   goes back to the caller as [`ApiError::Unauthorized`].
+//!   goes back to the caller as [`SessionError::Unauthorized`].
 //! - **Only the refresh's 403 ends the session**; no answer, a timeout or a 5xx keep the token and back off.
 //! - **Renew ahead of expiry**, from `expiresIn` at receipt, so a wrong device clock does not matter.
 //! - **Across tabs**, the refresh runs under [`Tabs::lock`], and a tab that waited adopts the token another tab
@@ -29,7 +29,7 @@
 //!             ("/user", Some("new")) => (200, r#"{"hello":"world"}"#),
 //!             _ => (401, r#"{"error":"invalid_token","message":"expired"}"#),
 //!         };
-//!         Ok(Response { status, body: body.into() })
+//!         Ok(Response::new(status, body))
 //!     }
 //! }
 //!
@@ -48,7 +48,7 @@
 //! }
 //!
 //! let store = Memory::default();
-//! let old = AccessToken { value: "old".into(), session: "s".into(), expires_at_ms: f64::INFINITY, lifetime_ms: 0.0 };
+//! let old = AccessToken::new("old", "s", None, std::time::Duration::ZERO);
 //! store.save(&old);
 //! let client = SessionClient::new(Server, store, Noon, SingleTab);
 //!
@@ -59,14 +59,16 @@
 
 mod client;
 mod error;
+mod listeners;
 mod options;
 mod policy;
 mod ports;
 mod request;
 
 pub use client::SessionClient;
-pub use error::{ApiError, DecodeError, DecodeErrorKind};
+pub use error::{DecodeError, DecodeErrorKind, SessionError, TransportError};
+pub use listeners::Subscription;
 pub use options::Options;
-pub use ports::{AccessToken, Clock, SessionEvent, SingleTab, Tabs, TokenStore, Transport, session_of};
-pub use request::{Auth, Method, RequestRecipe, Response, TransportError};
+pub use ports::{AccessToken, Clock, EndReason, SessionEvent, SingleTab, Tabs, TokenStore, Transport, session_of};
+pub use request::{Auth, Method, RequestRecipe, Response};
 pub use session_contract::ErrorCode;

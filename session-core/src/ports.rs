@@ -1,14 +1,17 @@
 //! What the client needs from its surroundings, supplied by the app (fetch, localStorage, the browser's tabs) or
 //! by a test (fakes that drive the races).
 
-use crate::request::{RequestRecipe, Response, TransportError};
+use std::time::Duration;
+
+use crate::error::TransportError;
+use crate::request::{RequestRecipe, Response};
 
 /// HTTP. The client lives on one thread (the browser's); its futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait Transport {
-    /// Sends the request, with `Authorization: Bearer <bearer>` when a token is given, and returns any HTTP
-    /// answer. A state-changing request must also carry the contract's CSRF marker, and every request the
-    /// browser's cookies (the refresh cookie goes to the refresh and logout paths).
+    /// Sends the request with its headers as they are (the CSRF marker is already among them) and
+    /// `Authorization: Bearer <bearer>` when a token is given, with the browser's cookies (the refresh cookie
+    /// goes to the `/auth` paths), and returns any HTTP answer with the headers it can read.
     async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError>;
 }
 
@@ -21,10 +24,23 @@ pub struct AccessToken {
     /// Which sign-in this token belongs to, the same for every token refreshed from it (see [`session_of`]):
     /// a refresh's answer, or a refused request's replay, applies only to the session it started from.
     pub session: String,
-    /// When it expires, on the [`Clock`]'s scale; infinite when unknown (used until refused).
-    pub expires_at_ms: f64,
-    /// How long it was valid for when it arrived.
-    pub lifetime_ms: f64,
+    /// When it expires, in milliseconds on the [`Clock`]'s wall-clock scale; `None` when unknown (a token
+    /// stored by hand or by an older app: used until the server refuses it).
+    pub expires_at_ms: Option<f64>,
+    /// How long it was valid for when it arrived (zero when unknown).
+    pub lifetime: Duration,
+}
+
+impl AccessToken {
+    /// A token of `session`, expiring at `expires_at_ms` (see the field).
+    pub fn new(
+        value: impl Into<String>,
+        session: impl Into<String>,
+        expires_at_ms: Option<f64>,
+        lifetime: Duration,
+    ) -> Self {
+        Self { value: value.into(), session: session.into(), expires_at_ms, lifetime }
+    }
 }
 
 /// Where the access token lives; shared by every tab of the app.
@@ -81,15 +97,27 @@ impl Tabs for SingleTab {
 
 /// What happened to the session, in this tab or (through [`Tabs`]) another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionEvent {
     /// A sign-in stored a new session's token.
     SignedIn,
     /// A new access token was stored; other tabs read it from the shared store and need no news of it.
     Renewed,
-    /// The server ended the session (the refresh was refused): the user must sign in again.
-    Expired,
+    /// The server ended the session (the refresh was refused), for this reason: the user must sign in again.
+    Ended(EndReason),
     /// The user signed out.
     SignedOut,
+}
+
+/// Why the server ended a session, from the code of the refresh's `403`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// Its time was up (absolute or idle), or it was revoked: a sign-out elsewhere, a password change.
+    Expired,
+    /// A refresh token of it was presented again after it had been rotated: someone else holds a copy, and the
+    /// server revoked the whole session (`refresh_token_reused`).
+    Reused,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The session client of `session-core`, plugged into the browser: fetch through gloo-net, the token in
-//! localStorage through gloo-storage, the other tabs through Web Locks and a BroadcastChannel.
+//! localStorage through gloo-storage, the other tabs through Web Locks and a BroadcastChannel, time from
+//! `Date.now()` and `performance.now()`.
 
 mod clock;
 mod lifecycle;
@@ -7,28 +8,35 @@ mod tabs;
 mod token_store;
 mod transport;
 
+use std::time::Duration;
+
 pub use clock::{BrowserClock, monotonic_ms};
 use futures::future::LocalBoxFuture;
 pub use lifecycle::{keep_fresh, use_online_signal};
 use session_core::{Options, SessionClient};
-pub use tabs::{ANNOUNCEMENT_KEY, BrowserTabs, OtherTabs};
+pub use tabs::{ANNOUNCEMENT_KEY, BrowserTabs, HeldLock, OtherTabs};
 pub use token_store::LocalStorageTokens;
 pub use transport::FetchTransport;
 
 /// How long a request may take before it fails as a timeout.
-pub const REQUEST_TIMEOUT_MS: u32 = 15_000;
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The app's client.
-pub type Api = SessionClient<FetchTransport, LocalStorageTokens, BrowserClock, BrowserTabs>;
+/// The session client with every browser adapter: what [`browser_client`] makes and
+/// [`provide_session`](crate::provide_session) puts in context.
+pub type BrowserClient = SessionClient<FetchTransport, LocalStorageTokens, BrowserClock, BrowserTabs>;
 
-/// A client for this tab, on the app's own origin. It hears the other tabs once [`OtherTabs::listen`] runs.
-pub fn api() -> Api {
+/// A client for this tab that talks to the auth API at `base_url` (`""`: the page's own origin; otherwise an
+/// origin that allows this one by CORS, with credentials). It hears the other tabs once
+/// [`OtherTabs::listen`] runs, which [`provide_session`](crate::provide_session) does.
+pub fn browser_client(base_url: &str) -> BrowserClient {
     let spawn: fn(LocalBoxFuture<'static, ()>) = wasm_bindgen_futures::spawn_local;
+    let mut options = Options::default();
+    options.spawn = Some(spawn);
     SessionClient::with_options(
-        FetchTransport::new("", REQUEST_TIMEOUT_MS),
+        FetchTransport::new(base_url, REQUEST_TIMEOUT),
         LocalStorageTokens::default(),
         BrowserClock,
-        BrowserTabs::new(REQUEST_TIMEOUT_MS),
-        Options { spawn: Some(spawn), ..Options::default() },
+        BrowserTabs::new(REQUEST_TIMEOUT),
+        options,
     )
 }

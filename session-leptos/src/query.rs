@@ -20,11 +20,10 @@ use futures::future::{AbortHandle, Abortable, LocalBoxFuture};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use session_contract::{SessionEntry, User, paths};
-use session_core::ApiError;
+use session_core::SessionError;
 
-use crate::api::monotonic_ms;
-use crate::components::Online;
-use crate::use_api;
+use crate::browser::monotonic_ms;
+use crate::context::use_session;
 
 use state::AfterAttempt;
 pub use state::{FetchStatus, QueryOptions, QueryState};
@@ -34,7 +33,7 @@ pub const USER: &str = "user";
 /// The key of `GET /user/sessions`.
 pub const SESSIONS: &str = "sessions";
 
-type Fetcher<T> = Rc<dyn Fn() -> LocalBoxFuture<'static, Result<T, ApiError>>>;
+type Fetcher<T> = Rc<dyn Fn() -> LocalBoxFuture<'static, Result<T, SessionError>>>;
 
 struct Entry<T> {
     state: ArcRwSignal<QueryState<T>>,
@@ -145,7 +144,7 @@ impl<T: Clone + 'static> AnyEntry for Entry<T> {
     }
 }
 
-/// The app's one cache, in context; copyable.
+/// The app's one cache, in context ([`use_query_client`]); copyable.
 #[derive(Clone, Copy)]
 pub struct QueryClient {
     entries: StoredValue<HashMap<String, Rc<dyn AnyEntry>>, LocalStorage>,
@@ -244,6 +243,9 @@ impl QueryClient {
 }
 
 /// The cache in context.
+///
+/// # Panics
+/// Outside [`provide_session`](crate::provide_session).
 pub fn use_query_client() -> QueryClient {
     expect_context()
 }
@@ -252,6 +254,7 @@ pub fn use_query_client() -> QueryClient {
 pub struct Query<T: 'static> {
     entry: StoredValue<Rc<Entry<T>>, LocalStorage>,
     online: Signal<bool>,
+    resource: LocalResource<Result<T, SessionError>>,
 }
 
 impl<T: 'static> Clone for Query<T> {
@@ -263,23 +266,35 @@ impl<T: 'static> Clone for Query<T> {
 impl<T: 'static> Copy for Query<T> {}
 
 impl<T: Clone + 'static> Query<T> {
+    /// The entry as a Leptos resource, for `<Suspense>` and `<Transition>`: loading until the first fetch
+    /// settles, then `Ok(data)` (or `Err` when it failed and there is no data), updated in place by every later
+    /// fetch, refetch and [`QueryClient::set_data`] without going back to loading. After a session change empties
+    /// the cache it reads `None` until the next fetch settles. [`Query::refetch`] refetches it.
+    pub fn resource(&self) -> LocalResource<Result<T, SessionError>> {
+        self.resource
+    }
+
     /// Reads the entry's state (tracked: a view that calls it follows the entry).
     pub fn with<R>(&self, read: impl FnOnce(&QueryState<T>) -> R) -> Option<R> {
         self.entry.try_with_value(|entry| entry.state.with(read))
     }
 
+    /// The data, if any has arrived (tracked).
     pub fn data(&self) -> Option<T> {
         self.with(|state| state.data.clone()).flatten()
     }
 
-    pub fn error(&self) -> Option<ApiError> {
+    /// The last fetch's final error, after its retries (tracked); data fetched before it is still there.
+    pub fn error(&self) -> Option<SessionError> {
         self.with(|state| state.error.clone()).flatten()
     }
 
+    /// No data yet (tracked).
     pub fn is_pending(&self) -> bool {
         self.with(QueryState::is_pending).unwrap_or(true)
     }
 
+    /// A fetch runs (tracked).
     pub fn is_fetching(&self) -> bool {
         self.with(QueryState::is_fetching).unwrap_or(false)
     }
@@ -298,7 +313,7 @@ impl<T: Clone + 'static> Query<T> {
 pub fn use_query<T, F>(key: &str, fetch: impl Fn() -> F + 'static, options: QueryOptions) -> Query<T>
 where
     T: Clone + 'static,
-    F: Future<Output = Result<T, ApiError>> + 'static,
+    F: Future<Output = Result<T, SessionError>> + 'static,
 {
     let client = use_query_client();
     let fetcher: Fetcher<T> = Rc::new(move || Box::pin(fetch()));
@@ -311,14 +326,34 @@ where
     let leaving = SendWrapper::new(Rc::clone(&entry));
     on_cleanup(move || {
         leaving.unobserve();
-        set_timeout(move || client.collect_garbage_now(monotonic_ms()), milliseconds(options.gc_time_ms));
+        set_timeout(move || client.collect_garbage_now(monotonic_ms()), options.gc_time);
     });
-    Query { entry: StoredValue::new_local(entry), online: client.online }
+    let resource = resource_of(&entry.state);
+    Query { entry: StoredValue::new_local(entry), online: client.online, resource }
+}
+
+/// A resource that the entry writes: it never fetches by itself (the cache does), so it stays loading until the
+/// entry has an outcome, and then follows it in place.
+fn resource_of<T: Clone + 'static>(state: &ArcRwSignal<QueryState<T>>) -> LocalResource<Result<T, SessionError>> {
+    let resource = LocalResource::new(std::future::pending);
+    let state = state.clone();
+    let written = Cell::new(false);
+    let follow = move |outcome: Option<Result<T, SessionError>>| {
+        // Nothing yet: stay loading (writing `None` would end the suspense with nothing to show).
+        if outcome.is_some() || written.get() {
+            written.set(true);
+            resource.set(outcome);
+        }
+    };
+    // Already known (another reader fetched it): no loading state at all.
+    follow(state.with_untracked(QueryState::outcome));
+    Effect::new(move || follow(state.with(QueryState::outcome)));
+    resource
 }
 
 /// `GET /user`, fresh for five minutes (the article's `staleTime`).
 pub fn use_user() -> Query<User> {
-    let api = use_api();
+    let api = use_session();
     use_query(
         USER,
         move || {
@@ -331,7 +366,7 @@ pub fn use_user() -> Query<User> {
 
 /// `GET /user/sessions`, the signed-in user's devices.
 pub fn use_sessions() -> Query<Vec<SessionEntry>> {
-    let api = use_api();
+    let api = use_session();
     use_query(
         SESSIONS,
         move || {
@@ -356,10 +391,4 @@ async fn sleep(ms: f64) {
         milliseconds(ms),
     );
     let _ = wait.await;
-}
-
-/// Provides the cache, pausing while the app's [`Online`] signal says offline.
-pub fn provide_query_client() {
-    let Online(online) = expect_context::<Online>();
-    provide_context(QueryClient::new(online.into()));
 }

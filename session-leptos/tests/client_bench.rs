@@ -4,10 +4,12 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
 use gloo_net::http::Request;
-use session_app::api::{BrowserClock, FetchTransport, LocalStorageTokens, monotonic_ms};
 use session_contract::paths;
 use session_core::{RequestRecipe, SessionClient, SingleTab, TokenStore};
+use session_leptos::browser::{BrowserClock, FetchTransport, LocalStorageTokens, monotonic_ms};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -22,7 +24,7 @@ async fn the_client_costs_little_beside_a_bare_fetch() {
     let Some(base_url) = option_env!("API_ORIGIN") else {
         panic!("run through `cargo xtask bench client`, which starts the server and sets API_ORIGIN")
     };
-    let transport = FetchTransport::new(base_url, 15_000);
+    let transport = FetchTransport::new(base_url, Duration::from_secs(15));
     let client = SessionClient::new(transport, LocalStorageTokens::default(), BrowserClock, SingleTab);
     client.sign_in("demo", "correct-horse-battery").await.expect("the demo account signs in");
     let bearer = format!("Bearer {}", LocalStorageTokens::default().load().expect("a stored token").value);

@@ -3,15 +3,14 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
-use futures::future::{LocalBoxFuture, join_all};
-use session_app::api::{BrowserClock, BrowserTabs, FetchTransport, LocalStorageTokens};
+use futures::future::join_all;
 use session_contract::paths;
-use session_core::{AccessToken, Options, RequestRecipe, SessionClient, TokenStore};
+use session_core::{AccessToken, RequestRecipe, TokenStore};
+use session_leptos::browser::LocalStorageTokens;
+use session_leptos::{BrowserClient, browser_client};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
-
-const TIMEOUT_MS: u32 = 15_000;
 
 /// Counts the refreshes this page sends, and lets them through to the server.
 fn count_refreshes() {
@@ -29,22 +28,16 @@ fn refreshes() -> f64 {
     js_sys::Reflect::get(&web_sys::window().unwrap(), &"refreshes".into()).unwrap().as_f64().unwrap()
 }
 
-fn client() -> SessionClient<FetchTransport, LocalStorageTokens, BrowserClock, BrowserTabs> {
+/// The app's client, with the API on the server's origin.
+fn client() -> BrowserClient {
     let Some(api_origin) = option_env!("API_ORIGIN") else {
         panic!("run through `cargo xtask test`, which starts the server and sets API_ORIGIN")
     };
-    let spawn: fn(LocalBoxFuture<'static, ()>) = wasm_bindgen_futures::spawn_local;
-    SessionClient::with_options(
-        FetchTransport::new(api_origin, TIMEOUT_MS),
-        LocalStorageTokens::default(),
-        BrowserClock,
-        BrowserTabs::new(TIMEOUT_MS),
-        Options { spawn: Some(spawn), ..Options::default() },
-    )
+    browser_client(api_origin)
 }
 
 /// Twenty `GET /user` at once: all must succeed after exactly one refresh.
-async fn twenty_at_once(client: &SessionClient<FetchTransport, LocalStorageTokens, BrowserClock, BrowserTabs>) {
+async fn twenty_at_once(client: &BrowserClient) {
     count_refreshes();
     let requests: Vec<_> = (0..20).map(|_| RequestRecipe::get(paths::USER)).collect();
     let answers = join_all(requests.iter().map(|request| client.send(request))).await;
@@ -69,7 +62,7 @@ async fn twenty_calls_at_once_on_an_expired_token_share_one_refresh_and_all_succ
     let client = client();
     client.sign_in("demo", "correct-horse-battery").await.unwrap();
     let signed_in = LocalStorageTokens::default().load().unwrap();
-    LocalStorageTokens::default().save(&AccessToken { expires_at_ms: js_sys::Date::now() - 1.0, ..signed_in });
+    LocalStorageTokens::default().save(&AccessToken { expires_at_ms: Some(js_sys::Date::now() - 1.0), ..signed_in });
     twenty_at_once(&client).await;
     client.sign_out().await;
 }

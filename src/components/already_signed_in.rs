@@ -1,14 +1,13 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::query::use_user;
-use crate::use_api;
+use session_leptos::{use_session, use_user};
 
 /// `/login` while a session is stored: who is signed in (from the query cache, or asked of the server), and
 /// the two ways on, so that nobody signs in over someone else's session by accident.
 #[component]
 pub fn AlreadySignedIn(signed_in: RwSignal<bool>) -> impl IntoView {
-    let api = use_api();
+    let api = use_session();
     // The query the user page reads: no request when it already knows.
     let user = use_user();
     let who = move || match user.data() {

@@ -1,15 +1,12 @@
 use leptos::prelude::*;
+use session_leptos::use_online;
 
 use crate::components::{Announce, LiveRegion};
-
-/// Whether the browser is online (`navigator.onLine`, kept current by the online and offline events).
-#[derive(Clone, Copy)]
-pub struct Online(pub ReadSignal<bool>);
 
 /// Says so while the browser is offline.
 #[component]
 pub fn OfflineBanner() -> impl IntoView {
-    let Online(online) = expect_context::<Online>();
+    let online = use_online();
     view! {
         <LiveRegion announce=Announce::Politely>
             {move || {

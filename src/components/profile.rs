@@ -1,22 +1,23 @@
 use leptos::prelude::*;
 use session_contract::User;
+use session_leptos::Query;
 
 use crate::local_date::long_date;
-use crate::query::Query;
 
-/// The user's profile; placeholders of the same shape while it first loads.
+/// The user's profile, read as a resource; placeholders of the same shape while it first loads.
 #[component]
 pub fn Profile(user: Query<User>) -> impl IntoView {
+    let profile = user.resource();
     view! {
         <section aria-labelledby="profile-heading" aria-busy=move || user.is_pending().to_string()>
             <h2 id="profile-heading" class="visually-hidden">"Profile"</h2>
-            {move || match user.data() {
-                Some(user) => view! { <ProfileDetails user/> }.into_any(),
-                None if user.error().is_some() => {
-                    view! { <p class="muted">"Your profile could not be loaded."</p> }.into_any()
-                }
-                None => view! { <ProfileSkeleton/> }.into_any(),
-            }}
+            <Suspense fallback=ProfileSkeleton>
+                {move || match profile.get() {
+                    Some(Ok(user)) => view! { <ProfileDetails user/> }.into_any(),
+                    Some(Err(_)) => view! { <p class="muted">"Your profile could not be loaded."</p> }.into_any(),
+                    None => view! { <ProfileSkeleton/> }.into_any(),
+                }}
+            </Suspense>
         </section>
     }
 }

@@ -1,33 +1,39 @@
 use leptos::prelude::*;
-use session_core::ApiError;
+use session_core::SessionError;
 
 use crate::components::{Announce, LiveRegion};
 
 /// What went wrong with the page's last request and what the user can do; it empties itself once a request
 /// succeeds.
 #[component]
-pub fn RequestNotice(#[prop(into)] error: Signal<Option<ApiError>>) -> impl IntoView {
+pub fn RequestNotice(#[prop(into)] error: Signal<Option<SessionError>>) -> impl IntoView {
     view! {
         <LiveRegion announce=Announce::Now>
-            {move || error.get().map(|error| view! { <p class="notice">{notice_text(&error)}</p> })}
+            {move || error.get().map(|error| view! { <p class="notice">{error_text(&error)}</p> })}
         </LiveRegion>
     }
 }
 
-fn notice_text(error: &ApiError) -> String {
+/// What a failed call means to the user and what they can do, in the app's words; a refusal with the server's
+/// own message (a throttled sign-in says how long to wait) shows that message.
+pub fn error_text(error: &SessionError) -> String {
     match error {
-        ApiError::Network => {
+        SessionError::Network => {
             "The server cannot be reached. Check your connection: the page reloads by itself once you are back \
              online, and your session is kept."
                 .to_owned()
         }
-        ApiError::Timeout => {
+        SessionError::Timeout => {
             "The server is taking too long to answer. Nothing was lost: try Refresh in a moment.".to_owned()
         }
-        ApiError::Server { .. } => {
+        SessionError::Server { .. } => {
             "The server ran into a problem. Your session is kept: try Refresh in a moment.".to_owned()
         }
-        other => other.to_string(),
+        SessionError::Status { message, .. } => message.clone(),
+        SessionError::Unauthorized => "You are not signed in.".to_owned(),
+        SessionError::SessionChanged => "You are now signed in as someone else.".to_owned(),
+        SessionError::SessionExpired => "Your session has expired. Please sign in again.".to_owned(),
+        _ => "Unexpected answer from the server. Please try again later.".to_owned(),
     }
 }
 
@@ -40,21 +46,19 @@ mod tests {
     #[test]
     fn each_failure_says_what_happened_and_what_to_do() {
         let cases = [
-            (ApiError::Network, "cannot be reached"),
-            (ApiError::Timeout, "too long"),
-            (ApiError::Server { status: 503 }, "ran into a problem"),
+            (SessionError::Network, "cannot be reached"),
+            (SessionError::Timeout, "too long"),
+            (SessionError::Server { status: 503 }, "ran into a problem"),
             (
-                ApiError::Status { status: 404, code: ErrorCode::NotFound, message: "No such resource.".into() },
+                SessionError::Status { status: 404, code: ErrorCode::NotFound, message: "No such resource.".into() },
                 "No such",
             ),
         ];
         for (error, expected) in cases {
-            assert!(notice_text(&error).contains(expected), "{error:?}: {}", notice_text(&error));
+            assert!(error_text(&error).contains(expected), "{error:?}: {}", error_text(&error));
         }
-        for error in [ApiError::Network, ApiError::Timeout, ApiError::Server { status: 500 }] {
-            assert!(
-                notice_text(&error).contains("session is kept") || notice_text(&error).contains("Nothing was lost")
-            );
+        for error in [SessionError::Network, SessionError::Timeout, SessionError::Server { status: 500 }] {
+            assert!(error_text(&error).contains("session is kept") || error_text(&error).contains("Nothing was lost"));
         }
     }
 }

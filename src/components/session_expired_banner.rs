@@ -1,43 +1,25 @@
 use leptos::prelude::*;
+use session_core::EndReason;
+use session_leptos::use_session_notice;
 
 use crate::components::{Announce, LiveRegion};
-
-/// What the app tells the user about the session: that the server ended it (so the sign-in page can say why
-/// the user is there), or that this browser keeps it only in this tab's memory.
-#[derive(Clone, Copy)]
-pub struct SessionNotice {
-    pub expired: RwSignal<bool>,
-    pub kept_in_memory: RwSignal<bool>,
-}
-
-impl SessionNotice {
-    pub fn new() -> Self {
-        Self { expired: RwSignal::new(false), kept_in_memory: RwSignal::new(false) }
-    }
-}
-
-impl Default for SessionNotice {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// The reason the user is on the sign-in page.
 #[component]
 pub fn SessionExpiredBanner() -> impl IntoView {
-    let notice = expect_context::<SessionNotice>();
+    let notice = use_session_notice();
     view! {
         <LiveRegion announce=Announce::Now>
             {move || {
-                notice.expired.get().then(|| {
+                notice.ended.get().map(|reason| {
                     view! {
                         <div class="banner">
-                            <p>"Your session has expired. Please sign in again."</p>
+                            <p>{ended_text(reason)}</p>
                             <button
                                 type="button"
                                 class="dismiss"
                                 aria-label="Dismiss"
-                                on:click=move |_| notice.expired.set(false)
+                                on:click=move |_| notice.ended.set(None)
                             >
                                 "×"
                             </button>
@@ -46,5 +28,16 @@ pub fn SessionExpiredBanner() -> impl IntoView {
                 })
             }}
         </LiveRegion>
+    }
+}
+
+/// Why the user is back on the sign-in page, in the app's words.
+fn ended_text(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::Reused => {
+            "Your session was ended because it was used from another device. Please sign in again; if that was \
+             not you, change your password."
+        }
+        _ => "Your session has expired. Please sign in again.",
     }
 }

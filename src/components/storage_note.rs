@@ -1,12 +1,13 @@
 use leptos::prelude::*;
+use session_leptos::use_session_notice;
 
-use crate::components::{Announce, LiveRegion, SessionNotice};
+use crate::components::{Announce, LiveRegion};
 
 /// Where localStorage refused the token, the session lives in this tab's memory only: say so rather than let a
 /// reload land on an empty sign-in form unexplained.
 #[component]
 pub fn StorageNote() -> impl IntoView {
-    let notice = expect_context::<SessionNotice>();
+    let notice = use_session_notice();
     view! {
         <LiveRegion announce=Announce::Politely>
             {move || {

@@ -1,14 +1,13 @@
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
+use session_core::{ErrorCode, SessionError};
+use session_leptos::use_session;
 
-use session_core::{ApiError, ErrorCode};
-
-use crate::components::{AlreadySignedIn, Announce, LiveRegion, PageHeading, SessionExpiredBanner};
-use crate::use_api;
+use crate::components::{AlreadySignedIn, Announce, LiveRegion, PageHeading, SessionExpiredBanner, error_text};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let api = use_api();
+    let api = use_session();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let signed_in = RwSignal::new(api.get_value().is_signed_in());
@@ -56,9 +55,11 @@ pub fn LoginPage() -> impl IntoView {
 }
 
 /// Decided on the contract's code; a throttled sign-in shows the server's message, which says how long to wait.
-fn sign_in_error_text(error: ApiError) -> String {
-    match error.code() {
-        Some(ErrorCode::InvalidCredentials) => "Incorrect username or password.".to_owned(),
-        _ => error.to_string(),
+fn sign_in_error_text(error: SessionError) -> String {
+    match (&error, error.code()) {
+        (_, Some(ErrorCode::InvalidCredentials)) => "Incorrect username or password.".to_owned(),
+        // Nobody is signed in yet: nothing to reload and no session to keep.
+        (SessionError::Network, _) => "Check your network connection.".to_owned(),
+        _ => error_text(&error),
     }
 }

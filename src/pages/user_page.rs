@@ -1,15 +1,15 @@
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
+use session_leptos::{use_session, use_sessions, use_user};
 
 use crate::components::{PageHeading, Profile, RequestNotice, SessionsList};
-use crate::query::{use_sessions, use_user};
-use crate::{replacing, use_api};
+use crate::replacing;
 
 /// The signed-in user: the profile and the devices, loaded at once as two queries, with a refresh that shows it
 /// is working and notices that say what failed.
 #[component]
 pub fn UserPage() -> impl IntoView {
-    let api = use_api();
+    let api = use_session();
     if !api.get_value().is_signed_in() {
         return view! { <Redirect path="/login" options=replacing()/> }.into_any();
     }

@@ -1,6 +1,7 @@
-use session_app::api::{LocalStorageTokens, api};
 use session_app::pages::LoginPage;
 use session_core::TokenStore;
+use session_leptos::browser::LocalStorageTokens;
+use session_leptos::browser_client;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -9,7 +10,7 @@ use crate::support::{
 };
 
 fn mount_login_page() -> crate::support::Mounted {
-    mount_page(api(), LoginPage)
+    mount_page(browser_client(""), LoginPage)
 }
 
 async fn submit(username: &str, password: &str) {

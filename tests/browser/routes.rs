@@ -66,7 +66,7 @@ async fn the_user_page_without_a_session_redirects_to_sign_in_in_place() {
 async fn where_storage_refuses_the_app_says_the_sign_in_ends_with_the_tab_and_stays_signed_in() {
     let _clean = clean_page();
     let _back = BackTo(path());
-    let _refusing = crate::token_store::refusing_storage();
+    let _refusing = crate::support::refusing_storage();
     crate::support::stub_fetch(
         r#"const path = new URL(request.url).pathname;
         if (path === '/auth/login') return new Response(

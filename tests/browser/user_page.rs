@@ -1,5 +1,5 @@
-use session_app::api::api;
 use session_app::pages::UserPage;
+use session_leptos::browser_client;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::support::{
@@ -12,7 +12,7 @@ async fn leaving_the_page_aborts_its_request() {
     let _clean = clean_page();
     stub_fetch(HANGS_UNTIL_ABORTED);
     store_token("valid", 900_000.0);
-    let page = mount_page(api(), UserPage);
+    let page = mount_page(browser_client(""), UserPage);
     wait_for("[aria-busy=true]").await;
     eventually_true("the page asks for the user", || !sent_requests().as_array().unwrap().is_empty()).await;
     assert_eq!(sent_requests()[0]["url"], "/user");
@@ -31,7 +31,7 @@ async fn the_user_is_shown_from_the_contracts_body() {
         r#"return new Response('{"id":7,"username":"ada","displayName":"Ada Lovelace","email":"ada@example.com","createdAt":"2026-11-27T10:00:00Z"}', {status: 200});"#,
     );
     store_token("valid", 900_000.0);
-    let _page = mount_page(api(), UserPage);
+    let _page = mount_page(browser_client(""), UserPage);
     assert_eq!(wait_for("[data-testid=display-name]").await.text_content().unwrap(), "Ada Lovelace");
     assert_eq!(sent_requests()[0]["authorization"], "Bearer valid");
 }
@@ -52,7 +52,7 @@ async fn the_profile_reads_dates_in_the_readers_locale_and_says_when_there_is_no
     let _clean = clean_page();
     stub_fetch(ACCOUNT);
     store_token("valid", 900_000.0);
-    let _page = mount_page(api(), UserPage);
+    let _page = mount_page(browser_client(""), UserPage);
     let since = wait_for("[data-testid=member-since]").await.text_content().unwrap();
     run_js(
         "window.expectedDate = new Intl.DateTimeFormat(undefined, {dateStyle: 'long'}).format(new Date('2026-11-27T10:00:00Z'));",
@@ -69,7 +69,7 @@ async fn signing_out_another_device_removes_it_from_the_list_without_a_refetch()
     let _clean = clean_page();
     stub_fetch(ACCOUNT);
     store_token("valid", 900_000.0);
-    let _page = mount_page(api(), UserPage);
+    let _page = mount_page(browser_client(""), UserPage);
     let list = wait_for("[data-testid=sessions]").await;
     eventually_true("both devices listed", || list.child_element_count() == 2).await;
     let this_device = wait_for("[data-current=true]").await.text_content().unwrap();
@@ -91,7 +91,7 @@ async fn a_refused_load_is_shown_and_its_notice_goes_away_when_a_refresh_succeed
     ));
     run_js("window.serverDown = true;");
     store_token("valid", 900_000.0);
-    let _page = mount_page(api(), UserPage);
+    let _page = mount_page(browser_client(""), UserPage);
     let notice = wait_for("[role=alert] .notice").await.text_content().unwrap();
     assert!(notice.contains("(404)"), "{notice}");
 

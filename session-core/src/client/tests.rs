@@ -3,6 +3,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::executor::block_on;
 use futures::future::join_all;
@@ -12,8 +13,8 @@ use session_contract::paths::{LOGIN as LOGIN_PATH, LOGOUT as LOGOUT_PATH, REFRES
 use session_contract::{Credentials, ErrorCode, TokenResponse};
 
 use crate::{
-    AccessToken, ApiError, Clock, RequestRecipe, Response, SessionEvent, SingleTab, Tabs, TokenStore, Transport,
-    TransportError,
+    AccessToken, Clock, EndReason, RequestRecipe, Response, SessionError, SessionEvent, SingleTab, Subscription, Tabs,
+    TokenStore, Transport, TransportError,
 };
 
 /// Gives other requests a turn, the way a real network round trip would.
@@ -38,6 +39,8 @@ enum RefreshAnswer {
     /// token gets the same child, as the server's grace window promises.
     RotateAndLoseTheAnswer,
     Forbidden,
+    /// The refresh token was already rotated and presented again by someone else: the session is revoked.
+    Reused,
     Unreachable,
     TimedOut,
     ServerError,
@@ -103,7 +106,7 @@ impl FakeServer {
         if self.unreachable.get() {
             return Err(TransportError::Network);
         }
-        let json = |status, body: &str| Ok(Response { status, body: body.as_bytes().to_vec() });
+        let json = |status, body: &str| Ok(Response::new(status, body));
         let token_body = |token: &str| format!(r#"{{"accessToken":"{token}","tokenType":"Bearer","expiresIn":900}}"#);
         match request.path.as_str() {
             REFRESH_PATH => match self.refresh_answer.get() {
@@ -117,13 +120,12 @@ impl FakeServer {
                     Err(TransportError::Timeout)
                 }
                 RefreshAnswer::Forbidden => json(403, r#"{"error":"session_expired","message":"expired"}"#),
+                RefreshAnswer::Reused => json(403, r#"{"error":"refresh_token_reused","message":"reused"}"#),
                 RefreshAnswer::Unreachable => Err(TransportError::Network),
                 RefreshAnswer::TimedOut => Err(TransportError::Timeout),
                 RefreshAnswer::ServerError => json(503, ""),
             },
-            LOGIN_PATH
-                if request.json_body.as_deref().is_some_and(|body| body.ends_with(br#""password":"right"}"#)) =>
-            {
+            LOGIN_PATH if request.body.as_deref().is_some_and(|body| body.ends_with(br#""password":"right"}"#)) => {
                 json(200, &token_body("h.p.new-session"))
             }
             LOGIN_PATH => json(401, r#"{"error":"invalid_credentials","message":"wrong password"}"#),
@@ -210,7 +212,7 @@ struct Harness {
     store: MemoryStore,
     clock: FakeClock,
     client: Client<SingleTab>,
-    events: Rc<RefCell<Vec<SessionEvent>>>,
+    events: Recorded,
 }
 
 /// A client holding the server's current token, issued just now with a 15-minute lifetime.
@@ -218,22 +220,60 @@ fn signed_in() -> Harness {
     let server = FakeServer::new();
     let store = MemoryStore::default();
     let clock = FakeClock::default();
-    store.save(&AccessToken {
-        value: "t0".to_owned(),
-        session: "s0".to_owned(),
-        expires_at_ms: 900_000.0,
-        lifetime_ms: 900_000.0,
-    });
+    store.save(&AccessToken::new("t0", "s0", Some(900_000.0), Duration::from_secs(900)));
     let client = SessionClient::new(FakeTransport(Rc::clone(&server)), store.clone(), clock.clone(), SingleTab);
     let events = record_events(&client);
     Harness { server, store, clock, client, events }
 }
 
-fn record_events<X: Tabs + 'static>(client: &Client<X>) -> Rc<RefCell<Vec<SessionEvent>>> {
+/// The events a client emitted, heard for as long as this lives.
+struct Recorded {
+    events: Rc<RefCell<Vec<SessionEvent>>>,
+    _subscription: Subscription,
+}
+
+impl Recorded {
+    fn borrow(&self) -> std::cell::Ref<'_, Vec<SessionEvent>> {
+        self.events.borrow()
+    }
+}
+
+fn record_events<X: Tabs + 'static>(client: &Client<X>) -> Recorded {
     let events = Rc::new(RefCell::new(Vec::new()));
     let recorded = Rc::clone(&events);
-    client.on_event(move |event| recorded.borrow_mut().push(event));
-    events
+    let subscription = client.on_event(move |event| recorded.borrow_mut().push(event));
+    Recorded { events, _subscription: subscription }
+}
+
+#[test]
+fn a_dropped_subscription_hears_nothing_more_and_the_others_still_do() {
+    let harness = signed_in();
+    let leaving = record_events(&harness.client);
+    let leaving_events = Rc::clone(&leaving.events);
+    drop(leaving);
+    block_on(harness.client.sign_out());
+    assert!(leaving_events.borrow().is_empty(), "an unmounted component is not called");
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+}
+
+#[test]
+fn a_listener_unsubscribed_by_an_earlier_one_is_not_called_for_that_event() {
+    // A navigation on sign-in unmounts a page whose listener comes later in the list: it must not run.
+    let harness = signed_in();
+    let later = Rc::new(RefCell::new(None::<Recorded>));
+    let dropping = Rc::clone(&later);
+    let _earlier = harness.client.on_event(move |event| {
+        if event == SessionEvent::SignedIn {
+            drop(dropping.borrow_mut().take());
+        }
+    });
+    let recorded = record_events(&harness.client);
+    let later_events = Rc::clone(&recorded.events);
+    *later.borrow_mut() = Some(recorded);
+    block_on(harness.client.sign_out());
+    block_on(harness.client.sign_in("ada", "right")).unwrap();
+    assert_eq!(*later_events.borrow(), [SessionEvent::SignedOut], "heard until unsubscribed, not after");
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut, SessionEvent::SignedIn]);
 }
 
 fn stored_token(harness: &Harness) -> Option<String> {
@@ -333,7 +373,7 @@ fn a_401_after_a_successful_refresh_goes_back_to_the_caller_instead_of_looping()
     harness.server.expire_access_token();
     harness.server.refuses_every_token.set(true);
     let outcome = block_on(harness.client.send(&RequestRecipe::get("/user")));
-    assert_eq!(outcome, Err(ApiError::Unauthorized));
+    assert_eq!(outcome, Err(SessionError::Unauthorized));
     assert_eq!(harness.server.refreshes(), 1);
     assert_eq!(harness.server.requests_to("/user").len(), 2);
     assert!(stored_token(&harness).is_some(), "a refused replay does not sign anybody out");
@@ -346,10 +386,35 @@ fn a_403_from_the_refresh_ends_the_session_for_every_waiting_request() {
     harness.server.refresh_answer.set(RefreshAnswer::Forbidden);
     let requests: Vec<_> = (0..3).map(|index| RequestRecipe::get(format!("/item/{index}"))).collect();
     let outcomes = block_on(join_all(requests.iter().map(|request| harness.client.send(request))));
-    assert!(outcomes.iter().all(|outcome| *outcome == Err(ApiError::SessionExpired)), "{outcomes:?}");
+    assert!(outcomes.iter().all(|outcome| *outcome == Err(SessionError::SessionExpired)), "{outcomes:?}");
     assert_eq!(harness.server.refreshes(), 1);
     assert_eq!(stored_token(&harness), None);
-    assert_eq!(*harness.events.borrow(), [SessionEvent::Expired]);
+    assert_eq!(*harness.events.borrow(), [SessionEvent::Ended(EndReason::Expired)]);
+}
+
+#[test]
+fn a_refresh_refused_for_reuse_says_so_in_the_event() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::Reused);
+    assert_eq!(block_on(harness.client.send(&RequestRecipe::get("/user"))), Err(SessionError::SessionExpired));
+    assert_eq!(stored_token(&harness), None);
+    assert_eq!(*harness.events.borrow(), [SessionEvent::Ended(EndReason::Reused)], "not folded into 'expired'");
+}
+
+#[test]
+fn sign_in_refresh_and_sign_out_carry_the_csrf_marker_from_the_client_itself() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    block_on(harness.client.send(&RequestRecipe::get("/user"))).unwrap();
+    block_on(harness.client.sign_out());
+    block_on(harness.client.sign_in("ada", "right")).unwrap();
+    for path in [REFRESH_PATH, LOGOUT_PATH, LOGIN_PATH] {
+        let (request, _) = harness.server.requests_to(path).pop().unwrap();
+        assert_eq!(request.header(session_contract::CSRF_HEADER), Some(session_contract::CSRF_HEADER_VALUE), "{path}");
+    }
+    let (user, _) = harness.server.requests_to("/user").pop().unwrap();
+    assert_eq!(user.header(session_contract::CSRF_HEADER), None, "a read needs no marker");
 }
 
 #[test]
@@ -357,7 +422,7 @@ fn a_network_failure_during_the_refresh_keeps_the_session() {
     let harness = signed_in();
     harness.server.expire_access_token();
     harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
-    assert_eq!(block_on(harness.client.send(&RequestRecipe::get("/user"))), Err(ApiError::Network));
+    assert_eq!(block_on(harness.client.send(&RequestRecipe::get("/user"))), Err(SessionError::Network));
     assert_eq!(stored_token(&harness).as_deref(), Some("t0"));
     assert!(harness.events.borrow().is_empty());
 
@@ -373,18 +438,18 @@ fn after_a_failed_refresh_the_next_attempts_back_off() {
     harness.server.expire_access_token();
     harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
     let user = || block_on(harness.client.send(&RequestRecipe::get("/user")));
-    assert_eq!(user(), Err(ApiError::Network));
+    assert_eq!(user(), Err(SessionError::Network));
     assert_eq!(harness.server.refreshes(), 2, "an attempt and its immediate retry");
 
     harness.clock.set(999.0);
-    assert_eq!(user(), Err(ApiError::Network), "within the first second: the last error, no request");
+    assert_eq!(user(), Err(SessionError::Network), "within the first second: the last error, no request");
     assert_eq!(harness.server.refreshes(), 2);
     harness.clock.set(1_000.0);
-    assert_eq!(user(), Err(ApiError::Network));
+    assert_eq!(user(), Err(SessionError::Network));
     assert_eq!(harness.server.refreshes(), 4, "then it tries again");
 
     harness.clock.set(2_999.0);
-    assert_eq!(user(), Err(ApiError::Network), "the second wait is two seconds");
+    assert_eq!(user(), Err(SessionError::Network), "the second wait is two seconds");
     assert_eq!(harness.server.refreshes(), 4);
     harness.server.refresh_answer.set(RefreshAnswer::Rotate);
     harness.clock.set(3_000.0);
@@ -393,9 +458,9 @@ fn after_a_failed_refresh_the_next_attempts_back_off() {
 
     harness.server.expire_access_token();
     harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
-    assert_eq!(user(), Err(ApiError::Network));
+    assert_eq!(user(), Err(SessionError::Network));
     harness.clock.set(4_000.0);
-    assert_eq!(user(), Err(ApiError::Network));
+    assert_eq!(user(), Err(SessionError::Network));
     assert_eq!(harness.server.refreshes(), 9, "a success resets the wait to one second");
 }
 
@@ -412,23 +477,32 @@ fn the_periodic_check_renews_an_idle_tabs_token_only_when_due() {
 
     harness.clock.set(4_000_000.0);
     harness.server.refresh_answer.set(RefreshAnswer::Forbidden);
-    assert_eq!(block_on(harness.client.renew_if_due()), Err(ApiError::SessionExpired));
+    assert_eq!(block_on(harness.client.renew_if_due()), Err(SessionError::SessionExpired));
 }
 
 #[test]
 fn errors_tell_apart_what_a_page_must_handle_differently() {
-    assert_eq!(ApiError::from_status(502, b""), ApiError::Server { status: 502 });
+    assert_eq!(SessionError::from_status(502, b""), SessionError::Server { status: 502 });
     assert_eq!(
-        ApiError::from_status(404, br#"{"error":"not_found","message":"No such resource."}"#),
-        ApiError::Status { status: 404, code: ErrorCode::NotFound, message: "No such resource.".to_owned() }
+        SessionError::from_status(404, br#"{"error":"not_found","message":"No such resource."}"#),
+        SessionError::Status { status: 404, code: ErrorCode::NotFound, message: "No such resource.".to_owned() }
     );
-    assert!(matches!(ApiError::from_status(418, b"<html>"), ApiError::Status { status: 418, .. }));
-    assert_eq!(ApiError::from_status(404, br#"{"error":"not_found","message":""}"#).code(), Some(ErrorCode::NotFound));
-    assert_eq!(ApiError::Network.code(), None, "no answer, no code");
-    assert_eq!(ApiError::from(TransportError::Timeout), ApiError::Timeout);
-    assert_eq!(ApiError::from(TransportError::Network).to_string(), "Check your network connection.");
-    let garbage = Response { status: 200, body: b"{".to_vec() };
-    assert!(matches!(garbage.json::<TokenResponse>(), Err(ApiError::Decode(_))));
+    assert!(matches!(SessionError::from_status(418, b"<html>"), SessionError::Status { status: 418, .. }));
+    assert_eq!(
+        SessionError::from_status(404, br#"{"error":"not_found","message":""}"#).code(),
+        Some(ErrorCode::NotFound)
+    );
+    assert_eq!(SessionError::Network.code(), None, "no answer, no code");
+    assert_eq!(SessionError::from(TransportError::Timeout), SessionError::Timeout);
+    assert_eq!(SessionError::from(TransportError::Network).to_string(), "no answer from the server");
+    let refused = SessionError::from_status(429, br#"{"error":"too_many_attempts","message":"Wait 3 s."}"#);
+    assert_eq!(
+        refused.to_string(),
+        "refused with status 429 (too_many_attempts): Wait 3 s.",
+        "for logs, with the code"
+    );
+    let garbage = Response::new(200, "{");
+    assert!(matches!(garbage.json::<TokenResponse>(), Err(SessionError::Decode(_))));
 }
 
 #[test]
@@ -437,8 +511,8 @@ fn a_refresh_that_times_out_keeps_the_session_and_says_so() {
     harness.server.expire_access_token();
     harness.server.refresh_answer.set(RefreshAnswer::TimedOut);
     let outcome = block_on(harness.client.send(&RequestRecipe::get("/user")));
-    assert_eq!(outcome, Err(ApiError::Timeout));
-    assert_eq!(outcome.unwrap_err().to_string(), "The server took too long to answer. Please try again.");
+    assert_eq!(outcome, Err(SessionError::Timeout));
+    assert_eq!(outcome.unwrap_err().to_string(), "the server did not answer in time");
     assert_eq!(stored_token(&harness).as_deref(), Some("t0"));
     assert!(harness.events.borrow().is_empty(), "nobody is signed out by a slow server");
 }
@@ -449,8 +523,8 @@ fn a_server_error_during_the_refresh_keeps_the_session() {
     harness.server.expire_access_token();
     harness.server.refresh_answer.set(RefreshAnswer::ServerError);
     let outcome = block_on(harness.client.send(&RequestRecipe::get("/user")));
-    assert_eq!(outcome, Err(ApiError::Server { status: 503 }));
-    assert_eq!(outcome.unwrap_err().to_string(), "Server error. Please try again later.");
+    assert_eq!(outcome, Err(SessionError::Server { status: 503 }));
+    assert_eq!(outcome.unwrap_err().to_string(), "server error (status 503)");
     assert_eq!(stored_token(&harness).as_deref(), Some("t0"));
 }
 
@@ -458,7 +532,7 @@ fn a_server_error_during_the_refresh_keeps_the_session() {
 fn a_401_from_the_login_is_a_wrong_password_not_a_refresh() {
     let harness = signed_in();
     let outcome = block_on(harness.client.sign_in("demo", "wrong"));
-    assert!(matches!(outcome, Err(ApiError::Status { code: ErrorCode::InvalidCredentials, .. })));
+    assert!(matches!(outcome, Err(SessionError::Status { code: ErrorCode::InvalidCredentials, .. })));
     assert_eq!(harness.server.refreshes(), 0);
 }
 
@@ -475,7 +549,7 @@ fn a_token_about_to_expire_is_renewed_before_it_is_sent() {
     assert_eq!(harness.server.refreshes(), 1);
     assert_eq!(harness.server.requests_to("/user")[1].1.as_deref(), Some("t1"));
     let renewed = harness.store.load().unwrap();
-    assert_eq!(renewed.expires_at_ms, 900_000.0 - 59_000.0 + 900_000.0, "expiry counts from receipt");
+    assert_eq!(renewed.expires_at_ms, Some(900_000.0 - 59_000.0 + 900_000.0), "expiry counts from receipt");
 }
 
 #[test]
@@ -526,7 +600,7 @@ struct TwoTabs {
     store: MemoryStore,
     lock: std::sync::Arc<futures::lock::Mutex<()>>,
     tabs: [Client<FakeTabs>; 2],
-    events: [Rc<RefCell<Vec<SessionEvent>>>; 2],
+    events: [Recorded; 2],
     locks_taken: Rc<Cell<u32>>,
 }
 
@@ -587,20 +661,20 @@ fn a_session_ended_in_one_tab_ends_in_every_tab_without_a_second_refresh() {
     let browser = two_tabs_signed_in();
     browser.server.expire_access_token();
     browser.server.refresh_answer.set(RefreshAnswer::Forbidden);
-    assert_eq!(block_on(browser.tabs[0].send(&RequestRecipe::get("/user"))), Err(ApiError::SessionExpired));
-    assert_eq!(*browser.events[1].borrow(), [SessionEvent::Expired]);
-    assert_eq!(block_on(browser.tabs[1].send(&RequestRecipe::get("/user"))), Err(ApiError::Unauthorized));
+    assert_eq!(block_on(browser.tabs[0].send(&RequestRecipe::get("/user"))), Err(SessionError::SessionExpired));
+    assert_eq!(*browser.events[1].borrow(), [SessionEvent::Ended(EndReason::Expired)]);
+    assert_eq!(block_on(browser.tabs[1].send(&RequestRecipe::get("/user"))), Err(SessionError::Unauthorized));
     assert_eq!(browser.server.refreshes(), 1);
     assert_eq!(browser.server.requests_to("/user").len(), 1, "a tab without a token sends nothing");
 }
 
 #[test]
 fn a_malformed_answer_is_reported_without_repeating_any_of_its_body() {
-    let answer = Response { status: 200, body: br#"{"accessToken":"eyJsecret.part","expiresIn":"soon"}"#.to_vec() };
+    let answer = Response::new(200, r#"{"accessToken":"eyJsecret.part","expiresIn":"soon"}"#);
     let error = answer.json::<TokenResponse>().unwrap_err();
     let source = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
     let text = format!("{error} {source} {error:?}");
-    assert!(matches!(error, ApiError::Decode(_)));
+    assert!(matches!(error, SessionError::Decode(_)));
     assert!(!text.contains("eyJ") && !text.contains("soon"), "{text}");
     assert!(source.contains("line 1"), "{source}");
 }
@@ -609,7 +683,7 @@ fn a_malformed_answer_is_reported_without_repeating_any_of_its_body() {
 fn signed_in_with_a_refresh_on_the_wire(
     harness: &Harness,
     meanwhile: impl AsyncFnOnce(),
-) -> Result<Response, ApiError> {
+) -> Result<Response, SessionError> {
     harness.server.expire_access_token();
     harness.server.refresh_held.set(true);
     block_on(async {
@@ -629,7 +703,7 @@ fn a_sign_out_during_a_refresh_answered_200_is_not_undone_by_its_answer() {
     let harness = signed_in();
     let outcome = signed_in_with_a_refresh_on_the_wire(&harness, async || harness.client.sign_out().await);
     assert_eq!(stored_token(&harness), None, "the late answer did not sign the user back in");
-    assert_eq!(outcome, Err(ApiError::Unauthorized));
+    assert_eq!(outcome, Err(SessionError::Unauthorized));
     assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
     assert_eq!(harness.server.requests_to("/user").len(), 1, "nothing replayed");
 }
@@ -639,12 +713,12 @@ fn a_sign_out_during_a_refresh_answered_403_is_no_session_expiry() {
     let harness = signed_in();
     harness.server.refresh_answer.set(RefreshAnswer::Forbidden);
     let outcome = signed_in_with_a_refresh_on_the_wire(&harness, async || harness.client.sign_out().await);
-    assert_eq!(outcome, Err(ApiError::Unauthorized));
+    assert_eq!(outcome, Err(SessionError::Unauthorized));
     assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut], "no false 'your session has expired'");
 }
 
 fn someone_else() -> AccessToken {
-    AccessToken { value: "u0".to_owned(), session: "s1".to_owned(), expires_at_ms: 900_000.0, lifetime_ms: 900_000.0 }
+    AccessToken::new("u0", "s1", Some(900_000.0), Duration::from_secs(900))
 }
 
 #[test]
@@ -654,7 +728,7 @@ fn a_sign_in_in_another_tab_during_a_refresh_is_neither_overwritten_nor_wiped() 
         harness.server.refresh_answer.set(answer);
         let outcome = signed_in_with_a_refresh_on_the_wire(&harness, async || harness.store.save(&someone_else()));
         assert_eq!(harness.store.load(), Some(someone_else()), "{answer:?}");
-        assert_eq!(outcome, Err(ApiError::SessionChanged), "{answer:?}");
+        assert_eq!(outcome, Err(SessionError::SessionChanged), "{answer:?}");
         assert!(harness.events.borrow().is_empty(), "{answer:?}: no renewal, no expiry announced");
         assert_eq!(harness.server.requests_to("/user").len(), 1, "{answer:?}: not replayed with their token");
     }
@@ -673,7 +747,7 @@ fn a_refused_request_is_never_replayed_with_another_sessions_token() {
         };
         futures::join!(slow, elsewhere).0
     });
-    assert_eq!(outcome, Err(ApiError::SessionChanged));
+    assert_eq!(outcome, Err(SessionError::SessionChanged));
     assert_eq!(harness.server.requests_to("/slow").len(), 1);
     assert_eq!(harness.server.refreshes(), 0);
 }
@@ -689,7 +763,10 @@ fn a_lost_refresh_answer_is_retried_at_once_and_gets_the_same_child() {
     assert_eq!(harness.server.issued.get(), 1, "one rotation: the retry got the same child");
     assert_eq!(stored_token(&harness).as_deref(), Some("t1"));
     for refresh in harness.server.refresh_requests() {
-        assert!(refresh.timeout_ms.is_some_and(|timeout| timeout <= 5_000), "well inside the 10 s grace window");
+        assert!(
+            refresh.timeout.is_some_and(|timeout| timeout <= Duration::from_secs(5)),
+            "well inside the 10 s grace window"
+        );
     }
     assert_eq!(*harness.events.borrow(), [SessionEvent::Renewed]);
 }
@@ -700,8 +777,8 @@ fn back_online_the_backoff_is_forgotten() {
     harness.server.expire_access_token();
     harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
     let user = || block_on(harness.client.send(&RequestRecipe::get("/user")));
-    assert_eq!(user(), Err(ApiError::Network));
-    assert_eq!(user(), Err(ApiError::Network));
+    assert_eq!(user(), Err(SessionError::Network));
+    assert_eq!(user(), Err(SessionError::Network));
     let refreshes_while_offline = harness.server.refreshes();
     assert_eq!(refreshes_while_offline, 2, "the first attempt and its retry; then the backoff");
 
@@ -717,7 +794,7 @@ fn a_wall_clock_set_back_an_hour_does_not_freeze_renewals() {
     harness.clock.set(10_000.0);
     harness.server.expire_access_token();
     harness.server.refresh_answer.set(RefreshAnswer::Unreachable);
-    assert_eq!(block_on(harness.client.send(&RequestRecipe::get("/user"))), Err(ApiError::Network));
+    assert_eq!(block_on(harness.client.send(&RequestRecipe::get("/user"))), Err(SessionError::Network));
     let refreshes = harness.server.refreshes();
 
     harness.server.refresh_answer.set(RefreshAnswer::Rotate);

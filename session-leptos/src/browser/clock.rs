@@ -1,6 +1,6 @@
 use session_core::Clock;
 
-/// `Date.now()` for expiry times, which every tab reads from the shared store; `performance.now()` for
+/// The [`Clock`] of a browser: `Date.now()` for expiry times, which every tab reads from the shared store; `performance.now()` for
 /// durations, which a wall-clock change must not stretch.
 pub struct BrowserClock;
 

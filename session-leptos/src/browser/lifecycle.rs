@@ -8,13 +8,13 @@ use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
-use super::Api;
+use super::BrowserClient;
 
 /// Renews the token of an open but idle tab: a check every `period` that compares wall-clock time (robust to
 /// the device sleeping, unlike one long timer), and one whenever the tab becomes visible again. A hidden tab
 /// does not renew on the timer, so that the server's idle timeout still means something; its requests still
 /// renew on demand.
-pub fn keep_fresh(api: &Api, period: Duration) {
+pub fn keep_fresh(api: &BrowserClient, period: Duration) {
     let check = {
         let api = api.clone();
         move || {
@@ -49,7 +49,7 @@ pub fn keep_fresh(api: &Api, period: Duration) {
 
 /// Whether the browser is online (`navigator.onLine`, kept current by its online and offline events). Back
 /// online, the client forgets its backoff before anyone hears of it, so what reloads then is not refused.
-pub fn use_online_signal(api: &Api) -> ReadSignal<bool> {
+pub fn use_online_signal(api: &BrowserClient) -> ReadSignal<bool> {
     let online = RwSignal::new(window().navigator().on_line());
     let api = api.clone();
     let went_online = window_event_listener(ev::online, move |_| {

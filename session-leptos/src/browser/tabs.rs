@@ -4,13 +4,15 @@
 
 mod web_lock;
 
+use std::time::Duration;
+
 use leptos::prelude::{WindowListenerHandle, window_event_listener_untyped};
-use session_core::{SessionEvent, Tabs};
+use session_core::{EndReason, SessionEvent, Tabs};
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent, StorageEvent};
 
-use super::Api;
+use super::BrowserClient;
 pub use web_lock::HeldLock;
 
 const LOCK_NAME: &str = "session-refresh";
@@ -21,6 +23,8 @@ pub const ANNOUNCEMENT_KEY: &str = "sessionEvent";
 /// Longer than a refresh may take, so a tab waits for another's refresh rather than racing it.
 const LOCK_MARGIN_MS: u32 = 5_000;
 
+/// The [`Tabs`] of a browser: the refresh lock is a Web Lock, and the news goes out on a BroadcastChannel (or,
+/// without one, through a localStorage item).
 pub struct BrowserTabs {
     /// One object for sending and receiving: a BroadcastChannel never delivers to itself.
     channel: Option<BroadcastChannel>,
@@ -28,8 +32,10 @@ pub struct BrowserTabs {
 }
 
 impl BrowserTabs {
-    /// `request_timeout_ms`: how long a refresh may take, and so how long another tab's lock is waited for.
-    pub fn new(request_timeout_ms: u32) -> Self {
+    /// `request_timeout`: how long a refresh may take, and so (with a margin) how long another tab's lock is
+    /// waited for.
+    pub fn new(request_timeout: Duration) -> Self {
+        let request_timeout_ms = u32::try_from(request_timeout.as_millis()).unwrap_or(u32::MAX);
         Self {
             channel: BroadcastChannel::new(CHANNEL_NAME).ok(),
             lock_timeout_ms: request_timeout_ms.saturating_add(LOCK_MARGIN_MS),
@@ -62,13 +68,20 @@ impl Tabs for BrowserTabs {
 }
 
 /// Passes what the other tabs announce to a client, until dropped.
-pub enum OtherTabs {
-    Channel(BroadcastChannel, Closure<dyn Fn(MessageEvent)>),
+pub struct OtherTabs(Listening);
+
+enum Listening {
+    /// The closure is the channel's `onmessage`: it must live as long as the channel calls it.
+    Channel {
+        channel: BroadcastChannel,
+        _on_message: Closure<dyn Fn(MessageEvent)>,
+    },
     StorageEvents(Option<WindowListenerHandle>),
 }
 
 impl OtherTabs {
-    pub fn listen(api: &Api) -> Self {
+    /// Starts passing the other tabs' announcements to `api`'s listeners.
+    pub fn listen(api: &BrowserClient) -> Self {
         let receiver = api.clone();
         let hear = move |name: &str| {
             if let Some(event) = event_from_name(name) {
@@ -81,24 +94,24 @@ impl OtherTabs {
                     hear(&message.data().as_string().unwrap_or_default());
                 });
                 channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-                Self::Channel(channel, on_message)
+                Self(Listening::Channel { channel, _on_message: on_message })
             }
-            None => Self::StorageEvents(Some(window_event_listener_untyped("storage", move |event| {
+            None => Self(Listening::StorageEvents(Some(window_event_listener_untyped("storage", move |event| {
                 let Some(event) = event.dyn_ref::<StorageEvent>() else { return };
                 if event.key().as_deref() == Some(ANNOUNCEMENT_KEY) {
                     let value = event.new_value().unwrap_or_default();
                     hear(value.split(' ').next().unwrap_or_default());
                 }
-            }))),
+            })))),
         }
     }
 }
 
 impl Drop for OtherTabs {
     fn drop(&mut self) {
-        match self {
-            Self::Channel(channel, _) => channel.set_onmessage(None),
-            Self::StorageEvents(listener) => {
+        match &mut self.0 {
+            Listening::Channel { channel, .. } => channel.set_onmessage(None),
+            Listening::StorageEvents(listener) => {
                 if let Some(listener) = listener.take() {
                     listener.remove();
                 }
@@ -107,18 +120,19 @@ impl Drop for OtherTabs {
     }
 }
 
+/// The names of the announcements, as they travel between tabs.
+const ANNOUNCED: [(SessionEvent, &str); 4] = [
+    (SessionEvent::SignedIn, "signed-in"),
+    (SessionEvent::SignedOut, "signed-out"),
+    (SessionEvent::Ended(EndReason::Expired), "expired"),
+    (SessionEvent::Ended(EndReason::Reused), "reused"),
+];
+
+/// Other tabs read a renewed token from localStorage on their next request: it is not announced.
 fn event_name(event: SessionEvent) -> Option<&'static str> {
-    match event {
-        SessionEvent::SignedIn => Some("signed-in"),
-        SessionEvent::SignedOut => Some("signed-out"),
-        SessionEvent::Expired => Some("expired"),
-        // Other tabs read the renewed token from localStorage on their next request.
-        SessionEvent::Renewed => None,
-    }
+    ANNOUNCED.iter().find(|(announced, _)| *announced == event).map(|(_, name)| *name)
 }
 
 fn event_from_name(name: &str) -> Option<SessionEvent> {
-    [SessionEvent::SignedIn, SessionEvent::SignedOut, SessionEvent::Expired]
-        .into_iter()
-        .find(|event| event_name(*event) == Some(name))
+    ANNOUNCED.iter().find(|(_, announced)| *announced == name).map(|(event, _)| *event)
 }

@@ -2,6 +2,7 @@
 //! this tab's memory where localStorage is missing or refuses to write (private browsing, quota, disabled).
 
 use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
 use gloo_storage::errors::StorageError;
 use gloo_storage::{LocalStorage, Storage};
@@ -9,17 +10,20 @@ use serde::{Deserialize, Serialize};
 use session_contract::ACCESS_TOKEN_STORAGE_KEY;
 use session_core::{AccessToken, TokenStore, session_of};
 
-/// What the item holds: `{"value": "<jwt>", "session": "<id>", "expiresAt": <ms since the epoch>, "lifetime":
-/// <ms>}`.
+/// What the item holds: `{"value": "<jwt>", "session": "<id>", "expiresAt": <ms since the epoch, or null when
+/// unknown>, "lifetime": <ms>}`.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StoredToken {
     value: String,
     session: String,
-    expires_at: f64,
+    /// `null` when unknown.
+    expires_at: Option<f64>,
     lifetime: f64,
 }
 
+/// The [`TokenStore`] of a browser: localStorage, which every tab of the origin shares; this tab's memory where
+/// localStorage is missing or refuses to write.
 #[derive(Default)]
 pub struct LocalStorageTokens {
     /// The token, once localStorage failed: this tab's alone, gone with a reload.
@@ -53,12 +57,12 @@ impl TokenStore for LocalStorageTokens {
             return self.memory.borrow().clone();
         }
         match LocalStorage::get::<StoredToken>(ACCESS_TOKEN_STORAGE_KEY) {
-            Ok(stored) if !stored.value.is_empty() => Some(AccessToken {
-                value: stored.value,
-                session: stored.session,
-                expires_at_ms: stored.expires_at,
-                lifetime_ms: stored.lifetime,
-            }),
+            Ok(stored) if !stored.value.is_empty() => Some(AccessToken::new(
+                stored.value,
+                stored.session,
+                stored.expires_at,
+                Duration::try_from_secs_f64(stored.lifetime / 1000.0).unwrap_or_default(),
+            )),
             // A bare token, as the article's app stores it (or one set by hand), is used until the server
             // refuses it.
             Err(StorageError::SerdeError(_)) => LocalStorage::raw()
@@ -66,11 +70,9 @@ impl TokenStore for LocalStorageTokens {
                 .ok()
                 .flatten()
                 .filter(|value| !value.is_empty())
-                .map(|value| AccessToken {
-                    session: session_of(&value),
-                    value,
-                    expires_at_ms: f64::INFINITY,
-                    lifetime_ms: 0.0,
+                .map(|value| {
+                    let session = session_of(&value);
+                    AccessToken::new(value, session, None, Duration::ZERO)
                 }),
             _ => None,
         }
@@ -81,7 +83,7 @@ impl TokenStore for LocalStorageTokens {
             value: token.value.clone(),
             session: token.session.clone(),
             expires_at: token.expires_at_ms,
-            lifetime: token.lifetime_ms,
+            lifetime: token.lifetime.as_secs_f64() * 1000.0,
         };
         if self.in_memory_only.get() || !available() || LocalStorage::set(ACCESS_TOKEN_STORAGE_KEY, stored).is_err() {
             self.fall_back_to_memory(Some(token.clone()));

@@ -1,11 +1,12 @@
-//! Fetch through gloo-net, with a deadline per request and an abort when the caller drops it.
+//! Fetch through gloo-net, with a deadline per request and an abort when the caller drops it. The request's
+//! headers (the CSRF marker among them) are sent as the session client made them.
 
 mod deadlines;
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use gloo_net::http::{Method as HttpMethod, RequestBuilder};
-use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE};
 use session_core::{Method, RequestRecipe, Response, Transport, TransportError};
 use web_sys::RequestCredentials;
 
@@ -20,6 +21,8 @@ fn kept_alive(request: gloo_net::http::Request) -> Option<gloo_net::http::Reques
     web_sys::Request::new_with_request_and_init(&request, &init).ok().map(gloo_net::http::Request::from)
 }
 
+/// The [`Transport`] of a browser: `fetch` with the page's cookies (`credentials: include`), a deadline per
+/// request, and an abort when the caller drops the request.
 pub struct FetchTransport {
     base_url: String,
     timeout_ms: u32,
@@ -28,36 +31,32 @@ pub struct FetchTransport {
 
 impl FetchTransport {
     /// `base_url` is prefixed to each request's path: empty for the app's own origin, or an API origin that
-    /// allows this one by CORS.
-    pub fn new(base_url: impl Into<String>, timeout_ms: u32) -> Self {
+    /// allows this one by CORS. A request without a deadline of its own fails as a timeout after `timeout`.
+    pub fn new(base_url: impl Into<String>, timeout: Duration) -> Self {
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         Self { base_url: base_url.into(), timeout_ms, deadlines: Rc::default() }
     }
 }
 
 impl Transport for FetchTransport {
     async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
-        let method = match request.method {
-            Method::Get => HttpMethod::GET,
-            Method::Post => HttpMethod::POST,
-            Method::Delete => HttpMethod::DELETE,
-        };
-        let abort =
-            self.deadlines.track(request.timeout_ms.unwrap_or(self.timeout_ms)).ok_or(TransportError::Network)?;
+        let method = http_method(request.method).ok_or(TransportError::Network)?;
+        let timeout =
+            request.timeout.map_or(self.timeout_ms, |timeout| u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        let abort = self.deadlines.track(timeout).ok_or(TransportError::Network)?;
         let mut builder = RequestBuilder::new(&format!("{}{}", self.base_url, request.path))
             .method(method)
             .credentials(RequestCredentials::Include)
             .header("Accept", "application/json")
             .abort_signal(Some(&abort.signal()));
-        if request.method != Method::Get {
-            builder = builder.header(CSRF_HEADER, CSRF_HEADER_VALUE);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
         }
         if let Some(token) = bearer {
             builder = builder.header("Authorization", &format!("Bearer {token}"));
         }
-        let prepared = match &request.json_body {
-            Some(body) => {
-                builder.header("Content-Type", "application/json").body(js_sys::Uint8Array::from(body.as_slice()))
-            }
+        let prepared = match &request.body {
+            Some(body) => builder.body(js_sys::Uint8Array::from(body.as_slice())),
             None => builder.build(),
         };
         let mut prepared = prepared.map_err(|_| TransportError::Network)?;
@@ -67,8 +66,24 @@ impl Transport for FetchTransport {
         let no_answer = |_| if abort.timed_out() { TransportError::Timeout } else { TransportError::Network };
         let response = prepared.send().await.map_err(no_answer)?;
         let status = response.status();
+        let headers = response.headers().entries().collect();
         let body = response.binary().await.map_err(no_answer)?;
         abort.finish();
-        Ok(Response { status, body })
+        Ok(Response { status, headers, body })
     }
+}
+
+/// gloo-net's name for the method; `None` for one it does not know (a newer session-core's), which fails as
+/// no answer rather than being sent as something else.
+fn http_method(method: Method) -> Option<HttpMethod> {
+    Some(match method {
+        Method::Get => HttpMethod::GET,
+        Method::Head => HttpMethod::HEAD,
+        Method::Post => HttpMethod::POST,
+        Method::Put => HttpMethod::PUT,
+        Method::Patch => HttpMethod::PATCH,
+        Method::Delete => HttpMethod::DELETE,
+        Method::Options => HttpMethod::OPTIONS,
+        _ => return None,
+    })
 }

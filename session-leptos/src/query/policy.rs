@@ -1,7 +1,7 @@
 //! Which failures a query retries, and after how long: TanStack Query v5's defaults, minus what the session
 //! client owns.
 
-use session_core::ApiError;
+use session_core::SessionError;
 
 /// Retries after the first failure.
 pub const RETRIES: u32 = 3;
@@ -11,8 +11,8 @@ const MAX_RETRY_MS: f64 = 30_000.0;
 /// Worth asking again: no answer, no answer in time, or a server error. A 401 or 403 never is: the session client
 /// has already refreshed and replayed, and a refusal it passes on is final. Neither is any other refusal or an
 /// answer that does not decode: asking again gets the same.
-pub fn is_retryable(error: &ApiError) -> bool {
-    matches!(error, ApiError::Network | ApiError::Timeout | ApiError::Server { .. })
+pub fn is_retryable(error: &SessionError) -> bool {
+    matches!(error, SessionError::Network | SessionError::Timeout | SessionError::Server { .. })
 }
 
 /// The wait before retry number `retry` (1 for the first): 1 s, 2 s, 4 s, …, at most 30 s.
@@ -30,16 +30,16 @@ mod tests {
     #[test]
     fn only_failures_that_may_pass_are_retried() {
         let cases = [
-            (ApiError::Network, true),
-            (ApiError::Timeout, true),
-            (ApiError::Server { status: 500 }, true),
-            (ApiError::Server { status: 503 }, true),
-            (ApiError::Unauthorized, false),
-            (ApiError::SessionExpired, false),
-            (ApiError::SessionChanged, false),
-            (ApiError::Status { status: 401, code: ErrorCode::InvalidToken, message: String::new() }, false),
-            (ApiError::Status { status: 403, code: ErrorCode::Csrf, message: String::new() }, false),
-            (ApiError::Status { status: 404, code: ErrorCode::NotFound, message: String::new() }, false),
+            (SessionError::Network, true),
+            (SessionError::Timeout, true),
+            (SessionError::Server { status: 500 }, true),
+            (SessionError::Server { status: 503 }, true),
+            (SessionError::Unauthorized, false),
+            (SessionError::SessionExpired, false),
+            (SessionError::SessionChanged, false),
+            (SessionError::Status { status: 401, code: ErrorCode::InvalidToken, message: String::new() }, false),
+            (SessionError::Status { status: 403, code: ErrorCode::Csrf, message: String::new() }, false),
+            (SessionError::Status { status: 404, code: ErrorCode::NotFound, message: String::new() }, false),
         ];
         for (error, retryable) in cases {
             assert_eq!(is_retryable(&error), retryable, "{error:?}");

@@ -1,29 +1,56 @@
 //! One cache entry's state and its transitions, with the time passed in: what TanStack Query v5 does for one
 //! query key, as pure functions the browser adapter calls and native tests drive with a fake clock.
 
-use session_core::ApiError;
+use std::time::Duration;
+
+use session_core::SessionError;
 
 use super::policy::{RETRIES, is_retryable, retry_delay_ms};
 
-/// TanStack Query's `staleTime` and `gcTime`, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// TanStack Query's `staleTime` and `gcTime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueryOptions {
     /// Data younger than this is fresh: mounting, focusing or reconnecting makes no request.
-    pub stale_time_ms: f64,
+    pub stale_time: Duration,
     /// An entry nobody reads any more is dropped this long after its last reader left.
-    pub gc_time_ms: f64,
+    pub gc_time: Duration,
 }
+
+const FIVE_MINUTES: Duration = Duration::from_secs(5 * 60);
 
 /// Five minutes each: the article's `staleTime`, and TanStack's default `gcTime`.
 impl Default for QueryOptions {
     fn default() -> Self {
-        Self { stale_time_ms: 5.0 * 60.0 * 1000.0, gc_time_ms: 5.0 * 60.0 * 1000.0 }
+        Self { stale_time: FIVE_MINUTES, gc_time: FIVE_MINUTES }
     }
 }
 
+impl QueryOptions {
+    /// With another `staleTime` (zero: every mount, focus and reconnect refetches).
+    #[must_use]
+    pub fn stale_time(self, stale_time: Duration) -> Self {
+        Self { stale_time, ..self }
+    }
+
+    /// With another `gcTime`.
+    #[must_use]
+    pub fn gc_time(self, gc_time: Duration) -> Self {
+        Self { gc_time, ..self }
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Whether a fetch is running for an entry: TanStack Query's `fetchStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FetchStatus {
+    /// Nothing runs.
     Idle,
+    /// A fetch (or its retries) runs.
     Fetching,
     /// A fetch is wanted but the browser is offline: it starts when the network is back.
     Paused,
@@ -31,20 +58,23 @@ pub enum FetchStatus {
 
 /// What the adapter does after a fetch attempt ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum AfterAttempt {
+pub(crate) enum AfterAttempt {
     /// Done (data stored, or the error is final), or the answer belonged to a fetch that no longer counts.
     Settled,
     /// Wait this long, then call [`QueryState::retry`].
     RetryIn(f64),
 }
 
+/// One entry of the cache as its readers see it ([`Query::with`](crate::Query::with)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryState<T> {
+    /// The last data fetched or set; kept while a refetch runs and when it fails.
     pub data: Option<T>,
     /// Monotonic milliseconds of the last successful fetch or `set_data`.
     pub updated_at_ms: Option<f64>,
     /// The last fetch's final error; cleared by the next success. Never replaces data.
-    pub error: Option<ApiError>,
+    pub error: Option<SessionError>,
+    /// Whether a fetch runs now.
     pub fetch_status: FetchStatus,
     /// Failed attempts of the current fetch.
     pub failures: u32,
@@ -77,27 +107,39 @@ impl<T> QueryState<T> {
         self.data.is_none()
     }
 
+    /// What a reader shows: the data if there is any (a later failure never replaces it), else the final error,
+    /// else nothing yet.
+    pub(crate) fn outcome(&self) -> Option<Result<T, SessionError>>
+    where
+        T: Clone,
+    {
+        self.data.clone().map(Ok).or_else(|| self.error.clone().map(Err))
+    }
+
+    /// A fetch runs (the first, or a refetch while the old data is shown).
     pub fn is_fetching(&self) -> bool {
         self.fetch_status == FetchStatus::Fetching
     }
 
+    /// Some component reads it now.
     pub fn is_active(&self) -> bool {
         self.observers > 0
     }
 
-    /// Missing, invalidated or older than `stale_time`.
+    /// Missing, invalidated or older than `stale_time` at `now_ms` (monotonic milliseconds,
+    /// [`monotonic_ms`](crate::browser::monotonic_ms)).
     pub fn is_stale(&self, now_ms: f64, options: QueryOptions) -> bool {
-        self.invalidated || self.updated_at_ms.is_none_or(|at| now_ms - at >= options.stale_time_ms)
+        self.invalidated || self.updated_at_ms.is_none_or(|at| now_ms - at >= ms(options.stale_time))
     }
 
     /// Whether a mount, focus or reconnect should fetch: stale, and no fetch already running or waiting (that one
     /// is shared).
-    pub fn wants_fetch(&self, now_ms: f64, options: QueryOptions) -> bool {
+    pub(crate) fn wants_fetch(&self, now_ms: f64, options: QueryOptions) -> bool {
         self.fetch_status == FetchStatus::Idle && self.is_stale(now_ms, options)
     }
 
     /// Starts a fetch, or pauses it while offline; the id to run it under, if it may run now.
-    pub fn start_fetch(&mut self, online: bool) -> Option<u64> {
+    pub(crate) fn start_fetch(&mut self, online: bool) -> Option<u64> {
         if self.fetch_status != FetchStatus::Idle {
             return None;
         }
@@ -107,7 +149,7 @@ impl<T> QueryState<T> {
     }
 
     /// A paused fetch (offline at its start or at a retry) goes on once online.
-    pub fn resume(&mut self, online: bool) -> Option<u64> {
+    pub(crate) fn resume(&mut self, online: bool) -> Option<u64> {
         if self.fetch_status != FetchStatus::Paused {
             return None;
         }
@@ -115,7 +157,7 @@ impl<T> QueryState<T> {
     }
 
     /// After the wait [`AfterAttempt::RetryIn`] asked for: try again under `id`, or pause while offline.
-    pub fn retry(&mut self, id: u64, online: bool) -> Option<u64> {
+    pub(crate) fn retry(&mut self, id: u64, online: bool) -> Option<u64> {
         if id != self.fetch_id || self.fetch_status != FetchStatus::Fetching {
             return None;
         }
@@ -128,7 +170,7 @@ impl<T> QueryState<T> {
     }
 
     /// An attempt under `id` ended with `result` at `now_ms`.
-    pub fn finish(&mut self, id: u64, now_ms: f64, result: Result<T, ApiError>) -> AfterAttempt {
+    pub(crate) fn finish(&mut self, id: u64, now_ms: f64, result: Result<T, SessionError>) -> AfterAttempt {
         if id != self.fetch_id || self.fetch_status != FetchStatus::Fetching {
             return AfterAttempt::Settled;
         }
@@ -151,7 +193,7 @@ impl<T> QueryState<T> {
     }
 
     /// Data from elsewhere (a mutation's answer): fresh from now, and any error is gone.
-    pub fn set_data(&mut self, now_ms: f64, data: T) {
+    pub(crate) fn set_data(&mut self, now_ms: f64, data: T) {
         self.data = Some(data);
         self.updated_at_ms = Some(now_ms);
         self.error = None;
@@ -160,19 +202,19 @@ impl<T> QueryState<T> {
     }
 
     /// Stale at once, whatever its age; active readers refetch.
-    pub fn invalidate(&mut self) {
+    pub(crate) fn invalidate(&mut self) {
         self.invalidated = true;
     }
 
     /// Back to empty (a session change): no data, no error, and whatever is in flight no longer counts.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         let (observers, inactive_since_ms, fetch_id) = (self.observers, self.inactive_since_ms, self.fetch_id);
         *self = Self { observers, inactive_since_ms, fetch_id: fetch_id + 1, ..Self::default() };
     }
 
     /// The last reader left while a fetch ran or waited: it is abandoned (the adapter aborts it), and its answer,
     /// should one still come, is dropped.
-    pub fn cancel(&mut self) {
+    pub(crate) fn cancel(&mut self) {
         if self.fetch_status != FetchStatus::Idle {
             self.fetch_status = FetchStatus::Idle;
             self.failures = 0;
@@ -180,12 +222,12 @@ impl<T> QueryState<T> {
         }
     }
 
-    pub fn observe(&mut self) {
+    pub(crate) fn observe(&mut self) {
         self.observers += 1;
         self.inactive_since_ms = None;
     }
 
-    pub fn unobserve(&mut self, now_ms: f64) {
+    pub(crate) fn unobserve(&mut self, now_ms: f64) {
         self.observers = self.observers.saturating_sub(1);
         if self.observers == 0 {
             self.inactive_since_ms = Some(now_ms);
@@ -193,10 +235,10 @@ impl<T> QueryState<T> {
     }
 
     /// Nobody has read it for `gc_time` and nothing is running for it: drop it.
-    pub fn is_garbage(&self, now_ms: f64, options: QueryOptions) -> bool {
+    pub(crate) fn is_garbage(&self, now_ms: f64, options: QueryOptions) -> bool {
         self.observers == 0
             && self.fetch_status != FetchStatus::Fetching
-            && self.inactive_since_ms.is_some_and(|since| now_ms - since >= options.gc_time_ms)
+            && self.inactive_since_ms.is_some_and(|since| now_ms - since >= ms(options.gc_time))
     }
 }
 
@@ -204,7 +246,8 @@ impl<T> QueryState<T> {
 mod tests {
     use super::*;
 
-    const OPTIONS: QueryOptions = QueryOptions { stale_time_ms: 300_000.0, gc_time_ms: 300_000.0 };
+    const OPTIONS: QueryOptions =
+        QueryOptions { stale_time: Duration::from_secs(300), gc_time: Duration::from_secs(300) };
 
     /// An entry that fetched `"first"` at `at_ms`.
     fn fetched_at(at_ms: f64) -> QueryState<&'static str> {
@@ -213,6 +256,27 @@ mod tests {
         let id = state.start_fetch(true).unwrap();
         assert_eq!(state.finish(id, at_ms, Ok("first")), AfterAttempt::Settled);
         state
+    }
+
+    #[test]
+    fn a_reader_sees_the_data_before_any_error_and_nothing_before_either() {
+        let failed = |data: Option<&'static str>| QueryState {
+            data,
+            error: Some(SessionError::Network),
+            ..QueryState::default()
+        };
+        let cases = [
+            (QueryState::default(), None),
+            (fetched_at(0.0), Some(Ok("first"))),
+            (failed(Some("first")), Some(Ok("first"))),
+            (failed(None), Some(Err(SessionError::Network))),
+        ];
+        for (state, outcome) in cases {
+            assert_eq!(state.outcome(), outcome, "{state:?}");
+        }
+        let mut reset = fetched_at(0.0);
+        reset.reset();
+        assert_eq!(reset.outcome(), None, "a session change leaves nothing to show");
     }
 
     #[test]
@@ -248,13 +312,16 @@ mod tests {
         let mut state = QueryState::<&str>::default();
         let id = state.start_fetch(true).unwrap();
         let mut waits = Vec::new();
-        while let AfterAttempt::RetryIn(wait) = state.finish(id, 0.0, Err(ApiError::Network)) {
+        while let AfterAttempt::RetryIn(wait) = state.finish(id, 0.0, Err(SessionError::Network)) {
             waits.push(wait);
             assert_eq!(state.retry(id, true), Some(id));
             assert!(state.error.is_none() && state.is_fetching(), "no error shown between attempts");
         }
         assert_eq!(waits, [1_000.0, 2_000.0, 4_000.0]);
-        assert_eq!((state.error, state.failures, state.fetch_status), (Some(ApiError::Network), 4, FetchStatus::Idle));
+        assert_eq!(
+            (state.error, state.failures, state.fetch_status),
+            (Some(SessionError::Network), 4, FetchStatus::Idle)
+        );
     }
 
     #[test]
@@ -262,9 +329,9 @@ mod tests {
         let mut state = fetched_at(0.0);
         state.invalidate();
         let id = state.start_fetch(true).unwrap();
-        assert_eq!(state.finish(id, 5.0, Err(ApiError::Unauthorized)), AfterAttempt::Settled);
+        assert_eq!(state.finish(id, 5.0, Err(SessionError::Unauthorized)), AfterAttempt::Settled);
         assert_eq!(state.data, Some("first"));
-        assert_eq!(state.error, Some(ApiError::Unauthorized));
+        assert_eq!(state.error, Some(SessionError::Unauthorized));
         // The next success clears the error.
         let id = state.start_fetch(true).unwrap();
         state.finish(id, 6.0, Ok("again"));
@@ -280,7 +347,7 @@ mod tests {
         let id = state.resume(true).unwrap();
         assert!(state.is_fetching());
         // Offline again when a retry is due: paused, not failed.
-        assert!(matches!(state.finish(id, 0.0, Err(ApiError::Network)), AfterAttempt::RetryIn(_)));
+        assert!(matches!(state.finish(id, 0.0, Err(SessionError::Network)), AfterAttempt::RetryIn(_)));
         assert_eq!(state.retry(id, false), None);
         assert_eq!(state.fetch_status, FetchStatus::Paused);
         assert_eq!(state.resume(true), Some(id));

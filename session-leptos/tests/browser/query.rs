@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use session_app::api::api;
-use session_app::query::{QueryOptions, use_query, use_user};
 use session_contract::User;
+use session_leptos::browser_client;
+use session_leptos::{QueryOptions, use_query, use_user};
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{
-    clean_page, eventually_true, mount_page, requests_to, run_js, sleep, store_token, stub_fetch, wait_for,
+use session_leptos::testing::{
+    clean_page, eventually_true, mount_with_session, requests_to, run_js, sleep, store_token, stub_fetch, wait_for,
 };
 
 /// `/user` answered with a name that counts the answers: `Ada 1`, `Ada 2`, …
@@ -22,7 +22,7 @@ fn fire(target: &str, event: &str) {
 }
 
 fn text_of(test_id: &str) -> String {
-    crate::support::document()
+    session_leptos::testing::document()
         .query_selector(&format!("#page-under-test [data-testid={test_id}]"))
         .unwrap()
         .and_then(|element| element.text_content())
@@ -38,8 +38,8 @@ fn UserReader(name: &'static str) -> impl IntoView {
 /// A reader of `/user` that is stale at once, showing whether it is fetching.
 #[component]
 fn AlwaysStaleReader() -> impl IntoView {
-    let api = session_app::use_api();
-    let options = QueryOptions { stale_time_ms: 0.0, ..QueryOptions::default() };
+    let api = session_leptos::use_session();
+    let options = QueryOptions::default().stale_time(Duration::ZERO);
     let user = use_query::<User, _>(
         "always-stale",
         move || {
@@ -60,7 +60,7 @@ async fn readers_of_one_key_share_one_request_and_a_remount_inside_the_stale_tim
     stub_fetch(COUNTING_USER);
     store_token("valid", 900_000.0);
     let shown = RwSignal::new(true);
-    let _page = mount_page(api(), move || {
+    let _page = mount_with_session(browser_client(""), move || {
         view! {
             <UserReader name="first"/>
             <Show when=move || shown.get()>
@@ -91,7 +91,7 @@ async fn stale_data_stays_on_screen_while_the_tab_becoming_visible_refetches_it(
          {COUNTING_USER}"
     ));
     store_token("valid", 900_000.0);
-    let _page = mount_page(api(), AlwaysStaleReader);
+    let _page = mount_with_session(browser_client(""), AlwaysStaleReader);
     eventually_true("the first answer shows", || text_of("stale") == "Ada 1").await;
     assert_eq!(text_of("fetching"), "false");
 
@@ -109,7 +109,7 @@ async fn offline_a_fetch_waits_and_runs_when_the_network_is_back() {
     stub_fetch(COUNTING_USER);
     store_token("valid", 900_000.0);
     let shown = RwSignal::new(false);
-    let _page = mount_page(api(), move || {
+    let _page = mount_with_session(browser_client(""), move || {
         view! {
             <Show when=move || shown.get()>
                 <UserReader name="reader"/>
@@ -135,7 +135,7 @@ async fn a_failed_fetch_is_retried_after_a_second() {
          {COUNTING_USER}"
     ));
     store_token("valid", 900_000.0);
-    let _page = mount_page(api(), || view! { <UserReader name="reader"/> });
+    let _page = mount_with_session(browser_client(""), || view! { <UserReader name="reader"/> });
     eventually_true("the retry succeeds", || text_of("reader") == "Ada 1").await;
     assert_eq!(requests_to("/user"), 2);
 }

@@ -6,11 +6,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::prelude::Owner;
-use session_app::api::{ANNOUNCEMENT_KEY, LocalStorageTokens, OtherTabs, api, keep_fresh};
 use session_core::{RequestRecipe, SessionEvent, TokenStore};
+use session_leptos::browser::{ANNOUNCEMENT_KEY, LocalStorageTokens, OtherTabs, keep_fresh};
+use session_leptos::browser_client;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{Patched, clean_page, eventually_true, patch, requests_to, run_js, store_token, stub_fetch};
+use session_leptos::testing::{
+    Patched, clean_page, eventually_true, patch, requests_to, run_js, store_token, stub_fetch,
+};
 
 /// `/user` accepts only the token "fresh"; `/auth/refresh` hands it out after a round trip of 100 ms.
 const SERVER: &str = r#"
@@ -29,7 +32,7 @@ async fn two_tabs_refused_at_once_refresh_once() {
     let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("stale", 600_000.0);
-    let (first_tab, second_tab) = (api(), api());
+    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
     let request = RequestRecipe::get("/user");
     let (first, second) = futures::join!(first_tab.send(&request), second_tab.send(&request));
     assert_eq!(first.map(|response| response.status), Ok(200));
@@ -42,24 +45,28 @@ async fn signing_out_in_one_tab_signs_out_the_other() {
     let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("fresh", 600_000.0);
-    let (first_tab, second_tab) = (api(), api());
+    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
     let heard = Rc::new(RefCell::new(Vec::new()));
     let recorder = Rc::clone(&heard);
-    second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let _heard = second_tab.on_event(move |event| recorder.borrow_mut().push(event));
     let listening = OtherTabs::listen(&second_tab);
 
     first_tab.sign_out().await;
     eventually_true("the other tab hears of the sign-out", || !heard.borrow().is_empty()).await;
     assert_eq!(*heard.borrow(), [SessionEvent::SignedOut]);
     assert!(!second_tab.is_signed_in());
-    let logout =
-        crate::support::sent_requests().as_array().unwrap().iter().find(|sent| sent["url"] == "/auth/logout").cloned();
+    let logout = session_leptos::testing::sent_requests()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|sent| sent["url"] == "/auth/logout")
+        .cloned();
     assert_eq!(logout.map(|sent| sent["keepalive"].clone()), Some(serde_json::json!(true)), "sent with keepalive");
 
     drop(listening);
     store_token("fresh", 600_000.0);
     first_tab.sign_out().await;
-    crate::support::sleep(Duration::from_millis(50)).await;
+    session_leptos::testing::sleep(Duration::from_millis(50)).await;
     assert_eq!(heard.borrow().len(), 1, "a tab that stopped listening hears nothing more");
 }
 
@@ -68,7 +75,7 @@ async fn the_periodic_check_renews_an_idle_tabs_token_before_it_expires_and_stop
     let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("about-to-expire", 5_000.0);
-    let tab = api();
+    let tab = browser_client("");
     let owner = Owner::new();
     owner.with(|| keep_fresh(&tab, Duration::from_millis(50)));
     let renewed = || LocalStorageTokens::default().load().is_some_and(|token| token.value == "fresh");
@@ -77,7 +84,7 @@ async fn the_periodic_check_renews_an_idle_tabs_token_before_it_expires_and_stop
 
     owner.cleanup();
     store_token("about-to-expire", 5_000.0);
-    crate::support::sleep(Duration::from_millis(200)).await;
+    session_leptos::testing::sleep(Duration::from_millis(200)).await;
     assert_eq!(requests_to("/auth/refresh"), 1, "no check runs once its owner is gone");
 }
 
@@ -95,15 +102,15 @@ async fn without_a_broadcast_channel_the_storage_event_carries_the_news() {
     stub_fetch(SERVER);
     store_token("fresh", 600_000.0);
     let missing = no_broadcast_channel();
-    let (first_tab, second_tab) = (api(), api());
+    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
     drop(missing);
     let heard = Rc::new(RefCell::new(Vec::new()));
     let recorder = Rc::clone(&heard);
-    second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let _heard = second_tab.on_event(move |event| recorder.borrow_mut().push(event));
     let listening = OtherTabs::listen(&second_tab);
 
     first_tab.sign_out().await;
-    let storage = crate::support::local_storage();
+    let storage = session_leptos::testing::local_storage();
     let announced = storage.get_item(ANNOUNCEMENT_KEY).unwrap().expect("announced in localStorage");
     assert!(announced.starts_with("signed-out "), "{announced}");
     // A page never gets the storage event of its own writes: deliver it as the browser does to other tabs.
@@ -127,11 +134,11 @@ async fn a_hidden_tab_does_not_renew_on_its_timer_and_renews_at_once_when_shown(
     let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("about-to-expire", 5_000.0);
-    let tab = api();
+    let tab = browser_client("");
     let owner = Owner::new();
     set_visibility("hidden");
     owner.with(|| keep_fresh(&tab, Duration::from_millis(20)));
-    crate::support::sleep(Duration::from_millis(200)).await;
+    session_leptos::testing::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         requests_to("/auth/refresh"),
         0,

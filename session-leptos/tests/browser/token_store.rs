@@ -1,19 +1,16 @@
-use session_app::api::LocalStorageTokens;
+use std::time::Duration;
+
 use session_contract::ACCESS_TOKEN_STORAGE_KEY;
 use session_core::{AccessToken, TokenStore};
+use session_leptos::browser::LocalStorageTokens;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{Patched, clean_page, local_storage, patch};
+use session_leptos::testing::{clean_page, local_storage, refusing_storage};
 
 #[wasm_bindgen_test]
 fn keeps_the_token_and_its_expiry_as_one_item_under_the_contracts_key() {
     let _clean = clean_page();
-    let token = AccessToken {
-        value: "header.payload.signature".to_owned(),
-        session: "signature".to_owned(),
-        expires_at_ms: 1_000.0,
-        lifetime_ms: 900.0,
-    };
+    let token = AccessToken::new("header.payload.signature", "signature", Some(1_000.0), Duration::from_millis(900));
     let store = LocalStorageTokens::default();
     store.save(&token);
     assert_eq!(local_storage().length().unwrap(), 1, "one item: a half-written pair cannot exist");
@@ -24,6 +21,10 @@ fn keeps_the_token_and_its_expiry_as_one_item_under_the_contracts_key() {
         serde_json::json!({"value": "header.payload.signature", "session": "signature", "expiresAt": 1000.0, "lifetime": 900.0})
     );
     assert_eq!(store.load(), Some(token));
+
+    let unknown = AccessToken::new("h.p.unknown", "unknown", None, Duration::ZERO);
+    store.save(&unknown);
+    assert_eq!(store.load(), Some(unknown), "an unknown expiry stays unknown (`expiresAt: null`)");
 
     store.clear();
     assert_eq!(local_storage().get_item(ACCESS_TOKEN_STORAGE_KEY).unwrap(), None);
@@ -38,7 +39,7 @@ fn a_bare_token_is_kept_until_the_server_refuses_it() {
     let token = store.load().expect("the token is still used");
     assert_eq!(token.value, "set.by.hand");
     assert_eq!(token.session, "hand", "a bare token is a session of its own");
-    assert_eq!(token.expires_at_ms, f64::INFINITY);
+    assert_eq!(token.expires_at_ms, None, "its expiry is unknown");
 
     local_storage().set_item(ACCESS_TOKEN_STORAGE_KEY, "").unwrap();
     assert_eq!(store.load(), None, "an empty value is no token");
@@ -48,23 +49,13 @@ fn a_bare_token_is_kept_until_the_server_refuses_it() {
     assert_eq!(store.load(), None, "nor is an empty stored token");
 }
 
-/// Makes `localStorage.setItem` throw, as a full quota or a privacy setting does, until dropped.
-pub fn refusing_storage() -> Patched {
-    patch(
-        "Storage.prototype.realSetItem = Storage.prototype.setItem;
-         Storage.prototype.setItem = function () { throw new DOMException('full', 'QuotaExceededError'); };",
-        "if (Storage.prototype.realSetItem) { Storage.prototype.setItem = Storage.prototype.realSetItem; }",
-    )
-}
-
 #[wasm_bindgen_test]
 fn where_local_storage_refuses_the_session_lives_in_this_tabs_memory() {
     let _clean = clean_page();
     let refusing = refusing_storage();
     let store = LocalStorageTokens::default();
     assert!(!store.is_in_memory_only());
-    let token =
-        AccessToken { value: "h.p.kept".to_owned(), session: "kept".to_owned(), expires_at_ms: 5.0, lifetime_ms: 5.0 };
+    let token = AccessToken::new("h.p.kept", "kept", Some(5.0), Duration::from_millis(5));
     store.save(&token);
     assert!(store.is_in_memory_only(), "the app can say the session will not survive a reload");
     assert_eq!(store.load(), Some(token), "still signed in, in this tab");

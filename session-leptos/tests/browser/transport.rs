@@ -2,17 +2,19 @@ use std::time::Duration;
 
 use futures::future::{Either, select};
 use leptos::prelude::{GetUntracked, Owner};
-use session_app::api::{FetchTransport, api, use_online_signal};
 use session_core::{RequestRecipe, Transport, TransportError};
+use session_leptos::browser::{FetchTransport, use_online_signal};
+use session_leptos::browser_client;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{HANGS_UNTIL_ABORTED, clean_page, sent_requests, sleep, stub_fetch, window_value};
+use session_leptos::testing::{HANGS_UNTIL_ABORTED, clean_page, sent_requests, sleep, stub_fetch, window_value};
 
 #[wasm_bindgen_test]
 async fn a_request_that_outlives_its_timeout_fails_as_a_timeout() {
     let _clean = clean_page();
     stub_fetch(HANGS_UNTIL_ABORTED);
-    let outcome = FetchTransport::new("", 50).send(&RequestRecipe::get("/user"), Some("token")).await;
+    let outcome =
+        FetchTransport::new("", Duration::from_millis(50)).send(&RequestRecipe::get("/user"), Some("token")).await;
     assert_eq!(outcome, Err(TransportError::Timeout));
     assert_eq!(window_value("aborted"), 1.0);
 }
@@ -21,14 +23,14 @@ async fn a_request_that_outlives_its_timeout_fails_as_a_timeout() {
 async fn dropping_a_request_aborts_its_fetch() {
     let _clean = clean_page();
     stub_fetch(HANGS_UNTIL_ABORTED);
-    let transport = FetchTransport::new("", 60_000);
+    let transport = FetchTransport::new("", Duration::from_secs(60));
     let request = RequestRecipe::get("/user");
     let sending = Box::pin(transport.send(&request, Some("token")));
     match select(sending, Box::pin(sleep(Duration::from_millis(30)))).await {
         Either::Left(_) => panic!("the stub never answers"),
         Either::Right(((), sending)) => drop(sending),
     }
-    crate::support::eventually_true("the fetch is aborted", || window_value("aborted") == 1.0).await;
+    session_leptos::testing::eventually_true("the fetch is aborted", || window_value("aborted") == 1.0).await;
     assert_eq!(sent_requests()[0]["url"], "/user");
     assert_eq!(sent_requests()[0]["authorization"], "Bearer token");
 }
@@ -37,14 +39,14 @@ async fn dropping_a_request_aborts_its_fetch() {
 async fn no_answer_at_all_is_a_network_error() {
     let _clean = clean_page();
     stub_fetch("return Promise.reject(new TypeError('Failed to fetch'));");
-    let outcome = FetchTransport::new("", 60_000).send(&RequestRecipe::get("/user"), None).await;
+    let outcome = FetchTransport::new("", Duration::from_secs(60)).send(&RequestRecipe::get("/user"), None).await;
     assert_eq!(outcome, Err(TransportError::Network));
 }
 
 #[wasm_bindgen_test]
 fn the_online_signal_follows_the_browsers_events() {
     let owner = Owner::new();
-    let client = api();
+    let client = browser_client("");
     let online = owner.with(|| use_online_signal(&client));
     assert!(online.get_untracked(), "headless Chromium starts online");
     let window = web_sys::window().unwrap();

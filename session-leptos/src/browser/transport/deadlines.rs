@@ -8,7 +8,7 @@ use std::time::Duration;
 use leptos::prelude::{IntervalHandle, set_interval_with_handle};
 use web_sys::{AbortController, AbortSignal};
 
-use crate::api::monotonic_ms;
+use crate::browser::monotonic_ms;
 
 const CHECK_EVERY: Duration = Duration::from_millis(500);
 

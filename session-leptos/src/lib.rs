@@ -1,0 +1,15 @@
+#![warn(missing_docs)]
+#![doc = include_str!("../README.md")]
+
+pub mod browser;
+mod context;
+mod query;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use browser::{BrowserClient, browser_client};
+pub use context::{SessionNotice, provide_session, use_online, use_session, use_session_event, use_session_notice};
+pub use query::{
+    FetchStatus, Query, QueryClient, QueryOptions, QueryState, SESSIONS, USER, use_query, use_query_client,
+    use_sessions, use_user,
+};
