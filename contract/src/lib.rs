@@ -1,8 +1,5 @@
 #![warn(missing_docs)]
-//! The HTTP contract of `docs/API.md`, written once for the server and every client.
-//!
-//! Bodies are plain serde types with the contract's camelCase field names; [`ErrorCode`] is the machine-readable
-//! part of every error answer, so a client decides on it rather than on status numbers.
+#![doc = include_str!("../README.md")]
 
 mod bodies;
 mod error_code;
