@@ -42,6 +42,23 @@ pub fn run() -> Result<(), String> {
             &["test", "--package", "session-leptos", "--doc", "--target", "wasm32-unknown-unknown"],
         )),
     );
+    // What crates.io would take: each library crate packaged and built from its package alone.
+    tally.check(
+        "cargo package (session-contract, session-core, session-leptos)",
+        captured(command(
+            "cargo",
+            &[
+                "package",
+                "--allow-dirty",
+                "--package",
+                "session-contract",
+                "--package",
+                "session-core",
+                "--package",
+                "session-leptos",
+            ],
+        )),
+    );
     tally.suite("server tests on PostgreSQL", on_postgres());
 
     let build = captured(command("trunk", &["build", "--release"]));
