@@ -4,6 +4,7 @@ use crate::ErrorCode;
 
 /// `POST /auth/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Credentials {
     /// The account's name.
     pub username: String,
@@ -13,6 +14,7 @@ pub struct Credentials {
 
 /// The answer of a login or a refresh; the refresh token travels in the cookie, never here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
     /// The JWT to send as `Authorization: Bearer …`.
@@ -25,6 +27,7 @@ pub struct TokenResponse {
 
 /// How the access token is presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TokenType {
     /// RFC 6750: `Authorization: Bearer <token>`.
     Bearer,
@@ -32,6 +35,7 @@ pub enum TokenType {
 
 /// `GET /user`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// Stable id; the access token's `sub`.
@@ -48,6 +52,7 @@ pub struct User {
 
 /// One entry of `GET /user/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionEntry {
     /// The session id (the access token's `sid`); `DELETE /user/sessions/{id}` ends it.
@@ -64,6 +69,7 @@ pub struct SessionEntry {
 
 /// Every error answer: `{"error": "<code>", "message": "<text for people>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What a client decides on.
     pub error: ErrorCode,

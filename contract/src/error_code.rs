@@ -72,6 +72,22 @@ impl ErrorCode {
     }
 }
 
+/// A string with one of the known codes; a client reads any other as `unknown`.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let codes = utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::KNOWN.map(Self::as_str)))
+            .description(Some("What a client decides on; a code it does not know reads as `unknown`."))
+            .build();
+        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(codes))
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ErrorCode {}
+
 impl fmt::Display for ErrorCode {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(self.as_str())

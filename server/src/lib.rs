@@ -21,6 +21,7 @@ pub use auth::live_sessions::RECHECK_SECONDS;
 pub use auth::passwords::{NewUser, add_user, set_password};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings, SettingsError};
+pub use http::openapi::openapi;
 pub use http::serve::{raise_open_file_limit, serve};
 pub use startup::{StartupError, build_app};
 pub use state::{AppState, SharedState};

@@ -1,7 +1,7 @@
 //! The endpoints of docs/API.md; bodies and paths come from the contract crate.
 
-mod auth;
-mod user;
+pub(crate) mod auth;
+pub(crate) mod user;
 
 use axum::Router;
 use axum::routing::{delete, get, post};

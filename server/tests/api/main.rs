@@ -8,6 +8,7 @@ mod contract;
 mod headers;
 mod instances;
 mod login;
+mod openapi;
 mod robustness;
 mod sessions;
 mod startup;

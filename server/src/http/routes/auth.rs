@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use session_contract::{Credentials, TokenResponse, TokenType};
+use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
 use crate::auth::rotation::{Decision, RotationRules, decide};
 use crate::auth::tokens::{IssuedRefreshToken, digest};
@@ -18,6 +18,23 @@ use crate::store::{Child, RevokeReason};
 
 const MAX_USER_AGENT_CHARS: usize = 256;
 
+/// Signs in: a new session, its access token in the body and its refresh token in the cookie.
+#[utoipa::path(
+    post,
+    path = paths::LOGIN,
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in; `Set-Cookie` carries the new session's refresh token.", body = TokenResponse),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field, a body over 8 KiB.", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password.", body = ErrorBody),
+        (status = 403, description = "`csrf`: no marker header, or another site's `Origin`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a body that is not `application/json`.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`.", body = ErrorBody),
+        (status = 500, description = "`internal`.", body = ErrorBody),
+        (status = 503, description = "`server_busy`, with `Retry-After`: every password check stayed busy.", body = ErrorBody),
+    )
+)]
 pub async fn login(
     State(app): State<SharedState>,
     Client(client): Client,
@@ -62,6 +79,18 @@ pub async fn login(
     token_response(&app, user.id, &session_id, &refresh_token, expires_at - now)
 }
 
+/// Exchanges the refresh cookie for a new access token and a rotated cookie.
+#[utoipa::path(
+    post,
+    path = paths::REFRESH,
+    tag = "auth",
+    responses(
+        (status = 200, description = "Rotated; `Set-Cookie` carries the new refresh token.", body = TokenResponse),
+        (status = 403, description = "`session_expired` (missing, unknown, expired, idle or revoked token) or `refresh_token_reused` (the whole session is revoked); `csrf`. The cookie is cleared.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`, with `Retry-After`: too many unknown tokens from this address.", body = ErrorBody),
+        (status = 500, description = "`internal`.", body = ErrorBody),
+    )
+)]
 pub async fn refresh(
     State(app): State<SharedState>,
     Client(client): Client,
@@ -144,6 +173,17 @@ fn token_response(
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
+/// Revokes the cookie's session and clears the cookie; idempotent.
+#[utoipa::path(
+    post,
+    path = paths::LOGOUT,
+    tag = "auth",
+    responses(
+        (status = 204, description = "Signed out (or nobody was); `Set-Cookie` clears the cookie."),
+        (status = 403, description = "`csrf`.", body = ErrorBody),
+        (status = 500, description = "`internal`: the session may still be live.", body = ErrorBody),
+    )
+)]
 pub async fn logout(State(app): State<SharedState>, jar: CookieJar) -> Result<Response, ApiError> {
     let mode = app.settings.cookie_mode;
     if let Some(presented) = presented_refresh_token(mode, &jar)

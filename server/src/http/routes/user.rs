@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use session_contract::{SessionEntry, User as UserBody};
+use session_contract::{ErrorBody, SessionEntry, User, paths};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -11,9 +11,20 @@ use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::state::SharedState;
 
-pub async fn current_user(caller: Caller) -> Json<UserBody> {
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = paths::USER,
+    tag = "user",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = User),
+        (status = 401, description = "`invalid_token`, with `WWW-Authenticate: Bearer error=\"invalid_token\"`.", body = ErrorBody),
+    )
+)]
+pub async fn current_user(caller: Caller) -> Json<User> {
     let user = &caller.user;
-    Json(UserBody {
+    Json(User {
         id: user.id,
         username: user.username.clone(),
         display_name: user.display_name.clone(),
@@ -22,6 +33,18 @@ pub async fn current_user(caller: Caller) -> Json<UserBody> {
     })
 }
 
+/// The user's live sessions, newest first; `current` marks the caller's.
+#[utoipa::path(
+    get,
+    path = paths::USER_SESSIONS,
+    tag = "user",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<SessionEntry>),
+        (status = 401, description = "`invalid_token`.", body = ErrorBody),
+        (status = 500, description = "`internal`.", body = ErrorBody),
+    )
+)]
 pub async fn list_sessions(
     State(app): State<SharedState>,
     caller: Caller,
@@ -41,6 +64,21 @@ pub async fn list_sessions(
     ))
 }
 
+/// Signs out another of the user's sessions.
+#[utoipa::path(
+    delete,
+    path = paths::USER_SESSION,
+    tag = "user",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The session's id, from the list.")),
+    responses(
+        (status = 204, description = "That session is revoked."),
+        (status = 401, description = "`invalid_token`.", body = ErrorBody),
+        (status = 403, description = "`csrf`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such session of this user.", body = ErrorBody),
+        (status = 500, description = "`internal`.", body = ErrorBody),
+    )
+)]
 pub async fn revoke_session(
     State(app): State<SharedState>,
     caller: Caller,
