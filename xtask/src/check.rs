@@ -17,5 +17,8 @@ pub fn native(tally: &mut Tally) {
         "clippy (native)",
         captured(command("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
     );
-    tally.suite("native tests", captured(command("cargo", &["test", "--workspace", "--exclude", "e2e"])));
+    tally.suite(
+        "native tests",
+        captured(command("cargo", &["test", "--no-fail-fast", "--workspace", "--exclude", "e2e"])),
+    );
 }

@@ -56,8 +56,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// The workspace root, whatever directory cargo was started from.
-fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
-}

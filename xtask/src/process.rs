@@ -6,8 +6,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
-use crate::workspace_root;
-
 pub fn command(program: &str, args: &[&str]) -> Command {
     let mut command = Command::new(program);
     command.args(args).current_dir(workspace_root());
@@ -114,4 +112,9 @@ pub fn wait_for_port(port: u16) -> Result<(), String> {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     Err(format!("the server did not listen on port {port}"))
+}
+
+/// The workspace root, whatever directory cargo was started from.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
 }

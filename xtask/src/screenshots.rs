@@ -1,8 +1,9 @@
 //! `cargo xtask screenshots`: the README's pictures, at a phone's width and a desktop's, light and dark, taken by
 //! the e2e walk through every page (`e2e/tests/pages.rs`) in Chromium. Test runs take none.
 
+use crate::process::workspace_root;
 use crate::process::{command, status, trunk_release_build, which};
-use crate::{setup, workspace_root};
+use crate::setup;
 
 pub fn run() -> Result<(), String> {
     setup::all()?;

@@ -1,7 +1,7 @@
 //! `cargo xtask serve`: the release build of the app, served with the API as in production.
 
+use crate::process::workspace_root;
 use crate::process::{command, status, trunk_release_build};
-use crate::workspace_root;
 
 pub fn run(server_args: &[String]) -> Result<(), String> {
     trunk_release_build(&workspace_root())?;

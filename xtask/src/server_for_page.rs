@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::process::workspace_root;
 use crate::process::{Guard, command, free_port, wait_for_port, which};
-use crate::workspace_root;
 
 pub struct ServerForPage {
     api_port: u16,

@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use crate::process::status;
-use crate::workspace_root;
+use crate::process::workspace_root;
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";

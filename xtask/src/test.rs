@@ -4,10 +4,10 @@ use std::path::Path;
 
 use crate::check;
 use crate::postgres::TempCluster;
+use crate::process::workspace_root;
 use crate::process::{built_server, captured, command, not_run, status, which};
 use crate::server_for_page::ServerForPage;
 use crate::tally::Tally;
-use crate::workspace_root;
 
 pub fn run() -> Result<(), String> {
     let root = workspace_root();
@@ -94,8 +94,10 @@ fn on_postgres() -> (bool, String) {
         Ok(cluster) => cluster,
         Err(error) => return not_run(error),
     };
-    let mut tests =
-        command("cargo", &["test", "--package", "session-server", "--test", "api", "--", "--include-ignored"]);
+    let mut tests = command(
+        "cargo",
+        &["test", "--no-fail-fast", "--package", "session-server", "--test", "api", "--", "--include-ignored"],
+    );
     tests.env("SESSION_TEST_DATABASE", cluster.url());
     captured(tests)
 }
@@ -103,7 +105,8 @@ fn on_postgres() -> (bool, String) {
 /// The e2e suite in one engine. Chromium runs all of it; Firefox and WebKit run what does not need ChromeDriver's
 /// network emulation or the DevTools protocol (the offline test, and the axe and screenshot walk).
 fn e2e_in(engine: &str, root: &Path) -> std::process::Command {
-    let mut e2e = command("cargo", &["test", "--package", "e2e"]);
+    // Every test target runs even when one fails, so the closing line counts them all.
+    let mut e2e = command("cargo", &["test", "--no-fail-fast", "--package", "e2e"]);
     if engine != "chromium" {
         e2e.args(["--test", "session_flow", "--test", "faults", "--", "--skip", "offline_across"]);
     } else {
@@ -124,7 +127,10 @@ fn e2e_on_two_instances(root: &Path) -> (bool, String) {
         Ok(cluster) => cluster,
         Err(error) => return not_run(error),
     };
-    let mut e2e = command("cargo", &["test", "--package", "e2e", "--test", "session_flow", "--test", "faults", "--"]);
+    let mut e2e = command(
+        "cargo",
+        &["test", "--no-fail-fast", "--package", "e2e", "--test", "session_flow", "--test", "faults", "--"],
+    );
     e2e.args(["--test-threads", "1"])
         .env("E2E_POSTGRES", cluster.url())
         .env("E2E_DIST", root.join("dist"))

@@ -1,8 +1,9 @@
 //! `cargo xtask bench load`: `e2e/benches/load.rs`, cold loads in headless Chromium of this app and the React
 //! original, each served by the same server.
 
+use crate::process::workspace_root;
 use crate::process::{command, status, trunk_release_build, which};
-use crate::{setup, workspace_root};
+use crate::setup;
 
 pub fn run() -> Result<(), String> {
     setup::all()?;

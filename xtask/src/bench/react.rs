@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::process::workspace_root;
 use crate::process::{command, status};
-use crate::workspace_root;
 
 /// Its `dist/`, built now; `None` (with the reason printed) where npm is missing or the build fails, so the
 /// benchmarks still report our app.

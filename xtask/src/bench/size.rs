@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::process::trunk_release_build;
-use crate::workspace_root;
+use crate::process::workspace_root;
 
 pub fn run() -> Result<(), String> {
     let ours = table("this app (dist/)", &trunk_release_build(&workspace_root())?)?;
