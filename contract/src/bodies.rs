@@ -28,6 +28,7 @@ pub struct TokenResponse {
 /// How the access token is presented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
 pub enum TokenType {
     /// RFC 6750: `Authorization: Bearer <token>`.
     Bearer,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize, Serializer};
 /// The `error` field of every error answer. A client that meets a code it does not know (a newer server) reads
 /// it as [`ErrorCode::Unknown`] and falls back on the answer's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// 400: malformed JSON, a missing field, a body over the limit.
     BadRequest,

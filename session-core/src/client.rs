@@ -185,6 +185,9 @@ where
     /// Any answer but a 2xx, as an [`SessionError`]; [`SessionError::Unauthorized`] when the user was signed out, and
     /// [`SessionError::SessionChanged`] when someone else signed in, while the request waited.
     pub async fn send(&self, request: &RequestRecipe) -> Result<Response, SessionError> {
+        // Every request that changes something carries the CSRF marker, however it was made.
+        let marked = request.with_marker_if_missing();
+        let request = marked.as_ref().unwrap_or(request);
         if request.auth == Auth::Anonymous {
             return success(self.inner.transport.send(request, None).await?);
         }

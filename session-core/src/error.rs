@@ -43,8 +43,9 @@ pub enum SessionError {
     /// An answer that is not the JSON the contract promises.
     #[error("the answer is not the JSON expected")]
     Decode(#[source] DecodeError),
-    /// A request body that cannot be encoded as JSON.
-    #[error("the request body cannot be encoded as JSON")]
+    /// A request that cannot be sent as it was made: a body that cannot be JSON, or a header name or value the
+    /// transport refuses.
+    #[error("the request cannot be sent as it was made")]
     Encode,
 }
 
@@ -54,6 +55,7 @@ impl From<TransportError> for SessionError {
         match error {
             TransportError::Network => Self::Network,
             TransportError::Timeout => Self::Timeout,
+            TransportError::Rejected => Self::Encode,
         }
     }
 }
@@ -131,4 +133,7 @@ pub enum TransportError {
     /// The transport's deadline passed first.
     #[error("the server did not answer in time")]
     Timeout,
+    /// The request was not sent: the transport refused it as made (a header name or value a browser rejects).
+    #[error("the request was refused before it was sent")]
+    Rejected,
 }

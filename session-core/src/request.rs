@@ -149,10 +149,18 @@ impl RequestRecipe {
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
     }
+
+    /// This request, with the contract's CSRF marker if it is not safe and lost the marker after it was made
+    /// (its method or headers changed by hand); otherwise `None`. The client sends every request through it.
+    pub(crate) fn with_marker_if_missing(&self) -> Option<Self> {
+        (!self.method.is_safe() && self.header(CSRF_HEADER).is_none())
+            .then(|| self.clone().with_header(CSRF_HEADER, CSRF_HEADER_VALUE))
+    }
 }
 
-/// An HTTP answer, whatever its status.
+/// An HTTP answer, whatever its status. Built with [`Response::new`] and [`Response::with_header`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Response {
     /// The HTTP status.
     pub status: u16,
@@ -166,6 +174,12 @@ impl Response {
     /// An answer without headers (a fake server's, or a test's).
     pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
         Self { status, headers: Vec::new(), body: body.into() }
+    }
+
+    /// With one more header, as the transport read it.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 
     /// The value of the header `name` (any case), if it has one.
@@ -230,7 +244,7 @@ mod tests {
         let recipe = RequestRecipe::get("/a").with_header("X-Trace", "1").with_header("x-trace", "2");
         assert_eq!(recipe.headers, [("x-trace".to_owned(), "2".to_owned())]);
         assert_eq!(recipe.header("X-TRACE"), Some("2"));
-        let response = Response { status: 200, headers: vec![("Retry-After".into(), "5".into())], body: Vec::new() };
+        let response = Response::new(429, Vec::new()).with_header("Retry-After", "5");
         assert_eq!(response.header("retry-after"), Some("5"));
         assert_eq!(Response::new(204, Vec::new()).header("retry-after"), None);
     }

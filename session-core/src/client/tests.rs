@@ -418,6 +418,18 @@ fn sign_in_refresh_and_sign_out_carry_the_csrf_marker_from_the_client_itself() {
 }
 
 #[test]
+fn a_request_turned_unsafe_after_it_was_made_still_carries_the_marker() {
+    let harness = signed_in();
+    let mut request = RequestRecipe::get("/user");
+    request.method = crate::Method::Post;
+    request.headers.clear();
+    block_on(harness.client.send(&request)).unwrap();
+    let (sent, _) = harness.server.requests_to("/user").pop().unwrap();
+    assert_eq!(sent.header(session_contract::CSRF_HEADER), Some(session_contract::CSRF_HEADER_VALUE));
+    assert_eq!(request.header(session_contract::CSRF_HEADER), None, "the caller's recipe is left as it was");
+}
+
+#[test]
 fn a_network_failure_during_the_refresh_keeps_the_session() {
     let harness = signed_in();
     harness.server.expire_access_token();
