@@ -2,41 +2,16 @@
 //! localStorage through gloo-storage, the other tabs through Web Locks and a BroadcastChannel, time from
 //! `Date.now()` and `performance.now()`.
 
+mod client;
 mod clock;
 mod lifecycle;
 mod tabs;
 mod token_store;
 mod transport;
 
-use std::time::Duration;
-
+pub use client::{BrowserClient, REQUEST_TIMEOUT, browser_client};
 pub use clock::{BrowserClock, monotonic_ms};
-use futures::future::LocalBoxFuture;
 pub use lifecycle::{keep_fresh, use_online_signal};
-use session_core::{Options, SessionClient};
 pub use tabs::{ANNOUNCEMENT_KEY, BrowserTabs, HeldLock, OtherTabs};
 pub use token_store::LocalStorageTokens;
 pub use transport::FetchTransport;
-
-/// How long a request may take before it fails as a timeout.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// The session client with every browser adapter: what [`browser_client`] makes and
-/// [`provide_session`](crate::provide_session) puts in context.
-pub type BrowserClient = SessionClient<FetchTransport, LocalStorageTokens, BrowserClock, BrowserTabs>;
-
-/// A client for this tab that talks to the auth API at `base_url` (`""`: the page's own origin; otherwise an
-/// origin that allows this one by CORS, with credentials). It hears the other tabs once
-/// [`OtherTabs::listen`] runs, which [`provide_session`](crate::provide_session) does.
-pub fn browser_client(base_url: &str) -> BrowserClient {
-    let spawn: fn(LocalBoxFuture<'static, ()>) = wasm_bindgen_futures::spawn_local;
-    let mut options = Options::default();
-    options.spawn = Some(spawn);
-    SessionClient::with_options(
-        FetchTransport::new(base_url, REQUEST_TIMEOUT),
-        LocalStorageTokens::default(),
-        BrowserClock,
-        BrowserTabs::new(REQUEST_TIMEOUT),
-        options,
-    )
-}

@@ -42,7 +42,7 @@ struct Online(ReadSignal<bool>);
 pub fn provide_session(client: BrowserClient) {
     keep_fresh(&client, KEEP_FRESH_EVERY);
     let finishing = client.clone();
-    leptos::task::spawn_local(async move { finishing.finish_pending_logout().await });
+    wasm_bindgen_futures::spawn_local(async move { finishing.finish_pending_logout().await });
     // Hears the other tabs until the owner is cleaned up, which drops (and silences) it.
     let _other_tabs = StoredValue::new_local(OtherTabs::listen(&client));
     let online = use_online_signal(&client);

@@ -6,10 +6,9 @@ mod context;
 mod query;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod user;
 
 pub use browser::{BrowserClient, browser_client};
 pub use context::{SessionNotice, provide_session, use_online, use_session, use_session_event, use_session_notice};
-pub use query::{
-    FetchStatus, Query, QueryClient, QueryOptions, QueryState, SESSIONS, USER, use_query, use_query_client,
-    use_sessions, use_user,
-};
+pub use query::{FetchStatus, Query, QueryClient, QueryOptions, QueryState, use_query, use_query_client};
+pub use user::{SESSIONS, USER, use_sessions, use_user};

@@ -10,28 +10,22 @@ mod policy;
 mod state;
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
+use futures::channel::oneshot;
 use futures::future::{AbortHandle, Abortable, LocalBoxFuture};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
-use session_contract::{SessionEntry, User, paths};
 use session_core::SessionError;
 
 use crate::browser::monotonic_ms;
-use crate::context::use_session;
 
 use state::AfterAttempt;
 pub use state::{FetchStatus, QueryOptions, QueryState};
-
-/// The key of `GET /user`.
-pub const USER: &str = "user";
-/// The key of `GET /user/sessions`.
-pub const SESSIONS: &str = "sessions";
 
 type Fetcher<T> = Rc<dyn Fn() -> LocalBoxFuture<'static, Result<T, SessionError>>>;
 
@@ -41,6 +35,12 @@ struct Entry<T> {
     options: Cell<QueryOptions>,
     /// Aborts the fetch in flight (when its last reader leaves).
     in_flight: RefCell<Option<AbortHandle>>,
+    /// The entry as a resource, made when a reader first asks for it; one per key, shared by every reader.
+    resource: OnceCell<ArcLocalResource<Result<T, SessionError>>>,
+    /// Whether the resource shows an outcome (and so must load again after a reset).
+    shown: Cell<bool>,
+    /// Loads of the resource waiting for the entry's next outcome.
+    waiting: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
 /// What the client does with every entry, whatever its data type.
@@ -72,6 +72,7 @@ impl<T: Clone + 'static> Entry<T> {
                 let fetch = (entry.fetcher.borrow())();
                 let result = fetch.await;
                 let next = entry.state.try_update(|state| state.finish(id, monotonic_ms(), result));
+                entry.publish();
                 let Some(AfterAttempt::RetryIn(wait_ms)) = next else { return };
                 sleep(wait_ms).await;
                 match entry.state.try_update(|state| state.retry(id, online.get_untracked())).flatten() {
@@ -83,6 +84,41 @@ impl<T: Clone + 'static> Entry<T> {
         leptos::task::spawn_local(async move {
             let _ = Abortable::new(attempts, registration).await;
         });
+    }
+
+    /// The entry as a resource: see [`Query::resource`].
+    fn resource(self: &Rc<Self>) -> ArcLocalResource<Result<T, SessionError>> {
+        let entry = Rc::downgrade(self);
+        let resource = self.resource.get_or_init(|| ArcLocalResource::new(move || next_outcome(entry.clone())));
+        // Made for an entry that already has an outcome, it shows that one at once: a reset must undo it.
+        if self.state.with_untracked(|state| state.data.is_some() || state.error.is_some()) {
+            self.shown.set(true);
+        }
+        resource.clone()
+    }
+
+    /// Tells the resource what readers see now: the outcome, in place; after a reset, loading again until the
+    /// next outcome (never the last session's data).
+    fn publish(&self) {
+        let outcome = self.state.with_untracked(QueryState::outcome);
+        if outcome.is_some() {
+            for load in self.waiting.take() {
+                // A load whose resource is gone listens no more: nothing to tell.
+                let _ = load.send(());
+            }
+        }
+        let Some(resource) = self.resource.get() else { return };
+        match outcome {
+            Some(outcome) => {
+                self.shown.set(true);
+                resource.set(Some(outcome));
+            }
+            None if self.shown.replace(false) => {
+                resource.set(None);
+                resource.refetch();
+            }
+            None => {}
+        }
     }
 
     fn observe(self: &Rc<Self>) {
@@ -128,6 +164,7 @@ impl<T: Clone + 'static> AnyEntry for Entry<T> {
             in_flight.abort();
         }
         self.state.update(QueryState::reset);
+        self.publish();
     }
 
     fn invalidate(self: Rc<Self>, online: Signal<bool>) {
@@ -198,6 +235,9 @@ impl QueryClient {
             fetcher: RefCell::new(fetcher),
             options: Cell::new(options),
             in_flight: RefCell::new(None),
+            resource: OnceCell::new(),
+            shown: Cell::new(false),
+            waiting: RefCell::new(Vec::new()),
         });
         let erased: Rc<dyn AnyEntry> = entry.clone();
         self.entries.update_value(|entries| {
@@ -219,6 +259,7 @@ impl QueryClient {
                     state.set_data(monotonic_ms(), data);
                 }
             });
+            entry.publish();
         }
     }
 
@@ -231,10 +272,12 @@ impl QueryClient {
     }
 
     /// Empties every entry (a session change): nobody sees the last session's data, and answers still in flight
-    /// for it are dropped. Entries nobody reads go altogether.
+    /// for it are dropped. Entries nobody reads go altogether; those still read load again, for the session there
+    /// is now (TanStack's `resetQueries`).
     pub fn clear(self) {
         self.for_each(|entry| entry.reset());
         self.collect_garbage_now(f64::INFINITY);
+        self.for_each(|entry| entry.refetch_if_stale(self.online));
     }
 
     fn collect_garbage_now(self, now_ms: f64) {
@@ -254,7 +297,6 @@ pub fn use_query_client() -> QueryClient {
 pub struct Query<T: 'static> {
     entry: StoredValue<Rc<Entry<T>>, LocalStorage>,
     online: Signal<bool>,
-    resource: LocalResource<Result<T, SessionError>>,
 }
 
 impl<T: 'static> Clone for Query<T> {
@@ -266,12 +308,13 @@ impl<T: 'static> Clone for Query<T> {
 impl<T: 'static> Copy for Query<T> {}
 
 impl<T: Clone + 'static> Query<T> {
-    /// The entry as a Leptos resource, for `<Suspense>` and `<Transition>`: loading until the first fetch
-    /// settles, then `Ok(data)` (or `Err` when it failed and there is no data), updated in place by every later
-    /// fetch, refetch and [`QueryClient::set_data`] without going back to loading. After a session change empties
-    /// the cache it reads `None` until the next fetch settles. [`Query::refetch`] refetches it.
-    pub fn resource(&self) -> LocalResource<Result<T, SessionError>> {
-        self.resource
+    /// The entry as a Leptos resource, for `<Suspense>`, `<Transition>` and `.await`: one per key, shared by
+    /// every reader. It loads until the first fetch settles, then holds `Ok(data)` (or `Err` when the fetch failed
+    /// and there is no data), updated in place by every later fetch, refetch and [`QueryClient::set_data`]
+    /// without loading again. After a change of session it loads again until the entry's next outcome. Its own
+    /// `refetch` only reads the entry again; [`Query::refetch`] asks the server.
+    pub fn resource(&self) -> ArcLocalResource<Result<T, SessionError>> {
+        self.entry.try_get_value().map_or_else(|| ArcLocalResource::new(std::future::pending), |entry| entry.resource())
     }
 
     /// Reads the entry's state (tracked: a view that calls it follows the entry).
@@ -328,53 +371,23 @@ where
         leaving.unobserve();
         set_timeout(move || client.collect_garbage_now(monotonic_ms()), options.gc_time);
     });
-    let resource = resource_of(&entry.state);
-    Query { entry: StoredValue::new_local(entry), online: client.online, resource }
+    Query { entry: StoredValue::new_local(entry), online: client.online }
 }
 
-/// A resource that the entry writes: it never fetches by itself (the cache does), so it stays loading until the
-/// entry has an outcome, and then follows it in place.
-fn resource_of<T: Clone + 'static>(state: &ArcRwSignal<QueryState<T>>) -> LocalResource<Result<T, SessionError>> {
-    let resource = LocalResource::new(std::future::pending);
-    let state = state.clone();
-    let written = Cell::new(false);
-    let follow = move |outcome: Option<Result<T, SessionError>>| {
-        // Nothing yet: stay loading (writing `None` would end the suspense with nothing to show).
-        if outcome.is_some() || written.get() {
-            written.set(true);
-            resource.set(outcome);
+/// The entry's outcome once it has one; `entry` gone, never.
+async fn next_outcome<T: Clone + 'static>(entry: Weak<Entry<T>>) -> Result<T, SessionError> {
+    loop {
+        let Some(current) = entry.upgrade() else { return std::future::pending().await };
+        if let Some(outcome) = current.state.with_untracked(QueryState::outcome) {
+            return outcome;
         }
-    };
-    // Already known (another reader fetched it): no loading state at all.
-    follow(state.with_untracked(QueryState::outcome));
-    Effect::new(move || follow(state.with(QueryState::outcome)));
-    resource
-}
-
-/// `GET /user`, fresh for five minutes (the article's `staleTime`).
-pub fn use_user() -> Query<User> {
-    let api = use_session();
-    use_query(
-        USER,
-        move || {
-            let api = api.get_value();
-            async move { api.get_json::<User>(paths::USER).await }
-        },
-        QueryOptions::default(),
-    )
-}
-
-/// `GET /user/sessions`, the signed-in user's devices.
-pub fn use_sessions() -> Query<Vec<SessionEntry>> {
-    let api = use_session();
-    use_query(
-        SESSIONS,
-        move || {
-            let api = api.get_value();
-            async move { api.get_json::<Vec<SessionEntry>>(paths::USER_SESSIONS).await }
-        },
-        QueryOptions::default(),
-    )
+        let (ready, settled) = oneshot::channel();
+        current.waiting.borrow_mut().push(ready);
+        drop(current);
+        if settled.await.is_err() {
+            return std::future::pending().await;
+        }
+    }
 }
 
 fn milliseconds(ms: f64) -> Duration {

@@ -11,6 +11,8 @@ use session_core::{AccessToken, TokenStore};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use session_contract::CSRF_HEADER;
+
 use crate::browser::{BrowserClient, LocalStorageTokens};
 
 /// The page's document.
@@ -108,7 +110,7 @@ impl Drop for Patched {
 }
 
 /// Replaces `window.fetch` (until the [`Clean`] guard drops): every request is recorded in
-/// `window.sentRequests`, and `answer(request)` (a JS function body) produces the response, so the real
+/// `window.sentRequests` (see [`sent_requests`]), and `answer(request)` (a JS function body) produces the response, so the real
 /// gloo-net transport runs without a server.
 pub fn stub_fetch(answer: &str) {
     run_js(&format!(
@@ -118,7 +120,8 @@ pub fn stub_fetch(answer: &str) {
              window.sentRequests.push({{
                  url: new URL(request.url).pathname,
                  method: request.method,
-                 marker: request.headers.get('X-Requested-With'),
+                 marker: request.headers.get('{CSRF_HEADER}'),
+                 headers: Object.fromEntries(request.headers.entries()),
                  contentType: request.headers.get('Content-Type'),
                  authorization: request.headers.get('Authorization'),
                  credentials: request.credentials,
@@ -130,8 +133,8 @@ pub fn stub_fetch(answer: &str) {
     ));
 }
 
-/// What the stub recorded: `url` (the path), `method`, `marker` (the CSRF header), `contentType`,
-/// `authorization`, `credentials`, `keepalive` and `body` of each request.
+/// What the stub recorded: `url` (the path), `method`, `marker` (the CSRF header), `headers` (all of them,
+/// lowercase), `contentType`, `authorization`, `credentials`, `keepalive` and `body` of each request.
 pub fn sent_requests() -> serde_json::Value {
     let recorded = js_sys::Reflect::get(&web_sys::window().unwrap(), &"sentRequests".into()).unwrap();
     let json = js_sys::JSON::stringify(&recorded).unwrap().as_string().unwrap();

@@ -41,3 +41,15 @@ fn ended_text(reason: EndReason) -> &'static str {
         _ => "Your session has expired. Please sign in again.",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_used_elsewhere_says_so_and_what_to_do() {
+        assert!(ended_text(EndReason::Reused).contains("used from another device"));
+        assert!(ended_text(EndReason::Reused).contains("change your password"));
+        assert_eq!(ended_text(EndReason::Expired), "Your session has expired. Please sign in again.");
+    }
+}

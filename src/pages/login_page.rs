@@ -58,8 +58,35 @@ pub fn LoginPage() -> impl IntoView {
 fn sign_in_error_text(error: SessionError) -> String {
     match (&error, error.code()) {
         (_, Some(ErrorCode::InvalidCredentials)) => "Incorrect username or password.".to_owned(),
-        // Nobody is signed in yet: nothing to reload and no session to keep.
+        // Nobody is signed in yet: nothing to reload, no session to keep, no Refresh button.
         (SessionError::Network, _) => "Check your network connection.".to_owned(),
+        (SessionError::Timeout, _) => "The server took too long to answer. Please try again.".to_owned(),
+        (SessionError::Server { .. }, _) => "Server error. Please try again later.".to_owned(),
         _ => error_text(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_failures_speak_of_signing_in_not_of_a_session_or_a_refresh_button() {
+        let cases = [
+            (SessionError::Network, "Check your network connection."),
+            (SessionError::Timeout, "The server took too long to answer. Please try again."),
+            (SessionError::Server { status: 503 }, "Server error. Please try again later."),
+            (
+                SessionError::Status { status: 401, code: ErrorCode::InvalidCredentials, message: "nope".into() },
+                "Incorrect username or password.",
+            ),
+            (
+                SessionError::Status { status: 429, code: ErrorCode::TooManyAttempts, message: "Wait 8 s.".into() },
+                "Wait 8 s.",
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(sign_in_error_text(error.clone()), expected, "{error:?}");
+        }
     }
 }

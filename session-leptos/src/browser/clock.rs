@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use session_core::Clock;
 
 /// The [`Clock`] of a browser: `Date.now()` for expiry times, which every tab reads from the shared store; `performance.now()` for
@@ -18,4 +20,9 @@ impl Clock for BrowserClock {
 /// wall-clock change must neither freeze nor make immortal.
 pub fn monotonic_ms() -> f64 {
     web_sys::window().and_then(|window| window.performance()).map_or_else(js_sys::Date::now, |clock| clock.now())
+}
+
+/// `duration` in whole milliseconds for the browser's timers, at most `u32::MAX` (49 days).
+pub(crate) fn whole_millis(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }

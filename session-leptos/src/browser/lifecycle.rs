@@ -8,7 +8,7 @@ use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
-use super::BrowserClient;
+use super::client::BrowserClient;
 
 /// Renews the token of an open but idle tab: a check every `period` that compares wall-clock time (robust to
 /// the device sleeping, unlike one long timer), and one whenever the tab becomes visible again. A hidden tab

@@ -12,7 +12,8 @@ use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent, StorageEvent};
 
-use super::BrowserClient;
+use super::client::BrowserClient;
+use super::clock::whole_millis;
 pub use web_lock::HeldLock;
 
 const LOCK_NAME: &str = "session-refresh";
@@ -35,10 +36,9 @@ impl BrowserTabs {
     /// `request_timeout`: how long a refresh may take, and so (with a margin) how long another tab's lock is
     /// waited for.
     pub fn new(request_timeout: Duration) -> Self {
-        let request_timeout_ms = u32::try_from(request_timeout.as_millis()).unwrap_or(u32::MAX);
         Self {
             channel: BroadcastChannel::new(CHANNEL_NAME).ok(),
-            lock_timeout_ms: request_timeout_ms.saturating_add(LOCK_MARGIN_MS),
+            lock_timeout_ms: whole_millis(request_timeout).saturating_add(LOCK_MARGIN_MS),
         }
     }
 }
@@ -71,10 +71,11 @@ impl Tabs for BrowserTabs {
 pub struct OtherTabs(Listening);
 
 enum Listening {
-    /// The closure is the channel's `onmessage`: it must live as long as the channel calls it.
+    /// A `message` listener of its own (not the channel's one `onmessage`, which a second listener would take
+    /// over): the closure lives as long as the channel may call it.
     Channel {
         channel: BroadcastChannel,
-        _on_message: Closure<dyn Fn(MessageEvent)>,
+        on_message: Closure<dyn Fn(MessageEvent)>,
     },
     StorageEvents(Option<WindowListenerHandle>),
 }
@@ -93,8 +94,8 @@ impl OtherTabs {
                 let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |message: MessageEvent| {
                     hear(&message.data().as_string().unwrap_or_default());
                 });
-                channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-                Self(Listening::Channel { channel, _on_message: on_message })
+                let _ = channel.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+                Self(Listening::Channel { channel, on_message })
             }
             None => Self(Listening::StorageEvents(Some(window_event_listener_untyped("storage", move |event| {
                 let Some(event) = event.dyn_ref::<StorageEvent>() else { return };
@@ -110,7 +111,9 @@ impl OtherTabs {
 impl Drop for OtherTabs {
     fn drop(&mut self) {
         match &mut self.0 {
-            Listening::Channel { channel, .. } => channel.set_onmessage(None),
+            Listening::Channel { channel, on_message } => {
+                let _ = channel.remove_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+            }
             Listening::StorageEvents(listener) => {
                 if let Some(listener) = listener.take() {
                     listener.remove();

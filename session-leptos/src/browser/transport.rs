@@ -6,11 +6,13 @@ mod deadlines;
 use std::rc::Rc;
 use std::time::Duration;
 
-use gloo_net::http::{Method as HttpMethod, RequestBuilder};
+use gloo_net::http::{Headers, Method as HttpMethod, RequestBuilder};
 use session_core::{Method, RequestRecipe, Response, Transport, TransportError};
 use web_sys::RequestCredentials;
 
 use deadlines::Deadlines;
+
+use super::clock::whole_millis;
 
 /// The same request with fetch's `keepalive`, which neither gloo-net's builder nor web-sys' `RequestInit`
 /// offers: the init dictionary is a plain object, so it is set as a property.
@@ -33,28 +35,28 @@ impl FetchTransport {
     /// `base_url` is prefixed to each request's path: empty for the app's own origin, or an API origin that
     /// allows this one by CORS. A request without a deadline of its own fails as a timeout after `timeout`.
     pub fn new(base_url: impl Into<String>, timeout: Duration) -> Self {
-        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-        Self { base_url: base_url.into(), timeout_ms, deadlines: Rc::default() }
+        Self { base_url: base_url.into(), timeout_ms: whole_millis(timeout), deadlines: Rc::default() }
     }
 }
 
 impl Transport for FetchTransport {
     async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
-        let method = http_method(request.method).ok_or(TransportError::Network)?;
-        let timeout =
-            request.timeout.map_or(self.timeout_ms, |timeout| u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        let method = http_method(request.method).ok_or(TransportError::Rejected)?;
+        let timeout = request.timeout.map_or(self.timeout_ms, whole_millis);
+        // Set one by one on the browser's own Headers, which refuses a bad name or value with an error (gloo's
+        // builder would throw): the request is then not sent, and the caller hears why.
+        let headers = web_sys::Headers::new().map_err(|_| TransportError::Rejected)?;
+        let bearer = bearer.map(|token| ("Authorization".to_owned(), format!("Bearer {token}")));
+        let accept = ("Accept".to_owned(), "application/json".to_owned());
+        for (name, value) in std::iter::once(&accept).chain(&request.headers).chain(bearer.as_ref()) {
+            headers.set(name, value).map_err(|_| TransportError::Rejected)?;
+        }
         let abort = self.deadlines.track(timeout).ok_or(TransportError::Network)?;
-        let mut builder = RequestBuilder::new(&format!("{}{}", self.base_url, request.path))
+        let builder = RequestBuilder::new(&format!("{}{}", self.base_url, request.path))
             .method(method)
             .credentials(RequestCredentials::Include)
-            .header("Accept", "application/json")
+            .headers(Headers::from_raw(headers))
             .abort_signal(Some(&abort.signal()));
-        for (name, value) in &request.headers {
-            builder = builder.header(name, value);
-        }
-        if let Some(token) = bearer {
-            builder = builder.header("Authorization", &format!("Bearer {token}"));
-        }
         let prepared = match &request.body {
             Some(body) => builder.body(js_sys::Uint8Array::from(body.as_slice())),
             None => builder.build(),
@@ -66,15 +68,15 @@ impl Transport for FetchTransport {
         let no_answer = |_| if abort.timed_out() { TransportError::Timeout } else { TransportError::Network };
         let response = prepared.send().await.map_err(no_answer)?;
         let status = response.status();
-        let headers = response.headers().entries().collect();
+        let headers = response.headers();
         let body = response.binary().await.map_err(no_answer)?;
         abort.finish();
-        Ok(Response { status, headers, body })
+        Ok(headers.entries().fold(Response::new(status, body), |answer, (name, value)| answer.with_header(name, value)))
     }
 }
 
-/// gloo-net's name for the method; `None` for one it does not know (a newer session-core's), which fails as
-/// no answer rather than being sent as something else.
+/// gloo-net's name for the method; `None` for one it does not know (a newer session-core's), which is refused
+/// rather than sent as something else.
 fn http_method(method: Method) -> Option<HttpMethod> {
     Some(match method {
         Method::Get => HttpMethod::GET,

@@ -139,3 +139,100 @@ async fn a_failed_fetch_is_retried_after_a_second() {
     eventually_true("the retry succeeds", || text_of("reader") == "Ada 1").await;
     assert_eq!(requests_to("/user"), 2);
 }
+
+/// `/user` read the way a Leptos page reads any resource: inside `<Suspense>`, with `.get()`.
+#[component]
+fn SuspendedUser() -> impl IntoView {
+    let user = use_user();
+    let resource = user.resource();
+    let text = move || match resource.get() {
+        Some(Ok(user)) => user.display_name,
+        Some(Err(error)) => format!("error: {error}"),
+        None => "nothing".to_owned(),
+    };
+    view! {
+        <Suspense fallback=|| view! { <p data-testid="suspended">"loading"</p> }>
+            <p data-testid="suspended">{text}</p>
+        </Suspense>
+        <button on:click=move |_| user.refetch()>"refetch"</button>
+    }
+}
+
+/// From now on, every text the page shows for the suspended user, as the browser renders it (a flash of the
+/// fallback or of old data cannot go unseen).
+fn watch_texts() {
+    run_js(
+        "window.seenTexts = [];
+         const page = document.getElementById('page-under-test');
+         const note = () => { const shown = page.querySelector('[data-testid=suspended]');
+             window.seenTexts.push(shown ? shown.textContent : ''); };
+         window.textWatch = new MutationObserver(note);
+         window.textWatch.observe(page, {subtree: true, childList: true, characterData: true});",
+    );
+}
+
+fn seen_texts() -> Vec<String> {
+    let seen = js_sys::Reflect::get(&web_sys::window().unwrap(), &"seenTexts".into()).unwrap();
+    let seen: js_sys::Array = seen.into();
+    run_js("window.textWatch.disconnect();");
+    seen.iter().filter_map(|text| text.as_string()).collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_query_read_as_a_resource_suspends_until_the_first_answer_then_changes_in_place() {
+    let _clean = clean_page();
+    stub_fetch(&format!(
+        "return new Promise(resolve => {{ window.release = resolve; }}).then(() => {{ {COUNTING_USER} }});"
+    ));
+    store_token("valid", 900_000.0);
+    let _page = mount_with_session(browser_client(""), SuspendedUser);
+    eventually_true("the fallback shows while the first answer is on its way", || text_of("suspended") == "loading")
+        .await;
+    run_js("window.release();");
+    eventually_true("the answer replaces the fallback", || text_of("suspended") == "Ada 1").await;
+
+    watch_texts();
+    wait_for("button").await.click();
+    eventually_true("the refetch is on the wire", || requests_to("/user") == 2).await;
+    sleep(Duration::from_millis(50)).await;
+    assert_eq!(text_of("suspended"), "Ada 1", "a refetch keeps what is shown");
+    run_js("window.release();");
+    eventually_true("the new answer replaces it in place", || text_of("suspended") == "Ada 2").await;
+    let seen = seen_texts();
+    assert!(!seen.is_empty() && !seen.iter().any(|text| text == "loading"), "never back to loading: {seen:?}");
+}
+
+#[wasm_bindgen_test]
+async fn after_a_sign_out_the_resource_never_shows_the_last_users_data_and_await_does_not_panic() {
+    let _clean = clean_page();
+    stub_fetch(&format!(
+        "if (new URL(request.url).pathname === '/auth/logout') return new Response(null, {{status: 204}});
+         {COUNTING_USER}"
+    ));
+    store_token("valid", 900_000.0);
+    let client = browser_client("");
+    let awaited = RwSignal::new(None::<String>);
+    let _page = mount_with_session(client.clone(), move || {
+        let resource = use_user().resource();
+        session_leptos::use_session_event(move |event| {
+            if event == session_core::SessionEvent::SignedOut {
+                let resource = resource.clone();
+                leptos::task::spawn_local(async move {
+                    let outcome = resource.await.map(|user| user.display_name);
+                    awaited.set(Some(outcome.unwrap_or_else(|error| error.to_string())));
+                });
+            }
+        });
+        view! { <SuspendedUser/> }
+    });
+    eventually_true("the user shows", || text_of("suspended") == "Ada 1").await;
+
+    watch_texts();
+    client.sign_out().await;
+    eventually_true("the resource settles for nobody", || text_of("suspended").starts_with("error:")).await;
+    let seen = seen_texts();
+    assert!(!seen.iter().any(|text| text.starts_with("Ada")), "the last user's data after the sign-out: {seen:?}");
+    eventually_true("awaiting it after the sign-out gives the new outcome", || awaited.get_untracked().is_some()).await;
+    let awaited = awaited.get_untracked();
+    assert_eq!(awaited.as_deref(), Some("not signed in, or the access token was refused after a refresh"));
+}

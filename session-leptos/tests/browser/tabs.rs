@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::prelude::Owner;
-use session_core::{RequestRecipe, SessionEvent, TokenStore};
+use session_core::{EndReason, RequestRecipe, SessionEvent, TokenStore};
 use session_leptos::browser::{ANNOUNCEMENT_KEY, LocalStorageTokens, OtherTabs, keep_fresh};
 use session_leptos::browser_client;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -38,6 +38,45 @@ async fn two_tabs_refused_at_once_refresh_once() {
     assert_eq!(first.map(|response| response.status), Ok(200));
     assert_eq!(second.map(|response| response.status), Ok(200));
     assert_eq!(requests_to("/auth/refresh"), 1, "the second tab waited for the lock and adopted the first tab's token");
+}
+
+#[wasm_bindgen_test]
+async fn a_session_revoked_for_reuse_is_told_to_the_other_tab_as_reuse() {
+    let _clean = clean_page();
+    stub_fetch(
+        r#"if (new URL(request.url).pathname === '/auth/refresh') {
+               return new Response('{"error":"refresh_token_reused","message":"reused"}', {status: 403});
+           }
+           return new Response('{"error":"invalid_token","message":"expired"}', {status: 401});"#,
+    );
+    store_token("stale", 600_000.0);
+    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let recorder = Rc::clone(&heard);
+    let _heard = second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let _listening = OtherTabs::listen(&second_tab);
+
+    assert!(first_tab.send(&RequestRecipe::get("/user")).await.is_err());
+    eventually_true("the other tab hears that the session ended", || !heard.borrow().is_empty()).await;
+    assert_eq!(*heard.borrow(), [SessionEvent::Ended(EndReason::Reused)], "not folded into 'expired'");
+}
+
+#[wasm_bindgen_test]
+async fn one_listener_of_the_other_tabs_leaving_does_not_silence_another() {
+    let _clean = clean_page();
+    stub_fetch(SERVER);
+    store_token("fresh", 600_000.0);
+    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let recorder = Rc::clone(&heard);
+    let _heard = second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let staying = OtherTabs::listen(&second_tab);
+    drop(OtherTabs::listen(&second_tab));
+
+    first_tab.sign_out().await;
+    eventually_true("the listener that stayed still hears", || !heard.borrow().is_empty()).await;
+    assert_eq!(*heard.borrow(), [SessionEvent::SignedOut]);
+    drop(staying);
 }
 
 #[wasm_bindgen_test]

@@ -1,0 +1,38 @@
+//! The contract's two reads, as queries every page can share.
+
+use leptos::prelude::GetValue;
+use session_contract::{SessionEntry, User, paths};
+
+use crate::context::use_session;
+use crate::query::{Query, QueryOptions, use_query};
+
+/// The key of `GET /user`.
+pub const USER: &str = "user";
+/// The key of `GET /user/sessions`.
+pub const SESSIONS: &str = "sessions";
+
+/// `GET /user`, fresh for five minutes (the article's `staleTime`).
+pub fn use_user() -> Query<User> {
+    let api = use_session();
+    use_query(
+        USER,
+        move || {
+            let api = api.get_value();
+            async move { api.get_json::<User>(paths::USER).await }
+        },
+        QueryOptions::default(),
+    )
+}
+
+/// `GET /user/sessions`, the signed-in user's devices.
+pub fn use_sessions() -> Query<Vec<SessionEntry>> {
+    let api = use_session();
+    use_query(
+        SESSIONS,
+        move || {
+            let api = api.get_value();
+            async move { api.get_json::<Vec<SessionEntry>>(paths::USER_SESSIONS).await }
+        },
+        QueryOptions::default(),
+    )
+}
