@@ -88,7 +88,12 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     let throttle = if store.is_postgres() { Throttle::shared(store.clone()) } else { Throttle::in_memory() };
     let app = Arc::new(AppState {
         store,
-        access_tokens: AccessTokens::new(&derive_key(&secret, "access-token-signing"), &settings),
+        access_tokens: AccessTokens::new(
+            &derive_key(&secret, "access-token-signing"),
+            &settings.issuer,
+            &settings.audience,
+            settings.access_token_ttl,
+        ),
         refresh_tokens: RefreshTokens::new(derive_key(&secret, "refresh-grace-seal")),
         settings,
         clock: config.clock,

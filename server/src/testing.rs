@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use sqlx::PgPool;
 
-use crate::{ConnectionLimits, ServerConfig, SharedState, StartupError, build_app, serve};
+use crate::{ConnectionLimits, ServerConfig, SettingsError, SharedState, StartupError, build_app, serve};
 
 /// A server started by [`spawn_server`]: it runs until the runtime ends.
 pub struct RunningServer {
@@ -27,6 +27,8 @@ pub struct RunningServer {
 /// # Errors
 /// What `build_app` refuses, or no port to listen on.
 pub async fn spawn_server(config: ServerConfig, limits: ConnectionLimits) -> Result<RunningServer, SpawnError> {
+    // Checked here too: `serve` runs in a task of its own, where a refusal would leave nothing listening.
+    limits.validate()?;
     let (app, router) = build_app(config).await?;
     let address = serve_on_loopback(router, limits).await?;
     Ok(RunningServer { app, address, base_url: format!("http://{address}") })
@@ -52,6 +54,9 @@ pub enum SpawnError {
     /// No loopback port.
     #[error("cannot listen on loopback")]
     Listen(#[from] io::Error),
+    /// Connection limits `serve` would refuse.
+    #[error(transparent)]
+    Limits(#[from] SettingsError),
 }
 
 /// A loopback port nobody listens on now (for a program that binds it itself, such as a WebDriver server).

@@ -11,8 +11,6 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::Settings;
-
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 const LEEWAY_SECONDS: i64 = 5;
 // RFC 8725 and OWASP: a leeway of a few seconds, no more.
@@ -48,21 +46,22 @@ pub struct AccessTokens {
 const MAX_VERIFIED_TOKENS: usize = 10_000;
 
 impl AccessTokens {
-    pub fn new(signing_key: &[u8], settings: &Settings) -> Self {
+    /// Tokens signed with `signing_key`, naming `issuer` and `audience`, valid for `ttl` seconds.
+    pub fn new(signing_key: &[u8], issuer: &str, audience: &str, ttl: i64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         // Time claims are checked against the server's clock (the one tests move), in `is_current`.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&[&settings.audience]);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(signing_key),
             decoding: DecodingKey::from_secret(signing_key),
             validation,
-            issuer: settings.issuer.clone(),
-            audience: settings.audience.clone(),
-            ttl: settings.access_token_ttl,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl,
             verified: RwLock::new(HashMap::new()),
         }
     }
@@ -187,13 +186,12 @@ mod tests {
 
     #[test]
     fn access_token_validation_is_pinned_to_hs256_with_iss_aud_exp_nbf_and_at_most_5s_leeway() {
-        let settings = Settings::default();
-        let tokens = AccessTokens::new(b"key", &settings);
+        let tokens = AccessTokens::new(b"key", "the-issuer", "the-audience", 900);
         let validation = &tokens.validation;
         assert_eq!(validation.algorithms, [Algorithm::HS256]);
         assert!(validation.validate_aud);
-        assert_eq!(validation.iss, Some([settings.issuer.clone()].into()));
-        assert_eq!(validation.aud, Some([settings.audience.clone()].into()));
+        assert_eq!(validation.iss, Some(["the-issuer".to_owned()].into()));
+        assert_eq!(validation.aud, Some(["the-audience".to_owned()].into()));
         let required: std::collections::HashSet<String> =
             ["exp", "iss", "aud", "sub"].into_iter().map(str::to_owned).collect();
         assert_eq!(validation.required_spec_claims, required);
@@ -202,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_verified_token_is_remembered_but_its_expiry_still_counts() {
-        let tokens = AccessTokens::new(b"key", &Settings { access_token_ttl: 60, ..Settings::default() });
+        let tokens = AccessTokens::new(b"key", "session-server", "session-app", 60);
         // Far from the system's time: only the given clock counts.
         let now = 4_000_000_000;
         let fresh = tokens.issue(1, "session", now).unwrap();

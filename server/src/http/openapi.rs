@@ -2,8 +2,11 @@
 //! for a client in another language to generate code from. `docs/openapi.json` is this document, checked in: a
 //! test fails when they differ, and another checks the server's real answers against it.
 
-use session_contract::ErrorCode;
+use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE, ErrorCode, LOOPBACK_REFRESH_COOKIE, REFRESH_COOKIE, paths};
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::routes::{auth, user};
@@ -12,7 +15,7 @@ use crate::http::routes::{auth, user};
 #[openapi(
     paths(auth::login, auth::refresh, auth::logout, user::current_user, user::list_sessions, user::revoke_session),
     components(schemas(ErrorCode)),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &ContractHeaders),
     tags(
         (name = "auth", description = "Sign-in, refresh and sign-out. State-changing requests carry \
             `X-Requested-With: fetch`; the refresh token travels in an `HttpOnly` cookie on `Path=/auth` \
@@ -32,6 +35,45 @@ impl Modify for BearerToken {
             .components
             .get_or_insert_with(Default::default)
             .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The CSRF marker on every request that changes something, and the refresh cookie the refresh and the sign-out
+/// read, from the contract's own names.
+struct ContractHeaders;
+
+impl Modify for ContractHeaders {
+    fn modify(&self, document: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut document.paths.paths {
+            let reads_the_cookie = [paths::REFRESH, paths::LOGOUT].contains(&path.as_str());
+            for operation in [&mut item.post, &mut item.delete].into_iter().flatten() {
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                let marker = ParameterBuilder::new()
+                    .name(CSRF_HEADER)
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::True)
+                    .description(Some("The CSRF marker: a cross-site form cannot set it."))
+                    .schema(Some(
+                        ObjectBuilder::new().schema_type(Type::String).enum_values(Some([CSRF_HEADER_VALUE])),
+                    ));
+                parameters.push(RefOr::T(marker.build()));
+                if reads_the_cookie {
+                    let cookies = [
+                        (REFRESH_COOKIE, "The refresh token, where the server is reached over HTTPS."),
+                        (LOOPBACK_REFRESH_COOKIE, "The refresh token, on plain HTTP on a loopback address."),
+                    ];
+                    for (name, description) in cookies {
+                        let cookie = ParameterBuilder::new()
+                            .name(name)
+                            .parameter_in(ParameterIn::Cookie)
+                            .required(Required::False)
+                            .description(Some(description))
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)));
+                        parameters.push(RefOr::T(cookie.build()));
+                    }
+                }
+            }
+        }
     }
 }
 

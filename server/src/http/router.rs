@@ -72,6 +72,8 @@ fn cors_for(origins: &[String]) -> Result<CorsLayer, InvalidOrigin> {
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static(CSRF_HEADER)])
+        // What a client decides with besides the body: how long to wait, and why a token was refused.
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
         // Without it Chrome repeats the preflight every five seconds.
         .max_age(Duration::from_secs(600)))
 }

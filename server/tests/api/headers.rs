@@ -57,6 +57,10 @@ async fn configured_origins_get_credentials_and_no_one_else_does() {
 
     let marked = server.post("/auth/refresh").header("Origin", "https://app.example").send().await.unwrap();
     assert_eq!(marked.status(), StatusCode::FORBIDDEN, "allowed through CSRF, refused for lack of a cookie");
+    let exposed = marked.headers()["access-control-expose-headers"].to_str().unwrap().to_ascii_lowercase();
+    for header in ["retry-after", "www-authenticate"] {
+        assert!(exposed.contains(header), "a page on the allowed origin can read {header}: {exposed}");
+    }
     let body: serde_json::Value = marked.json().await.unwrap();
     assert_eq!(body["error"], "session_expired");
 

@@ -30,7 +30,8 @@ fn the_checked_in_document_is_the_one_the_server_generates() {
 async fn every_answer_is_one_the_document_lists_with_the_body_it_describes() {
     let document = serde_json::to_value(session_server::openapi()).unwrap();
     let server = TestServer::start(Settings::default()).await;
-    let check = async |method: &str, template: &str, response: Response| {
+    let check = async |method: &str, template: &str, expected: u16, response: Response| {
+        assert_eq!(response.status().as_u16(), expected, "{method} {template}");
         conforms(&document, method, template, response).await;
     };
 
@@ -39,22 +40,23 @@ async fn every_answer_is_one_the_document_lists_with_the_body_it_describes() {
     let body = signed_in.bytes().await.unwrap();
     let access_token = serde_json::from_slice::<Value>(&body).unwrap()["accessToken"].as_str().unwrap().to_owned();
     conforms_body(&document, "post", "/auth/login", StatusCode::OK, &body);
-    check("post", "/auth/login", server.login_as(DEMO_USERNAME, "wrong").await).await;
+    check("post", "/auth/login", 401, server.login_as(DEMO_USERNAME, "wrong").await).await;
     check(
         "post",
         "/auth/login",
+        400,
         server.post("/auth/login").body("{").header("content-type", "application/json").send().await.unwrap(),
     )
     .await;
-    check("post", "/auth/login", server.post("/auth/login").body("{}").send().await.unwrap()).await;
+    check("post", "/auth/login", 415, server.post("/auth/login").body("{}").send().await.unwrap()).await;
     let unmarked =
         server.http.post(format!("{}/auth/login", server.base)).json(&json!({"username": "a", "password": "b"}));
-    check("post", "/auth/login", unmarked.send().await.unwrap()).await;
+    check("post", "/auth/login", 403, unmarked.send().await.unwrap()).await;
 
     let other = server.sign_in().await;
-    check("get", "/user", server.get("/user", &access_token).send().await.unwrap()).await;
-    check("get", "/user", server.get("/user", "not a token").send().await.unwrap()).await;
-    check("get", "/user/sessions", server.get("/user/sessions", &access_token).send().await.unwrap()).await;
+    check("get", "/user", 200, server.get("/user", &access_token).send().await.unwrap()).await;
+    check("get", "/user", 401, server.get("/user", "not a token").send().await.unwrap()).await;
+    check("get", "/user/sessions", 200, server.get("/user/sessions", &access_token).send().await.unwrap()).await;
     let sessions: Value = server.get("/user/sessions", &access_token).send().await.unwrap().json().await.unwrap();
     let other_id = sessions.as_array().unwrap().iter().find(|entry| entry["current"] == false).unwrap()["id"].clone();
     let delete = |id: &str| {
@@ -64,17 +66,22 @@ async fn every_answer_is_one_the_document_lists_with_the_body_it_describes() {
             .bearer_auth(&access_token)
             .header("X-Requested-With", "fetch")
     };
-    check("delete", "/user/sessions/{id}", delete(other_id.as_str().unwrap()).send().await.unwrap()).await;
-    check("delete", "/user/sessions/{id}", delete("no-such-session").send().await.unwrap()).await;
+    check("delete", "/user/sessions/{id}", 204, delete(other_id.as_str().unwrap()).send().await.unwrap()).await;
+    check("delete", "/user/sessions/{id}", 404, delete("no-such-session").send().await.unwrap()).await;
 
-    check("post", "/auth/refresh", server.refresh(&refresh_token).await).await;
-    check("post", "/auth/refresh", server.refresh(&other.refresh_token).await).await;
-    check("post", "/auth/logout", server.logout(&refresh_token).await).await;
+    check("post", "/auth/refresh", 200, server.refresh(&refresh_token).await).await;
+    check("post", "/auth/refresh", 403, server.refresh(&other.refresh_token).await).await;
+    check("post", "/auth/logout", 204, server.logout(&refresh_token).await).await;
 }
 
-/// The answer's status is listed for this operation, and its body is what the listing describes.
+/// The answer's status is listed for this operation, with the headers the listing names, and its body is what
+/// the listing describes.
 async fn conforms(document: &Value, method: &str, template: &str, response: Response) {
     let status = response.status();
+    let listed = &document["paths"][template][method]["responses"][status.as_str()]["headers"];
+    for name in listed.as_object().into_iter().flat_map(|headers| headers.keys()) {
+        assert!(response.headers().contains_key(name.as_str()), "{method} {template} {status}: no {name}");
+    }
     let body = response.bytes().await.unwrap();
     conforms_body(document, method, template, status, &body);
 }

@@ -25,14 +25,17 @@ const MAX_USER_AGENT_CHARS: usize = 256;
     tag = "auth",
     request_body = Credentials,
     responses(
-        (status = 200, description = "Signed in; `Set-Cookie` carries the new session's refresh token.", body = TokenResponse),
+        (status = 200, description = "Signed in; `Set-Cookie` carries the new session's refresh token.", body = TokenResponse,
+            headers(("set-cookie" = String, description = "The new session's refresh token (see the tag)."))),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field, a body over 8 KiB.", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password.", body = ErrorBody),
         (status = 403, description = "`csrf`: no marker header, or another site's `Origin`.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: a body that is not `application/json`.", body = ErrorBody),
-        (status = 429, description = "`too_many_attempts`, with `Retry-After`.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`.", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`.", body = ErrorBody),
-        (status = 503, description = "`server_busy`, with `Retry-After`: every password check stayed busy.", body = ErrorBody),
+        (status = 503, description = "`server_busy`: every password check stayed busy; the attempt was not counted.", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait."))),
     )
 )]
 pub async fn login(
@@ -85,9 +88,12 @@ pub async fn login(
     path = paths::REFRESH,
     tag = "auth",
     responses(
-        (status = 200, description = "Rotated; `Set-Cookie` carries the new refresh token.", body = TokenResponse),
-        (status = 403, description = "`session_expired` (missing, unknown, expired, idle or revoked token) or `refresh_token_reused` (the whole session is revoked); `csrf`. The cookie is cleared.", body = ErrorBody),
-        (status = 429, description = "`too_many_attempts`, with `Retry-After`: too many unknown tokens from this address.", body = ErrorBody),
+        (status = 200, description = "Rotated; `Set-Cookie` carries the new refresh token.", body = TokenResponse,
+            headers(("set-cookie" = String, description = "The rotated refresh token."))),
+        (status = 403, description = "`session_expired` (missing, unknown, expired, idle or revoked token) or `refresh_token_reused` (the whole session is revoked); `csrf`. The cookie is cleared.", body = ErrorBody,
+            headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
+        (status = 429, description = "`too_many_attempts`: too many unknown tokens from this address; the cookie is kept.", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )
 )]
@@ -179,7 +185,8 @@ fn token_response(
     path = paths::LOGOUT,
     tag = "auth",
     responses(
-        (status = 204, description = "Signed out (or nobody was); `Set-Cookie` clears the cookie."),
+        (status = 204, description = "Signed out (or nobody was).",
+            headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
         (status = 403, description = "`csrf`.", body = ErrorBody),
         (status = 500, description = "`internal`: the session may still be live.", body = ErrorBody),
     )

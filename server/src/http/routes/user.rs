@@ -19,7 +19,9 @@ use crate::state::SharedState;
     security(("bearer" = [])),
     responses(
         (status = 200, body = User),
-        (status = 401, description = "`invalid_token`, with `WWW-Authenticate: Bearer error=\"invalid_token\"`.", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: missing, malformed, expired or forged, or its session ended.", body = ErrorBody,
+            headers(("www-authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
+        (status = 500, description = "`internal`.", body = ErrorBody),
     )
 )]
 pub async fn current_user(caller: Caller) -> Json<User> {
@@ -41,7 +43,8 @@ pub async fn current_user(caller: Caller) -> Json<User> {
     security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<SessionEntry>),
-        (status = 401, description = "`invalid_token`.", body = ErrorBody),
+        (status = 401, description = "`invalid_token`.", body = ErrorBody,
+            headers(("www-authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )
 )]
@@ -73,7 +76,8 @@ pub async fn list_sessions(
     params(("id" = String, Path, description = "The session's id, from the list.")),
     responses(
         (status = 204, description = "That session is revoked."),
-        (status = 401, description = "`invalid_token`.", body = ErrorBody),
+        (status = 401, description = "`invalid_token`.", body = ErrorBody,
+            headers(("www-authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
         (status = 403, description = "`csrf`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such session of this user.", body = ErrorBody),
         (status = 500, description = "`internal`.", body = ErrorBody),
