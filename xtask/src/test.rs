@@ -43,22 +43,7 @@ pub fn run() -> Result<(), String> {
         )),
     );
     // What crates.io would take: each library crate packaged and built from its package alone.
-    tally.check(
-        "cargo package (session-contract, session-core, session-leptos)",
-        captured(command(
-            "cargo",
-            &[
-                "package",
-                "--allow-dirty",
-                "--package",
-                "session-contract",
-                "--package",
-                "session-core",
-                "--package",
-                "session-leptos",
-            ],
-        )),
-    );
+    tally.check("cargo package (session-contract, session-core, session-leptos)", package_the_libraries());
     tally.suite("server tests on PostgreSQL", on_postgres());
 
     let build = captured(command("trunk", &["build", "--release"]));
@@ -85,6 +70,39 @@ pub fn run() -> Result<(), String> {
         tally.fail("end-to-end tests (no built app)");
     }
     tally.finish()
+}
+
+/// The crates other projects depend on.
+const LIBRARIES: [&str; 3] = ["session-contract", "session-core", "session-leptos"];
+
+/// `cargo package` of the three library crates together: each is built from its package alone, its path
+/// dependencies taken from a local registry of the ones just packaged.
+fn package_the_libraries() -> (bool, String) {
+    forget_earlier_packages();
+    let mut package = command("cargo", &["package", "--allow-dirty"]);
+    for library in LIBRARIES {
+        package.args(["--package", library]);
+    }
+    captured(package)
+}
+
+/// cargo unpacks that local registry's crates under `$CARGO_HOME/registry/src/`, and an unpacked copy of the same
+/// version left by an earlier run is used as it is: the verification would build the earlier sources. So the
+/// unpacked copies of our own crates go first (those of the crates.io index are left alone).
+fn forget_earlier_packages() {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    let Some(unpacked) = cargo_home.map(|home| home.join("registry/src")) else { return };
+    let registries = std::fs::read_dir(unpacked).into_iter().flatten().filter_map(Result::ok);
+    for registry in registries.filter(|registry| !registry.file_name().to_string_lossy().starts_with("index.")) {
+        for copy in std::fs::read_dir(registry.path()).into_iter().flatten().filter_map(Result::ok) {
+            let name = copy.file_name().to_string_lossy().into_owned();
+            if LIBRARIES.iter().any(|library| name.strip_prefix(library).is_some_and(|rest| rest.starts_with('-'))) {
+                let _ = std::fs::remove_dir_all(copy.path());
+            }
+        }
+    }
 }
 
 /// The server's HTTP suite again, each test on a database of its own in a throwaway PostgreSQL cluster, with the
