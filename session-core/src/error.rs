@@ -37,7 +37,7 @@ pub enum SessionError {
         status: u16,
         /// The contract's code: what to decide on.
         code: ErrorCode,
-        /// The server's words for people.
+        /// The server's words for people; empty when the answer was not the contract's error body.
         message: String,
     },
     /// An answer that is not the JSON the contract promises.
@@ -68,9 +68,8 @@ impl SessionError {
         }
         match serde_json::from_slice::<ErrorBody>(body) {
             Ok(ErrorBody { error, message }) => Self::Status { status, code: error, message },
-            Err(_) => {
-                Self::Status { status, code: ErrorCode::Unknown, message: format!("The request failed ({status}).") }
-            }
+            // No words from the server: the app writes its own, with the status.
+            Err(_) => Self::Status { status, code: ErrorCode::Unknown, message: String::new() },
         }
     }
 

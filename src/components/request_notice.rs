@@ -29,6 +29,9 @@ pub fn error_text(error: &SessionError) -> String {
         SessionError::Server { .. } => {
             "The server ran into a problem. Your session is kept: try Refresh in a moment.".to_owned()
         }
+        SessionError::Status { status, message, .. } if message.is_empty() => {
+            ["The request failed (", &status.to_string(), ")."].concat()
+        }
         SessionError::Status { message, .. } => message.clone(),
         SessionError::Unauthorized => "You are not signed in.".to_owned(),
         SessionError::SessionChanged => "You are now signed in as someone else.".to_owned(),
@@ -53,6 +56,7 @@ mod tests {
                 SessionError::Status { status: 404, code: ErrorCode::NotFound, message: "No such resource.".into() },
                 "No such",
             ),
+            (SessionError::Status { status: 418, code: ErrorCode::Unknown, message: String::new() }, "failed (418)"),
         ];
         for (error, expected) in cases {
             assert!(error_text(&error).contains(expected), "{error:?}: {}", error_text(&error));
