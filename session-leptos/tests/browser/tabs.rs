@@ -6,9 +6,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::prelude::Owner;
-use session_core::{EndReason, RequestRecipe, SessionEvent, TokenStore};
+use session_core::{EndReason, RequestRecipe, SessionEvent, Subscription, TokenStore};
 use session_leptos::browser::{ANNOUNCEMENT_KEY, LocalStorageTokens, OtherTabs, keep_fresh};
-use session_leptos::browser_client;
+use session_leptos::{BrowserClient, browser_client};
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use session_leptos::testing::{
@@ -26,6 +26,15 @@ const SERVER: &str = r#"
     const fresh = request.headers.get('Authorization') === 'Bearer fresh';
     return new Response(fresh ? '{"ok":true}' : '{"error":"invalid_token","message":"expired"}', {status: fresh ? 200 : 401});
 "#;
+
+/// Two tabs of one browser (two clients sharing localStorage), the second recording what it hears.
+fn two_tabs() -> (BrowserClient, BrowserClient, Rc<RefCell<Vec<SessionEvent>>>, Subscription) {
+    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let recorder = Rc::clone(&heard);
+    let subscription = second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    (first_tab, second_tab, heard, subscription)
+}
 
 #[wasm_bindgen_test]
 async fn two_tabs_refused_at_once_refresh_once() {
@@ -50,10 +59,7 @@ async fn a_session_revoked_for_reuse_is_told_to_the_other_tab_as_reuse() {
            return new Response('{"error":"invalid_token","message":"expired"}', {status: 401});"#,
     );
     store_token("stale", 600_000.0);
-    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
-    let heard = Rc::new(RefCell::new(Vec::new()));
-    let recorder = Rc::clone(&heard);
-    let _heard = second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let (first_tab, second_tab, heard, _heard) = two_tabs();
     let _listening = OtherTabs::listen(&second_tab);
 
     assert!(first_tab.send(&RequestRecipe::get("/user")).await.is_err());
@@ -66,10 +72,7 @@ async fn one_listener_of_the_other_tabs_leaving_does_not_silence_another() {
     let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("fresh", 600_000.0);
-    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
-    let heard = Rc::new(RefCell::new(Vec::new()));
-    let recorder = Rc::clone(&heard);
-    let _heard = second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let (first_tab, second_tab, heard, _heard) = two_tabs();
     let staying = OtherTabs::listen(&second_tab);
     drop(OtherTabs::listen(&second_tab));
 
@@ -84,10 +87,7 @@ async fn signing_out_in_one_tab_signs_out_the_other() {
     let _clean = clean_page();
     stub_fetch(SERVER);
     store_token("fresh", 600_000.0);
-    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
-    let heard = Rc::new(RefCell::new(Vec::new()));
-    let recorder = Rc::clone(&heard);
-    let _heard = second_tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let (first_tab, second_tab, heard, _heard) = two_tabs();
     let listening = OtherTabs::listen(&second_tab);
 
     first_tab.sign_out().await;
@@ -141,11 +141,8 @@ async fn without_a_broadcast_channel_the_storage_event_carries_the_news() {
     stub_fetch(SERVER);
     store_token("fresh", 600_000.0);
     let missing = no_broadcast_channel();
-    let (first_tab, second_tab) = (browser_client(""), browser_client(""));
+    let (first_tab, second_tab, heard, _heard) = two_tabs();
     drop(missing);
-    let heard = Rc::new(RefCell::new(Vec::new()));
-    let recorder = Rc::clone(&heard);
-    let _heard = second_tab.on_event(move |event| recorder.borrow_mut().push(event));
     let listening = OtherTabs::listen(&second_tab);
 
     first_tab.sign_out().await;
