@@ -227,6 +227,22 @@ mod tests {
     }
 
     #[test]
+    fn methods_are_spelled_as_http_spells_them() {
+        let table = [
+            (Method::Get, "GET"),
+            (Method::Head, "HEAD"),
+            (Method::Post, "POST"),
+            (Method::Put, "PUT"),
+            (Method::Patch, "PATCH"),
+            (Method::Delete, "DELETE"),
+            (Method::Options, "OPTIONS"),
+        ];
+        for (method, spelled) in table {
+            assert_eq!(method.as_str(), spelled);
+        }
+    }
+
+    #[test]
     fn every_request_that_is_not_safe_carries_the_csrf_marker_and_only_those() {
         for method in
             [Method::Get, Method::Head, Method::Options, Method::Post, Method::Put, Method::Patch, Method::Delete]
