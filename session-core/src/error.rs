@@ -11,9 +11,10 @@ pub enum SessionError {
     /// The server refused the access token even after a refresh, or nobody is signed in here.
     #[error("not signed in, or the access token was refused after a refresh")]
     Unauthorized,
-    /// While this request waited, this tab or another signed in as someone else: its answer is not theirs to see,
-    /// and it is not replayed with their token.
-    #[error("another session was signed in while the request waited")]
+    /// The session this request (or this data) belonged to is not the one there is now: while it waited, this
+    /// tab or another signed in as someone else, signed out, or the session ended. Its answer is not for whoever
+    /// is signed in now, and it is not replayed with their token.
+    #[error("the session changed while the request waited")]
     SessionChanged,
     /// The refresh was refused: the session is over and the user must sign in again.
     #[error("the session has ended: the refresh was refused")]

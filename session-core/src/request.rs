@@ -150,10 +150,11 @@ impl RequestRecipe {
         header(&self.headers, name)
     }
 
-    /// This request, with the contract's CSRF marker if it is not safe and lost the marker after it was made
-    /// (its method or headers changed by hand); otherwise `None`. The client sends every request through it.
+    /// This request with the contract's CSRF marker, if it is not safe and its marker went missing or changed
+    /// after it was made (its method or headers set by hand); otherwise `None`. The client sends every request
+    /// through it.
     pub(crate) fn with_marker_if_missing(&self) -> Option<Self> {
-        (!self.method.is_safe() && self.header(CSRF_HEADER).is_none())
+        (!self.method.is_safe() && self.header(CSRF_HEADER) != Some(CSRF_HEADER_VALUE))
             .then(|| self.clone().with_header(CSRF_HEADER, CSRF_HEADER_VALUE))
     }
 }

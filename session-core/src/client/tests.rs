@@ -427,6 +427,11 @@ fn a_request_turned_unsafe_after_it_was_made_still_carries_the_marker() {
     let (sent, _) = harness.server.requests_to("/user").pop().unwrap();
     assert_eq!(sent.header(session_contract::CSRF_HEADER), Some(session_contract::CSRF_HEADER_VALUE));
     assert_eq!(request.header(session_contract::CSRF_HEADER), None, "the caller's recipe is left as it was");
+
+    let other_value = RequestRecipe::delete("/user").with_header(session_contract::CSRF_HEADER, "XMLHttpRequest");
+    block_on(harness.client.send(&other_value)).unwrap();
+    let (sent, _) = harness.server.requests_to("/user").pop().unwrap();
+    assert_eq!(sent.header(session_contract::CSRF_HEADER), Some(session_contract::CSRF_HEADER_VALUE), "the value too");
 }
 
 #[test]
