@@ -37,7 +37,7 @@ struct Online(ReadSignal<bool>);
 /// - a sign-out that did not reach the server is told to it now;
 /// - the online signal ([`use_online`]): back online, the client forgets its backoff;
 /// - the query cache ([`use_query_client`](crate::use_query_client)), emptied on every session change so that
-///   the next user never sees the last one's data;
+///   the next user never sees the last one's data (on a sign-in, what is still read loads again);
 /// - the [`SessionNotice`] ([`use_session_notice`]).
 pub fn provide_session(client: BrowserClient) {
     keep_fresh(&client, KEEP_FRESH_EVERY);
@@ -65,6 +65,10 @@ pub fn provide_session(client: BrowserClient) {
         }
         // Every other change of session empties the cache: the next user never sees the last one's data.
         cache.clear();
+        if event == SessionEvent::SignedIn {
+            // What is still on screen loads for the new user; signed out, there is nothing to load.
+            cache.refetch_active();
+        }
     });
 }
 

@@ -37,9 +37,7 @@ struct Entry<T> {
     in_flight: RefCell<Option<AbortHandle>>,
     /// The entry as a resource, made when a reader first asks for it; one per key, shared by every reader.
     resource: OnceCell<ArcLocalResource<Result<T, SessionError>>>,
-    /// Whether the resource shows an outcome (and so must load again after a reset).
-    shown: Cell<bool>,
-    /// Loads of the resource waiting for the entry's next outcome.
+    /// Loads of the resource waiting for the entry's first outcome (or its reset).
     waiting: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
@@ -72,8 +70,10 @@ impl<T: Clone + 'static> Entry<T> {
                 let fetch = (entry.fetcher.borrow())();
                 let result = fetch.await;
                 let next = entry.state.try_update(|state| state.finish(id, monotonic_ms(), result));
-                entry.publish();
-                let Some(AfterAttempt::RetryIn(wait_ms)) = next else { return };
+                let Some(AfterAttempt::RetryIn(wait_ms)) = next else {
+                    entry.publish();
+                    return;
+                };
                 sleep(wait_ms).await;
                 match entry.state.try_update(|state| state.retry(id, online.get_untracked())).flatten() {
                     Some(same) => id = same,
@@ -89,35 +89,20 @@ impl<T: Clone + 'static> Entry<T> {
     /// The entry as a resource: see [`Query::resource`].
     fn resource(self: &Rc<Self>) -> ArcLocalResource<Result<T, SessionError>> {
         let entry = Rc::downgrade(self);
-        let resource = self.resource.get_or_init(|| ArcLocalResource::new(move || next_outcome(entry.clone())));
-        // Made for an entry that already has an outcome, it shows that one at once: a reset must undo it.
-        if self.state.with_untracked(|state| state.data.is_some() || state.error.is_some()) {
-            self.shown.set(true);
-        }
-        resource.clone()
+        self.resource.get_or_init(|| ArcLocalResource::new(move || next_outcome(entry.clone()))).clone()
     }
 
-    /// Tells the resource what readers see now: the outcome, in place; after a reset, loading again until the
-    /// next outcome (never the last session's data).
+    /// Tells the resource, and the loads waiting for it, what readers see now that the outcome may have changed
+    /// (an attempt settled, `set_data`, a reset): the outcome, in place; after a reset, that the session changed
+    /// (never the last session's data, and never `None`, which would leave `.await` nothing to return).
     fn publish(&self) {
-        let outcome = self.state.with_untracked(QueryState::outcome);
-        if outcome.is_some() {
-            for load in self.waiting.take() {
-                // A load whose resource is gone listens no more: nothing to tell.
-                let _ = load.send(());
-            }
+        for load in self.waiting.take() {
+            // A load whose resource is gone listens no more: nothing to tell.
+            let _ = load.send(());
         }
-        let Some(resource) = self.resource.get() else { return };
-        match outcome {
-            Some(outcome) => {
-                self.shown.set(true);
-                resource.set(Some(outcome));
-            }
-            None if self.shown.replace(false) => {
-                resource.set(None);
-                resource.refetch();
-            }
-            None => {}
+        if let Some(resource) = self.resource.get() {
+            let outcome = self.state.with_untracked(QueryState::outcome);
+            resource.set(Some(outcome.unwrap_or(Err(SessionError::SessionChanged))));
         }
     }
 
@@ -236,7 +221,6 @@ impl QueryClient {
             options: Cell::new(options),
             in_flight: RefCell::new(None),
             resource: OnceCell::new(),
-            shown: Cell::new(false),
             waiting: RefCell::new(Vec::new()),
         });
         let erased: Rc<dyn AnyEntry> = entry.clone();
@@ -271,12 +255,17 @@ impl QueryClient {
         }
     }
 
-    /// Empties every entry (a session change): nobody sees the last session's data, and answers still in flight
-    /// for it are dropped. Entries nobody reads go altogether; those still read load again, for the session there
-    /// is now (TanStack's `resetQueries`).
+    /// Empties every entry (a session change): nobody sees the last session's data, answers still in flight for
+    /// it are dropped, and every resource reads `Err(SessionError::SessionChanged)` until its next outcome.
+    /// Entries nobody reads go altogether.
     pub fn clear(self) {
         self.for_each(|entry| entry.reset());
         self.collect_garbage_now(f64::INFINITY);
+    }
+
+    /// Refetches every entry still read that is stale (after [`QueryClient::clear`], all of them): what a page
+    /// still shows loads for the session there is now (TanStack's `resetQueries`).
+    pub fn refetch_active(self) {
         self.for_each(|entry| entry.refetch_if_stale(self.online));
     }
 
@@ -309,12 +298,14 @@ impl<T: 'static> Copy for Query<T> {}
 
 impl<T: Clone + 'static> Query<T> {
     /// The entry as a Leptos resource, for `<Suspense>`, `<Transition>` and `.await`: one per key, shared by
-    /// every reader. It loads until the first fetch settles, then holds `Ok(data)` (or `Err` when the fetch failed
-    /// and there is no data), updated in place by every later fetch, refetch and [`QueryClient::set_data`]
-    /// without loading again. After a change of session it loads again until the entry's next outcome. Its own
-    /// `refetch` only reads the entry again; [`Query::refetch`] asks the server.
+    /// every reader. It loads until the entry's first outcome, then holds `Ok(data)` (or `Err` when the fetch
+    /// failed and there is no data), updated in place by every later fetch, refetch and
+    /// [`QueryClient::set_data`] without loading again. A change of session makes it
+    /// `Err(SessionError::SessionChanged)` until the entry's next outcome. Its own `refetch` only reads the entry
+    /// again; [`Query::refetch`] asks the server.
     pub fn resource(&self) -> ArcLocalResource<Result<T, SessionError>> {
-        self.entry.try_get_value().map_or_else(|| ArcLocalResource::new(std::future::pending), |entry| entry.resource())
+        let gone = || ArcLocalResource::new(|| async { Err(SessionError::SessionChanged) });
+        self.entry.try_get_value().map_or_else(gone, |entry| entry.resource())
     }
 
     /// Reads the entry's state (tracked: a view that calls it follows the entry).
@@ -374,20 +365,20 @@ where
     Query { entry: StoredValue::new_local(entry), online: client.online }
 }
 
-/// The entry's outcome once it has one; `entry` gone, never.
+/// The entry's outcome once it has one; `SessionChanged` when it was reset (or dropped) first.
 async fn next_outcome<T: Clone + 'static>(entry: Weak<Entry<T>>) -> Result<T, SessionError> {
-    loop {
-        let Some(current) = entry.upgrade() else { return std::future::pending().await };
-        if let Some(outcome) = current.state.with_untracked(QueryState::outcome) {
-            return outcome;
-        }
+    let outcome = || entry.upgrade().and_then(|current| current.state.with_untracked(QueryState::outcome));
+    if let Some(outcome) = outcome() {
+        return outcome;
+    }
+    if let Some(current) = entry.upgrade() {
         let (ready, settled) = oneshot::channel();
         current.waiting.borrow_mut().push(ready);
         drop(current);
-        if settled.await.is_err() {
-            return std::future::pending().await;
-        }
+        // Woken by an outcome or a reset; dropped with the entry.
+        let _ = settled.await;
     }
+    outcome().unwrap_or(Err(SessionError::SessionChanged))
 }
 
 fn milliseconds(ms: f64) -> Duration {

@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 use session_contract::User;
+use session_core::SessionError;
 use session_leptos::Query;
 
 use crate::local_date::long_date;
@@ -14,8 +15,9 @@ pub fn Profile(user: Query<User>) -> impl IntoView {
             <Suspense fallback=ProfileSkeleton>
                 {move || match profile.get() {
                     Some(Ok(user)) => view! { <ProfileDetails user/> }.into_any(),
+                    // The session changed: the page is about to follow it; nothing of the last one shows.
+                    Some(Err(SessionError::SessionChanged)) | None => view! { <ProfileSkeleton/> }.into_any(),
                     Some(Err(_)) => view! { <p class="muted">"Your profile could not be loaded."</p> }.into_any(),
-                    None => view! { <ProfileSkeleton/> }.into_any(),
                 }}
             </Suspense>
         </section>

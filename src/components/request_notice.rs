@@ -36,6 +36,7 @@ pub fn error_text(error: &SessionError) -> String {
         SessionError::Unauthorized => "You are not signed in.".to_owned(),
         SessionError::SessionChanged => "You are now signed in as someone else.".to_owned(),
         SessionError::SessionExpired => "Your session has expired. Please sign in again.".to_owned(),
+        SessionError::Encode => "The request could not be sent. Please reload the page.".to_owned(),
         _ => "Unexpected answer from the server. Please try again later.".to_owned(),
     }
 }
@@ -57,6 +58,7 @@ mod tests {
                 "No such",
             ),
             (SessionError::Status { status: 418, code: ErrorCode::Unknown, message: String::new() }, "failed (418)"),
+            (SessionError::Encode, "could not be sent"),
         ];
         for (error, expected) in cases {
             assert!(error_text(&error).contains(expected), "{error:?}: {}", error_text(&error));

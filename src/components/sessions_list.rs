@@ -41,10 +41,10 @@ pub fn SessionsList(sessions: Query<Vec<SessionEntry>>) -> impl IntoView {
                         }
                             .into_any()
                     }
+                    Some(Err(SessionError::SessionChanged)) | None => view! { <SessionsSkeleton/> }.into_any(),
                     Some(Err(_)) => {
                         view! { <p class="muted">"The list of devices could not be loaded."</p> }.into_any()
                     }
-                    None => view! { <SessionsSkeleton/> }.into_any(),
                 }}
             </Suspense>
         </section>

@@ -61,9 +61,11 @@ impl Transport for FetchTransport {
             Some(body) => builder.body(js_sys::Uint8Array::from(body.as_slice())),
             None => builder.build(),
         };
-        let mut prepared = prepared.map_err(|_| TransportError::Network)?;
+        // The browser refuses to build some requests (a body on a GET, a URL it cannot parse): not sent, so not
+        // a network failure that a retry could cure.
+        let mut prepared = prepared.map_err(|_| TransportError::Rejected)?;
         if request.keepalive {
-            prepared = kept_alive(prepared).ok_or(TransportError::Network)?;
+            prepared = kept_alive(prepared).ok_or(TransportError::Rejected)?;
         }
         let no_answer = |_| if abort.timed_out() { TransportError::Timeout } else { TransportError::Network };
         let response = prepared.send().await.map_err(no_answer)?;

@@ -158,8 +158,9 @@ fn SuspendedUser() -> impl IntoView {
     }
 }
 
-/// From now on, every text the page shows for the suspended user, as the browser renders it (a flash of the
-/// fallback or of old data cannot go unseen).
+/// From now on, the text the page shows for the suspended user each time the DOM settles after a change (a
+/// MutationObserver's callback runs after every batch of changes, before the browser can paint): a flash of the
+/// fallback or of old data that could reach the screen cannot go unseen.
 fn watch_texts() {
     run_js(
         "window.seenTexts = [];
@@ -202,37 +203,55 @@ async fn a_query_read_as_a_resource_suspends_until_the_first_answer_then_changes
     assert!(!seen.is_empty() && !seen.iter().any(|text| text == "loading"), "never back to loading: {seen:?}");
 }
 
+/// Ada is signed in; Bob signs in, and his `/user` is held on the wire until the test releases it.
+const ADA_THEN_BOB: &str = r#"
+    const path = new URL(request.url).pathname;
+    if (path === '/auth/login') {
+        return new Response('{"accessToken":"h.p.bob","tokenType":"Bearer","expiresIn":900}', {status: 200});
+    }
+    if (path === '/auth/logout') return new Response(null, {status: 204});
+    if (request.headers.get('Authorization') === 'Bearer h.p.bob') {
+        return new Promise(resolve => { window.release = resolve; }).then(() => new Response(JSON.stringify(
+            {id: 8, username: "bob", displayName: "Bob", email: "", createdAt: "2026-11-27T10:00:00Z"}), {status: 200}));
+    }
+    return new Response(JSON.stringify({id: 7, username: "ada", displayName: "Ada", email: "",
+        createdAt: "2026-11-27T10:00:00Z"}), {status: 200});
+"#;
+
+const CHANGED: &str = "error: the session changed while the request waited";
+
 #[wasm_bindgen_test]
-async fn after_a_sign_out_the_resource_never_shows_the_last_users_data_and_await_does_not_panic() {
+async fn a_change_of_session_never_shows_the_last_users_data_and_await_always_has_an_answer() {
     let _clean = clean_page();
-    stub_fetch(&format!(
-        "if (new URL(request.url).pathname === '/auth/logout') return new Response(null, {{status: 204}});
-         {COUNTING_USER}"
-    ));
+    stub_fetch(ADA_THEN_BOB);
     store_token("valid", 900_000.0);
     let client = browser_client("");
-    let awaited = RwSignal::new(None::<String>);
+    let resource = RwSignal::new_local(None::<ArcLocalResource<Result<User, session_core::SessionError>>>);
     let _page = mount_with_session(client.clone(), move || {
-        let resource = use_user().resource();
-        session_leptos::use_session_event(move |event| {
-            if event == session_core::SessionEvent::SignedOut {
-                let resource = resource.clone();
-                leptos::task::spawn_local(async move {
-                    let outcome = resource.await.map(|user| user.display_name);
-                    awaited.set(Some(outcome.unwrap_or_else(|error| error.to_string())));
-                });
-            }
-        });
+        resource.set(Some(use_user().resource()));
         view! { <SuspendedUser/> }
     });
-    eventually_true("the user shows", || text_of("suspended") == "Ada 1").await;
+    eventually_true("Ada shows", || text_of("suspended") == "Ada").await;
+
+    watch_texts();
+    client.sign_in("bob", "password").await.unwrap();
+    eventually_true("Bob's user is on the wire", || requests_to("/user") == 2).await;
+    sleep(Duration::from_millis(50)).await;
+    assert_eq!(text_of("suspended"), CHANGED, "while Bob's answer is held, nothing of Ada's");
+    let awaited = resource.get_untracked().unwrap().await;
+    assert_eq!(awaited, Err(session_core::SessionError::SessionChanged), "awaiting now answers at once");
+    run_js("window.release();");
+    eventually_true("Bob's answer shows", || text_of("suspended") == "Bob").await;
+    let seen = seen_texts();
+    assert!(!seen.iter().any(|text| text == "Ada"), "Ada's data after Bob signed in: {seen:?}");
 
     watch_texts();
     client.sign_out().await;
-    eventually_true("the resource settles for nobody", || text_of("suspended").starts_with("error:")).await;
+    eventually_true("signed out, the resource says the session changed", || text_of("suspended") == CHANGED).await;
+    sleep(Duration::from_millis(50)).await;
     let seen = seen_texts();
-    assert!(!seen.iter().any(|text| text.starts_with("Ada")), "the last user's data after the sign-out: {seen:?}");
-    eventually_true("awaiting it after the sign-out gives the new outcome", || awaited.get_untracked().is_some()).await;
-    let awaited = awaited.get_untracked();
-    assert_eq!(awaited.as_deref(), Some("not signed in, or the access token was refused after a refresh"));
+    assert!(!seen.iter().any(|text| text == "Bob"), "Bob's data after the sign-out: {seen:?}");
+    assert_eq!(requests_to("/user"), 2, "signed out, nothing is fetched again");
+    let awaited = resource.get_untracked().unwrap().await;
+    assert_eq!(awaited, Err(session_core::SessionError::SessionChanged));
 }
