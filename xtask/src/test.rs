@@ -86,23 +86,30 @@ fn package_the_libraries() -> (bool, String) {
     captured(package)
 }
 
-/// cargo unpacks that local registry's crates under `$CARGO_HOME/registry/src/`, and an unpacked copy of the same
-/// version left by an earlier run is used as it is: the verification would build the earlier sources. So the
-/// unpacked copies of our own crates go first (those of the crates.io index are left alone).
+/// cargo unpacks that local registry's crates under `$CARGO_HOME/registry/src/-<hash>/` (a local registry's
+/// folder has no host before its `-`), and an unpacked copy of the same version left by an earlier run is used
+/// as it is: the verification would build the earlier sources. So those copies of our own crates, at the
+/// version about to be packaged, go first; nothing else is touched.
 fn forget_earlier_packages() {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
     let Some(unpacked) = cargo_home.map(|home| home.join("registry/src")) else { return };
-    let registries = std::fs::read_dir(unpacked).into_iter().flatten().filter_map(Result::ok);
-    for registry in registries.filter(|registry| !registry.file_name().to_string_lossy().starts_with("index.")) {
-        for copy in std::fs::read_dir(registry.path()).into_iter().flatten().filter_map(Result::ok) {
-            let name = copy.file_name().to_string_lossy().into_owned();
-            if LIBRARIES.iter().any(|library| name.strip_prefix(library).is_some_and(|rest| rest.starts_with('-'))) {
-                let _ = std::fs::remove_dir_all(copy.path());
-            }
+    let copies: Vec<String> =
+        LIBRARIES.iter().filter_map(|library| Some(format!("{library}-{}", version_of(library)?))).collect();
+    let local_registries = std::fs::read_dir(unpacked).into_iter().flatten().filter_map(Result::ok);
+    for registry in local_registries.filter(|registry| registry.file_name().to_string_lossy().starts_with('-')) {
+        for copy in &copies {
+            let _ = std::fs::remove_dir_all(registry.path().join(copy));
         }
     }
+}
+
+/// The version in the manifest of the workspace crate `library`.
+fn version_of(library: &str) -> Option<String> {
+    let folder = if library == "session-contract" { "contract" } else { library };
+    let manifest = std::fs::read_to_string(workspace_root().join(folder).join("Cargo.toml")).ok()?;
+    manifest.lines().find_map(|line| Some(line.strip_prefix("version = ")?.trim_matches('"').to_owned()))
 }
 
 /// The server's HTTP suite again, each test on a database of its own in a throwaway PostgreSQL cluster, with the

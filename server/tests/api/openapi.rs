@@ -26,6 +26,36 @@ fn the_checked_in_document_is_the_one_the_server_generates() {
     );
 }
 
+#[test]
+fn every_state_changing_operation_asks_for_the_marker_and_the_cookie_readers_name_both_cookies() {
+    let document = serde_json::to_value(session_server::openapi()).unwrap();
+    let parameter = |operation: &Value, name: &str| {
+        operation["parameters"].as_array().into_iter().flatten().find(|parameter| parameter["name"] == name).cloned()
+    };
+    let mut state_changing = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in
+            item.as_object().unwrap().iter().filter(|(method, _)| ["post", "delete"].contains(&method.as_str()))
+        {
+            state_changing += 1;
+            let marker =
+                parameter(operation, "x-requested-with").unwrap_or_else(|| panic!("{method} {path}: no marker"));
+            assert_eq!(
+                (marker["in"].as_str(), marker["required"].as_bool()),
+                (Some("header"), Some(true)),
+                "{method} {path}"
+            );
+            assert_eq!(marker["schema"]["enum"], json!(["fetch"]), "{method} {path}");
+            let reads_the_cookie = ["/auth/refresh", "/auth/logout"].contains(&path.as_str());
+            for cookie in ["__Secure-refresh", "refresh"] {
+                let listed = parameter(operation, cookie).is_some_and(|parameter| parameter["in"] == "cookie");
+                assert_eq!(listed, reads_the_cookie, "{method} {path}: the {cookie} cookie");
+            }
+        }
+    }
+    assert_eq!(state_changing, 4, "login, refresh, logout and signing out a device");
+}
+
 #[tokio::test]
 async fn every_answer_is_one_the_document_lists_with_the_body_it_describes() {
     let document = serde_json::to_value(session_server::openapi()).unwrap();
@@ -36,6 +66,8 @@ async fn every_answer_is_one_the_document_lists_with_the_body_it_describes() {
     };
 
     let signed_in = server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await;
+    let listed = &document["paths"]["/auth/login"]["post"]["responses"]["200"]["headers"];
+    assert!(listed["set-cookie"].is_object() && signed_in.headers().contains_key("set-cookie"), "the login's cookie");
     let refresh_token = crate::support::refresh_cookie(signed_in.headers()).unwrap();
     let body = signed_in.bytes().await.unwrap();
     let access_token = serde_json::from_slice::<Value>(&body).unwrap()["accessToken"].as_str().unwrap().to_owned();
