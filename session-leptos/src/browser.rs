@@ -10,6 +10,7 @@ mod token_store;
 mod transport;
 
 pub use client::{BrowserClient, REQUEST_TIMEOUT, browser_client};
+pub(crate) use clock::sleep;
 pub use clock::{BrowserClock, monotonic_ms};
 pub use lifecycle::{keep_fresh, use_online_signal};
 pub use tabs::{ANNOUNCEMENT_KEY, BrowserTabs, HeldLock, OtherTabs};

@@ -47,12 +47,12 @@ pub fn provide_session(client: BrowserClient) {
     let _other_tabs = StoredValue::new_local(OtherTabs::listen(&client));
     let online = use_online_signal(&client);
     provide_context(Online(online));
-    provide_context(StoredValue::new_local(client));
+    let session = StoredValue::new_local(client);
+    provide_context(session);
     let cache = QueryClient::new(online.into());
     provide_context(cache);
     let notice = SessionNotice { ended: RwSignal::new(None), kept_in_memory: RwSignal::new(false) };
     provide_context(notice);
-    let session = use_session();
     use_session_event(move |event| {
         let client = session.get_value();
         notice.kept_in_memory.set(client.is_signed_in() && client.store().is_in_memory_only());

@@ -22,7 +22,7 @@ use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use session_core::SessionError;
 
-use crate::browser::monotonic_ms;
+use crate::browser::{monotonic_ms, sleep};
 
 use state::AfterAttempt;
 pub use state::{FetchStatus, QueryOptions, QueryState};
@@ -74,7 +74,7 @@ impl<T: Clone + 'static> Entry<T> {
                     entry.publish();
                     return;
                 };
-                sleep(wait_ms).await;
+                sleep(milliseconds(wait_ms)).await;
                 match entry.state.try_update(|state| state.retry(id, online.get_untracked())).flatten() {
                     Some(same) => id = same,
                     None => return,
@@ -383,16 +383,4 @@ async fn next_outcome<T: Clone + 'static>(entry: Weak<Entry<T>>) -> Result<T, Se
 
 fn milliseconds(ms: f64) -> Duration {
     Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()
-}
-
-/// Resolves after `ms` milliseconds, on the browser's timer.
-async fn sleep(ms: f64) {
-    let (done, wait) = futures::channel::oneshot::channel::<()>();
-    set_timeout(
-        move || {
-            let _ = done.send(());
-        },
-        milliseconds(ms),
-    );
-    let _ = wait.await;
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use leptos::prelude::*;
 use session_core::{AccessToken, TokenStore};
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 
 use session_contract::CSRF_HEADER;
 
@@ -27,14 +26,7 @@ pub fn local_storage() -> web_sys::Storage {
 
 /// Resolves after `duration`, on the browser's timer.
 pub async fn sleep(duration: Duration) {
-    let millis = i32::try_from(duration.as_millis()).expect("a short sleep");
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .expect("a window")
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, millis)
-            .expect("a timer");
-    });
-    JsFuture::from(promise).await.expect("the timer fires");
+    crate::browser::sleep(duration).await;
 }
 
 /// Waits up to two seconds for `probe` to find something, and returns it; otherwise fails naming `what`.

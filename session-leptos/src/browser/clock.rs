@@ -26,3 +26,15 @@ pub fn monotonic_ms() -> f64 {
 pub(crate) fn whole_millis(duration: Duration) -> u32 {
     u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
+
+/// Resolves after `duration`, on the browser's timer: the query cache's retries and the test helpers wait on it.
+pub(crate) async fn sleep(duration: Duration) {
+    let (done, wait) = futures::channel::oneshot::channel::<()>();
+    leptos::prelude::set_timeout(
+        move || {
+            let _ = done.send(());
+        },
+        duration,
+    );
+    let _ = wait.await;
+}
