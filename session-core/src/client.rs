@@ -348,15 +348,12 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
 
     fn adopt(&self, response: &Response, session: Option<String>) -> Result<(), SessionError> {
         let body: TokenResponse = response.json()?;
-        // Whole seconds from the server; as f64 they are exact far beyond any lifetime.
-        #[allow(clippy::cast_precision_loss)]
-        let lifetime_ms = body.expires_in as f64 * 1000.0;
         let session = session.unwrap_or_else(|| session_of(&body.access_token));
         let lifetime = Duration::from_secs(body.expires_in);
         self.store.save(&AccessToken {
             value: body.access_token,
             session,
-            expires_at_ms: Some(self.clock.now_ms() + lifetime_ms),
+            expires_at_ms: Some(self.clock.now_ms() + milliseconds(lifetime)),
             lifetime,
         });
         Ok(())
