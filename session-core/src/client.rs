@@ -6,14 +6,15 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
+use futures::lock::{Mutex, MutexGuard};
 use serde::de::DeserializeOwned;
 use session_contract::{Credentials, ErrorCode, TokenResponse};
 
 use crate::error::SessionError;
 use crate::listeners::{Listeners, Subscription};
 use crate::options::Options;
-use crate::policy::{backoff_delay, expires_soon, milliseconds};
-use crate::ports::{AccessToken, Clock, EndReason, SessionEvent, Tabs, TokenStore, Transport, session_of};
+use crate::policy::{backoff_delay, expires_soon, milliseconds, retry_after};
+use crate::ports::{AccessToken, Clock, EndReason, News, SessionEvent, Tabs, TokenStore, Transport, session_of};
 use crate::request::{Auth, RequestRecipe, Response};
 
 #[cfg(test)]
@@ -39,8 +40,11 @@ struct Inner<T, S, C, X> {
     clock: C,
     tabs: X,
     options: Options,
-    /// The one renewal in flight, shared by every request that needs it.
-    renewal: RefCell<Option<Renewal>>,
+    /// The one renewal in flight and the session it renews, shared by every request of that session.
+    renewal: RefCell<Option<(String, Renewal)>>,
+    /// Taken, with the cross-tab lock, by everything that changes the session (sign-in, sign-out, refresh), so
+    /// that they run one at a time and their answers' cookies land in the order they were sent.
+    order: Mutex<()>,
     backoff: RefCell<Backoff>,
     listeners: Rc<Listeners>,
     /// Why the store is empty, when it is: the session expired (in this tab or another), or the user signed out.
@@ -53,6 +57,8 @@ struct Backoff {
     failures: u32,
     retry_at_ms: f64,
     last_error: Option<SessionError>,
+    /// How long the server asked to be left alone (`Retry-After` of a `429`).
+    asked_to_wait: Option<Duration>,
 }
 
 impl<T, S, C, X> SessionClient<T, S, C, X>
@@ -77,6 +83,7 @@ where
                 tabs,
                 options,
                 renewal: RefCell::new(None),
+                order: Mutex::new(()),
                 backoff: RefCell::new(Backoff::default()),
                 listeners: Rc::default(),
                 expired: Cell::new(false),
@@ -84,9 +91,21 @@ where
         }
     }
 
-    /// What another tab announced. The token store is shared, so only this tab's listeners need to hear it.
-    pub fn receive_from_other_tab(&self, event: SessionEvent) {
-        self.inner.emit(event);
+    /// What another tab announced: its listeners hear it, and this tab's view of the store takes it in unless it
+    /// is old news (see [`News::is_news_to`]). A token it carries is stored at once, so that this tab does not
+    /// depend on the shared store reaching it in time (WebKit hands localStorage writes to other tabs late, and a
+    /// store in a tab's memory never does).
+    pub fn receive_from_other_tab(&self, news: News) {
+        let stored = self.inner.store.load();
+        if !news.is_news_to(stored.as_ref()) {
+            return;
+        }
+        match (&news.token, &stored) {
+            (Some(token), _) => self.inner.store.save(token),
+            (None, Some(_)) => self.inner.store.clear(),
+            (None, None) => {}
+        }
+        self.inner.emit(news.event);
     }
 
     /// Renews a token about to expire; the periodic check of idle tabs calls this.
@@ -136,12 +155,15 @@ where
     pub async fn sign_in(&self, username: &str, password: &str) -> Result<(), SessionError> {
         let credentials = Credentials { username: username.to_owned(), password: password.to_owned() };
         let request = RequestRecipe::post(self.inner.options.login_path.as_str()).with_json(&credentials)?.anonymous();
+        // After the refresh or logout in flight, here or in another tab: their late `Set-Cookie` cannot land
+        // after this session's.
+        let _turn = self.inner.one_at_a_time().await;
         let response = self.send(&request).await?;
-        self.inner.adopt(&response, None)?;
+        let token = self.inner.adopt(&response, None)?;
         // The browser now holds the new session's cookie: a logout still pending would end that one.
         self.inner.store.set_logout_pending(false);
         self.inner.backoff.replace(Backoff::default());
-        self.inner.emit_and_announce(SessionEvent::SignedIn);
+        self.inner.emit_and_announce(News::of_token(SessionEvent::SignedIn, token));
         Ok(())
     }
 
@@ -152,8 +174,14 @@ where
         }
     }
 
-    /// `POST` the logout path with the cookie; remembers, for the next start, when the server did not hear.
+    /// `POST` the logout path with the cookie, in its turn (after the refresh in flight, whose answer may
+    /// rotate the cookie); remembers, for the next start, when the server did not hear.
     async fn tell_the_server_of_the_sign_out(&self) {
+        let _turn = self.inner.one_at_a_time().await;
+        if self.is_signed_in() {
+            // Someone signed in while this waited: the cookie is theirs now.
+            return;
+        }
         let logout = RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous().keepalive();
         let unheard = matches!(
             self.send(&logout).await,
@@ -165,8 +193,9 @@ where
     /// Ends the session here and in every tab at once, then on the server when it can be reached: closing the
     /// tab right after still signs out locally, and a refresh still on the wire finds the session gone.
     pub async fn sign_out(&self) {
+        let session = self.inner.store.load().map(|token| token.session);
         self.inner.store.clear();
-        self.inner.emit_and_announce(SessionEvent::SignedOut);
+        self.inner.emit_and_announce(News::of_session(SessionEvent::SignedOut, session));
         self.tell_the_server_of_the_sign_out().await;
     }
 
@@ -211,23 +240,21 @@ where
     /// to be stale; a token about to expire is renewed first. Without a token there is nothing to send: nobody
     /// is signed in here.
     async fn token_to_send(&self) -> Result<AccessToken, SessionError> {
-        let running = self.inner.renewal.borrow().clone();
-        if let Some(renewal) = running {
-            unless_session_ended(renewal.await)?;
-        }
         let token = self.inner.store.load().ok_or(SessionError::Unauthorized)?;
-        if !self.inner.expires_soon(&token) {
+        if let Some(renewal) = self.inner.renewal_of(&token.session) {
+            unless_session_ended(renewal.await)?;
+        } else if self.inner.expires_soon(&token) {
+            unless_session_ended(self.renew_unless_already_renewed(&token).await)?;
+        } else {
             return Ok(token);
         }
-        unless_session_ended(self.renew_unless_already_renewed(&token).await)?;
         self.inner.token_of(&token.session)
     }
 
     /// Joins the renewal in flight, or starts one, unless the store already answers the need: another request
     /// or tab renewed the token meanwhile, or the session it belongs to is no longer the stored one.
     async fn renew_unless_already_renewed(&self, refused: &AccessToken) -> Result<(), SessionError> {
-        let running = self.inner.renewal.borrow().clone();
-        if let Some(renewal) = running {
+        if let Some(renewal) = self.inner.renewal_of(&refused.session) {
             return renewal.await;
         }
         if let Some(settled) = self.inner.already_settled(refused) {
@@ -243,15 +270,20 @@ where
     /// end even when they all go away (the rotated token is kept and the cross-tab lock released).
     fn start_renewal(&self, refused: AccessToken) -> Renewal {
         let inner = Rc::clone(&self.inner);
+        let session = refused.session.clone();
         let renewal = async move {
             let outcome = inner.renew_across_tabs(&refused).await;
             inner.record(&outcome);
-            inner.renewal.borrow_mut().take();
+            let mut slot = inner.renewal.borrow_mut();
+            if slot.as_ref().is_some_and(|(renewing, _)| *renewing == refused.session) {
+                slot.take();
+            }
+            drop(slot);
             outcome
         }
         .boxed_local()
         .shared();
-        *self.inner.renewal.borrow_mut() = Some(renewal.clone());
+        *self.inner.renewal.borrow_mut() = Some((session, renewal.clone()));
         if let Some(spawn) = self.inner.options.spawn {
             let to_the_end = renewal.clone();
             spawn(async move { drop(to_the_end.await) }.boxed_local());
@@ -261,6 +293,18 @@ where
 }
 
 impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
+    /// This tab's turn and the cross-tab lock: held while the session changes.
+    async fn one_at_a_time(&self) -> (MutexGuard<'_, ()>, X::Lock) {
+        let turn = self.order.lock().await;
+        (turn, self.tabs.lock().await)
+    }
+
+    /// The renewal in flight, if it renews `session`: a request never waits on another session's renewal.
+    fn renewal_of(&self, session: &str) -> Option<Renewal> {
+        let renewal = self.renewal.borrow();
+        renewal.as_ref().filter(|(renewing, _)| renewing == session).map(|(_, renewal)| renewal.clone())
+    }
+
     fn means_renew(&self, status: u16) -> bool {
         self.options.refresh_on_status.contains(&status)
     }
@@ -291,7 +335,7 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
 
     /// Under the cross-tab lock, and only if no other tab renewed the token while this one waited for it.
     async fn renew_across_tabs(&self, refused: &AccessToken) -> Result<(), SessionError> {
-        let _lock = self.tabs.lock().await;
+        let _turn = self.one_at_a_time().await;
         if let Some(settled) = self.already_settled(refused) {
             return settled;
         }
@@ -304,24 +348,29 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
         (self.clock.monotonic_ms() < backoff.retry_at_ms).then(|| backoff.last_error.clone()).flatten()
     }
 
-    /// Only the failures that a later attempt may cure (no answer, a timeout, a 5xx) back off.
+    /// A renewal that failed while the session goes on (no answer, a timeout, a 5xx, a refusal that is not the
+    /// session's end) backs off: doubling from the first wait, and at least as long as a `Retry-After` asked.
     fn record(&self, outcome: &Result<(), SessionError>) {
         let mut backoff = self.backoff.borrow_mut();
         match outcome {
-            Err(error @ (SessionError::Network | SessionError::Timeout | SessionError::Server { .. })) => {
-                backoff.retry_at_ms =
-                    self.clock.monotonic_ms() + milliseconds(backoff_delay(backoff.failures, &self.options));
+            Err(SessionError::SessionExpired | SessionError::Unauthorized | SessionError::SessionChanged) | Ok(()) => {
+                *backoff = Backoff::default();
+            }
+            Err(error) => {
+                let wait = backoff_delay(backoff.failures, &self.options)
+                    .max(backoff.asked_to_wait.take().unwrap_or_default());
+                backoff.retry_at_ms = self.clock.monotonic_ms() + milliseconds(wait);
                 backoff.failures = backoff.failures.saturating_add(1);
                 backoff.last_error = Some(error.clone());
             }
-            _ => *backoff = Backoff::default(),
         }
     }
 
     /// One refresh of `session`, retried once at once if its answer is lost: the server answers the same token
     /// again with the same child inside its grace window. Its outcome applies only if the store still holds
     /// that session: a sign-out or another sign-in meanwhile wins, and the outcome is dropped unannounced.
-    /// Only its 403 ends the session; no answer or a 5xx keep the token.
+    /// Only the contract's refusals (`403 session_expired`, `403 refresh_token_reused`) end the session; no answer,
+    /// a 5xx or any other refusal (a proxy's page, `csrf`, `429`) keep the token.
     async fn renew(&self, session: &str) -> Result<(), SessionError> {
         let request = RequestRecipe::post(self.options.refresh_path.as_str())
             .anonymous()
@@ -331,37 +380,41 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
             Err(_) => self.transport.send(&request, None).await?,
         };
         self.token_of(session)?;
-        match response.status {
-            200..=299 => {
-                self.adopt(&response, Some(session.to_owned()))?;
-                self.emit(SessionEvent::Renewed);
-                Ok(())
-            }
-            403 => {
-                self.store.clear();
-                self.emit_and_announce(SessionEvent::Ended(end_reason(&response)));
-                Err(SessionError::SessionExpired)
-            }
-            status => Err(SessionError::from_status(status, &response.body)),
+        if (200..300).contains(&response.status) {
+            let token = self.adopt(&response, Some(session.to_owned()))?;
+            // Told before the lock is released: the next tab to take it has the token without trusting its
+            // view of the shared store to be current.
+            self.emit_and_announce(News::of_token(SessionEvent::Renewed, token));
+            return Ok(());
         }
+        let refusal = SessionError::from_status(response.status, &response.body);
+        let Some(reason) = end_reason(&refusal) else {
+            self.backoff.borrow_mut().asked_to_wait = response.header("Retry-After").and_then(retry_after);
+            return Err(refusal);
+        };
+        self.store.clear();
+        self.emit_and_announce(News::of_session(SessionEvent::Ended(reason), Some(session.to_owned())));
+        Err(SessionError::SessionExpired)
     }
 
-    fn adopt(&self, response: &Response, session: Option<String>) -> Result<(), SessionError> {
+    /// Stores the token of a sign-in's or refresh's answer, and returns it.
+    fn adopt(&self, response: &Response, session: Option<String>) -> Result<AccessToken, SessionError> {
         let body: TokenResponse = response.json()?;
         let session = session.unwrap_or_else(|| session_of(&body.access_token));
         let lifetime = Duration::from_secs(body.expires_in);
-        self.store.save(&AccessToken {
+        let token = AccessToken {
             value: body.access_token,
             session,
             expires_at_ms: Some(self.clock.now_ms() + milliseconds(lifetime)),
             lifetime,
-        });
-        Ok(())
+        };
+        self.store.save(&token);
+        Ok(token)
     }
 
-    fn emit_and_announce(&self, event: SessionEvent) {
-        self.tabs.announce(event);
-        self.emit(event);
+    fn emit_and_announce(&self, news: News) {
+        self.tabs.announce(&news);
+        self.emit(news.event);
     }
 
     fn emit(&self, event: SessionEvent) {
@@ -374,11 +427,12 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
     }
 }
 
-/// Why the refresh's `403` ended the session, from the contract's code.
-fn end_reason(response: &Response) -> EndReason {
-    match SessionError::from_status(response.status, &response.body).code() {
-        Some(ErrorCode::RefreshTokenReused) => EndReason::Reused,
-        _ => EndReason::Expired,
+/// Whether, and why, the refresh's refusal ended the session: only the contract's two `403` codes do.
+fn end_reason(refusal: &SessionError) -> Option<EndReason> {
+    match refusal {
+        SessionError::Status { status: 403, code: ErrorCode::SessionExpired, .. } => Some(EndReason::Expired),
+        SessionError::Status { status: 403, code: ErrorCode::RefreshTokenReused, .. } => Some(EndReason::Reused),
+        _ => None,
     }
 }
 

@@ -69,6 +69,9 @@ pub use client::SessionClient;
 pub use error::{DecodeError, DecodeErrorKind, SessionError, TransportError};
 pub use listeners::Subscription;
 pub use options::Options;
-pub use ports::{AccessToken, Clock, EndReason, SessionEvent, SingleTab, Tabs, TokenStore, Transport, session_of};
+pub use ports::{
+    AccessToken, Clock, EndReason, News, SessionEvent, SingleTab, Tabs, TokenStore, Transport, is_bearer_token,
+    session_of,
+};
 pub use request::{Auth, Method, RequestRecipe, Response};
 pub use session_contract::ErrorCode;

@@ -19,6 +19,11 @@ pub(crate) fn backoff_delay(failures: u32, options: &Options) -> Duration {
     options.backoff_first.saturating_mul(1 << failures.min(16)).min(options.backoff_max)
 }
 
+/// A `Retry-After` in seconds (the contract's form); `None` for a date or anything else.
+pub(crate) fn retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse().ok().map(Duration::from_secs)
+}
+
 /// A duration on the [`Clock`](crate::Clock)'s millisecond scale.
 pub(crate) fn milliseconds(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
@@ -47,6 +52,22 @@ mod tests {
         ];
         for (expires_at, lifetime, now, renew) in table {
             assert_eq!(expires_soon(&token(expires_at, lifetime), now, &options), renew, "{expires_at:?} {now}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let table = [
+            ("5", Some(5)),
+            (" 120 ", Some(120)),
+            ("0", Some(0)),
+            ("-1", None),
+            ("1.5", None),
+            ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+            ("", None),
+        ];
+        for (value, seconds) in table {
+            assert_eq!(retry_after(value), seconds.map(Duration::from_secs), "{value:?}");
         }
     }
 

@@ -76,8 +76,9 @@ pub trait Tabs {
     type Lock;
     /// Waits for the cross-tab refresh lock, or for a timeout after which the tab goes on without it.
     async fn lock(&self) -> Self::Lock;
-    /// Tells the other tabs; they pass it to [`SessionClient::receive_from_other_tab`](crate::SessionClient).
-    fn announce(&self, event: SessionEvent);
+    /// Tells the other tabs, in the order announced; they pass it to
+    /// [`SessionClient::receive_from_other_tab`](crate::SessionClient::receive_from_other_tab).
+    fn announce(&self, news: &News);
 }
 
 /// The session a freshly signed-in access token starts: its signature, unique to it (a token that is not a JWT
@@ -86,13 +87,21 @@ pub fn session_of(access_token: &str) -> String {
     access_token.rsplit('.').next().unwrap_or(access_token).to_owned()
 }
 
+/// Whether `value` can be sent as a Bearer token: RFC 6750's `b64token` (letters, digits, `-._~+/`, then any
+/// `=`), which a JWT always is. Anything else in the token store is not this app's token (a header could not
+/// carry it): it is treated as no token.
+pub fn is_bearer_token(value: &str) -> bool {
+    let body = value.trim_end_matches('=');
+    !body.is_empty() && body.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-._~+/".contains(&byte))
+}
+
 /// A client alone in its browser, or in a test: no lock to take, nobody to tell.
 pub struct SingleTab;
 
 impl Tabs for SingleTab {
     type Lock = ();
     async fn lock(&self) {}
-    fn announce(&self, _: SessionEvent) {}
+    fn announce(&self, _: &News) {}
 }
 
 /// What happened to the session, in this tab or (through [`Tabs`]) another.
@@ -109,6 +118,54 @@ pub enum SessionEvent {
     SignedOut,
 }
 
+/// What a tab tells the others: the event, and the session it speaks of, so that a late word about an old session
+/// never reaches a newer one.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct News {
+    /// What happened.
+    pub event: SessionEvent,
+    /// The session it happened to (`None`: a sign-out where nobody was signed in).
+    pub session: Option<String>,
+    /// The new token of a sign-in or renewal.
+    pub token: Option<AccessToken>,
+}
+
+impl News {
+    /// A sign-in or renewal, with its token.
+    pub fn of_token(event: SessionEvent, token: AccessToken) -> Self {
+        Self { event, session: Some(token.session.clone()), token: Some(token) }
+    }
+
+    /// A sign-out or an end, of `session`.
+    pub fn of_session(event: SessionEvent, session: Option<String>) -> Self {
+        Self { event, session, token: None }
+    }
+
+    /// Whether a tab whose store holds `stored` should take this in. Old news is not: a sign-out or end of a
+    /// session other than the stored one (a newer sign-in replaced it), a renewal of a session not stored
+    /// here, or a token issued before the stored one of another session.
+    pub fn is_news_to(&self, stored: Option<&AccessToken>) -> bool {
+        let Some(stored) = stored else {
+            // Signed out here: a late renewal must not sign this tab back in.
+            return self.event != SessionEvent::Renewed;
+        };
+        let same_session = self.session.as_deref() == Some(stored.session.as_str());
+        match (&self.token, self.event) {
+            (None, _) => same_session || self.session.is_none(),
+            (Some(_), SessionEvent::Renewed) => same_session,
+            (Some(token), _) => same_session || !issued_before(token, stored),
+        }
+    }
+}
+
+/// Whether `token` was received before `other`, by the wall clock both were stamped with (a token whose expiry
+/// is unknown is never the older).
+fn issued_before(token: &AccessToken, other: &AccessToken) -> bool {
+    let issued = |token: &AccessToken| token.expires_at_ms.map(|at| at - token.lifetime.as_secs_f64() * 1000.0);
+    matches!((issued(token), issued(other)), (Some(token), Some(other)) if token < other)
+}
+
 /// Why the server ended a session, from the code of the refresh's `403`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -122,7 +179,58 @@ pub enum EndReason {
 
 #[cfg(test)]
 mod tests {
-    use super::session_of;
+    use std::time::Duration;
+
+    use super::{AccessToken, EndReason, News, SessionEvent, session_of};
+
+    #[test]
+    fn old_news_from_another_tab_is_not_taken_in() {
+        // Tokens received at 1 000 (session a) and 2 000 (session b) ms, each valid for 900 s.
+        let a = AccessToken::new("ta", "a", Some(901_000.0), Duration::from_secs(900));
+        let b = AccessToken::new("tb", "b", Some(902_000.0), Duration::from_secs(900));
+        let a_renewed = AccessToken::new("ta2", "a", Some(903_000.0), Duration::from_secs(900));
+        let ended = |session: &str| News::of_session(SessionEvent::Ended(EndReason::Expired), Some(session.to_owned()));
+        let signed_out = |session: Option<&str>| News::of_session(SessionEvent::SignedOut, session.map(str::to_owned));
+        // (news, what this tab's store holds, taken in?)
+        let table = [
+            (ended("a"), Some(&a), true),
+            (ended("a"), None, true),
+            (ended("a"), Some(&b), false), // a late "expired" of the old session: b is newer
+            (signed_out(Some("a")), Some(&b), false),
+            (signed_out(Some("a")), Some(&a), true),
+            (signed_out(None), Some(&a), true),
+            (News::of_token(SessionEvent::Renewed, a_renewed.clone()), Some(&a), true),
+            (News::of_token(SessionEvent::Renewed, a_renewed.clone()), Some(&b), false),
+            (News::of_token(SessionEvent::Renewed, a_renewed), None, false), // signed out here meanwhile
+            (News::of_token(SessionEvent::SignedIn, b.clone()), Some(&a), true),
+            (News::of_token(SessionEvent::SignedIn, b.clone()), None, true),
+            (News::of_token(SessionEvent::SignedIn, a.clone()), Some(&b), false), // a late sign-in, older than b
+            (News::of_token(SessionEvent::SignedIn, AccessToken::new("x", "x", None, Duration::ZERO)), Some(&b), true),
+        ];
+        for (news, stored, taken) in table {
+            assert_eq!(news.is_news_to(stored), taken, "{news:?} to {stored:?}");
+        }
+    }
+
+    #[test]
+    fn only_what_a_header_can_carry_is_a_token() {
+        let table = [
+            ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", true),
+            ("opaque-token_1~2+3/4==", true),
+            ("", false),
+            ("==", false),
+            ("a=b", false),
+            ("two words", false),
+            ("caf\u{e9}", false),
+            ("\u{d1a8}\u{d070}", false),
+            ("line\nbreak", false),
+            (r#"{"value":"x"}"#, false),
+            (r#""quoted""#, false),
+        ];
+        for (value, sendable) in table {
+            assert_eq!(super::is_bearer_token(value), sendable, "{value:?}");
+        }
+    }
 
     #[test]
     fn a_session_is_named_by_the_signature_of_the_token_that_began_it() {

@@ -1,8 +1,9 @@
+mod fakes;
+mod ordering;
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::executor::block_on;
@@ -13,197 +14,10 @@ use session_contract::paths::{LOGIN as LOGIN_PATH, LOGOUT as LOGOUT_PATH, REFRES
 use session_contract::{Credentials, ErrorCode, TokenResponse};
 
 use crate::{
-    AccessToken, Clock, EndReason, RequestRecipe, Response, SessionError, SessionEvent, SingleTab, Subscription, Tabs,
-    TokenStore, Transport, TransportError,
+    AccessToken, EndReason, News, RequestRecipe, Response, SessionError, SessionEvent, SingleTab, Subscription, Tabs,
+    TokenStore, TransportError,
 };
-
-/// Gives other requests a turn, the way a real network round trip would.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum RefreshAnswer {
-    Rotate,
-    /// The server rotates, but the answer never arrives (the fetch times out); presented again at once, the old
-    /// token gets the same child, as the server's grace window promises.
-    RotateAndLoseTheAnswer,
-    Forbidden,
-    /// The refresh token was already rotated and presented again by someone else: the session is revoked.
-    Reused,
-    Unreachable,
-    TimedOut,
-    ServerError,
-}
-
-/// A server that accepts exactly one access token at a time.
-struct FakeServer {
-    accepted_token: RefCell<String>,
-    issued: Cell<u32>,
-    refresh_answer: Cell<RefreshAnswer>,
-    /// Every request it received, with the Bearer token it carried.
-    log: RefCell<Vec<(RequestRecipe, Option<String>)>>,
-    /// Rotate the token but keep refusing it: a broken server that would loop a naive client.
-    refuses_every_token: Cell<bool>,
-    /// Refresh answers wait while this is set: the refresh is on the wire.
-    refresh_held: Cell<bool>,
-    /// No answer to anything: the network is gone.
-    unreachable: Cell<bool>,
-    /// A child whose answer was lost, handed out again to the next refresh.
-    lost_child: RefCell<Option<String>>,
-}
-
-impl FakeServer {
-    fn new() -> Rc<Self> {
-        Rc::new(Self {
-            accepted_token: RefCell::new("t0".to_owned()),
-            issued: Cell::new(0),
-            refresh_answer: Cell::new(RefreshAnswer::Rotate),
-            log: RefCell::new(Vec::new()),
-            refuses_every_token: Cell::new(false),
-            refresh_held: Cell::new(false),
-            unreachable: Cell::new(false),
-            lost_child: RefCell::new(None),
-        })
-    }
-
-    fn refresh_requests(&self) -> Vec<RequestRecipe> {
-        self.requests_to(REFRESH_PATH).into_iter().map(|(request, _)| request).collect()
-    }
-
-    fn refreshes(&self) -> usize {
-        self.log.borrow().iter().filter(|(request, _)| request.path == REFRESH_PATH).count()
-    }
-
-    fn requests_to(&self, path: &str) -> Vec<(RequestRecipe, Option<String>)> {
-        self.log.borrow().iter().filter(|(request, _)| request.path == path).cloned().collect()
-    }
-
-    fn expire_access_token(&self) {
-        *self.accepted_token.borrow_mut() = "nobody has this token".to_owned();
-    }
-
-    fn rotate(&self) -> String {
-        self.issued.set(self.issued.get() + 1);
-        let token = format!("t{}", self.issued.get());
-        if !self.refuses_every_token.get() {
-            *self.accepted_token.borrow_mut() = token.clone();
-        }
-        token
-    }
-
-    fn answer(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
-        if self.unreachable.get() {
-            return Err(TransportError::Network);
-        }
-        let json = |status, body: &str| Ok(Response::new(status, body));
-        let token_body = |token: &str| format!(r#"{{"accessToken":"{token}","tokenType":"Bearer","expiresIn":900}}"#);
-        match request.path.as_str() {
-            REFRESH_PATH => match self.refresh_answer.get() {
-                _ if self.lost_child.borrow().is_some() => {
-                    let same_child = self.lost_child.borrow_mut().take().unwrap_or_default();
-                    json(200, &token_body(&same_child))
-                }
-                RefreshAnswer::Rotate => json(200, &token_body(&self.rotate())),
-                RefreshAnswer::RotateAndLoseTheAnswer => {
-                    *self.lost_child.borrow_mut() = Some(self.rotate());
-                    Err(TransportError::Timeout)
-                }
-                RefreshAnswer::Forbidden => json(403, r#"{"error":"session_expired","message":"expired"}"#),
-                RefreshAnswer::Reused => json(403, r#"{"error":"refresh_token_reused","message":"reused"}"#),
-                RefreshAnswer::Unreachable => Err(TransportError::Network),
-                RefreshAnswer::TimedOut => Err(TransportError::Timeout),
-                RefreshAnswer::ServerError => json(503, ""),
-            },
-            LOGIN_PATH if request.body.as_deref().is_some_and(|body| body.ends_with(br#""password":"right"}"#)) => {
-                json(200, &token_body("h.p.new-session"))
-            }
-            LOGIN_PATH => json(401, r#"{"error":"invalid_credentials","message":"wrong password"}"#),
-            _ if bearer == Some(self.accepted_token.borrow().as_str()) => json(200, r#"{"ok":true}"#),
-            _ => json(401, r#"{"error":"invalid_token","message":"expired"}"#),
-        }
-    }
-}
-
-struct FakeTransport(Rc<FakeServer>);
-
-impl Transport for FakeTransport {
-    async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
-        self.0.log.borrow_mut().push((request.clone(), bearer.map(str::to_owned)));
-        let round_trips = if request.path.starts_with("/slow") { 10 } else { 1 };
-        for _ in 0..round_trips {
-            YieldOnce(false).await;
-        }
-        while request.path == REFRESH_PATH && self.0.refresh_held.get() {
-            YieldOnce(false).await;
-        }
-        self.0.answer(request, bearer)
-    }
-}
-
-/// Gives the client turns until `condition` holds (at most a thousand).
-async fn until(condition: impl Fn() -> bool) {
-    for _ in 0..1_000 {
-        if condition() {
-            return;
-        }
-        YieldOnce(false).await;
-    }
-    panic!("the condition never held");
-}
-
-/// Shared between clients the way localStorage is shared between tabs.
-#[derive(Clone, Default)]
-struct MemoryStore(Rc<RefCell<Option<AccessToken>>>, Rc<Cell<bool>>);
-
-impl TokenStore for MemoryStore {
-    fn set_logout_pending(&self, pending: bool) {
-        self.1.set(pending);
-    }
-    fn logout_pending(&self) -> bool {
-        self.1.get()
-    }
-    fn load(&self) -> Option<AccessToken> {
-        self.0.borrow().clone()
-    }
-    fn save(&self, token: &AccessToken) {
-        *self.0.borrow_mut() = Some(token.clone());
-    }
-    fn clear(&self) {
-        *self.0.borrow_mut() = None;
-    }
-}
-
-/// Moves only when a test moves it; `0` is the wall clock, which a test may also set back.
-#[derive(Clone, Default)]
-struct FakeClock(Rc<Cell<f64>>, Rc<Cell<f64>>);
-
-impl FakeClock {
-    /// Both clocks read `ms` since the test began.
-    fn set(&self, ms: f64) {
-        self.0.set(ms);
-        self.1.set(ms);
-    }
-}
-
-impl Clock for FakeClock {
-    fn now_ms(&self) -> f64 {
-        self.0.get()
-    }
-    fn monotonic_ms(&self) -> f64 {
-        self.1.get()
-    }
-}
+use fakes::{FakeClock, FakeServer, FakeTransport, MemoryStore, RefreshAnswer, YieldOnce, turns, until};
 
 type Client<X> = SessionClient<FakeTransport, MemoryStore, FakeClock, X>;
 
@@ -343,7 +157,7 @@ fn a_401_for_a_token_already_replaced_replays_without_another_refresh() {
 fn a_request_started_while_a_refresh_runs_waits_for_the_new_token() {
     let harness = signed_in();
     harness.server.expire_access_token();
-    harness.server.refresh_held.set(true);
+    harness.server.hold(REFRESH_PATH);
     block_on(async {
         let refused = async { harness.client.send(&RequestRecipe::get("/refused")).await };
         let later = async {
@@ -355,7 +169,7 @@ fn a_request_started_while_a_refresh_runs_waits_for_the_new_token() {
                     YieldOnce(false).await;
                 }
                 assert!(harness.server.requests_to("/later").is_empty(), "sent before the refresh answered");
-                harness.server.refresh_held.set(false);
+                harness.server.release(REFRESH_PATH);
             };
             futures::join!(later, release).0
         };
@@ -584,7 +398,7 @@ fn signing_out_clears_the_token_even_when_the_server_is_unreachable() {
 }
 
 /// Each tab's id and how to deliver an event to it.
-type Bus = Rc<RefCell<Vec<(usize, Rc<dyn Fn(SessionEvent)>)>>>;
+type Bus = Rc<RefCell<Vec<(usize, Rc<dyn Fn(News)>)>>>;
 
 /// Tabs of one browser: a lock only one tab holds at a time, and a bus that tells the others what happened.
 #[derive(Clone)]
@@ -603,11 +417,11 @@ impl Tabs for FakeTabs {
         std::sync::Arc::clone(&self.lock).lock_owned().await
     }
 
-    fn announce(&self, event: SessionEvent) {
+    fn announce(&self, news: &News) {
         let others: Vec<_> =
             self.bus.borrow().iter().filter(|(id, _)| *id != self.id).map(|(_, deliver)| Rc::clone(deliver)).collect();
         for deliver in others {
-            deliver(event);
+            deliver(news.clone());
         }
     }
 }
@@ -622,10 +436,23 @@ struct TwoTabs {
 }
 
 fn two_tabs_signed_in() -> TwoTabs {
-    two_tabs_signed_in_with(crate::Options::default())
+    two_tabs_signed_in_with(crate::Options::default(), ONE_BROWSER)
 }
 
-fn two_tabs_signed_in_with(options: crate::Options) -> TwoTabs {
+/// What the tabs of a browser share.
+#[derive(Clone, Copy)]
+struct Shared {
+    /// The refresh lock (a browser without Web Locks has none).
+    web_locks: bool,
+    /// The store, always up to date in every tab; otherwise each tab has its own view, as in WebKit (which hands
+    /// localStorage writes to other tabs late) or where localStorage refuses writes (each tab's memory).
+    store: bool,
+}
+
+const ONE_BROWSER: Shared = Shared { web_locks: true, store: true };
+
+/// Two tabs signed in to one session.
+fn two_tabs_signed_in_with(options: crate::Options, shared: Shared) -> TwoTabs {
     let Harness { server, store, clock, .. } = signed_in();
     let template = FakeTabs {
         id: 0,
@@ -634,11 +461,13 @@ fn two_tabs_signed_in_with(options: crate::Options) -> TwoTabs {
         locks_taken: Rc::new(Cell::new(0)),
     };
     let tab = |id| {
-        let tabs = FakeTabs { id, ..template.clone() };
+        let lock = if shared.web_locks { std::sync::Arc::clone(&template.lock) } else { Default::default() };
+        let tabs = FakeTabs { id, lock, ..template.clone() };
         let transport = FakeTransport(Rc::clone(&server));
-        let client = SessionClient::with_options(transport, store.clone(), clock.clone(), tabs, options.clone());
+        let view = if shared.store || id == 0 { store.clone() } else { MemoryStore::holding(store.load()) };
+        let client = SessionClient::with_options(transport, view, clock.clone(), tabs, options.clone());
         let receiver = client.clone();
-        let deliver: Rc<dyn Fn(SessionEvent)> = Rc::new(move |event| receiver.receive_from_other_tab(event));
+        let deliver: Rc<dyn Fn(News)> = Rc::new(move |news| receiver.receive_from_other_tab(news));
         template.bus.borrow_mut().push((id, deliver));
         client
     };
@@ -702,14 +531,18 @@ fn signed_in_with_a_refresh_on_the_wire(
     meanwhile: impl AsyncFnOnce(),
 ) -> Result<Response, SessionError> {
     harness.server.expire_access_token();
-    harness.server.refresh_held.set(true);
+    harness.server.hold(REFRESH_PATH);
     block_on(async {
         let user = RequestRecipe::get("/user");
         let request = harness.client.send(&user);
         let elsewhere = async {
             until(|| harness.server.refreshes() == 1).await;
-            meanwhile().await;
-            harness.server.refresh_held.set(false);
+            // The refresh's answer arrives while what happens meanwhile may still wait for it.
+            let wire = async {
+                turns(20).await;
+                harness.server.release(REFRESH_PATH);
+            };
+            futures::join!(meanwhile(), wire);
         };
         futures::join!(request, elsewhere).0
     })
@@ -839,9 +672,9 @@ fn a_refresh_whose_waiters_all_went_away_still_completes_and_releases_the_lock()
     let mut pool = futures::executor::LocalPool::new();
     TEST_POOL.with(|test_pool| *test_pool.borrow_mut() = Some(pool.spawner()));
     let options = crate::Options { spawn: Some(spawn_on_the_test_pool), ..crate::Options::default() };
-    let browser = two_tabs_signed_in_with(options);
+    let browser = two_tabs_signed_in_with(options, ONE_BROWSER);
     browser.server.expire_access_token();
-    browser.server.refresh_held.set(true);
+    browser.server.hold(REFRESH_PATH);
     pool.run_until(async {
         let user = RequestRecipe::get("/user");
         let mut request = Box::pin(browser.tabs[0].send(&user));
@@ -849,7 +682,7 @@ fn a_refresh_whose_waiters_all_went_away_still_completes_and_releases_the_lock()
         // The page unmounts: the only request waiting for the refresh is dropped.
         drop(request);
     });
-    browser.server.refresh_held.set(false);
+    browser.server.release(REFRESH_PATH);
     pool.run_until_stalled();
     assert_eq!(browser.store.load().map(|token| token.value).as_deref(), Some("t1"), "the rotated token was kept");
     assert!(browser.lock.try_lock().is_some(), "the cross-tab lock was released");
@@ -910,7 +743,7 @@ fn signing_in_again_drops_a_pending_logout_so_the_new_session_is_left_alone() {
     assert!(!harness.store.logout_pending());
     block_on(harness.client.finish_pending_logout());
     assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1, "the new session's cookie is not sent to logout");
-    assert_eq!(harness.store.load().map(|token| token.session).as_deref(), Some("new-session"));
+    assert_eq!(harness.store.load().map(|token| token.session).as_deref(), Some("demo-1"));
 }
 
 /// A store that implements only what it must: no memory of a pending logout.

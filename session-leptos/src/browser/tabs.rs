@@ -1,35 +1,46 @@
-//! The other tabs of the app: one refresh at a time across all of them (a Web Lock), and news of sign-in,
-//! sign-out and expiry (a BroadcastChannel; where there is none, a localStorage item whose `storage` event
-//! reaches every other tab).
+//! The other tabs of the app: one change of session at a time across all of them (a Web Lock), and news of
+//! sign-in, renewal, sign-out and expiry (a BroadcastChannel; where there is none, a localStorage item whose
+//! `storage` event reaches every other tab).
 
 mod web_lock;
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::prelude::{WindowListenerHandle, window_event_listener_untyped};
-use session_core::{EndReason, SessionEvent, Tabs};
+use serde::{Deserialize, Serialize};
+use session_core::{EndReason, News, SessionEvent, Tabs};
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent, StorageEvent};
 
 use super::client::BrowserClient;
-use super::clock::whole_millis;
+use super::clock::{sleep, whole_millis};
+use super::token_store::StoredToken;
 pub use web_lock::HeldLock;
 
 const LOCK_NAME: &str = "session-refresh";
 const CHANNEL_NAME: &str = "session";
-/// Without a BroadcastChannel: the last announcement, `<event> <time>` (the time makes each one a change, which
-/// is what fires the other tabs' `storage` event).
+/// Without a BroadcastChannel: the last announcement, as the JSON the channel would carry (its time makes each
+/// one a change, which is what fires the other tabs' `storage` event).
 pub const ANNOUNCEMENT_KEY: &str = "sessionEvent";
 /// Longer than a refresh may take, so a tab waits for another's refresh rather than racing it.
 const LOCK_MARGIN_MS: u32 = 5_000;
+/// How long a tab that waited for the lock waits for its last holder's release notice: a holder posts it before
+/// it releases, so it is normally there already; a tab closed while holding the lock never sends one.
+const RELEASE_NOTICE_WAIT: Duration = Duration::from_millis(500);
+/// The name of the notice a lock holder posts as it releases the lock.
+const RELEASED: &str = "released";
 
-/// The [`Tabs`] of a browser: the refresh lock is a Web Lock, and the news goes out on a BroadcastChannel (or,
-/// without one, through a localStorage item).
+/// The [`Tabs`] of a browser: the lock is a Web Lock, and the news goes out on a BroadcastChannel (or, without
+/// one, through a localStorage item). The channel is closed when this is dropped.
 pub struct BrowserTabs {
     /// One object for sending and receiving: a BroadcastChannel never delivers to itself.
     channel: Option<BroadcastChannel>,
     lock_timeout_ms: u32,
+    /// Release notices heard from the other tabs so far.
+    releases_heard: Rc<Cell<u64>>,
 }
 
 impl BrowserTabs {
@@ -39,6 +50,57 @@ impl BrowserTabs {
         Self {
             channel: BroadcastChannel::new(CHANNEL_NAME).ok(),
             lock_timeout_ms: whole_millis(request_timeout).saturating_add(LOCK_MARGIN_MS),
+            releases_heard: Rc::default(),
+        }
+    }
+
+    /// Once another tab's release notice newer than `heard` is in: everything that tab announced before it (a
+    /// renewed token) has reached this one, whatever this tab's view of localStorage says yet.
+    async fn release_notice_after(&self, heard: u64) {
+        if self.channel.is_none() {
+            return;
+        }
+        let step = Duration::from_millis(5);
+        for _ in 0..RELEASE_NOTICE_WAIT.as_millis() / step.as_millis() {
+            if self.releases_heard.get() > heard {
+                return;
+            }
+            sleep(step).await;
+        }
+    }
+
+    fn post(&self, message: &Message) {
+        let Ok(text) = serde_json::to_string(message) else { return };
+        match &self.channel {
+            Some(channel) => drop(channel.post_message(&JsValue::from_str(&text))),
+            None => {
+                if let Some(storage) = web_sys::window().and_then(|window| window.local_storage().ok().flatten()) {
+                    let _ = storage.set_item(ANNOUNCEMENT_KEY, &text);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for BrowserTabs {
+    fn drop(&mut self) {
+        if let Some(channel) = &self.channel {
+            channel.close();
+        }
+    }
+}
+
+/// The lock, held until dropped; dropping it tells the other tabs (before the Web Lock is released) that the
+/// next one may go on.
+pub struct SessionLock {
+    channel: Option<BroadcastChannel>,
+    _held: HeldLock,
+}
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        if let (Some(channel), Ok(notice)) = (&self.channel, serde_json::to_string(&Message::notice(RELEASED))) {
+            let _ = channel.post_message(&JsValue::from_str(&notice));
         }
     }
 }
@@ -46,23 +108,59 @@ impl BrowserTabs {
 impl Tabs for BrowserTabs {
     /// `None` where the Web Locks API is missing or the wait timed out: the tab goes on without the lock, and
     /// re-reading the token store still spares most duplicate refreshes.
-    type Lock = Option<HeldLock>;
+    type Lock = Option<SessionLock>;
 
     async fn lock(&self) -> Self::Lock {
-        web_lock::request(LOCK_NAME, self.lock_timeout_ms).await
+        let held = match web_lock::request_if_available(LOCK_NAME).await {
+            Some(held) => held,
+            None => {
+                // Another tab holds it: once it is ours, that tab's news must be in before this tab decides.
+                let heard = self.releases_heard.get();
+                let held = web_lock::request(LOCK_NAME, self.lock_timeout_ms).await?;
+                self.release_notice_after(heard).await;
+                held
+            }
+        };
+        Some(SessionLock { channel: self.channel.clone(), _held: held })
     }
 
-    fn announce(&self, event: SessionEvent) {
-        let Some(name) = event_name(event) else { return };
-        match &self.channel {
-            Some(channel) => drop(channel.post_message(&JsValue::from_str(name))),
-            None => {
-                if let Some(storage) = web_sys::window().and_then(|window| window.local_storage().ok().flatten()) {
-                    // The time written by JS: formatting an f64 in Rust would ship core's float printing (10 KB).
-                    let now = js_sys::Number::from(js_sys::Date::now()).to_string_with_radix(10).map(String::from);
-                    let _ = storage.set_item(ANNOUNCEMENT_KEY, &format!("{name} {}", now.unwrap_or_default()));
-                }
-            }
+    fn announce(&self, news: &News) {
+        if let Some(name) = event_name(news.event) {
+            self.post(&Message {
+                event: name.to_owned(),
+                session: news.session.clone(),
+                token: news.token.as_ref().map(StoredToken::from),
+                at: js_sys::Date::now(),
+            });
+        }
+    }
+}
+
+/// What travels between tabs, as JSON.
+#[derive(Serialize, Deserialize)]
+struct Message {
+    event: String,
+    #[serde(default)]
+    session: Option<String>,
+    #[serde(default)]
+    token: Option<StoredToken>,
+    /// When it was sent: two identical announcements are still two changes of the localStorage item.
+    #[serde(default)]
+    at: f64,
+}
+
+impl Message {
+    fn notice(name: &str) -> Self {
+        Self { event: name.to_owned(), session: None, token: None, at: js_sys::Date::now() }
+    }
+
+    /// The news it carries; `None` for a notice, or for anything this version cannot read (a token a header
+    /// could not carry, an event it does not know).
+    fn into_news(self) -> Option<News> {
+        let event = event_from_name(&self.event)?;
+        match self.token {
+            Some(token) => Some(News::of_token(event, token.into_token()?)),
+            None => Some(News::of_session(event, self.session)),
         }
     }
 }
@@ -81,12 +179,16 @@ enum Listening {
 }
 
 impl OtherTabs {
-    /// Starts passing the other tabs' announcements to `api`'s listeners.
+    /// Starts passing the other tabs' announcements to `api`, and counting their release notices.
     pub fn listen(api: &BrowserClient) -> Self {
         let receiver = api.clone();
-        let hear = move |name: &str| {
-            if let Some(event) = event_from_name(name) {
-                receiver.receive_from_other_tab(event);
+        let releases_heard = Rc::clone(&api.tabs().releases_heard);
+        let hear = move |text: &str| {
+            let Ok(message) = serde_json::from_str::<Message>(text) else { return };
+            if message.event == RELEASED {
+                releases_heard.set(releases_heard.get() + 1);
+            } else if let Some(news) = message.into_news() {
+                receiver.receive_from_other_tab(news);
             }
         };
         match api.tabs().channel.clone() {
@@ -100,8 +202,7 @@ impl OtherTabs {
             None => Self(Listening::StorageEvents(Some(window_event_listener_untyped("storage", move |event| {
                 let Some(event) = event.dyn_ref::<StorageEvent>() else { return };
                 if event.key().as_deref() == Some(ANNOUNCEMENT_KEY) {
-                    let value = event.new_value().unwrap_or_default();
-                    hear(value.split(' ').next().unwrap_or_default());
+                    hear(&event.new_value().unwrap_or_default());
                 }
             })))),
         }
@@ -124,14 +225,14 @@ impl Drop for OtherTabs {
 }
 
 /// The names of the announcements, as they travel between tabs.
-const ANNOUNCED: [(SessionEvent, &str); 4] = [
+const ANNOUNCED: [(SessionEvent, &str); 5] = [
     (SessionEvent::SignedIn, "signed-in"),
+    (SessionEvent::Renewed, "renewed"),
     (SessionEvent::SignedOut, "signed-out"),
     (SessionEvent::Ended(EndReason::Expired), "expired"),
     (SessionEvent::Ended(EndReason::Reused), "reused"),
 ];
 
-/// Other tabs read a renewed token from localStorage on their next request: it is not announced.
 fn event_name(event: SessionEvent) -> Option<&'static str> {
     ANNOUNCED.iter().find(|(announced, _)| *announced == event).map(|(_, name)| *name)
 }

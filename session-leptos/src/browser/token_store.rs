@@ -8,18 +8,37 @@ use gloo_storage::errors::StorageError;
 use gloo_storage::{LocalStorage, Storage};
 use serde::{Deserialize, Serialize};
 use session_contract::ACCESS_TOKEN_STORAGE_KEY;
-use session_core::{AccessToken, TokenStore, session_of};
+use session_core::{AccessToken, TokenStore, is_bearer_token, session_of};
 
 /// What the item holds: `{"value": "<jwt>", "session": "<id>", "expiresAt": <ms since the epoch, or null when
-/// unknown>, "lifetime": <ms>}`.
+/// unknown>, "lifetime": <ms>}`. The other tabs' news carries a token in the same shape.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StoredToken {
+pub(crate) struct StoredToken {
     value: String,
     session: String,
     /// `null` when unknown.
     expires_at: Option<f64>,
     lifetime: f64,
+}
+
+impl From<&AccessToken> for StoredToken {
+    fn from(token: &AccessToken) -> Self {
+        Self {
+            value: token.value.clone(),
+            session: token.session.clone(),
+            expires_at: token.expires_at_ms,
+            lifetime: token.lifetime.as_secs_f64() * 1000.0,
+        }
+    }
+}
+
+impl StoredToken {
+    /// The token, unless it is not one a header can carry (see [`is_bearer_token`]).
+    pub(crate) fn into_token(self) -> Option<AccessToken> {
+        let lifetime = Duration::try_from_secs_f64(self.lifetime / 1000.0).unwrap_or_default();
+        is_bearer_token(&self.value).then(|| AccessToken::new(self.value, self.session, self.expires_at, lifetime))
+    }
 }
 
 /// The [`TokenStore`] of a browser: localStorage, which every tab of the origin shares; this tab's memory where
@@ -56,20 +75,17 @@ impl TokenStore for LocalStorageTokens {
         if self.in_memory_only.get() || !available() {
             return self.memory.borrow().clone();
         }
+        // Whatever else the item holds (another app's JSON, a value a header cannot carry) is no token: the user
+        // signs in again rather than facing a page that cannot send its requests.
         match LocalStorage::get::<StoredToken>(ACCESS_TOKEN_STORAGE_KEY) {
-            Ok(stored) if !stored.value.is_empty() => Some(AccessToken::new(
-                stored.value,
-                stored.session,
-                stored.expires_at,
-                Duration::try_from_secs_f64(stored.lifetime / 1000.0).unwrap_or_default(),
-            )),
+            Ok(stored) => stored.into_token(),
             // A bare token, as the article's app stores it (or one set by hand), is used until the server
             // refuses it.
             Err(StorageError::SerdeError(_)) => LocalStorage::raw()
                 .get_item(ACCESS_TOKEN_STORAGE_KEY)
                 .ok()
                 .flatten()
-                .filter(|value| !value.is_empty())
+                .filter(|value| is_bearer_token(value))
                 .map(|value| {
                     let session = session_of(&value);
                     AccessToken::new(value, session, None, Duration::ZERO)
@@ -79,12 +95,7 @@ impl TokenStore for LocalStorageTokens {
     }
 
     fn save(&self, token: &AccessToken) {
-        let stored = StoredToken {
-            value: token.value.clone(),
-            session: token.session.clone(),
-            expires_at: token.expires_at_ms,
-            lifetime: token.lifetime.as_secs_f64() * 1000.0,
-        };
+        let stored = StoredToken::from(token);
         if self.in_memory_only.get() || !available() || LocalStorage::set(ACCESS_TOKEN_STORAGE_KEY, stored).is_err() {
             self.fall_back_to_memory(Some(token.clone()));
         }

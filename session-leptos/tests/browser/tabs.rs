@@ -9,6 +9,7 @@ use leptos::prelude::Owner;
 use session_core::{EndReason, RequestRecipe, SessionEvent, Subscription, TokenStore};
 use session_leptos::browser::{ANNOUNCEMENT_KEY, LocalStorageTokens, OtherTabs, keep_fresh};
 use session_leptos::{BrowserClient, browser_client};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use session_leptos::testing::{
@@ -148,15 +149,23 @@ async fn without_a_broadcast_channel_the_storage_event_carries_the_news() {
     first_tab.sign_out().await;
     let storage = session_leptos::testing::local_storage();
     let announced = storage.get_item(ANNOUNCEMENT_KEY).unwrap().expect("announced in localStorage");
-    assert!(announced.starts_with("signed-out "), "{announced}");
-    // A page never gets the storage event of its own writes: deliver it as the browser does to other tabs.
-    let init = web_sys::StorageEventInit::new();
-    init.set_key(Some(ANNOUNCEMENT_KEY));
-    init.set_new_value(Some(&announced));
-    let event = web_sys::StorageEvent::new_with_event_init_dict("storage", &init).unwrap();
-    web_sys::window().unwrap().dispatch_event(&event).unwrap();
-    assert_eq!(*heard.borrow(), [SessionEvent::SignedOut]);
+    let message: serde_json::Value = serde_json::from_str(&announced).unwrap();
+    assert_eq!(message["event"], "signed-out", "{announced}");
+    // A page never gets the storage event of its own writes: the same write made by another page of the
+    // origin (a frame) reaches this one as the browser delivers it to other tabs.
+    storage.remove_item(ANNOUNCEMENT_KEY).unwrap();
+    let other_page = other_page();
+    other_page.local_storage().unwrap().unwrap().set_item(ANNOUNCEMENT_KEY, &announced).unwrap();
+    eventually_true("the storage event reaches this page", || *heard.borrow() == [SessionEvent::SignedOut]).await;
     drop(listening);
+}
+
+/// Another page of this origin: a frame, whose localStorage writes reach this page as `storage` events.
+fn other_page() -> web_sys::Window {
+    let document = session_leptos::testing::document();
+    let frame: web_sys::HtmlIFrameElement = document.create_element("iframe").unwrap().unchecked_into();
+    document.body().unwrap().append_child(&frame).unwrap();
+    frame.content_window().unwrap()
 }
 
 fn set_visibility(state: &str) {

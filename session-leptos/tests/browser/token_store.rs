@@ -50,6 +50,25 @@ fn a_bare_token_is_kept_until_the_server_refuses_it() {
 }
 
 #[wasm_bindgen_test]
+fn what_is_not_this_apps_token_is_no_token() {
+    let _clean = clean_page();
+    let store = LocalStorageTokens::default();
+    let not_ours = [
+        r#"{"theme":"dark"}"#,
+        r#"["a","b"]"#,
+        r#""quoted""#,
+        "two words",
+        "\u{d1a0}\u{d070}.payload.signature",
+        r#"{"value":"caf\u00e9","session":"s","expiresAt":1,"lifetime":1}"#,
+        r#"{"value":"ok","session":"s","expiresAt":"soon","lifetime":1}"#,
+    ];
+    for item in not_ours {
+        local_storage().set_item(ACCESS_TOKEN_STORAGE_KEY, item).unwrap();
+        assert_eq!(store.load(), None, "{item}");
+    }
+}
+
+#[wasm_bindgen_test]
 fn where_local_storage_refuses_the_session_lives_in_this_tabs_memory() {
     let _clean = clean_page();
     let refusing = refusing_storage();

@@ -21,6 +21,20 @@ impl Drop for HeldLock {
 /// pending, so the callback returns one that [`HeldLock`] resolves when dropped. `None` without the API or when
 /// the wait outlasts `timeout_ms`.
 pub async fn request(name: &str, timeout_ms: u32) -> Option<HeldLock> {
+    let options = Object::new();
+    Reflect::set(&options, &"signal".into(), &AbortSignal::timeout_with_u32(timeout_ms)).ok()?;
+    request_with(name, &options).await
+}
+
+/// The lock if no other tab holds it or waits for it (`{ifAvailable: true}`: the callback gets `null`
+/// otherwise), without waiting.
+pub async fn request_if_available(name: &str) -> Option<HeldLock> {
+    let options = Object::new();
+    Reflect::set(&options, &"ifAvailable".into(), &true.into()).ok()?;
+    request_with(name, &options).await
+}
+
+async fn request_with(name: &str, options: &Object) -> Option<HeldLock> {
     let navigator = web_sys::window()?.navigator();
     let locks = Reflect::get(&navigator, &"locks".into()).ok().filter(JsValue::is_object)?;
     let request: Function = Reflect::get(&locks, &"request".into()).ok()?.dyn_into().ok()?;
@@ -30,15 +44,17 @@ pub async fn request(name: &str, timeout_ms: u32) -> Option<HeldLock> {
     let release = release?;
     let (granted, on_grant) = futures::channel::oneshot::channel::<()>();
     let mut granted = Some(granted);
-    let on_granted = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |_lock| {
+    let on_granted = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |lock: JsValue| {
+        if lock.is_null() {
+            // Not available: the callback's promise settles at once, and the request's with it.
+            return Promise::resolve(&JsValue::UNDEFINED);
+        }
         if let Some(granted) = granted.take() {
             let _ = granted.send(());
         }
         held.clone()
     });
-    let options = Object::new();
-    Reflect::set(&options, &"signal".into(), &AbortSignal::timeout_with_u32(timeout_ms)).ok()?;
-    let outcome: Promise = request.call3(&locks, &name.into(), &options, on_granted.as_ref()).ok()?.dyn_into().ok()?;
+    let outcome: Promise = request.call3(&locks, &name.into(), options, on_granted.as_ref()).ok()?.dyn_into().ok()?;
     // The request's own promise settles only when the lock is released, or rejects if the wait times out.
     match futures::future::select(on_grant, JsFuture::from(outcome)).await {
         futures::future::Either::Left((Ok(()), _)) => Some(HeldLock { release, _on_granted: on_granted }),

@@ -1,0 +1,206 @@
+//! Sign-in, sign-out and refresh happen in one order, in this tab and across tabs: a late answer of an old
+//! session, or its late `Set-Cookie`, never undoes a newer one.
+
+use super::*;
+
+/// Runs `sign_out` and, a few turns later (the user typing), a sign-in as Bob, while answers to `held` wait on
+/// the wire; releases them after `wire_turns` turns. Returns the sign-in's outcome.
+fn sign_out_then_sign_in_as_bob(harness: &Harness, held: &str, wire_turns: usize) -> Result<(), SessionError> {
+    harness.server.hold(held);
+    block_on(async {
+        let sign_out = harness.client.sign_out();
+        let sign_in = async {
+            turns(3).await;
+            harness.client.sign_in("bob", "right").await
+        };
+        let wire = async {
+            turns(wire_turns).await;
+            harness.server.release(held);
+        };
+        futures::join!(sign_out, sign_in, wire).1
+    })
+}
+
+/// Bob's session works and survives its own first refresh, which the server does not refuse.
+fn assert_bob_stays_signed_in(harness: &Harness) {
+    let bob = harness.store.load().expect("Bob's token is stored");
+    assert!(bob.session.starts_with("bob"), "{bob:?}");
+    assert_eq!(block_on(harness.client.send(&RequestRecipe::get("/user"))).map(|answer| answer.status), Ok(200));
+    harness.server.expire_access_token();
+    let refreshes = harness.server.refreshes();
+    assert_eq!(
+        block_on(harness.client.send(&RequestRecipe::get("/user"))).map(|answer| answer.status),
+        Ok(200),
+        "Bob's first refresh: cookie {:?}",
+        harness.server.jar.borrow()
+    );
+    assert_eq!(harness.server.refreshes(), refreshes + 1);
+    assert!(!harness.server.refresh_statuses.borrow().contains(&403), "{:?}", harness.server.refresh_statuses);
+    assert_eq!(harness.store.load().map(|token| token.session), Some(bob.session));
+    assert!(!harness.events.borrow().iter().any(|event| matches!(event, SessionEvent::Ended(_))));
+}
+
+#[test]
+fn a_sign_in_after_a_sign_out_while_the_old_refresh_is_on_the_wire_is_never_undone() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.hold(REFRESH_PATH);
+    let (old_request, signed_in_as_bob) = block_on(async {
+        let old = RequestRecipe::get("/old");
+        let old_request = harness.client.send(&old);
+        let switch = async {
+            until(|| harness.server.refreshes() == 1).await;
+            let sign_out = harness.client.sign_out();
+            let sign_in = async {
+                turns(3).await;
+                harness.client.sign_in("bob", "right").await
+            };
+            let wire = async {
+                turns(40).await;
+                harness.server.release(REFRESH_PATH);
+            };
+            futures::join!(sign_out, sign_in, wire).1
+        };
+        futures::join!(old_request, switch)
+    });
+    assert_eq!(signed_in_as_bob, Ok(()));
+    assert!(old_request.is_err(), "the old session's request is not Bob's: {old_request:?}");
+    assert!(
+        harness
+            .server
+            .requests_to("/old")
+            .iter()
+            .all(|(_, bearer)| !bearer.as_deref().unwrap_or_default().contains("bob")),
+        "never replayed with Bob's token"
+    );
+    assert_bob_stays_signed_in(&harness);
+    assert_eq!(harness.events.borrow()[..2], [SessionEvent::SignedOut, SessionEvent::SignedIn]);
+}
+
+#[test]
+fn a_sign_in_right_after_a_sign_out_on_a_slow_network_keeps_its_cookie() {
+    let harness = signed_in();
+    assert_eq!(sign_out_then_sign_in_as_bob(&harness, LOGOUT_PATH, 40), Ok(()));
+    assert_bob_stays_signed_in(&harness);
+}
+
+#[test]
+fn a_sign_out_shows_at_once_whatever_the_logout_waits_for() {
+    let harness = signed_in();
+    harness.server.hold(LOGOUT_PATH);
+    block_on(async {
+        let sign_out = harness.client.sign_out();
+        let look = async {
+            turns(1).await;
+            assert_eq!(harness.store.load(), None, "signed out here before the server heard");
+            assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+            harness.server.release(LOGOUT_PATH);
+        };
+        futures::join!(sign_out, look)
+    });
+    assert_eq!(*harness.server.jar.borrow(), None);
+}
+
+#[test]
+fn a_request_never_waits_on_another_sessions_renewal() {
+    // A browser without Web Locks: each tab's lock is its own.
+    let browser = two_tabs_signed_in_with(crate::Options::default(), Shared { web_locks: false, store: true });
+    browser.server.expire_access_token();
+    browser.server.hold(REFRESH_PATH);
+    block_on(async {
+        let old = RequestRecipe::get("/old");
+        let old_request = browser.tabs[0].send(&old);
+        let elsewhere = async {
+            until(|| browser.server.refreshes() == 1).await;
+            browser.tabs[1].sign_out().await;
+            browser.tabs[1].sign_in("bob", "right").await.unwrap();
+            // The first tab's next request is Bob's: it goes at once, while the old session's refresh still waits.
+            let bobs = RequestRecipe::get("/bobs");
+            let bobs = browser.tabs[0].send(&bobs);
+            let watch = async {
+                until(|| !browser.server.requests_to("/bobs").is_empty()).await;
+                browser.server.release(REFRESH_PATH);
+            };
+            futures::join!(bobs, watch).0
+        };
+        let (_, bobs) = futures::join!(old_request, elsewhere);
+        assert_eq!(bobs.map(|answer| answer.status), Ok(200));
+    });
+    let bobs = browser.server.requests_to("/bobs");
+    assert_eq!(bobs.len(), 1);
+    assert!(bobs[0].1.as_deref().is_some_and(|token| token.contains("bob")), "{bobs:?}");
+}
+
+#[test]
+fn a_403_that_is_not_the_contracts_refusal_keeps_the_session() {
+    for (answer, code) in
+        [(RefreshAnswer::ForbiddenByAProxy, ErrorCode::Unknown), (RefreshAnswer::ForbiddenAsCsrf, ErrorCode::Csrf)]
+    {
+        let harness = signed_in();
+        harness.server.expire_access_token();
+        harness.server.refresh_answer.set(answer);
+        let outcome = block_on(harness.client.send(&RequestRecipe::get("/user")));
+        assert_eq!(outcome.as_ref().err().and_then(SessionError::code), Some(code), "{answer:?}: {outcome:?}");
+        assert_eq!(stored_token(&harness).as_deref(), Some("t0"), "{answer:?}: the session is kept");
+        assert!(harness.events.borrow().is_empty(), "{answer:?}: nobody hears of an ended session");
+    }
+}
+
+#[test]
+fn a_429_from_the_refresh_backs_off_for_its_retry_after() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.refresh_answer.set(RefreshAnswer::TooManyAttempts);
+    let user = || block_on(harness.client.send(&RequestRecipe::get("/user")));
+    assert_eq!(user().err().and_then(|error| error.code()), Some(ErrorCode::TooManyAttempts));
+    assert_eq!(harness.server.refreshes(), 1, "not retried at once");
+    harness.server.refresh_answer.set(RefreshAnswer::Rotate);
+    harness.clock.set(4_999.0);
+    assert_eq!(user().err().and_then(|error| error.code()), Some(ErrorCode::TooManyAttempts), "Retry-After: 5");
+    assert_eq!(harness.server.refreshes(), 1);
+    harness.clock.set(5_000.0);
+    assert_eq!(user().map(|answer| answer.status), Ok(200));
+    assert_eq!(harness.server.refreshes(), 2);
+    assert_eq!(stored_token(&harness).as_deref(), Some("t1"));
+}
+
+#[test]
+fn a_late_end_of_an_old_session_from_another_tab_does_not_end_the_new_one() {
+    let harness = signed_in();
+    block_on(harness.client.sign_out());
+    block_on(harness.client.sign_in("bob", "right")).unwrap();
+    let bob = harness.store.load();
+    for event in [SessionEvent::Ended(EndReason::Expired), SessionEvent::SignedOut] {
+        harness.client.receive_from_other_tab(News::of_session(event, Some("s0".to_owned())));
+        assert_eq!(harness.store.load(), bob, "{event:?} of the old session");
+    }
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut, SessionEvent::SignedIn], "nobody heard it");
+}
+
+/// Tabs whose views of the store are their own: WebKit's late localStorage, or each tab's memory.
+fn tabs_with_their_own_views() -> TwoTabs {
+    two_tabs_signed_in_with(crate::Options::default(), Shared { web_locks: true, store: false })
+}
+
+#[test]
+fn a_tab_whose_view_of_the_store_lags_takes_the_renewed_token_from_the_news_and_does_not_refresh_again() {
+    let browser = tabs_with_their_own_views();
+    browser.server.expire_access_token();
+    let (first, second) = (RequestRecipe::get("/first"), RequestRecipe::get("/second"));
+    let (first, second) =
+        block_on(async { futures::join!(browser.tabs[0].send(&first), browser.tabs[1].send(&second)) });
+    assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}");
+    assert_eq!(browser.server.refreshes(), 1, "one rotation: {:?}", browser.server.refresh_statuses);
+    assert_eq!(browser.tabs[1].store().load().map(|token| token.value).as_deref(), Some("t1"));
+}
+
+#[test]
+fn signing_out_or_in_in_one_tab_reaches_a_tab_that_keeps_its_token_in_memory() {
+    let browser = tabs_with_their_own_views();
+    block_on(browser.tabs[0].sign_out());
+    assert_eq!(browser.tabs[1].store().load(), None, "signed out in the other tab's memory too");
+    assert_eq!(*browser.events[1].borrow(), [SessionEvent::SignedOut]);
+    block_on(browser.tabs[0].sign_in("bob", "right")).unwrap();
+    assert_eq!(browser.tabs[1].store().load(), browser.store.load(), "and signed in there as Bob");
+    assert_eq!(block_on(browser.tabs[1].send(&RequestRecipe::get("/user"))).map(|answer| answer.status), Ok(200));
+}
