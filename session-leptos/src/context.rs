@@ -24,7 +24,7 @@ pub struct SessionNotice {
     pub kept_in_memory: RwSignal<bool>,
 }
 
-/// Whether the browser is online (`navigator.onLine`, kept current by the online and offline events).
+/// Whether the browser is online: at first, and until its `offline` event says otherwise.
 #[derive(Clone, Copy)]
 struct Online(ReadSignal<bool>);
 

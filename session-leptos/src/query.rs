@@ -22,7 +22,8 @@ use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use session_core::SessionError;
 
-use crate::browser::{monotonic_ms, sleep};
+use crate::browser::sleep;
+use js_sys::Date;
 
 use state::AfterAttempt;
 pub use state::{FetchStatus, QueryOptions, QueryState};
@@ -69,7 +70,7 @@ impl<T: Clone + 'static> Entry<T> {
             loop {
                 let fetch = (entry.fetcher.borrow())();
                 let result = fetch.await;
-                let next = entry.state.try_update(|state| state.finish(id, monotonic_ms(), result));
+                let next = entry.state.try_update(|state| state.finish(id, wall_clock_ms(), result));
                 let Some(AfterAttempt::RetryIn(wait_ms)) = next else {
                     entry.publish();
                     return;
@@ -115,7 +116,7 @@ impl<T: Clone + 'static> Entry<T> {
         let cancelled = self
             .state
             .try_update(|state| {
-                state.unobserve(monotonic_ms());
+                state.unobserve(wall_clock_ms());
                 let abandoned = !state.is_active() && state.fetch_status != FetchStatus::Idle;
                 if abandoned {
                     state.cancel();
@@ -132,7 +133,8 @@ impl<T: Clone + 'static> Entry<T> {
 impl<T: Clone + 'static> AnyEntry for Entry<T> {
     fn refetch_if_stale(self: Rc<Self>, online: Signal<bool>) {
         let options = self.options.get();
-        let wanted = self.state.with_untracked(|state| state.is_active() && state.wants_fetch(monotonic_ms(), options));
+        let wanted =
+            self.state.with_untracked(|state| state.is_active() && state.wants_fetch(wall_clock_ms(), options));
         if wanted {
             self.fetch(online);
         }
@@ -240,7 +242,7 @@ impl QueryClient {
             entry.state.update(|state| {
                 if let Some(mut data) = state.data.clone() {
                     change(&mut data);
-                    state.set_data(monotonic_ms(), data);
+                    state.set_data(wall_clock_ms(), data);
                 }
             });
             entry.publish();
@@ -353,14 +355,14 @@ where
     let fetcher: Fetcher<T> = Rc::new(move || Box::pin(fetch()));
     let entry = client.entry(key, fetcher, options);
     entry.observe();
-    if entry.state.with_untracked(|state| state.wants_fetch(monotonic_ms(), options)) {
+    if entry.state.with_untracked(|state| state.wants_fetch(wall_clock_ms(), options)) {
         entry.fetch(client.online);
     }
     // Cleanups must be Send; this one runs on the one thread there is.
     let leaving = SendWrapper::new(Rc::clone(&entry));
     on_cleanup(move || {
         leaving.unobserve();
-        set_timeout(move || client.collect_garbage_now(monotonic_ms()), options.gc_time);
+        set_timeout(move || client.collect_garbage_now(wall_clock_ms()), options.gc_time);
     });
     Query { entry: StoredValue::new_local(entry), online: client.online }
 }
@@ -383,4 +385,10 @@ async fn next_outcome<T: Clone + 'static>(entry: Weak<Entry<T>>) -> Result<T, Se
 
 fn milliseconds(ms: f64) -> Duration {
     Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()
+}
+
+/// The wall clock that freshness and garbage collection follow (see [`QueryState::is_stale`]); retries wait on
+/// the browser's timers.
+fn wall_clock_ms() -> f64 {
+    Date::now()
 }

@@ -16,8 +16,8 @@ impl Clock for BrowserClock {
     }
 }
 
-/// `performance.now()`: for every duration of the app (request deadlines, backoff, cache freshness), which a
-/// wall-clock change must neither freeze nor make immortal.
+/// `performance.now()`: for the durations a wall-clock change must neither freeze nor stretch (request deadlines,
+/// the refresh's backoff). Cache freshness follows the wall clock instead, as TanStack Query's does.
 pub fn monotonic_ms() -> f64 {
     web_sys::window().and_then(|window| window.performance()).map_or_else(js_sys::Date::now, |clock| clock.now())
 }

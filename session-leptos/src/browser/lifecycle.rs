@@ -47,10 +47,12 @@ pub fn keep_fresh(api: &BrowserClient, period: Duration) {
     });
 }
 
-/// Whether the browser is online (`navigator.onLine`, kept current by its online and offline events). Back
-/// online, the client forgets its backoff before anyone hears of it, so what reloads then is not refused.
+/// Whether the browser is online, as TanStack Query v5 has it: online at first, then whatever the `online` and
+/// `offline` events say (`navigator.onLine` can be `false` on a working network in Chromium, which would keep
+/// the page waiting for good). Back online, the client forgets its backoff before anyone hears of it, so what
+/// reloads then is not refused.
 pub fn use_online_signal(api: &BrowserClient) -> ReadSignal<bool> {
-    let online = RwSignal::new(window().navigator().on_line());
+    let online = RwSignal::new(true);
     let api = api.clone();
     let went_online = window_event_listener(ev::online, move |_| {
         api.network_restored();

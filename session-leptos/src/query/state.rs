@@ -126,10 +126,12 @@ impl<T> QueryState<T> {
         self.observers > 0
     }
 
-    /// Missing, invalidated or older than `stale_time` at `now_ms` (monotonic milliseconds,
-    /// [`monotonic_ms`](crate::browser::monotonic_ms)).
+    /// Missing, invalidated or older than `stale_time` at `now_ms` (wall-clock milliseconds, as TanStack Query
+    /// counts them: a night's sleep ages the data, which `performance.now()` would not). Data stamped after
+    /// `now_ms` (the clock was set back) is stale: its age is unknown, and it must not stay fresh for as long
+    /// as the clock was moved.
     pub fn is_stale(&self, now_ms: f64, options: QueryOptions) -> bool {
-        self.invalidated || self.updated_at_ms.is_none_or(|at| now_ms - at >= ms(options.stale_time))
+        self.invalidated || self.updated_at_ms.is_none_or(|at| has_lasted(at, now_ms, options.stale_time))
     }
 
     /// Whether a mount, focus or reconnect should fetch: stale, and no fetch already running or waiting (that one
@@ -238,8 +240,14 @@ impl<T> QueryState<T> {
     pub(crate) fn is_garbage(&self, now_ms: f64, options: QueryOptions) -> bool {
         self.observers == 0
             && self.fetch_status != FetchStatus::Fetching
-            && self.inactive_since_ms.is_some_and(|since| now_ms - since >= ms(options.gc_time))
+            && self.inactive_since_ms.is_some_and(|since| has_lasted(since, now_ms, options.gc_time))
     }
+}
+
+/// Whether `duration` has passed from `since_ms` to `now_ms` on the wall clock; a clock set back before
+/// `since_ms` counts as passed (see [`QueryState::is_stale`]).
+fn has_lasted(since_ms: f64, now_ms: f64, duration: Duration) -> bool {
+    now_ms < since_ms || now_ms - since_ms >= ms(duration)
 }
 
 #[cfg(test)]
@@ -398,5 +406,25 @@ mod tests {
         assert!(state.is_garbage(10.0 + 300_000.0, OPTIONS));
         state.observe();
         assert!(!state.is_garbage(1e9, OPTIONS), "read again");
+    }
+
+    #[test]
+    fn the_wall_clock_ages_data_and_a_clock_set_back_does_not_make_it_immortal() {
+        let day = 86_400_000.0;
+        let fetched = 10.0 * day;
+        // (now, stale?)
+        let table = [
+            (fetched, false),
+            (fetched + 299_999.0, false),
+            (fetched + day, true), // a night's sleep: timers stood still, the wall clock did not
+            (fetched - 1.0, true), // set back: the age is unknown
+            (fetched - 365.0 * day, true),
+        ];
+        for (now, stale) in table {
+            assert_eq!(fetched_at(fetched).is_stale(now, OPTIONS), stale, "{now}");
+        }
+        let mut unread = fetched_at(fetched);
+        unread.unobserve(fetched);
+        assert!(unread.is_garbage(fetched - day, OPTIONS), "set back: collected rather than kept forever");
     }
 }

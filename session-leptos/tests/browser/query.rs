@@ -75,11 +75,41 @@ async fn readers_of_one_key_share_one_request_and_a_remount_inside_the_stale_tim
     shown.set(true);
     wait_for("[data-testid=second]").await;
     fire("document", "visibilitychange");
-    fire("window", "offline");
-    fire("window", "online");
     sleep(Duration::from_millis(100)).await;
-    assert_eq!(requests_to("/user"), 1, "fresh for five minutes: no request on mount, focus or reconnect");
+    assert_eq!(requests_to("/user"), 1, "fresh for five minutes: no request on mount or focus");
     assert_eq!(text_of("second"), "Ada 1");
+}
+
+#[wasm_bindgen_test]
+async fn a_reconnect_refetches_a_stale_entry_and_leaves_a_fresh_one() {
+    let _clean = clean_page();
+    stub_fetch(COUNTING_USER);
+    store_token("valid", 900_000.0);
+    let _page = mount_with_session(browser_client(""), || view! { <UserReader name="fresh"/> <AlwaysStaleReader/> });
+    eventually_true("both show a user", || !text_of("fresh").is_empty() && !text_of("stale").is_empty()).await;
+    assert_eq!(requests_to("/user"), 2);
+
+    // Each event in its own task, as the browser fires them: the page sees itself offline, then online.
+    fire("window", "offline");
+    sleep(Duration::from_millis(50)).await;
+    fire("window", "online");
+    eventually_true("the stale entry refetches on reconnect", || requests_to("/user") == 3).await;
+    sleep(Duration::from_millis(100)).await;
+    assert_eq!(requests_to("/user"), 3, "the fresh one does not");
+}
+
+#[wasm_bindgen_test]
+async fn the_page_starts_online_whatever_navigator_on_line_says() {
+    let _clean = clean_page();
+    // Chromium can say `false` on a working network; TanStack Query v5 trusts only the events.
+    let _says_offline = session_leptos::testing::patch(
+        "Object.defineProperty(navigator, 'onLine', { configurable: true, get: () => false });",
+        "delete navigator.onLine;",
+    );
+    stub_fetch(COUNTING_USER);
+    store_token("valid", 900_000.0);
+    let _page = mount_with_session(browser_client(""), || view! { <UserReader name="reader"/> });
+    eventually_true("the user loads", || text_of("reader") == "Ada 1").await;
 }
 
 #[wasm_bindgen_test]
@@ -130,14 +160,17 @@ async fn offline_a_fetch_waits_and_runs_when_the_network_is_back() {
 async fn a_failed_fetch_is_retried_after_a_second() {
     let _clean = clean_page();
     stub_fetch(&format!(
-        "window.tries = (window.tries || 0) + 1;
-         if (window.tries === 1) {{ return Promise.reject(new TypeError('Failed to fetch')); }}
+        "(window.tries = window.tries || []).push(performance.now());
+         if (window.tries.length === 1) {{ return Promise.reject(new TypeError('Failed to fetch')); }}
          {COUNTING_USER}"
     ));
     store_token("valid", 900_000.0);
     let _page = mount_with_session(browser_client(""), || view! { <UserReader name="reader"/> });
     eventually_true("the retry succeeds", || text_of("reader") == "Ada 1").await;
     assert_eq!(requests_to("/user"), 2);
+    run_js("window.retryGap = window.tries[1] - window.tries[0];");
+    let gap = session_leptos::testing::window_value("retryGap");
+    assert!((950.0..2_000.0).contains(&gap), "retried {gap} ms after the failure, not after a second");
 }
 
 /// `/user` read the way a Leptos page reads any resource: inside `<Suspense>`, with `.get()`.
