@@ -59,6 +59,12 @@ fn FollowTheSession() -> impl IntoView {
 /// `/` goes wherever the session says.
 #[component]
 fn Home() -> impl IntoView {
-    let target = if use_session().get_value().is_signed_in() { "/user" } else { "/login" };
-    view! { <Redirect path=target options=replacing()/> }
+    view! { <Redirect path=start_path() options=replacing()/> }
+}
+
+/// Where the app starts for whoever is here: the user page when signed in, else the sign-in page. A link to the
+/// start goes there directly: a redirect during a link's navigation would replace the entry the link pushed, and
+/// Back would leave the app instead of returning.
+pub fn start_path() -> &'static str {
+    if use_session().get_value().is_signed_in() { "/user" } else { "/login" }
 }

@@ -1,7 +1,7 @@
-//! A small HTTP/1.1 proxy between the browser and the server that can hold or lose the refresh, as a flaky
-//! network does: every request is forwarded on a connection of its own (`Connection: close`), and a refresh can
-//! be held before it reaches the server, or after the server answered (so the server has rotated, but the
-//! browser has not heard).
+//! A small HTTP/1.1 proxy between the browser and the server that can hold or lose an answer, as a flaky
+//! network does: every request is forwarded on a connection of its own (`Connection: close`), and the next
+//! request to a path (the refresh, the logout) can be held before it reaches the server, or after the server
+//! answered (so the server has acted, but the browser has not heard, and has not applied its `Set-Cookie`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -12,25 +12,30 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-/// What to do to the next refresh.
+/// What to do to the next request to a path.
 #[derive(Debug, Clone, Copy)]
-pub enum RefreshFault {
+pub enum Fault {
     /// Forward it, let the server answer, withhold the answer this long, then close the connection.
     LoseTheAnswer(Duration),
     /// Hold it before it reaches the server, until [`FaultProxy::release`].
     HoldTheRequest,
     /// Forward it, let the server answer, and hold the answer until [`FaultProxy::release`].
     HoldTheAnswer,
+    /// Forward it, let the server answer, and hold the answer this long: a slow network.
+    DelayTheAnswer(Duration),
 }
+
+/// The faults armed for the next request to each path.
+type Armed = Arc<Mutex<Vec<(String, Fault)>>>;
 
 /// A proxy between the browser and the server that forwards one request per connection, can hold or lose a
 /// refresh, and, given several upstreams, sends each request to the next (round robin).
 pub struct FaultProxy {
     pub base_url: String,
-    next_refresh: Arc<Mutex<Option<RefreshFault>>>,
+    armed: Armed,
     released: Arc<Notify>,
-    /// How many refreshes reached the proxy.
-    refreshes: Arc<Mutex<u32>>,
+    /// The path of every request that reached the proxy, in order.
+    seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -48,12 +53,11 @@ impl FaultProxy {
         let address = listener.local_addr().expect("a bound address");
         let proxy = Self {
             base_url: format!("http://{address}"),
-            next_refresh: Arc::default(),
+            armed: Arc::default(),
             released: Arc::default(),
-            refreshes: Arc::default(),
+            seen: Arc::default(),
         };
-        let (next_refresh, released, refreshes) =
-            (Arc::clone(&proxy.next_refresh), Arc::clone(&proxy.released), Arc::clone(&proxy.refreshes));
+        let (armed, released, seen) = (Arc::clone(&proxy.armed), Arc::clone(&proxy.released), Arc::clone(&proxy.seen));
         tokio::spawn(async move {
             let mut next = 0;
             while let Ok((browser, _)) = listener.accept().await {
@@ -61,9 +65,9 @@ impl FaultProxy {
                 next += 1;
                 let connection = Connection {
                     upstream,
-                    next_refresh: Arc::clone(&next_refresh),
+                    armed: Arc::clone(&armed),
                     released: Arc::clone(&released),
-                    refreshes: Arc::clone(&refreshes),
+                    seen: Arc::clone(&seen),
                 };
                 tokio::spawn(connection.forward(browser));
             }
@@ -72,8 +76,13 @@ impl FaultProxy {
     }
 
     /// Arms a fault for the next refresh that passes.
-    pub fn on_next_refresh(&self, fault: RefreshFault) {
-        *self.next_refresh.lock().expect("not poisoned") = Some(fault);
+    pub fn on_next_refresh(&self, fault: Fault) {
+        self.on_next(paths::REFRESH, fault);
+    }
+
+    /// Arms a fault for the next request to `path` that passes.
+    pub fn on_next(&self, path: &str, fault: Fault) {
+        self.armed.lock().expect("not poisoned").push((path.to_owned(), fault));
     }
 
     /// Lets a held refresh (or its answer) go on.
@@ -81,28 +90,33 @@ impl FaultProxy {
         self.released.notify_one();
     }
 
-    pub fn refreshes(&self) -> u32 {
-        *self.refreshes.lock().expect("not poisoned")
+    pub fn refreshes(&self) -> usize {
+        self.requests_to(paths::REFRESH)
+    }
+
+    /// How many requests to `path` reached the proxy.
+    pub fn requests_to(&self, path: &str) -> usize {
+        self.seen.lock().expect("not poisoned").iter().filter(|seen| *seen == path).count()
     }
 }
 
 struct Connection {
     upstream: SocketAddr,
-    next_refresh: Arc<Mutex<Option<RefreshFault>>>,
+    armed: Armed,
     released: Arc<Notify>,
-    refreshes: Arc<Mutex<u32>>,
+    seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl Connection {
     async fn forward(self, mut browser: TcpStream) {
         let Some((request, path)) = read_request(&mut browser).await else { return };
-        let fault = if path == paths::REFRESH {
-            *self.refreshes.lock().expect("not poisoned") += 1;
-            self.next_refresh.lock().expect("not poisoned").take()
-        } else {
-            None
+        self.seen.lock().expect("not poisoned").push(path.clone());
+        let fault = {
+            let mut armed = self.armed.lock().expect("not poisoned");
+            let at = armed.iter().position(|(armed_path, _)| *armed_path == path);
+            at.map(|at| armed.remove(at).1)
         };
-        if let Some(RefreshFault::HoldTheRequest) = fault {
+        if let Some(Fault::HoldTheRequest) = fault {
             self.released.notified().await;
         }
         let Ok(mut server) = TcpStream::connect(self.upstream).await else { return };
@@ -114,11 +128,12 @@ impl Connection {
             return;
         }
         match fault {
-            Some(RefreshFault::LoseTheAnswer(hold)) => {
+            Some(Fault::LoseTheAnswer(hold)) => {
                 tokio::time::sleep(hold).await;
                 return;
             }
-            Some(RefreshFault::HoldTheAnswer) => self.released.notified().await,
+            Some(Fault::HoldTheAnswer) => self.released.notified().await,
+            Some(Fault::DelayTheAnswer(hold)) => tokio::time::sleep(hold).await,
             _ => {}
         }
         let _ = browser.write_all(&answer).await;

@@ -6,7 +6,7 @@ mod engine;
 mod fault_proxy;
 
 pub use engine::Engine;
-pub use fault_proxy::{FaultProxy, RefreshFault};
+pub use fault_proxy::{Fault, FaultProxy};
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -180,8 +180,10 @@ impl Browser {
             .unwrap_or_else(|error| panic!("no {css} appeared: {error}"))
     }
 
+    /// Clicks the button labelled `label` once there is one, as a user waits for "Refreshing…" to end.
     pub async fn click_button(&self, label: &str) {
-        let button = self.client.find(Locator::XPath(&format!("//button[text()='{label}']"))).await;
+        let xpath = format!("//button[text()='{label}']");
+        let button = self.client.wait().at_most(Duration::from_secs(15)).for_element(Locator::XPath(&xpath)).await;
         button.unwrap_or_else(|error| panic!("no {label} button: {error}")).click().await.expect("clicked");
     }
 

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use e2e::{Browser, FaultProxy, POLL, RefreshFault, TestServer, refresh_from_outside};
+use e2e::{Browser, Fault, FaultProxy, POLL, TestServer, refresh_from_outside};
+use session_contract::paths;
 use session_server::testing::wait_until;
 use session_server::{DEMO_PASSWORD, DEMO_USERNAME, NewUser, Settings, add_user};
 
@@ -34,7 +35,7 @@ async fn a_lost_refresh_answer_does_not_sign_the_user_out() {
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
 
     // The server rotates; the answer is withheld for 20 s, then the connection closes.
-    proxy.on_next_refresh(RefreshFault::LoseTheAnswer(Duration::from_secs(20)));
+    proxy.on_next_refresh(Fault::LoseTheAnswer(Duration::from_secs(20)));
     tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
     browser.click_button("Refresh").await;
     wait_until(Duration::from_secs(10), POLL, async || counter(&server, "grace").await > 0).await;
@@ -50,13 +51,7 @@ async fn a_lost_refresh_answer_does_not_sign_the_user_out() {
 #[tokio::test]
 async fn back_to_sign_in_and_signing_in_as_someone_else_shows_only_their_data() {
     let server = TestServer::start(Settings::default()).await;
-    let ada = NewUser {
-        username: "ada",
-        password: "analytical-engine-1843",
-        display_name: "Ada Lovelace",
-        email: "ada@example.com",
-    };
-    add_user(&server.app.store, ada, server.app.now()).await.expect("a second account");
+    add_user(&server.app.store, ADA, server.app.now()).await.expect("a second account");
     let browser = Browser::launch().await;
     browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
@@ -73,8 +68,10 @@ async fn back_to_sign_in_and_signing_in_as_someone_else_shows_only_their_data() 
     browser.close().await;
 }
 
-/// Signs out while a refresh is held by the proxy, then lets it go on.
-async fn sign_out_during_a_refresh(fault: RefreshFault) -> (TestServer, Browser) {
+/// Signs out while a refresh is held by the proxy, then lets it go on: the page shows the sign-in form at once,
+/// and the logout waits for the refresh (one change of session at a time), so it revokes what the refresh
+/// rotated.
+async fn sign_out_during_a_refresh(fault: Fault) -> (TestServer, Browser) {
     let server = TestServer::start(short_access()).await;
     let proxy = FaultProxy::start(&server.base_url).await;
     let browser = Browser::launch().await;
@@ -87,10 +84,10 @@ async fn sign_out_during_a_refresh(fault: RefreshFault) -> (TestServer, Browser)
     wait_until(Duration::from_secs(10), POLL, async || proxy.refreshes() > 0).await;
     browser.click_button("Sign out").await;
     browser.wait_for_path("/login").await;
-    // The logout reaches the server first.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(proxy.requests_to(paths::LOGOUT), 0, "the logout waits for the refresh in flight");
     proxy.release();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_until(Duration::from_secs(10), POLL, async || proxy.requests_to(paths::LOGOUT) > 0).await;
 
     assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/login");
     assert_eq!(browser.stored_access_token().await, None, "no token came back");
@@ -113,17 +110,72 @@ async fn sign_out_during_a_refresh(fault: RefreshFault) -> (TestServer, Browser)
 }
 
 #[tokio::test]
-async fn a_refresh_reaching_the_server_after_the_sign_out_brings_nothing_back() {
-    let (server, browser) = sign_out_during_a_refresh(RefreshFault::HoldTheRequest).await;
-    assert_eq!(counter(&server, "expired").await, 1, "the server refused it: the session was gone");
+async fn a_refresh_held_before_the_server_during_the_sign_out_brings_nothing_back() {
+    let (server, browser) = sign_out_during_a_refresh(Fault::HoldTheRequest).await;
+    assert_eq!(counter(&server, "rotated").await, 2, "the held rotation, and the next session's");
+    assert_eq!(counter(&server, "expired").await + counter(&server, "reused").await, 0, "nothing refused");
     browser.close().await;
 }
 
 #[tokio::test]
 async fn a_rotated_answer_arriving_after_the_sign_out_brings_nothing_back() {
-    let (server, browser) = sign_out_during_a_refresh(RefreshFault::HoldTheAnswer).await;
+    let (server, browser) = sign_out_during_a_refresh(Fault::HoldTheAnswer).await;
     assert_eq!(counter(&server, "rotated").await, 2, "the held rotation, and the next session's");
     browser.close().await;
+}
+
+/// Signs out, and at once signs in as Ada, while the next answer to `held_path` is delayed by `delay` (for
+/// the refresh: one started just before the sign-out). Ada's profile loads, survives her first refresh, and no
+/// refresh is refused: no late `Set-Cookie` of the old session lands after hers.
+async fn sign_in_as_someone_else_right_after_signing_out(held_path: &str, delay: Duration) {
+    let server = TestServer::start(short_access()).await;
+    add_user(&server.app.store, ADA, server.app.now()).await.expect("a second account");
+    let proxy = FaultProxy::start(&server.base_url).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&proxy.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    browser.wait_for("[data-testid=display-name]").await;
+
+    proxy.on_next(held_path, Fault::DelayTheAnswer(delay));
+    if held_path == paths::REFRESH {
+        tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
+        browser.click_button("Refresh").await;
+        wait_until(Duration::from_secs(10), POLL, async || proxy.refreshes() > 0).await;
+    }
+    browser.click_button("Sign out").await;
+    browser.wait_for_path("/login").await;
+    browser.type_into("#username", ADA.username).await;
+    browser.type_into("#password", ADA.password).await;
+    browser.wait_for("button[type=submit]").await.click().await.expect("submitted");
+    browser.wait_for_path("/user").await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Ada Lovelace");
+
+    tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
+    let rotations = counter(&server, "rotated").await;
+    browser.click_button("Refresh").await;
+    wait_until(Duration::from_secs(10), POLL, async || counter(&server, "rotated").await > rotations).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/user", "Ada is still signed in");
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Ada Lovelace");
+    assert_eq!(counter(&server, "expired").await + counter(&server, "reused").await, 0, "no refresh refused");
+    no_expiry_notice(&browser).await;
+    browser.close().await;
+}
+
+const ADA: NewUser<'static> = NewUser {
+    username: "ada",
+    password: "analytical-engine-1843",
+    display_name: "Ada Lovelace",
+    email: "ada@example.com",
+};
+
+#[tokio::test]
+async fn signing_in_as_someone_else_while_the_old_refresh_is_held_keeps_the_new_session() {
+    sign_in_as_someone_else_right_after_signing_out(paths::REFRESH, Duration::from_secs(4)).await;
+}
+
+#[tokio::test]
+async fn signing_in_as_someone_else_while_the_logouts_answer_is_held_keeps_the_new_session() {
+    sign_in_as_someone_else_right_after_signing_out(paths::LOGOUT, Duration::from_millis(2_500)).await;
 }
 
 /// The thief's copy of the cookie was already rotated: the server revokes the session for reuse, and the next

@@ -4,9 +4,10 @@ use leptos_router::components::A;
 use session_leptos::{use_session, use_user};
 
 /// `/login` while a session is stored: who is signed in (from the query cache, or asked of the server), and
-/// the two ways on, so that nobody signs in over someone else's session by accident.
+/// the two ways on, so that nobody signs in over someone else's session by accident. Signing out shows the form
+/// at once (the page follows the session's events); the server hears of it when it can.
 #[component]
-pub fn AlreadySignedIn(signed_in: RwSignal<bool>) -> impl IntoView {
+pub fn AlreadySignedIn() -> impl IntoView {
     let api = use_session();
     // The query the user page reads: no request when it already knows.
     let user = use_user();
@@ -16,10 +17,7 @@ pub fn AlreadySignedIn(signed_in: RwSignal<bool>) -> impl IntoView {
     };
     let sign_out = Action::new_local(move |_: &()| {
         let api = api.get_value();
-        async move {
-            api.sign_out().await;
-            signed_in.set(false);
-        }
+        async move { api.sign_out().await }
     });
     view! {
         <p data-testid="signed-in-as">{who}</p>

@@ -19,8 +19,10 @@ pub fn RequestNotice(#[prop(into)] error: Signal<Option<SessionError>>) -> impl 
 pub fn error_text(error: &SessionError) -> String {
     match error {
         SessionError::Network => {
-            "The server cannot be reached. Check your connection: the page reloads by itself once you are back \
-             online, and your session is kept."
+            // Offline, nothing is sent (the banner says the page reloads once back online); this is a server
+            // that did not answer on a working network, after the cache's own retries.
+            "The server cannot be reached. Your session is kept: check your connection and try Refresh in a \
+             moment."
                 .to_owned()
         }
         SessionError::Timeout => {

@@ -1,42 +1,32 @@
 use leptos::prelude::*;
 use session_contract::{SessionEntry, paths};
-use session_core::{RequestRecipe, SessionError};
+use session_core::{ErrorCode, RequestRecipe, SessionError};
 use session_leptos::{Query, SESSIONS, use_query_client, use_session};
 
-use crate::components::RequestNotice;
 use crate::components::device_name::device_name;
+use crate::components::{Announce, LiveRegion, RequestNotice};
 use crate::local_date::date_and_time;
 
 /// The devices signed in to this account, read as a resource, this one marked; any other can be signed out from
 /// here, and the list loses it at once, without a refetch.
 #[component]
 pub fn SessionsList(sessions: Query<Vec<SessionEntry>>) -> impl IntoView {
-    let api = use_session();
-    let client = use_query_client();
-    let sign_out_device = Action::new_local(move |id: &String| {
-        let (api, id) = (api.get_value(), id.clone());
-        async move {
-            api.send(&RequestRecipe::delete(paths::user_session(&id))).await?;
-            client.set_data::<Vec<SessionEntry>>(SESSIONS, |list| list.retain(|session| session.id != id));
-            Ok::<(), SessionError>(())
-        }
-    });
-    let failed = Signal::derive(move || sign_out_device.value().get().and_then(Result::err));
+    let report = Report { failed: RwSignal::new(None), done: RwSignal::new(None), heading: NodeRef::new() };
     let devices = sessions.resource();
 
     view! {
         <section aria-labelledby="sessions-heading" aria-busy=move || sessions.is_pending().to_string()>
-            <h2 id="sessions-heading">"Signed-in devices"</h2>
-            <RequestNotice error=failed/>
+            <h2 id="sessions-heading" tabindex="-1" node_ref=report.heading>"Signed-in devices"</h2>
+            <RequestNotice error=report.failed/>
+            <LiveRegion announce=Announce::Politely>
+                {move || report.done.get().map(|text| view! { <p class="muted small">{text}</p> })}
+            </LiveRegion>
             <Suspense fallback=SessionsSkeleton>
                 {move || match devices.get() {
                     Some(Ok(list)) => {
                         view! {
                             <ul class="sessions" data-testid="sessions">
-                                {list
-                                    .into_iter()
-                                    .map(|session| view! { <SessionItem session sign_out=sign_out_device/> })
-                                    .collect_view()}
+                                {list.into_iter().map(|session| view! { <SessionItem session report/> }).collect_view()}
                             </ul>
                         }
                             .into_any()
@@ -51,6 +41,15 @@ pub fn SessionsList(sessions: Query<Vec<SessionEntry>>) -> impl IntoView {
     }
 }
 
+/// Where a row tells how signing its device out went: the failure, the announcement, and the heading that takes
+/// the focus when the row (and its focused button) goes.
+#[derive(Clone, Copy)]
+struct Report {
+    failed: RwSignal<Option<SessionError>>,
+    done: RwSignal<Option<String>>,
+    heading: NodeRef<leptos::html::H2>,
+}
+
 #[component]
 fn SessionsSkeleton() -> impl IntoView {
     view! {
@@ -63,16 +62,15 @@ fn SessionsSkeleton() -> impl IntoView {
 }
 
 #[component]
-fn SessionItem(session: SessionEntry, sign_out: Action<String, Result<(), SessionError>>) -> impl IntoView {
+fn SessionItem(session: SessionEntry, report: Report) -> impl IntoView {
     let device = device_name(&session.user_agent);
-    let id = session.id;
     let action = if session.current {
         view! { <span class="badge">"This device"</span> }.into_any()
     } else {
-        let pending = sign_out.pending();
+        let sign_out = sign_out_device(session.id, device.clone(), report);
         view! {
-            <button type="button" class="secondary small" disabled=pending on:click=move |_| {
-                sign_out.dispatch(id.clone());
+            <button type="button" class="secondary small" disabled=sign_out.pending() on:click=move |_| {
+                sign_out.dispatch(());
             }>"Sign out that device"</button>
         }
         .into_any()
@@ -89,4 +87,28 @@ fn SessionItem(session: SessionEntry, sign_out: Action<String, Result<(), Sessio
             {action}
         </li>
     }
+}
+
+/// Signs out the device of session `id`, this row's own action (its own pending state). Signed out, or already
+/// gone (`404`), the row leaves the list, the focus moves to the list's heading first, and the result is
+/// announced; any other failure is shown and the row stays.
+fn sign_out_device(id: String, device: String, report: Report) -> Action<(), ()> {
+    let api = use_session();
+    let client = use_query_client();
+    Action::new_local(move |_: &()| {
+        let (api, id, device) = (api.get_value(), id.clone(), device.clone());
+        async move {
+            match api.send(&RequestRecipe::delete(paths::user_session(&id))).await {
+                Err(error) if error.code() != Some(ErrorCode::NotFound) => report.failed.set(Some(error)),
+                _ => {
+                    report.failed.set(None);
+                    report.done.set(Some(["Signed out ", &device, "."].concat()));
+                    if let Some(heading) = report.heading.get_untracked() {
+                        let _ = heading.focus();
+                    }
+                    client.set_data::<Vec<SessionEntry>>(SESSIONS, |list| list.retain(|session| session.id != id));
+                }
+            }
+        }
+    })
 }

@@ -1,7 +1,7 @@
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use session_core::{ErrorCode, SessionError};
-use session_leptos::use_session;
+use session_leptos::{use_session, use_session_event};
 
 use crate::components::{AlreadySignedIn, Announce, LiveRegion, PageHeading, SessionExpiredBanner, error_text};
 
@@ -10,7 +10,10 @@ pub fn LoginPage() -> impl IntoView {
     let api = use_session();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
+    // Kept true to the store while the page stays mounted: a sign-out or sign-in in another tab (or the "Sign
+    // out first" button, at once, before the server heard) changes what it shows.
     let signed_in = RwSignal::new(api.get_value().is_signed_in());
+    use_session_event(move |_| signed_in.set(api.get_value().is_signed_in()));
     let sign_in = Action::new_local(move |(username, password): &(String, String)| {
         let (api, username, password) = (api.get_value(), username.clone(), password.clone());
         async move { api.sign_in(&username, &password).await }
@@ -29,7 +32,7 @@ pub fn LoginPage() -> impl IntoView {
         <section class="card">
             <SessionExpiredBanner/>
             <PageHeading title="Sign in"/>
-            <Show when=move || !signed_in.get() fallback=move || view! { <AlreadySignedIn signed_in/> }>
+            <Show when=move || !signed_in.get() fallback=AlreadySignedIn>
             <form on:submit=on_submit>
                 <label for="username">"Username"</label>
                 <input id="username" name="username" type="text" autocomplete="username" required bind:value=username/>

@@ -9,7 +9,7 @@ pub fn NotFoundPage() -> impl IntoView {
         <section class="card">
             <PageHeading title="Page not found"/>
             <p>"There is no such page."</p>
-            <A href="/">"Go to the start"</A>
+            <A href=crate::start_path()>"Go to the start"</A>
         </section>
     }
 }

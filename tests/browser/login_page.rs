@@ -97,7 +97,8 @@ async fn the_button_is_disabled_while_signing_in_and_success_stores_the_token() 
     })
     .await;
     answer.call0(&wasm_bindgen::JsValue::NULL).unwrap();
-    eventually_true("the button is enabled again", || !button.disabled()).await;
+    // Signed in, the page follows the session (in the app, to /user): the form goes.
+    wait_for("[data-testid=signed-in-as]").await;
     assert_eq!(LocalStorageTokens::default().load().map(|token| token.value).as_deref(), Some("fresh.access.token"));
     assert!(document().query_selector("#page-under-test .error").unwrap().is_none());
 }
@@ -123,6 +124,52 @@ async fn signed_in_already_the_page_says_so_and_signing_out_first_brings_the_for
     sign_out.click();
     wait_for("#username").await;
     assert!(LocalStorageTokens::default().load().is_none());
-    let sent = sent_requests();
-    assert_eq!(sent.as_array().unwrap().last().unwrap()["url"], "/auth/logout");
+    let last_request = || sent_requests().as_array().unwrap().last().unwrap()["url"].clone();
+    eventually_true("then the server is told", || last_request() == "/auth/logout").await;
+}
+
+#[wasm_bindgen_test]
+async fn signing_out_first_shows_the_form_before_the_server_answers() {
+    let _clean = clean_page();
+    // The logout does not answer until the test ends.
+    stub_fetch(
+        r#"return new Promise(resolve => { window.release = () => resolve(new Response(null, {status: 204})); });"#,
+    );
+    crate::support::store_token("someone.elses.token", 900_000.0);
+    let _page = mount_login_page();
+    let sign_out: web_sys::HtmlElement = wait_for("button.secondary").await;
+    sign_out.click();
+    wait_for("#username").await;
+    // The logout holds the session's lock until it has its answer: the next test's sign-in would wait for it.
+    crate::support::eventually("the logout is sent", || {
+        js_sys::Reflect::get(&web_sys::window().unwrap(), &"release".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    })
+    .await
+    .call0(&wasm_bindgen::JsValue::NULL)
+    .unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn the_page_follows_a_sign_out_and_a_sign_in_in_another_tab() {
+    let _clean = clean_page();
+    stub_fetch(
+        r#"const path = new URL(request.url).pathname;
+        if (path === '/auth/login') return new Response(
+            '{"accessToken":"h.p.other-tab","tokenType":"Bearer","expiresIn":900}', {status: 200});
+        if (path === '/user') return new Response(
+            '{"id":2,"username":"ada","displayName":"Ada Lovelace","email":"","createdAt":"2026-11-27T00:00:00Z"}');
+        return new Response(null, {status: 204});"#,
+    );
+    crate::support::store_token("valid", 900_000.0);
+    let _page = mount_login_page();
+    wait_for("[data-testid=signed-in-as]").await;
+
+    // Another tab: a client of its own, whose BroadcastChannel reaches this page's.
+    let other_tab = browser_client("");
+    other_tab.sign_out().await;
+    wait_for("#username").await;
+    other_tab.sign_in("ada", "secret").await.unwrap();
+    wait_for("[data-testid=signed-in-as]").await;
 }

@@ -34,16 +34,17 @@ async fn an_unknown_path_shows_the_not_found_page_whose_link_leads_to_sign_in() 
     go("/no/such/page");
     let _app = mount(App);
     assert_eq!(heading().await, "Page not found");
+    let entries = web_sys::window().unwrap().history().unwrap().length().unwrap();
 
-    wait_for("a[href='/']").await.click();
-    eventually("/ redirects to /login without a session", || (path() == "/login").then_some(())).await;
+    wait_for("a[href='/login']").await.click();
+    eventually("the start is /login without a session", || (path() == "/login").then_some(())).await;
     eventually("the sign-in page shows", || {
         let heading = crate::support::document().query_selector("#page-under-test h1").ok().flatten()?;
         (heading.text_content()? == "Sign in").then_some(())
     })
     .await;
     let history = web_sys::window().unwrap().history().unwrap();
-    assert!(history.length().unwrap() >= 2, "the link pushed an entry");
+    assert_eq!(history.length().unwrap(), entries + 1, "the link pushed one entry: Back returns to it");
 }
 
 #[wasm_bindgen_test]
