@@ -49,6 +49,8 @@ struct Inner<T, S, C, X> {
     listeners: Rc<Listeners>,
     /// Why the store is empty, when it is: the session expired (in this tab or another), or the user signed out.
     expired: Cell<bool>,
+    /// The session signed out or ended last, here or in another tab: later news carrying its token is old.
+    ended: RefCell<Option<String>>,
 }
 
 /// Renewals that got no usable answer, so that a blip is retried but an outage is not hammered.
@@ -87,6 +89,7 @@ where
                 backoff: RefCell::new(Backoff::default()),
                 listeners: Rc::default(),
                 expired: Cell::new(false),
+                ended: RefCell::new(None),
             }),
         }
     }
@@ -97,13 +100,17 @@ where
     /// store in a tab's memory never does).
     pub fn receive_from_other_tab(&self, news: News) {
         let stored = self.inner.store.load();
-        if !news.is_news_to(stored.as_ref()) {
+        let ended_here = news.token.as_ref().is_some_and(|token| self.inner.has_ended(&token.session));
+        if ended_here || !news.is_news_to(stored.as_ref()) {
             return;
         }
-        match (&news.token, &stored) {
-            (Some(token), _) => self.inner.store.save(token),
-            (None, Some(_)) => self.inner.store.clear(),
-            (None, None) => {}
+        match (&news.token, news.event, &stored) {
+            (Some(token), _, _) => self.inner.store.save(token),
+            (None, SessionEvent::SignedOut | SessionEvent::Ended(_), Some(_)) => self.inner.store.clear(),
+            _ => {}
+        }
+        if let (SessionEvent::SignedOut | SessionEvent::Ended(_), Some(session)) = (news.event, &news.session) {
+            self.inner.ended.replace(Some(session.clone()));
         }
         self.inner.emit(news.event);
     }
@@ -157,6 +164,7 @@ where
         let request = RequestRecipe::post(self.inner.options.login_path.as_str()).with_json(&credentials)?.anonymous();
         // After the refresh or logout in flight, here or in another tab: their late `Set-Cookie` cannot land
         // after this session's.
+        self.after_the_renewal_in_flight().await;
         let _turn = self.inner.one_at_a_time().await;
         let response = self.send(&request).await?;
         let token = self.inner.adopt(&response, None)?;
@@ -170,17 +178,22 @@ where
     /// Tells the server of a sign-out it did not hear (no answer, or a 5xx), if nobody signed in since.
     pub async fn finish_pending_logout(&self) {
         if self.inner.store.logout_pending() && !self.is_signed_in() {
-            self.tell_the_server_of_the_sign_out().await;
+            self.tell_the_server_of_the_sign_out(None).await;
         }
     }
 
     /// `POST` the logout path with the cookie, in its turn (after the refresh in flight, whose answer may
-    /// rotate the cookie); remembers, for the next start, when the server did not hear.
-    async fn tell_the_server_of_the_sign_out(&self) {
+    /// rotate the cookie); remembers, for the next start, when the server did not hear. `signed_out`: the
+    /// session the user left. If it is stored again meanwhile (a refresh in another tab, whose view of the
+    /// store was late, wrote its renewal back), it is cleared again and the logout still goes; only another
+    /// session stored meanwhile (someone signed in) owns the cookie now, and then nothing is sent.
+    async fn tell_the_server_of_the_sign_out(&self, signed_out: Option<&str>) {
+        self.after_the_renewal_in_flight().await;
         let _turn = self.inner.one_at_a_time().await;
-        if self.is_signed_in() {
-            // Someone signed in while this waited: the cookie is theirs now.
-            return;
+        match self.inner.store.load() {
+            Some(stored) if Some(stored.session.as_str()) == signed_out => self.inner.store.clear(),
+            Some(_) => return,
+            None => {}
         }
         let logout = RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous().keepalive();
         let unheard = matches!(
@@ -195,8 +208,18 @@ where
     pub async fn sign_out(&self) {
         let session = self.inner.store.load().map(|token| token.session);
         self.inner.store.clear();
-        self.inner.emit_and_announce(News::of_session(SessionEvent::SignedOut, session));
-        self.tell_the_server_of_the_sign_out().await;
+        self.inner.ended.replace(session.clone());
+        self.inner.emit_and_announce(News::of_session(SessionEvent::SignedOut, session.clone()));
+        self.tell_the_server_of_the_sign_out(session.as_deref()).await;
+    }
+
+    /// Waits for the renewal in flight, if any: without a spawner (see [`Options::spawn`]) a renewal whose
+    /// callers all went away progresses only while someone awaits it, and it holds the turn.
+    async fn after_the_renewal_in_flight(&self) {
+        let running = self.inner.renewal.borrow().as_ref().map(|(_, renewal)| renewal.clone());
+        if let Some(renewal) = running {
+            drop(renewal.await);
+        }
     }
 
     /// `GET path` as JSON.
@@ -299,6 +322,10 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
         (turn, self.tabs.lock().await)
     }
 
+    fn has_ended(&self, session: &str) -> bool {
+        self.ended.borrow().as_deref() == Some(session)
+    }
+
     /// The renewal in flight, if it renews `session`: a request never waits on another session's renewal.
     fn renewal_of(&self, session: &str) -> Option<Renewal> {
         let renewal = self.renewal.borrow();
@@ -393,6 +420,7 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
             return Err(refusal);
         };
         self.store.clear();
+        self.ended.replace(Some(session.to_owned()));
         self.emit_and_announce(News::of_session(SessionEvent::Ended(reason), Some(session.to_owned())));
         Err(SessionError::SessionExpired)
     }

@@ -19,9 +19,12 @@ pub(crate) fn backoff_delay(failures: u32, options: &Options) -> Duration {
     options.backoff_first.saturating_mul(1 << failures.min(16)).min(options.backoff_max)
 }
 
-/// A `Retry-After` in seconds (the contract's form); `None` for a date or anything else.
+/// The longest a `Retry-After` is honoured: a server (or a proxy) asking for a day must not stop renewals for one.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
+
+/// A `Retry-After` in seconds (the contract's form), at most five minutes; `None` for a date or anything else.
 pub(crate) fn retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse().ok().map(Duration::from_secs)
+    value.trim().parse().ok().map(|seconds| Duration::from_secs(seconds).min(RETRY_AFTER_MAX))
 }
 
 /// A duration on the [`Clock`](crate::Clock)'s millisecond scale.
@@ -61,6 +64,7 @@ mod tests {
             ("5", Some(5)),
             (" 120 ", Some(120)),
             ("0", Some(0)),
+            ("86400", Some(300)), // capped at five minutes
             ("-1", None),
             ("1.5", None),
             ("Wed, 21 Oct 2015 07:28:00 GMT", None),

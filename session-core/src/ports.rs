@@ -72,11 +72,11 @@ pub trait Clock {
 /// The app's other tabs: one refresh at a time across all of them, and news of sign-in and sign-out.
 #[allow(async_fn_in_trait)]
 pub trait Tabs {
-    /// Held while this tab refreshes; released when dropped.
+    /// Held while this tab changes the session (signs in, sends the logout, refreshes); released when dropped.
     type Lock;
     /// Waits for the cross-tab refresh lock, or for a timeout after which the tab goes on without it.
     async fn lock(&self) -> Self::Lock;
-    /// Tells the other tabs, in the order announced; they pass it to
+    /// Tells the other tabs, each in the order this tab announced; they pass it to
     /// [`SessionClient::receive_from_other_tab`](crate::SessionClient::receive_from_other_tab).
     fn announce(&self, news: &News);
 }
@@ -110,7 +110,8 @@ impl Tabs for SingleTab {
 pub enum SessionEvent {
     /// A sign-in stored a new session's token.
     SignedIn,
-    /// A new access token was stored; other tabs read it from the shared store and need no news of it.
+    /// A new access token was stored; other tabs hear it with the token, in case their view of the shared store
+    /// is late.
     Renewed,
     /// The server ended the session (the refresh was refused), for this reason: the user must sign in again.
     Ended(EndReason),
@@ -153,8 +154,8 @@ impl News {
         let same_session = self.session.as_deref() == Some(stored.session.as_str());
         match (&self.token, self.event) {
             (None, _) => same_session || self.session.is_none(),
-            (Some(_), SessionEvent::Renewed) => same_session,
-            (Some(token), _) => same_session || !issued_before(token, stored),
+            (Some(token), SessionEvent::Renewed) => same_session && !issued_before(token, stored),
+            (Some(token), _) => !issued_before(token, stored),
         }
     }
 }
@@ -185,9 +186,10 @@ mod tests {
 
     #[test]
     fn old_news_from_another_tab_is_not_taken_in() {
-        // Tokens received at 1 000 (session a) and 2 000 (session b) ms, each valid for 900 s.
+        // Tokens received at 1 000 ms (session a, valid for 900 s) and 2 000 ms (session b, valid for 60 s): b is
+        // the newer although it expires first.
         let a = AccessToken::new("ta", "a", Some(901_000.0), Duration::from_secs(900));
-        let b = AccessToken::new("tb", "b", Some(902_000.0), Duration::from_secs(900));
+        let b = AccessToken::new("tb", "b", Some(62_000.0), Duration::from_secs(60));
         let a_renewed = AccessToken::new("ta2", "a", Some(903_000.0), Duration::from_secs(900));
         let ended = |session: &str| News::of_session(SessionEvent::Ended(EndReason::Expired), Some(session.to_owned()));
         let signed_out = |session: Option<&str>| News::of_session(SessionEvent::SignedOut, session.map(str::to_owned));
@@ -200,9 +202,10 @@ mod tests {
             (signed_out(Some("a")), Some(&a), true),
             (signed_out(None), Some(&a), true),
             (News::of_token(SessionEvent::Renewed, a_renewed.clone()), Some(&a), true),
+            (News::of_token(SessionEvent::Renewed, a.clone()), Some(&a_renewed), false), // a late, older renewal
             (News::of_token(SessionEvent::Renewed, a_renewed.clone()), Some(&b), false),
-            (News::of_token(SessionEvent::Renewed, a_renewed), None, false), // signed out here meanwhile
-            (News::of_token(SessionEvent::SignedIn, b.clone()), Some(&a), true),
+            (News::of_token(SessionEvent::Renewed, a_renewed.clone()), None, false), // signed out here meanwhile
+            (News::of_token(SessionEvent::SignedIn, b.clone()), Some(&a), true),     // newer, though it expires first
             (News::of_token(SessionEvent::SignedIn, b.clone()), None, true),
             (News::of_token(SessionEvent::SignedIn, a.clone()), Some(&b), false), // a late sign-in, older than b
             (News::of_token(SessionEvent::SignedIn, AccessToken::new("x", "x", None, Duration::ZERO)), Some(&b), true),

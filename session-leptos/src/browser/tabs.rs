@@ -4,10 +4,11 @@
 
 mod web_lock;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
+use futures::channel::oneshot;
 use leptos::prelude::{WindowListenerHandle, window_event_listener_untyped};
 use serde::{Deserialize, Serialize};
 use session_core::{EndReason, News, SessionEvent, Tabs};
@@ -28,8 +29,9 @@ pub const ANNOUNCEMENT_KEY: &str = "sessionEvent";
 /// Longer than a refresh may take, so a tab waits for another's refresh rather than racing it.
 const LOCK_MARGIN_MS: u32 = 5_000;
 /// How long a tab that waited for the lock waits for its last holder's release notice: a holder posts it before
-/// it releases, so it is normally there already; a tab closed while holding the lock never sends one.
-const RELEASE_NOTICE_WAIT: Duration = Duration::from_millis(500);
+/// it releases, so it is normally there already (a BroadcastChannel message takes milliseconds); a tab closed
+/// while holding the lock never sends one, and this tab's own release is no notice to wait for.
+const RELEASE_NOTICE_WAIT: Duration = Duration::from_millis(250);
 /// The name of the notice a lock holder posts as it releases the lock.
 const RELEASED: &str = "released";
 
@@ -39,8 +41,33 @@ pub struct BrowserTabs {
     /// One object for sending and receiving: a BroadcastChannel never delivers to itself.
     channel: Option<BroadcastChannel>,
     lock_timeout_ms: u32,
-    /// Release notices heard from the other tabs so far.
-    releases_heard: Rc<Cell<u64>>,
+    releases: Rc<Releases>,
+}
+
+/// The lock's releases this tab knows of (its own, and the other tabs' notices), and who waits for the next.
+#[derive(Default)]
+struct Releases {
+    count: Cell<u64>,
+    waiting: RefCell<Vec<oneshot::Sender<()>>>,
+}
+
+impl Releases {
+    fn happened(&self) {
+        self.count.set(self.count.get() + 1);
+        for waiting in self.waiting.take() {
+            let _ = waiting.send(());
+        }
+    }
+
+    /// Once a release after the `heard`-th is known, or after [`RELEASE_NOTICE_WAIT`] on one timer.
+    async fn after(&self, heard: u64) {
+        if self.count.get() > heard {
+            return;
+        }
+        let (notice, noticed) = oneshot::channel();
+        self.waiting.borrow_mut().push(notice);
+        futures::future::select(noticed, Box::pin(sleep(RELEASE_NOTICE_WAIT))).await;
+    }
 }
 
 impl BrowserTabs {
@@ -50,22 +77,7 @@ impl BrowserTabs {
         Self {
             channel: BroadcastChannel::new(CHANNEL_NAME).ok(),
             lock_timeout_ms: whole_millis(request_timeout).saturating_add(LOCK_MARGIN_MS),
-            releases_heard: Rc::default(),
-        }
-    }
-
-    /// Once another tab's release notice newer than `heard` is in: everything that tab announced before it (a
-    /// renewed token) has reached this one, whatever this tab's view of localStorage says yet.
-    async fn release_notice_after(&self, heard: u64) {
-        if self.channel.is_none() {
-            return;
-        }
-        let step = Duration::from_millis(5);
-        for _ in 0..RELEASE_NOTICE_WAIT.as_millis() / step.as_millis() {
-            if self.releases_heard.get() > heard {
-                return;
-            }
-            sleep(step).await;
+            releases: Rc::default(),
         }
     }
 
@@ -94,6 +106,7 @@ impl Drop for BrowserTabs {
 /// next one may go on.
 pub struct SessionLock {
     channel: Option<BroadcastChannel>,
+    releases: Rc<Releases>,
     _held: HeldLock,
 }
 
@@ -102,6 +115,7 @@ impl Drop for SessionLock {
         if let (Some(channel), Ok(notice)) = (&self.channel, serde_json::to_string(&Message::notice(RELEASED))) {
             let _ = channel.post_message(&JsValue::from_str(&notice));
         }
+        self.releases.happened();
     }
 }
 
@@ -111,17 +125,20 @@ impl Tabs for BrowserTabs {
     type Lock = Option<SessionLock>;
 
     async fn lock(&self) -> Self::Lock {
+        let heard = self.releases.count.get();
         let held = match web_lock::request_if_available(LOCK_NAME).await {
             Some(held) => held,
             None => {
-                // Another tab holds it: once it is ours, that tab's news must be in before this tab decides.
-                let heard = self.releases_heard.get();
+                // Someone holds it: once it is ours, the last holder's news (posted before its release notice)
+                // must be in before this tab decides, whatever its view of localStorage says yet.
                 let held = web_lock::request(LOCK_NAME, self.lock_timeout_ms).await?;
-                self.release_notice_after(heard).await;
+                if self.channel.is_some() {
+                    self.releases.after(heard).await;
+                }
                 held
             }
         };
-        Some(SessionLock { channel: self.channel.clone(), _held: held })
+        Some(SessionLock { channel: self.channel.clone(), releases: Rc::clone(&self.releases), _held: held })
     }
 
     fn announce(&self, news: &News) {
@@ -155,13 +172,21 @@ impl Message {
     }
 
     /// The news it carries; `None` for a notice, or for anything this version cannot read (a token a header
-    /// could not carry, an event it does not know).
+    /// could not carry, a sign-in or renewal without its token, an event it does not know).
     fn into_news(self) -> Option<News> {
         let event = event_from_name(&self.event)?;
-        match self.token {
-            Some(token) => Some(News::of_token(event, token.into_token()?)),
-            None => Some(News::of_session(event, self.session)),
+        match (self.token, event) {
+            (Some(token), _) => Some(News::of_token(event, token.into_token()?)),
+            (None, SessionEvent::SignedIn | SessionEvent::Renewed) => None,
+            (None, _) => Some(News::of_session(event, self.session)),
         }
+    }
+
+    /// What a tab of the previous version posted: the bare event name (and, in localStorage, its time).
+    fn from_previous_version(text: &str) -> Option<Self> {
+        let name = text.split(' ').next()?;
+        event_from_name(name)?;
+        Some(Self { event: name.to_owned(), session: None, token: None, at: 0.0 })
     }
 }
 
@@ -182,11 +207,12 @@ impl OtherTabs {
     /// Starts passing the other tabs' announcements to `api`, and counting their release notices.
     pub fn listen(api: &BrowserClient) -> Self {
         let receiver = api.clone();
-        let releases_heard = Rc::clone(&api.tabs().releases_heard);
+        let releases = Rc::clone(&api.tabs().releases);
         let hear = move |text: &str| {
-            let Ok(message) = serde_json::from_str::<Message>(text) else { return };
+            let message = serde_json::from_str::<Message>(text).ok().or_else(|| Message::from_previous_version(text));
+            let Some(message) = message else { return };
             if message.event == RELEASED {
-                releases_heard.set(releases_heard.get() + 1);
+                releases.happened();
             } else if let Some(news) = message.into_news() {
                 receiver.receive_from_other_tab(news);
             }

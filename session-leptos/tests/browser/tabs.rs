@@ -204,3 +204,19 @@ fn visibility_change() -> web_sys::Event {
     init.set_bubbles(true);
     web_sys::Event::new_with_event_init_dict("visibilitychange", &init).unwrap()
 }
+
+#[wasm_bindgen_test]
+async fn a_tab_of_the_previous_version_is_still_heard_and_a_sign_in_without_its_token_changes_nothing() {
+    let _clean = clean_page();
+    stub_fetch(SERVER);
+    store_token("fresh", 600_000.0);
+    let (_first_tab, second_tab, heard, _heard) = two_tabs();
+    let listening = OtherTabs::listen(&second_tab);
+    // Another page's channel object, as another tab posts: the previous version sent bare names.
+    run_js(
+        "const other = new BroadcastChannel('session'); other.postMessage('signed-in 1'); other.postMessage('signed-out'); other.close();",
+    );
+    eventually_true("the sign-out is heard", || *heard.borrow() == [SessionEvent::SignedOut]).await;
+    assert!(!second_tab.is_signed_in(), "signed out here too");
+    drop(listening);
+}

@@ -103,7 +103,9 @@ fn a_sign_out_shows_at_once_whatever_the_logout_waits_for() {
 
 #[test]
 fn a_request_never_waits_on_another_sessions_renewal() {
-    // A browser without Web Locks: each tab's lock is its own.
+    // A browser without Web Locks: each tab's lock is its own, so nothing orders the two tabs' changes (the old
+    // refresh's cookie may even land after Bob's: that is what the lock is for). What holds even then: Bob's
+    // request does not wait for the old session's refresh.
     let browser = two_tabs_signed_in_with(crate::Options::default(), Shared { web_locks: false, store: true });
     browser.server.expire_access_token();
     browser.server.hold(REFRESH_PATH);
@@ -203,4 +205,74 @@ fn signing_out_or_in_in_one_tab_reaches_a_tab_that_keeps_its_token_in_memory() {
     block_on(browser.tabs[0].sign_in("bob", "right")).unwrap();
     assert_eq!(browser.tabs[1].store().load(), browser.store.load(), "and signed in there as Bob");
     assert_eq!(block_on(browser.tabs[1].send(&RequestRecipe::get("/user"))).map(|answer| answer.status), Ok(200));
+}
+
+#[test]
+fn a_sign_out_whose_session_is_written_back_meanwhile_still_reaches_the_server() {
+    // Another tab, whose view of localStorage had not caught up with the sign-out, writes its renewal of the same
+    // session back while this tab's logout waits for its turn (here: behind this tab's own refresh).
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.hold(REFRESH_PATH);
+    block_on(async {
+        let old = RequestRecipe::get("/old");
+        let old_request = harness.client.send(&old);
+        let sign_out = async {
+            until(|| harness.server.refreshes() == 1).await;
+            let sign_out = harness.client.sign_out();
+            let late_write = async {
+                turns(5).await;
+                harness.store.save(&AccessToken::new("t9", "s0", Some(900_000.0), Duration::from_secs(900)));
+                turns(5).await;
+                harness.server.release(REFRESH_PATH);
+            };
+            futures::join!(sign_out, late_write)
+        };
+        // The old request's outcome depends on the write: not what this test is about.
+        drop(futures::join!(old_request, sign_out));
+    });
+    assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1, "the logout was sent");
+    assert_eq!(harness.store.load(), None, "and the session written back is gone again");
+    assert_eq!(*harness.server.jar.borrow(), None);
+}
+
+#[test]
+fn a_late_sign_in_of_the_session_this_tab_signed_out_does_not_sign_it_back_in() {
+    let harness = signed_in();
+    let before = harness.store.load().unwrap();
+    block_on(harness.client.sign_out());
+    harness.client.receive_from_other_tab(News::of_token(SessionEvent::SignedIn, before));
+    assert_eq!(harness.store.load(), None);
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+}
+
+#[test]
+fn without_a_spawner_a_refresh_nobody_waits_for_any_more_does_not_block_the_next_sign_in() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.hold(REFRESH_PATH);
+    block_on(async {
+        let user = RequestRecipe::get("/user");
+        let mut request = Box::pin(harness.client.send(&user));
+        until_polled(&mut request, || harness.server.refreshes() == 1).await;
+        // The page unmounts: the only request waiting for the refresh is dropped, and nothing drives it now.
+        drop(request);
+        let sign_in = harness.client.sign_in("bob", "right");
+        let wire = async {
+            turns(20).await;
+            harness.server.release(REFRESH_PATH);
+        };
+        assert_eq!(futures::join!(sign_in, wire).0, Ok(()));
+    });
+    assert!(harness.store.load().is_some_and(|token| token.session.starts_with("bob")));
+}
+
+#[test]
+fn a_message_without_the_token_it_should_carry_changes_nothing() {
+    let harness = signed_in();
+    let before = harness.store.load();
+    for event in [SessionEvent::SignedIn, SessionEvent::Renewed] {
+        harness.client.receive_from_other_tab(News::of_session(event, None));
+        assert_eq!(harness.store.load(), before, "{event:?}");
+    }
 }

@@ -5,10 +5,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
 
-/// A Web Lock, held until dropped.
+/// A Web Lock, held until dropped. Made before the request is sent, so that dropping the request at any point
+/// (while it waits, or between the grant and its first poll) releases the lock, now or as soon as it is granted.
 pub struct HeldLock {
     release: Function,
-    _on_granted: Closure<dyn FnMut(JsValue) -> Promise>,
 }
 
 impl Drop for HeldLock {
@@ -41,23 +41,21 @@ async fn request_with(name: &str, options: &Object) -> Option<HeldLock> {
 
     let mut release = None;
     let held = Promise::new(&mut |resolve, _| release = Some(resolve));
-    let release = release?;
+    let lock = HeldLock { release: release? };
     let (granted, on_grant) = futures::channel::oneshot::channel::<()>();
-    let mut granted = Some(granted);
-    let on_granted = Closure::<dyn FnMut(JsValue) -> Promise>::new(move |lock: JsValue| {
+    // Called once by the browser, whenever that is, and freed then: never a dropped closure.
+    let on_granted = Closure::once_into_js(move |lock: JsValue| -> Promise {
         if lock.is_null() {
             // Not available: the callback's promise settles at once, and the request's with it.
             return Promise::resolve(&JsValue::UNDEFINED);
         }
-        if let Some(granted) = granted.take() {
-            let _ = granted.send(());
-        }
-        held.clone()
+        let _ = granted.send(());
+        held
     });
-    let outcome: Promise = request.call3(&locks, &name.into(), options, on_granted.as_ref()).ok()?.dyn_into().ok()?;
+    let outcome: Promise = request.call3(&locks, &name.into(), options, &on_granted).ok()?.dyn_into().ok()?;
     // The request's own promise settles only when the lock is released, or rejects if the wait times out.
     match futures::future::select(on_grant, JsFuture::from(outcome)).await {
-        futures::future::Either::Left((Ok(()), _)) => Some(HeldLock { release, _on_granted: on_granted }),
+        futures::future::Either::Left((Ok(()), _)) => Some(lock),
         _ => None,
     }
 }
