@@ -191,6 +191,9 @@ mod tests {
         let a = AccessToken::new("ta", "a", Some(901_000.0), Duration::from_secs(900));
         let b = AccessToken::new("tb", "b", Some(62_000.0), Duration::from_secs(60));
         let a_renewed = AccessToken::new("ta2", "a", Some(903_000.0), Duration::from_secs(900));
+        // Received at 1 000 ms for one second, and at 3 000 ms for 1 000 s.
+        let short_lived = AccessToken::new("ts", "s", Some(2_000.0), Duration::from_secs(1));
+        let long_lived = AccessToken::new("tl", "l", Some(1_003_000.0), Duration::from_secs(1_000));
         let ended = |session: &str| News::of_session(SessionEvent::Ended(EndReason::Expired), Some(session.to_owned()));
         let signed_out = |session: Option<&str>| News::of_session(SessionEvent::SignedOut, session.map(str::to_owned));
         // (news, what this tab's store holds, taken in?)
@@ -207,6 +210,7 @@ mod tests {
             (News::of_token(SessionEvent::Renewed, a_renewed.clone()), None, false), // signed out here meanwhile
             (News::of_token(SessionEvent::SignedIn, b.clone()), Some(&a), true),     // newer, though it expires first
             (News::of_token(SessionEvent::SignedIn, b.clone()), None, true),
+            (News::of_token(SessionEvent::SignedIn, short_lived.clone()), Some(&long_lived), false), // older
             (News::of_token(SessionEvent::SignedIn, a.clone()), Some(&b), false), // a late sign-in, older than b
             (News::of_token(SessionEvent::SignedIn, AccessToken::new("x", "x", None, Duration::ZERO)), Some(&b), true),
         ];

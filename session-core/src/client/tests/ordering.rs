@@ -276,3 +276,29 @@ fn a_message_without_the_token_it_should_carry_changes_nothing() {
         assert_eq!(harness.store.load(), before, "{event:?}");
     }
 }
+
+#[test]
+fn a_sign_out_whose_turn_comes_after_someone_signed_in_leaves_their_session_alone() {
+    let harness = signed_in();
+    harness.server.expire_access_token();
+    harness.server.hold(REFRESH_PATH);
+    block_on(async {
+        let old = RequestRecipe::get("/old");
+        let old_request = harness.client.send(&old);
+        let sign_out = async {
+            until(|| harness.server.refreshes() == 1).await;
+            let sign_out = harness.client.sign_out();
+            let elsewhere = async {
+                turns(5).await;
+                // Another tab, in a browser without Web Locks, signed in meanwhile.
+                harness.store.save(&someone_else());
+                turns(5).await;
+                harness.server.release(REFRESH_PATH);
+            };
+            futures::join!(sign_out, elsewhere)
+        };
+        drop(futures::join!(old_request, sign_out));
+    });
+    assert!(harness.server.requests_to(LOGOUT_PATH).is_empty(), "the cookie is the new session's now");
+    assert_eq!(harness.store.load(), Some(someone_else()));
+}
