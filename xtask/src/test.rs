@@ -103,6 +103,19 @@ fn forget_earlier_packages() {
             let _ = std::fs::remove_dir_all(registry.path().join(copy));
         }
     }
+    // cargo takes a registry crate to be immutable at its version, so the verification would also link an
+    // earlier build of our crates from the same target directory: their fingerprints go too (they rebuild in
+    // seconds; nothing else is touched).
+    let fingerprints = workspace_root().join("target/debug/.fingerprint");
+    for entry in std::fs::read_dir(&fingerprints).into_iter().flatten().filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = LIBRARIES.iter().any(|library| {
+            name.strip_prefix(library).and_then(|rest| rest.strip_prefix('-')).is_some_and(|hash| !hash.contains('-'))
+        });
+        if ours {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The version in the manifest of the workspace crate `library`.
