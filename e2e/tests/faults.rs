@@ -191,6 +191,9 @@ async fn an_old_refresh_cookie_replayed_from_outside_ends_the_session_with_the_n
     tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
     browser.click_button("Refresh").await;
     wait_until(Duration::from_secs(10), POLL, async || counter(&server, "rotated").await > 0).await;
+    // The page's own refresh has ended (its replays too) before the thief acts: otherwise a replay refused by the
+    // revocation refreshes again, meets the reuse and leaves for /login before the click below.
+    browser.wait_for(".actions button[aria-busy='false']").await;
     assert!(refresh_from_outside(&server.base_url, &stolen).await.contains("403"), "reuse is refused");
     assert_eq!(counter(&server, "reused").await, 1);
 

@@ -207,11 +207,9 @@ fn signing_out_or_in_in_one_tab_reaches_a_tab_that_keeps_its_token_in_memory() {
     assert_eq!(block_on(browser.tabs[1].send(&RequestRecipe::get("/user"))).map(|answer| answer.status), Ok(200));
 }
 
-#[test]
-fn a_sign_out_whose_session_is_written_back_meanwhile_still_reaches_the_server() {
-    // Another tab, whose view of localStorage had not caught up with the sign-out, writes its renewal of the same
-    // session back while this tab's logout waits for its turn (here: behind this tab's own refresh).
-    let harness = signed_in();
+/// Signs out while this tab's own refresh is on the wire, so the logout waits for its turn; meanwhile the store
+/// comes to hold `meanwhile` (another tab's write), and then the refresh's answer arrives.
+fn sign_out_while_the_store_changes_before_the_logouts_turn(harness: &Harness, meanwhile: &AccessToken) {
     harness.server.expire_access_token();
     harness.server.hold(REFRESH_PATH);
     block_on(async {
@@ -220,17 +218,26 @@ fn a_sign_out_whose_session_is_written_back_meanwhile_still_reaches_the_server()
         let sign_out = async {
             until(|| harness.server.refreshes() == 1).await;
             let sign_out = harness.client.sign_out();
-            let late_write = async {
+            let elsewhere = async {
                 turns(5).await;
-                harness.store.save(&AccessToken::new("t9", "s0", Some(900_000.0), Duration::from_secs(900)));
+                harness.store.save(meanwhile);
                 turns(5).await;
                 harness.server.release(REFRESH_PATH);
             };
-            futures::join!(sign_out, late_write)
+            futures::join!(sign_out, elsewhere)
         };
-        // The old request's outcome depends on the write: not what this test is about.
+        // The old request's outcome depends on the write: not what these tests are about.
         drop(futures::join!(old_request, sign_out));
     });
+}
+
+#[test]
+fn a_sign_out_whose_session_is_written_back_meanwhile_still_reaches_the_server() {
+    // Another tab, whose view of localStorage had not caught up with the sign-out, writes its renewal of the same
+    // session back.
+    let harness = signed_in();
+    let written_back = AccessToken::new("t9", "s0", Some(900_000.0), Duration::from_secs(900));
+    sign_out_while_the_store_changes_before_the_logouts_turn(&harness, &written_back);
     assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1, "the logout was sent");
     assert_eq!(harness.store.load(), None, "and the session written back is gone again");
     assert_eq!(*harness.server.jar.borrow(), None);
@@ -279,26 +286,9 @@ fn a_message_without_the_token_it_should_carry_changes_nothing() {
 
 #[test]
 fn a_sign_out_whose_turn_comes_after_someone_signed_in_leaves_their_session_alone() {
+    // Another tab, in a browser without Web Locks, signed in meanwhile.
     let harness = signed_in();
-    harness.server.expire_access_token();
-    harness.server.hold(REFRESH_PATH);
-    block_on(async {
-        let old = RequestRecipe::get("/old");
-        let old_request = harness.client.send(&old);
-        let sign_out = async {
-            until(|| harness.server.refreshes() == 1).await;
-            let sign_out = harness.client.sign_out();
-            let elsewhere = async {
-                turns(5).await;
-                // Another tab, in a browser without Web Locks, signed in meanwhile.
-                harness.store.save(&someone_else());
-                turns(5).await;
-                harness.server.release(REFRESH_PATH);
-            };
-            futures::join!(sign_out, elsewhere)
-        };
-        drop(futures::join!(old_request, sign_out));
-    });
+    sign_out_while_the_store_changes_before_the_logouts_turn(&harness, &someone_else());
     assert!(harness.server.requests_to(LOGOUT_PATH).is_empty(), "the cookie is the new session's now");
     assert_eq!(harness.store.load(), Some(someone_else()));
 }
