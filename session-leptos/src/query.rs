@@ -20,10 +20,9 @@ use futures::channel::oneshot;
 use futures::future::{AbortHandle, Abortable, LocalBoxFuture};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
-use session_core::SessionError;
+use session_core::{Clock, SessionError};
 
-use crate::browser::sleep;
-use js_sys::Date;
+use crate::browser::{BrowserClock, sleep};
 
 use state::AfterAttempt;
 pub use state::{FetchStatus, QueryOptions, QueryState};
@@ -387,8 +386,8 @@ fn milliseconds(ms: f64) -> Duration {
     Duration::try_from_secs_f64(ms / 1000.0).unwrap_or_default()
 }
 
-/// The wall clock that freshness and garbage collection follow (see [`QueryState::is_stale`]); retries wait on
-/// the browser's timers.
+/// The wall clock that freshness and garbage collection follow (see [`QueryState::is_stale`]): the session
+/// client's, which expiry times are written in; retries wait on the browser's timers.
 fn wall_clock_ms() -> f64 {
-    Date::now()
+    BrowserClock.now_ms()
 }
