@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::{Value, json};
 use session_server::testing::{fresh_postgres_database, serve_on_loopback, spawn_server};
-use session_server::{Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, SystemClock};
+use session_server::{Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, NewSession, ServerConfig, SystemClock};
 use sha2::{Digest, Sha256};
 
 const SECONDS: u32 = 3;
@@ -187,13 +187,24 @@ async fn sign_in(base: &str) -> String {
 /// One session per token, written straight to the store: signing in 40,000 times would measure Argon2.
 async fn seed_refresh_tokens(app: &session_server::SharedState, round: usize, path: &Path) {
     let now = SystemClock.now();
+    let demo = app.store.user_by_username(DEMO_USERNAME).await.unwrap().unwrap();
     let mut lines = String::new();
     for index in 0..REFRESH_TOKENS_PER_ROUND {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let hash = Sha256::digest(token.as_bytes()).to_vec();
-        app.store.create_session(&format!("bench-{round}-{index}"), 1, "wrk", &hash, now, now + 3600).await.unwrap();
+        let session_id = format!("bench-{round}-{index}");
+        let session = NewSession {
+            session_id: &session_id,
+            user_id: demo.id,
+            checked_hash: &demo.password_hash,
+            user_agent: "wrk",
+            token_hash: &hash,
+            now,
+            expires_at: now + 3600,
+        };
+        assert!(app.store.create_session(&session).await.unwrap());
         lines.push_str(&token);
         lines.push('\n');
     }

@@ -3,6 +3,7 @@
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -47,6 +48,8 @@ pub fn hash_password(password: &str) -> Result<String, CredentialError> {
 pub struct PasswordChecks {
     permits: Arc<Semaphore>,
     wait: Duration,
+    /// Sign-ins waiting for a check now.
+    waiting: AtomicUsize,
     /// Verified instead when the account is unknown or its stored hash unreadable: the same work either way.
     dummy_hash: String,
 }
@@ -61,14 +64,17 @@ impl PasswordChecks {
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits.max(1))),
             wait,
+            waiting: AtomicUsize::new(0),
             dummy_hash: hash_password("no account has this password")?,
         })
     }
 
     /// Whether `password` matches `stored_hash`; `None` (an unknown user) still costs one verification.
     pub async fn verify(&self, password: String, stored_hash: Option<String>) -> Result<bool, Busy> {
+        let waiting = Waiting::on(&self.waiting);
         let permit =
             tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await.map_err(|_| Busy)?;
+        drop(waiting);
         let dummy_hash = self.dummy_hash.clone();
         let verification = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -76,6 +82,29 @@ impl PasswordChecks {
         });
         // A panic inside Argon2 is a failed check, not a 500 that tells the attacker something.
         Ok(verification.await.unwrap_or(false))
+    }
+}
+
+impl PasswordChecks {
+    /// How many sign-ins wait for a free check now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// One sign-in counted in [`PasswordChecks::waiting`] until dropped (also when the client goes away).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn on(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

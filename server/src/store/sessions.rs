@@ -32,6 +32,19 @@ pub struct SessionSummary {
     pub user_agent: String,
 }
 
+/// A session to create at sign-in.
+pub struct NewSession<'a> {
+    pub session_id: &'a str,
+    pub user_id: i64,
+    /// The stored password hash the sign-in's password was verified against.
+    pub checked_hash: &'a str,
+    pub user_agent: &'a str,
+    /// The digest of the session's first refresh token.
+    pub token_hash: &'a [u8],
+    pub now: i64,
+    pub expires_at: i64,
+}
+
 /// What the database says of a live session: its user, and the moment it stops being live (absolute expiry or
 /// idle timeout, whichever is first).
 pub struct LiveSession {
@@ -48,36 +61,47 @@ struct LiveSessionRow {
 }
 
 impl Store {
-    pub async fn create_session(
-        &self,
-        session_id: &str,
-        user_id: i64,
-        user_agent: &str,
-        token_hash: &[u8],
-        now: i64,
-        expires_at: i64,
-    ) -> Result<(), sqlx::Error> {
+    /// Creates a session for `new.user_id`, only if the account's password is still the one the sign-in was
+    /// checked against (`new.checked_hash`); `false` when it changed meanwhile.
+    ///
+    /// The check is a write to the account's row, first in the transaction: on PostgreSQL it waits for a
+    /// concurrent password change to commit and then sees the new hash (or the change waits for this session and
+    /// then revokes it); on SQLite it takes the write lock. Either way a password change ends every sign-in
+    /// checked against the old password, waiting ones included.
+    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<bool, sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            let unchanged = sqlx::query(
+                "UPDATE users SET password_hash = password_hash WHERE id = $1 AND password_hash = $2",
+            )
+            .bind(new.user_id)
+            .bind(new.checked_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if unchanged != 1 {
+                return Ok(false);
+            }
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, user_agent)
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(session_id)
-            .bind(user_id)
-            .bind(now)
-            .bind(expires_at)
-            .bind(now)
-            .bind(user_agent)
+            .bind(new.session_id)
+            .bind(new.user_id)
+            .bind(new.now)
+            .bind(new.expires_at)
+            .bind(new.now)
+            .bind(new.user_agent)
             .execute(&mut *tx)
             .await?;
             sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
-                .bind(token_hash)
-                .bind(session_id)
-                .bind(now)
+                .bind(new.token_hash)
+                .bind(new.session_id)
+                .bind(new.now)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await
+            tx.commit().await?;
+            Ok(true)
         })
     }
 

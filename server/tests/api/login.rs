@@ -4,8 +4,10 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use reqwest::StatusCode;
-use session_server::{DEMO_PASSWORD, DEMO_USERNAME, NewUser, RECHECK_SECONDS, Settings, add_user};
+use session_server::testing::wait_until;
+use session_server::{DEMO_PASSWORD, DEMO_USERNAME, NewUser, RECHECK_SECONDS, Settings, add_user, set_password};
 
 use crate::support::{TestServer, error_code};
 
@@ -134,4 +136,34 @@ async fn the_set_password_command_signs_the_user_out_everywhere() {
         assert_eq!(server.user_status(&device.access_token).await, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(server.login_as(DEMO_USERNAME, "the next password").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_sign_in_waiting_for_its_password_check_does_not_outlive_a_password_change() {
+    // One check at a time and a long wait: junk sign-ins queue the real one, widening the window.
+    let settings = Settings { password_checks: 1, password_check_wait: Duration::from_secs(60), ..Settings::default() };
+    let server = TestServer::start(settings).await;
+    let checks = &server.app.password_checks;
+    let usernames: Vec<String> = (0..28).map(|attempt| format!("junk{attempt}")).collect();
+    let junk = join_all(usernames.iter().map(|username| server.login_as(username, "a password")));
+    let attack = async {
+        let queued = |count| async move || checks.waiting() >= count;
+        let every = Duration::from_millis(2);
+        wait_until(Duration::from_secs(10), every, queued(27)).await.expect("the junk sign-ins queue");
+        let old_password = server.login_as(DEMO_USERNAME, DEMO_PASSWORD);
+        let change = async {
+            wait_until(Duration::from_secs(10), every, queued(28)).await.expect("the sign-in queues");
+            set_password(&server.app.store, DEMO_USERNAME, "the next password", server.app.now()).await.unwrap();
+            // Checks run in order: the real sign-in, queued last, still waits.
+            assert!(checks.waiting() > 0, "the change came too late to test anything");
+        };
+        tokio::join!(old_password, change).0
+    };
+    let (_, signed_in) = tokio::join!(junk, attack);
+    assert_eq!(error_code(signed_in).await, (StatusCode::UNAUTHORIZED, "invalid_credentials".to_owned()));
+    let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL")
+        .fetch_one(&server.database().await)
+        .await
+        .unwrap();
+    assert_eq!(live, 0, "a session checked against the old password is live");
 }

@@ -14,7 +14,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Client, JsonBody};
 use crate::metrics::{LoginOutcome, RefreshOutcome};
 use crate::state::SharedState;
-use crate::store::{Child, RevokeReason};
+use crate::store::{Child, NewSession, RevokeReason};
 
 const MAX_USER_AGENT_CHARS: usize = 256;
 
@@ -60,11 +60,8 @@ pub async fn login(
         return Err(ApiError::ServerBusy { retry_after });
     };
     let Some(user) = user.filter(|_| password_matches) else {
-        app.metrics.login(LoginOutcome::InvalidCredentials);
-        tracing::info!(event = "login_failed", "sign-in refused");
-        return Err(ApiError::InvalidCredentials);
+        return Err(invalid_credentials(&app));
     };
-    app.throttle.succeeded(reservation, now).await?;
 
     let session_id = uuid::Uuid::new_v4().to_string();
     let refresh_token = app.refresh_tokens.generate();
@@ -76,7 +73,20 @@ pub async fn login(
         .take(MAX_USER_AGENT_CHARS)
         .collect();
     let expires_at = now + app.settings.session_ttl;
-    app.store.create_session(&session_id, user.id, &user_agent, &refresh_token.hash, now, expires_at).await?;
+    let session = NewSession {
+        session_id: &session_id,
+        user_id: user.id,
+        checked_hash: &user.password_hash,
+        user_agent: &user_agent,
+        token_hash: &refresh_token.hash,
+        now,
+        expires_at,
+    };
+    // The password changed while this sign-in waited for its check: it was checked against the old one.
+    if !app.store.create_session(&session).await? {
+        return Err(invalid_credentials(&app));
+    }
+    app.throttle.succeeded(reservation, now).await?;
     app.metrics.login(LoginOutcome::Success);
     tracing::info!(event = "login_succeeded", user_id = user.id, session_id, "signed in");
     token_response(&app, user.id, &session_id, &refresh_token, expires_at - now)
@@ -163,6 +173,12 @@ pub async fn refresh(
     }
     app.metrics.refresh(RefreshOutcome::Expired);
     Err(ApiError::SessionExpired)
+}
+
+fn invalid_credentials(app: &SharedState) -> ApiError {
+    app.metrics.login(LoginOutcome::InvalidCredentials);
+    tracing::info!(event = "login_failed", "sign-in refused");
+    ApiError::InvalidCredentials
 }
 
 fn token_response(
