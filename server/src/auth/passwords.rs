@@ -1,11 +1,12 @@
 //! Password storage (Argon2id with OWASP's parameters) and the account commands of the server binary.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
-use argon2::{Algorithm, Argon2, Params, Version};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::store::{Store, User};
 
@@ -13,6 +14,8 @@ const MEMORY_KIB: u32 = 19_456;
 const ITERATIONS: u32 = 2;
 const PARALLELISM: u32 = 1;
 const MIN_PASSWORD_CHARS: usize = 8;
+/// The most memory a stored hash may ask a check for (ours ask for [`MEMORY_KIB`]); above it, a refusal.
+const MAX_MEMORY_KIB: u32 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
@@ -43,15 +46,25 @@ pub fn hash_password(password: &str) -> Result<String, CredentialError> {
         .map_err(|error| CredentialError::Hashing(error.to_string()))
 }
 
-/// Argon2 verifications, at most `permits` at once: each holds a blocking thread and 19 MiB, so a flood of
-/// sign-ins queues here (for `wait` at most) instead of taking every core and gigabytes.
+/// Argon2 verifications on a fixed set of threads, one per permitted check, each owning one block of Argon2
+/// memory allocated at its first check and reused for every later one: however many sign-ins arrive, the
+/// checks take at most `permits` cores and `permits` × 19 MiB. A flood queues here (for `wait` at most) instead.
+/// (Hashing on tokio's blocking pool instead let every new thread's allocator arena keep its own 19 MiB: 400
+/// sign-ins grew the server by 450 MB.)
 pub struct PasswordChecks {
     permits: Arc<Semaphore>,
     wait: Duration,
     /// Sign-ins waiting for a check now.
     waiting: AtomicUsize,
-    /// Verified instead when the account is unknown or its stored hash unreadable: the same work either way.
-    dummy_hash: String,
+    /// To the checking threads; they end when it is dropped.
+    jobs: mpsc::Sender<Check>,
+}
+
+/// One verification for a checking thread, and where to answer.
+struct Check {
+    password: String,
+    stored_hash: Option<String>,
+    answer: oneshot::Sender<bool>,
 }
 
 /// Every password check is busy and stayed so for the whole wait.
@@ -61,11 +74,23 @@ pub struct Busy;
 
 impl PasswordChecks {
     pub fn new(permits: usize, wait: Duration) -> Result<Self, CredentialError> {
+        let permits = permits.max(1);
+        // Verified instead when the account is unknown or its stored hash unreadable: the same work either way.
+        let dummy_hash: Arc<str> = hash_password("no account has this password")?.into();
+        let (jobs, queue) = mpsc::channel::<Check>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..permits {
+            let (queue, dummy_hash) = (Arc::clone(&queue), Arc::clone(&dummy_hash));
+            std::thread::Builder::new()
+                .name(format!("password-check-{index}"))
+                .spawn(move || check_passwords(&queue, &dummy_hash))
+                .map_err(|error| CredentialError::Hashing(format!("cannot start a password-check thread: {error}")))?;
+        }
         Ok(Self {
-            permits: Arc::new(Semaphore::new(permits.max(1))),
+            permits: Arc::new(Semaphore::new(permits)),
             wait,
             waiting: AtomicUsize::new(0),
-            dummy_hash: hash_password("no account has this password")?,
+            jobs,
         })
     }
 
@@ -75,17 +100,17 @@ impl PasswordChecks {
         let permit =
             tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await.map_err(|_| Busy)?;
         drop(waiting);
-        let dummy_hash = self.dummy_hash.clone();
-        let verification = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            verify_password(&password, stored_hash.as_deref(), &dummy_hash)
-        });
-        // A panic inside Argon2 is a failed check, not a 500 that tells the attacker something.
-        Ok(verification.await.unwrap_or(false))
+        let (answer, answered) = oneshot::channel();
+        // A permit is held, so a thread is free (or about to be) for this check.
+        if self.jobs.send(Check { password, stored_hash, answer }).is_err() {
+            return Ok(false);
+        }
+        let matches = answered.await;
+        drop(permit);
+        // A thread that died (a panic inside Argon2) is a failed check, not a 500 that tells the attacker something.
+        Ok(matches.unwrap_or(false))
     }
-}
 
-impl PasswordChecks {
     /// How many sign-ins wait for a free check now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
@@ -108,13 +133,60 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Constant work whether or not the account exists and its stored hash parses: an unreadable hash is replaced by
-/// the dummy, verified, and refused.
-fn verify_password(password: &str, stored_hash: Option<&str>, dummy_hash: &str) -> bool {
-    let stored = stored_hash.and_then(|hash| PasswordHash::new(hash).ok());
+/// A checking thread: takes checks from the queue until the sender is dropped, in one block of memory.
+fn check_passwords(queue: &Mutex<mpsc::Receiver<Check>>, dummy_hash: &str) {
+    let mut memory = Vec::new();
+    loop {
+        let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+        let Ok(check) = next else { return };
+        let matches = verify_password(&check.password, check.stored_hash.as_deref(), dummy_hash, &mut memory);
+        let _ = check.answer.send(matches);
+    }
+}
+
+/// Whether `password` matches `stored_hash`, computed in `memory` (grown once to the hash's size, then reused).
+/// Constant work whether or not the account exists and its stored hash is usable: a missing or unreadable
+/// hash (or one asking for more than [`MAX_MEMORY_KIB`]) is replaced by the dummy, verified, and refused.
+fn verify_password(password: &str, stored_hash: Option<&str>, dummy_hash: &str, memory: &mut Vec<Block>) -> bool {
+    let stored = stored_hash.and_then(Verification::of);
     let usable = stored.is_some();
-    let Some(hash) = stored.or_else(|| PasswordHash::new(dummy_hash).ok()) else { return false };
-    argon2().verify_password(password.as_bytes(), &hash).is_ok() && usable
+    let Some(verification) = stored.or_else(|| Verification::of(dummy_hash)) else { return false };
+    verification.matches(password, memory) && usable
+}
+
+/// What verifying against one PHC string needs, read from it.
+struct Verification {
+    argon2: Argon2<'static>,
+    salt: Vec<u8>,
+    expected: Output,
+}
+
+impl Verification {
+    fn of(phc: &str) -> Option<Self> {
+        let hash = PasswordHash::new(phc).ok()?;
+        let params = Params::try_from(&hash).ok().filter(|params| params.m_cost() <= MAX_MEMORY_KIB)?;
+        let algorithm = Algorithm::try_from(hash.algorithm).ok()?;
+        let version = hash.version.map_or(Ok(Version::default()), Version::try_from).ok()?;
+        let mut salt = [0u8; 64];
+        let salt = hash.salt?.decode_b64(&mut salt).ok()?.to_vec();
+        Some(Self { argon2: Argon2::new(algorithm, version, params), salt, expected: hash.hash? })
+    }
+
+    fn matches(&self, password: &str, memory: &mut Vec<Block>) -> bool {
+        let blocks = self.argon2.params().block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        let mut output = vec![0u8; self.expected.len()];
+        let computed = self.argon2.hash_password_into_with_memory(
+            password.as_bytes(),
+            &self.salt,
+            &mut output,
+            &mut memory[..blocks],
+        );
+        // `Output`'s comparison takes constant time.
+        computed.is_ok() && Output::new(&output).is_ok_and(|output| output == self.expected)
+    }
 }
 
 pub struct NewUser<'a> {
@@ -175,10 +247,23 @@ mod tests {
         let hash = hash_password("a fine password").unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         let dummy = hash_password("the dummy password").unwrap();
-        assert!(verify_password("a fine password", Some(&hash), &dummy));
-        assert!(!verify_password("another password", Some(&hash), &dummy));
-        assert!(!verify_password("a fine password", Some("not a hash"), &dummy));
-        assert!(!verify_password("the dummy password", Some("not a hash"), &dummy), "the dummy never signs in");
-        assert!(!verify_password("the dummy password", None, &dummy));
+        let memory = &mut Vec::new();
+        assert!(verify_password("a fine password", Some(&hash), &dummy, memory));
+        assert_eq!(memory.len(), 19_456, "one block of memory, reused");
+        assert!(!verify_password("another password", Some(&hash), &dummy, memory));
+        assert!(!verify_password("a fine password", Some("not a hash"), &dummy, memory));
+        assert!(!verify_password("the dummy password", Some("not a hash"), &dummy, memory), "the dummy never signs in");
+        assert!(!verify_password("the dummy password", None, &dummy, memory));
+        let greedy = hash.replace("m=19456", "m=1048576");
+        assert!(!verify_password("a fine password", Some(&greedy), &dummy, memory), "a hash asking for 1 GiB");
+        assert_eq!(memory.len(), 19_456);
+        // A hash made with other parameters (an older policy) still verifies, with its own parameters.
+        let params = Params::new(4096, 3, 1, None).unwrap();
+        let older = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"an older password", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(verify_password("an older password", Some(&older), &dummy, memory));
+        assert!(!verify_password("another password", Some(&older), &dummy, memory));
     }
 }

@@ -10,7 +10,7 @@ use session_server::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Launch, TestServer, error_code};
+use crate::support::{Launch, ServedBinary, TestServer, error_code};
 
 const SHORT_LIMITS: ConnectionLimits = ConnectionLimits {
     header_read_timeout: Duration::from_secs(1),
@@ -191,4 +191,31 @@ async fn guessing_refresh_tokens_is_limited_per_address() {
         .await
         .unwrap();
     assert_eq!(elsewhere.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_sign_in_flood_leaves_memory_bounded_by_the_password_checks() {
+    const CHECKS: u64 = 2;
+    const ARGON2_KIB: u64 = 19 * 1024;
+    let server = ServedBinary::start(&["--password-checks", &CHECKS.to_string(), "--password-check-wait", "120"]);
+    let before = server.resident_kib();
+    // 25 attempts from each of 16 addresses (under every throttle), all at once.
+    let attempts = (0..16u8).flat_map(|address| {
+        let client = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 10 + address])).build().unwrap();
+        let url = format!("{}/auth/login", server.base);
+        (0..25).map(move |attempt| {
+            client
+                .post(&url)
+                .header("X-Requested-With", "fetch")
+                .json(&json!({"username": format!("flood-{address}-{attempt}"), "password": "a password"}))
+                .send()
+        })
+    });
+    for response in join_all(attempts).await {
+        assert_eq!(response.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let grown = server.resident_kib().saturating_sub(before);
+    // Each check's Argon2 memory, and some slack for connections and buffers.
+    let bound = CHECKS * ARGON2_KIB + 40 * 1024;
+    assert!(grown <= bound, "400 sign-ins grew the server by {grown} KiB (bound {bound} KiB)");
 }

@@ -232,3 +232,48 @@ pub fn forge(header: &Value, claims: &Value, key: &[u8]) -> String {
     mac.update(signing_input.as_bytes());
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
 }
+
+/// The server binary itself, serving on an ephemeral loopback port with a data directory of its own: for what
+/// only a process shows (its memory, what it prints). Killed when dropped.
+pub struct ServedBinary {
+    child: std::process::Child,
+    pub base: String,
+    /// Kept open: the server prints more lines after the first.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl ServedBinary {
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_session-server"))
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--addr", "127.0.0.1:0", "--static-dir", "none"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let base = first.trim().strip_prefix("Serving on ").expect("the address it serves on").to_owned();
+        Self { child, base, _stdout: stdout, _data_dir: data_dir }
+    }
+
+    /// The process's resident memory, in KiB.
+    pub fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("a resident size");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for ServedBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
