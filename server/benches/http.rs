@@ -103,8 +103,11 @@ async fn sign_in_flood(base: &str, checks: usize) {
             client.post(&url).header("X-Requested-With", "fetch").json(&body).send()
         })
     });
-    let statuses: Vec<u16> =
-        futures_util::future::join_all(attempts).await.into_iter().map(|sent| sent.unwrap().status().as_u16()).collect();
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|sent| sent.unwrap().status().as_u16())
+        .collect();
     assert!(statuses.iter().all(|status| *status == 401), "every flood sign-in is refused as a wrong password");
     let grown_mib = resident_kib().saturating_sub(before) as f64 / 1024.0;
     println!(

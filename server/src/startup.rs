@@ -25,7 +25,9 @@ use crate::store::Store;
 const SECRET_FILE: &str = "signing-secret";
 const DATABASE_FILE: &str = "sessions.db";
 const MIN_SECRET_BYTES: usize = 32;
-const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
+/// The throttle's counters in memory are swept this often; ended sessions every [`SESSIONS_EVERY`] sweeps.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+const SESSIONS_EVERY: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -113,12 +115,17 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     Ok((app, router))
 }
 
-/// Deletes ended sessions every few minutes, for as long as the server lives.
+/// Forgets stale throttle counters every minute and deletes ended sessions every ten, for as long as the
+/// server lives: off every request's path.
 async fn sweep_periodically(app: Weak<AppState>) {
     let mut ticks = tokio::time::interval(SWEEP_EVERY);
-    loop {
+    for tick in (0..SESSIONS_EVERY).cycle() {
         ticks.tick().await;
         let Some(app) = app.upgrade() else { return };
+        app.throttle.forget_stale(app.now());
+        if tick != 0 {
+            continue;
+        }
         match app.sweep().await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(event = "sessions_swept", deleted, "deleted ended sessions"),

@@ -86,12 +86,7 @@ impl PasswordChecks {
                 .spawn(move || check_passwords(&queue, &dummy_hash))
                 .map_err(|error| CredentialError::Hashing(format!("cannot start a password-check thread: {error}")))?;
         }
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(permits)),
-            wait,
-            waiting: AtomicUsize::new(0),
-            jobs,
-        })
+        Ok(Self { permits: Arc::new(Semaphore::new(permits)), wait, waiting: AtomicUsize::new(0), jobs })
     }
 
     /// Whether `password` matches `stored_hash`; `None` (an unknown user) still costs one verification.
@@ -196,10 +191,15 @@ pub struct NewUser<'a> {
     pub email: &'a str,
 }
 
+/// The one rule for usernames: 1 to 64 ASCII letters, digits, '.', '_' or '-', unique exactly as written. A
+/// sign-in with any other name is refused before anything is counted or looked up.
+pub fn is_valid_username(username: &str) -> bool {
+    (1..=64).contains(&username.len())
+        && username.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
 pub async fn add_user(store: &Store, user: NewUser<'_>, now: i64) -> Result<i64, CredentialError> {
-    let valid_name = (1..=64).contains(&user.username.len())
-        && user.username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !valid_name {
+    if !is_valid_username(user.username) {
         return Err(CredentialError::InvalidUsername);
     }
     if store.user_by_username(user.username).await?.is_some() {

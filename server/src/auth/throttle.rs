@@ -28,16 +28,28 @@ pub use counters::{
 use crate::auth::client_address::AddressBucket;
 use crate::store::{Counter, Store};
 
-/// Above this many tracked keys, stale counters are swept on the next write.
-const SWEEP_THRESHOLD: usize = 10_000;
+/// The most counters kept in memory (each under 200 bytes: a key holds a valid username, at most 64
+/// characters). Stale ones are forgotten by [`Throttle::forget_stale`], which the server runs every minute, never
+/// on a request's path.
+pub const MEMORY_CAPACITY: usize = 100_000;
 
 pub struct Throttle {
     counters: Counters,
 }
 
 enum Counters {
-    Memory(Mutex<HashMap<String, Counter>>),
+    Memory { map: Mutex<HashMap<String, Counter>>, capacity: usize },
     Shared(Store),
+}
+
+/// Why the throttle could not decide.
+#[derive(Debug, thiserror::Error)]
+pub enum ThrottleError {
+    /// Every counter memory may hold is live: an attempt that needs a new one is not let through.
+    #[error("the throttle tracks {0} counters already")]
+    Full(usize),
+    #[error(transparent)]
+    Storage(#[from] sqlx::Error),
 }
 
 /// The right to check one password, counted as a failure until [`Throttle::succeeded`] says otherwise.
@@ -49,7 +61,11 @@ pub struct Reservation {
 impl Throttle {
     /// Counters in this process's memory: for one instance.
     pub fn in_memory() -> Self {
-        Self { counters: Counters::Memory(Mutex::new(HashMap::new())) }
+        Self::in_memory_up_to(MEMORY_CAPACITY)
+    }
+
+    fn in_memory_up_to(capacity: usize) -> Self {
+        Self { counters: Counters::Memory { map: Mutex::new(HashMap::new()), capacity } }
     }
 
     /// Counters in the database every instance shares (PostgreSQL).
@@ -63,69 +79,84 @@ impl Throttle {
         username: &str,
         address: AddressBucket,
         now: i64,
-    ) -> Result<Result<Reservation, u64>, sqlx::Error> {
+    ) -> Result<Result<Reservation, u64>, ThrottleError> {
         let keys = sign_in_keys(username, address);
         let decided = self
-            .update(&keys, now, |[pair, account, address]: &mut [Counter; 3]| {
-                counters::reserve(pair, account, address, now)
-            })
+            .update(&keys, |[pair, account, address]: &mut [Counter; 3]| counters::reserve(pair, account, address, now))
             .await?;
         Ok(decided.map(|()| Reservation { keys }))
     }
 
     /// The reserved attempt signed in: it was not a failure, and this client's backoff on the account ends.
-    pub async fn succeeded(&self, reservation: Reservation, now: i64) -> Result<(), sqlx::Error> {
-        self.update(&reservation.keys, now, |[pair, account, _]: &mut [Counter; 3]| counters::succeed(pair, account))
-            .await
+    pub async fn succeeded(&self, reservation: Reservation) -> Result<(), ThrottleError> {
+        self.update(&reservation.keys, |[pair, account, _]: &mut [Counter; 3]| counters::succeed(pair, account)).await
     }
 
     /// The reserved attempt was never tried (the server was busy): it counts for nothing.
-    pub async fn cancel(&self, reservation: Reservation, now: i64) -> Result<(), sqlx::Error> {
-        self.update(&reservation.keys, now, |[pair, account, address]: &mut [Counter; 3]| {
+    pub async fn cancel(&self, reservation: Reservation) -> Result<(), ThrottleError> {
+        self.update(&reservation.keys, |[pair, account, address]: &mut [Counter; 3]| {
             counters::cancel(pair, account, address);
         })
         .await
     }
 
     /// Seconds this address must wait before presenting another refresh token, if it failed too often.
-    pub async fn refresh_wait(&self, address: AddressBucket, now: i64) -> Result<Option<u64>, sqlx::Error> {
+    pub async fn refresh_wait(&self, address: AddressBucket, now: i64) -> Result<Option<u64>, ThrottleError> {
         let keys = [refresh_key(address)];
-        self.update(&keys, now, |[failures]: &mut [Counter; 1]| failures.window_wait(now, REFRESH_WINDOW)).await
+        self.update(&keys, |[failures]: &mut [Counter; 1]| failures.window_wait(now, REFRESH_WINDOW)).await
     }
 
-    pub async fn refresh_failed(&self, address: AddressBucket, now: i64) -> Result<(), sqlx::Error> {
+    pub async fn refresh_failed(&self, address: AddressBucket, now: i64) -> Result<(), ThrottleError> {
         let keys = [refresh_key(address)];
-        self.update(&keys, now, |[failures]: &mut [Counter; 1]| failures.window_count(now, REFRESH_WINDOW)).await
+        self.update(&keys, |[failures]: &mut [Counter; 1]| failures.window_count(now, REFRESH_WINDOW)).await
+    }
+
+    /// Forgets the counters in memory that say nothing any more (the shared ones go with the store's sweep).
+    pub fn forget_stale(&self, now: i64) {
+        if let Counters::Memory { map, .. } = &self.counters {
+            lock(map).retain(|_, counter| counter.is_live(now));
+        }
     }
 
     /// Reads the counters of `keys`, lets `change` decide and change them, and writes them back, as one step.
     async fn update<const N: usize, R>(
         &self,
         keys: &[String; N],
-        now: i64,
         change: impl FnOnce(&mut [Counter; N]) -> R,
-    ) -> Result<R, sqlx::Error> {
+    ) -> Result<R, ThrottleError> {
         match &self.counters {
-            Counters::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if map.len() > SWEEP_THRESHOLD {
-                    map.retain(|_, counter| counter.is_live(now));
-                }
+            Counters::Memory { map, capacity } => {
+                let mut map = lock(map);
                 let mut current = keys.clone().map(|key| map.get(&key).copied().unwrap_or_default());
                 let decided = change(&mut current);
-                for (key, counter) in keys.iter().zip(current) {
+                // A key is kept only once it counts something: a read (a refresh's wait) adds nothing.
+                let changed: Vec<(&String, Counter)> = keys
+                    .iter()
+                    .zip(current)
+                    .filter(|(key, counter)| map.contains_key(*key) || *counter != Counter::default())
+                    .collect();
+                let new_keys = changed.iter().filter(|(key, _)| !map.contains_key(*key)).count();
+                if map.len() + new_keys > *capacity {
+                    return Err(ThrottleError::Full(map.len()));
+                }
+                for (key, counter) in changed {
                     map.insert(key.clone(), counter);
                 }
                 Ok(decided)
             }
-            Counters::Shared(store) => store.update_counters(keys, change).await,
+            Counters::Shared(store) => Ok(store.update_counters(keys, change).await?),
         }
     }
 }
 
+fn lock(map: &Mutex<HashMap<String, Counter>>) -> std::sync::MutexGuard<'_, HashMap<String, Counter>> {
+    map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Keyed by the username exactly as the account is (usernames are unique as written, and the caller has
+/// checked the name against the account rule, so a key is short).
 fn sign_in_keys(username: &str, address: AddressBucket) -> [String; 3] {
-    let account = username.trim().to_lowercase();
-    [format!("pair {address} {account}"), format!("account {account}"), format!("address {address}")]
+    [format!("pair {address} {username}"), format!("account {username}"), format!("address {address}")]
 }
 
 fn refresh_key(address: AddressBucket) -> String {
@@ -163,14 +194,16 @@ mod tests {
         for _ in 0..FREE_FAILURES {
             let _ = reserve(&throttle, "demo", 1, 100).await.unwrap();
         }
-        assert_eq!(reserve(&throttle, "Demo", 1, 100).await.err(), Some(1));
+        assert_eq!(reserve(&throttle, "demo", 1, 100).await.err(), Some(1));
+        // Usernames are unique as written: "Demo" is another account, with a budget of its own.
+        assert!(reserve(&throttle, "Demo", 1, 100).await.is_ok());
         let _ = reserve(&throttle, "demo", 1, 101).await.unwrap();
         assert_eq!(reserve(&throttle, "demo", 1, 101).await.err(), Some(2));
         // Someone else, from another address, is not held back by this guesser.
         let real_user = reserve(&throttle, "demo", 2, 101).await.unwrap();
-        throttle.succeeded(real_user, 101).await.unwrap();
+        throttle.succeeded(real_user).await.unwrap();
         let success = reserve(&throttle, "demo", 1, 103).await.unwrap();
-        throttle.succeeded(success, 103).await.unwrap();
+        throttle.succeeded(success).await.unwrap();
         assert!(reserve(&throttle, "demo", 1, 103).await.is_ok(), "a success ends the backoff");
     }
 
@@ -211,9 +244,27 @@ mod tests {
         let throttle = Throttle::in_memory();
         for _ in 0..20 {
             let reservation = reserve(&throttle, "demo", 1, 0).await.unwrap();
-            throttle.cancel(reservation, 0).await.unwrap();
+            throttle.cancel(reservation).await.unwrap();
         }
         assert!(reserve(&throttle, "demo", 1, 0).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn memory_holds_a_bounded_number_of_counters_and_a_read_adds_none() {
+        let throttle = Throttle::in_memory_up_to(6);
+        // Two attempts from one address: two pair keys, two account keys, one address key.
+        for username in ["ada", "bob"] {
+            assert!(reserve(&throttle, username, 1, 0).await.is_ok());
+        }
+        assert_eq!(throttle.refresh_wait(address(9), 0).await.unwrap(), None, "a read needs no counter");
+        let full = throttle.reserve("cy", address(1), 0).await;
+        assert!(matches!(full, Err(ThrottleError::Full(5))), "two more keys than fit: {:?}", full.map(|_| ()));
+        // Known keys still count, and a refresh failure fits in the last place.
+        assert!(reserve(&throttle, "ada", 1, 0).await.is_ok());
+        throttle.refresh_failed(address(1), 0).await.unwrap();
+        // An hour later every counter is stale; the periodic sweep makes room.
+        throttle.forget_stale(3600);
+        assert!(reserve(&throttle, "cy", 1, 3600).await.is_ok());
     }
 
     #[tokio::test]

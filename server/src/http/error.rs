@@ -6,7 +6,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{ErrorBody, ErrorCode};
 
+use crate::auth::throttle::ThrottleError;
 use crate::http::cookies::cleared_refresh_cookies;
+
+/// When the throttle's memory is full, a minute: its counters are swept every minute.
+const THROTTLE_FULL_RETRY_AFTER: u64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -50,6 +54,18 @@ impl ApiError {
             Self::Csrf => (StatusCode::FORBIDDEN, ErrorCode::Csrf),
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Storage(_) | Self::Signing(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+        }
+    }
+}
+
+impl From<ThrottleError> for ApiError {
+    fn from(error: ThrottleError) -> Self {
+        match error {
+            ThrottleError::Full(tracked) => {
+                tracing::warn!(event = "throttle_full", tracked, "sign-in refused: every throttle counter is live");
+                Self::ServerBusy { retry_after: THROTTLE_FULL_RETRY_AFTER }
+            }
+            ThrottleError::Storage(error) => Self::Storage(error),
         }
     }
 }

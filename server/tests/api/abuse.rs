@@ -201,7 +201,10 @@ async fn a_sign_in_flood_leaves_memory_bounded_by_the_password_checks() {
     let before = server.resident_kib();
     // 25 attempts from each of 16 addresses (under every throttle), all at once.
     let attempts = (0..16u8).flat_map(|address| {
-        let client = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 10 + address])).build().unwrap();
+        let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, 10 + address]))
+            .build()
+            .unwrap();
         let url = format!("{}/auth/login", server.base);
         (0..25).map(move |attempt| {
             client
@@ -218,4 +221,28 @@ async fn a_sign_in_flood_leaves_memory_bounded_by_the_password_checks() {
     // Each check's Argon2 memory, and some slack for connections and buffers.
     let bound = CHECKS * ARGON2_KIB + 40 * 1024;
     assert!(grown <= bound, "400 sign-ins grew the server by {grown} KiB (bound {bound} KiB)");
+}
+
+#[tokio::test]
+async fn names_no_account_can_have_are_refused_before_anything_is_counted() {
+    let server = TestServer::start(Settings::default()).await;
+    // Far more than the address's 30 attempts a minute, each with a name over PostgreSQL's index row limit
+    // (2.7 KB once compressed: letters that do not compress).
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut letter = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        char::from(b'a' + u8::try_from(state % 26).unwrap())
+    };
+    for attempt in 0..40 {
+        let long_name: String = (0..7000).map(|_| letter()).collect();
+        let long_name = format!("{attempt}{long_name}");
+        for username in [long_name.as_str(), "spaces are not allowed", "", "é"] {
+            let refused = server.login_as(username, "a password").await;
+            assert_eq!(error_code(refused).await, (StatusCode::UNAUTHORIZED, "invalid_credentials".into()));
+        }
+    }
+    // Nothing was counted: this address still signs in.
+    assert_eq!(server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await.status(), StatusCode::OK);
 }

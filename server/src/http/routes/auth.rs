@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
+use crate::auth::passwords::is_valid_username;
 use crate::auth::rotation::{Decision, RotationRules, decide};
 use crate::auth::tokens::{IssuedRefreshToken, digest};
 use crate::http::cookies::{cleared_refresh_cookie, presented_refresh_token, refresh_cookie};
@@ -28,13 +29,13 @@ const MAX_USER_AGENT_CHARS: usize = 256;
         (status = 200, description = "Signed in; `Set-Cookie` carries the new session's refresh token.", body = TokenResponse,
             headers(("set-cookie" = String, description = "The new session's refresh token (see the tag)."))),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field, a body over 8 KiB.", body = ErrorBody),
-        (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password.", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password; at once for a username outside the account rule.", body = ErrorBody),
         (status = 403, description = "`csrf`: no marker header, or another site's `Origin`.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: a body that is not `application/json`.", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`.", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`.", body = ErrorBody),
-        (status = 503, description = "`server_busy`: every password check stayed busy; the attempt was not counted.", body = ErrorBody,
+        (status = 503, description = "`server_busy`: every password check stayed busy, or the throttle's memory is full; the attempt was not counted.", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait."))),
     )
 )]
@@ -44,6 +45,10 @@ pub async fn login(
     headers: HeaderMap,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
+    // No account can have another name: refused before it costs a counter, a query or a check.
+    if !is_valid_username(&credentials.username) {
+        return Err(invalid_credentials(&app));
+    }
     let now = app.now();
     // Reserved before the (slow) password check, so a burst of guesses counts as a sequence.
     let reservation = app.throttle.reserve(&credentials.username, client, now).await?.map_err(|retry_after| {
@@ -53,7 +58,7 @@ pub async fn login(
     let user = app.store.user_by_username(&credentials.username).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let Ok(password_matches) = app.password_checks.verify(credentials.password, stored_hash).await else {
-        app.throttle.cancel(reservation, now).await?;
+        app.throttle.cancel(reservation).await?;
         app.metrics.login(LoginOutcome::Busy);
         tracing::warn!(event = "password_checks_busy", "sign-in refused: every password check is busy");
         let retry_after = app.settings.password_check_wait.as_secs().max(1);
@@ -86,7 +91,7 @@ pub async fn login(
     if !app.store.create_session(&session).await? {
         return Err(invalid_credentials(&app));
     }
-    app.throttle.succeeded(reservation, now).await?;
+    app.throttle.succeeded(reservation).await?;
     app.metrics.login(LoginOutcome::Success);
     tracing::info!(event = "login_succeeded", user_id = user.id, session_id, "signed in");
     token_response(&app, user.id, &session_id, &refresh_token, expires_at - now)
