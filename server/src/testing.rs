@@ -27,11 +27,25 @@ pub struct RunningServer {
 /// # Errors
 /// What `build_app` refuses, or no port to listen on.
 pub async fn spawn_server(config: ServerConfig, limits: ConnectionLimits) -> Result<RunningServer, SpawnError> {
+    spawn_server_at(config, limits, SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+/// [`spawn_server`] listening on `listen` (`[::]:0` for a dual-stack listener); `base_url` reaches it over IPv4
+/// loopback.
+///
+/// # Errors
+/// What `build_app` refuses, or the address cannot be listened on.
+pub async fn spawn_server_at(
+    config: ServerConfig,
+    limits: ConnectionLimits,
+    listen: SocketAddr,
+) -> Result<RunningServer, SpawnError> {
     // Checked here too: `serve` runs in a task of its own, where a refusal would leave nothing listening.
     limits.validate()?;
     let (app, router) = build_app(config).await?;
-    let address = serve_on_loopback(router, limits).await?;
-    Ok(RunningServer { app, address, base_url: format!("http://{address}") })
+    let address = serve_at(listen, router, limits).await?;
+    let reachable = SocketAddr::from(([127, 0, 0, 1], address.port()));
+    Ok(RunningServer { app, address, base_url: format!("http://{reachable}") })
 }
 
 /// Serves `router` (the real one, or a stand-in to measure against) on an ephemeral loopback port.
@@ -39,7 +53,11 @@ pub async fn spawn_server(config: ServerConfig, limits: ConnectionLimits) -> Res
 /// # Errors
 /// No port to listen on.
 pub async fn serve_on_loopback(router: Router, limits: ConnectionLimits) -> io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    serve_at(SocketAddr::from(([127, 0, 0, 1], 0)), router, limits).await
+}
+
+async fn serve_at(listen: SocketAddr, router: Router, limits: ConnectionLimits) -> io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
     let address = listener.local_addr()?;
     tokio::spawn(serve(listener, router, limits));
     Ok(address)

@@ -30,7 +30,11 @@ impl AddressBucket {
 
 /// The client's address: the peer itself unless the peer is a trusted proxy, and then the right-most address
 /// of `X-Forwarded-For` that is not a trusted proxy (the left-most entries are whatever the client wrote).
+///
+/// Every address is compared in its canonical form: on a dual-stack listener (`[::]`) an IPv4 peer arrives as
+/// `::ffff:a.b.c.d`, which no IPv4 range would contain.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let peer = peer.to_canonical();
     let is_trusted = |address: &IpAddr| trusted.iter().any(|net| net.contains(address));
     if !is_trusted(&peer) {
         return peer;
@@ -43,14 +47,33 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> I
         .map(str::trim)
         .collect();
     for entry in forwarded.iter().rev() {
-        match entry.parse::<IpAddr>() {
-            Ok(address) if is_trusted(&address) => {}
-            Ok(address) => return address,
+        match forwarded_address(entry) {
+            Some(address) if is_trusted(&address) => {}
+            Some(address) => return address,
             // A hop we cannot read: trust stops here, and the last trusted hop is the client.
-            Err(_) => break,
+            None => break,
         }
     }
-    forwarded.iter().rev().map_while(|entry| entry.parse::<IpAddr>().ok()).last().unwrap_or(peer)
+    forwarded.iter().rev().map_while(|entry| forwarded_address(entry)).last().unwrap_or(peer)
+}
+
+/// One `X-Forwarded-For` entry, as proxies write them: `192.0.2.1`, `192.0.2.1:5678`, `2001:db8::1`,
+/// `[2001:db8::1]` or `[2001:db8::1]:443`; canonical.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let address = if let Some(bracketed) = entry.strip_prefix('[') {
+        let (address, rest) = bracketed.split_once(']')?;
+        let port = rest.strip_prefix(':');
+        if !(rest.is_empty() || port.is_some_and(|port| port.parse::<u16>().is_ok())) {
+            return None;
+        }
+        address.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6)?
+    } else {
+        entry
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| entry.parse::<std::net::SocketAddrV4>().ok().map(|at| IpAddr::V4(*at.ip())))?
+    };
+    Some(address.to_canonical())
 }
 
 #[cfg(test)]
@@ -87,6 +110,17 @@ mod tests {
             ("10.0.0.2", &["not an address"], "10.0.0.2"),
             // Garbage behind a trusted hop: the last hop we could read.
             ("10.0.0.2", &["1.2.3.4, junk, 10.0.0.7"], "10.0.0.7"),
+            // A dual-stack listener's IPv4 peer, and proxies that write ports, brackets or mapped addresses.
+            ("::ffff:10.0.0.2", &["198.51.100.1"], "198.51.100.1"),
+            ("::ffff:203.0.113.9", &["198.51.100.1"], "203.0.113.9"),
+            ("10.0.0.2", &["198.51.100.1:5678"], "198.51.100.1"),
+            ("10.0.0.2", &["[2001:db8::1]:443"], "2001:db8::1"),
+            ("10.0.0.2", &["[2001:db8::1]"], "2001:db8::1"),
+            ("10.0.0.2", &["2001:db8::1"], "2001:db8::1"),
+            ("10.0.0.2", &["198.51.100.1, ::ffff:10.0.0.7"], "198.51.100.1"),
+            ("10.0.0.2", &["[2001:db8::1]:port"], "10.0.0.2"),
+            ("10.0.0.2", &["[2001:db8::1"], "10.0.0.2"),
+            ("10.0.0.2", &["198.51.100.1:99999"], "10.0.0.2"),
         ];
         for (peer, header, expected) in cases {
             assert_eq!(client_address(ip(peer), &forwarded(header), &proxies), ip(expected), "{peer} {header:?}");

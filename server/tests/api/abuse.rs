@@ -136,6 +136,31 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_limit() {
 }
 
 #[tokio::test]
+async fn a_trusted_proxy_is_recognised_on_a_dual_stack_listener() {
+    // Listening on [::], the proxy's IPv4 address arrives as ::ffff:127.0.0.1.
+    let settings = Settings { trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()], ..Settings::default() };
+    let listen = std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0));
+    let server = Launch { listen, ..Launch::new(settings) }.start().await;
+    let session = server.sign_in().await;
+    let refresh_via_proxy = |client: &'static str, token: &str| {
+        server
+            .post("/auth/refresh")
+            .header("X-Forwarded-For", client)
+            .header("Cookie", format!("__Secure-refresh={token}"))
+    };
+    // One client behind the proxy (writing its port, as some proxies do) guesses until it is refused.
+    for attempt in 0..30 {
+        let guess = refresh_via_proxy("198.51.100.7:50123", &format!("guess-{attempt}")).send().await.unwrap();
+        assert_eq!(error_code(guess).await.1, "session_expired", "guess {attempt}");
+    }
+    let refused = refresh_via_proxy("198.51.100.7:50124", "guess").send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy keeps its own budget.
+    let other = refresh_via_proxy("[2001:db8::8]:443", &session.refresh_token).send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::OK, "every client shares the proxy's budget");
+}
+
+#[tokio::test]
 async fn an_untrusted_peer_cannot_choose_its_address() {
     let server = TestServer::start(Settings::default()).await;
     for attempt in 0..30 {

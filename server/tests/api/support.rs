@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
-use session_server::testing::spawn_server;
+use session_server::testing::spawn_server_at;
 use session_server::{
     ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, ServerConfig, Settings, SharedState,
 };
@@ -55,6 +55,8 @@ pub struct Launch {
     /// Another server's PostgreSQL database (a second instance, or a restart); by default a fresh one when the
     /// suite runs on PostgreSQL.
     pub database_url: Option<String>,
+    /// Where to listen: `127.0.0.1:0` by default, `[::]:0` for a dual-stack listener.
+    pub listen: std::net::SocketAddr,
 }
 
 impl Launch {
@@ -68,6 +70,7 @@ impl Launch {
             metrics: false,
             data_dir: None,
             database_url: None,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 
@@ -87,7 +90,7 @@ impl Launch {
         config.signing_secret = Some(self.secret.to_owned());
         config.expose_metrics = self.metrics;
         config.demo_account = true;
-        let server = spawn_server(config, self.limits).await.unwrap();
+        let server = spawn_server_at(config, self.limits, self.listen).await.unwrap();
         TestServer {
             base: server.base_url,
             clock: self.clock,
@@ -109,7 +112,7 @@ impl TestServer {
         Launch { static_dir: Some(static_dir.to_path_buf()), ..Launch::new(settings) }.start().await
     }
 
-    /// The address the server listens on, for raw TCP.
+    /// The address the server is reached at, for raw TCP.
     pub fn address(&self) -> std::net::SocketAddr {
         self.base.trim_start_matches("http://").parse().unwrap()
     }
