@@ -1,5 +1,5 @@
 //! The rules of authentication, free of HTTP: tokens and their rotation, passwords, the throttle, who the
-//! client is, the refresh cookie's mode, and the cache of live sessions. What they read and write goes through
+//! client is, the refresh cookie's mode, origins, and the cache of live sessions. What they read and write goes through
 //! [`Store`](crate::store::Store); none of them knows a request or an answer.
 
 pub mod client_address;
@@ -7,5 +7,6 @@ pub mod cookie_mode;
 pub mod live_sessions;
 pub mod passwords;
 pub mod rotation;
+pub mod site_origin;
 pub mod throttle;
 pub mod tokens;

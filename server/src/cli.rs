@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
+use crate::auth::site_origin::SiteOrigin;
 use crate::config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings};
 use crate::{CookieMode, build_app, raise_open_file_limit, serve};
 
@@ -76,7 +77,8 @@ struct ServeArgs {
     #[arg(long, env = "SESSION_REFRESH_GRACE", default_value_t = Settings::default().refresh_grace)]
     refresh_grace: i64,
     /// The URL users open (behind a TLS proxy: its https:// address); decides whether the refresh cookie is
-    /// Secure. By default http://<addr>, which only a loopback address may use.
+    /// Secure, and is the origin state-changing requests must come from. By default http://<addr>, which only a
+    /// loopback address may use.
     #[arg(long, env = "SESSION_PUBLIC_URL")]
     public_url: Option<String>,
     /// Another origin allowed to call the API with credentials (repeatable).
@@ -135,6 +137,8 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
     limits.validate().map_err(|error| error.to_string())?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.addr));
     let cookie_mode = CookieMode::for_public_url(&public_url).map_err(|error| error.to_string())?;
+    // Without --public-url the server is its own origin on loopback (whichever port it gets).
+    let public_origin = args.public_url.as_deref().and_then(SiteOrigin::parse);
     match raise_open_file_limit() {
         Ok(limit) if limit < args.max_connections as u64 => tracing::warn!(
             limit,
@@ -155,6 +159,7 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
         idle_timeout: args.idle_timeout,
         refresh_grace: args.refresh_grace,
         allowed_origins: args.allowed_origins,
+        public_origin,
         trusted_proxies: args.trusted_proxies,
         password_checks: args.password_checks,
         password_check_wait: Duration::from_secs(args.password_check_wait),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::auth::cookie_mode::CookieMode;
+use crate::auth::site_origin::SiteOrigin;
 use crate::clock::{Clock, SystemClock};
 
 pub const DEMO_USERNAME: &str = "demo";
@@ -25,6 +26,10 @@ pub struct Settings {
     pub audience: String,
     /// Origins other than the server's own that may call the API with credentials (enables CORS for them).
     pub allowed_origins: Vec<String>,
+    /// The origin of the URL users open (`--public-url`): a state-changing request's `Origin` must be it (or an
+    /// allowed origin). `None` only where the server itself serves plain HTTP on a loopback address; then the
+    /// `Origin` must be `http://` and the request's `Host`, a loopback name.
+    pub public_origin: Option<SiteOrigin>,
     /// Proxies whose `X-Forwarded-For` names the client; from any other peer the header is ignored.
     pub trusted_proxies: Vec<IpNet>,
     /// How many Argon2 verifications run at once; further sign-ins wait up to `password_check_wait`.
@@ -44,6 +49,7 @@ impl Default for Settings {
             issuer: "session-server".to_owned(),
             audience: "session-app".to_owned(),
             allowed_origins: Vec::new(),
+            public_origin: None,
             trusted_proxies: Vec::new(),
             password_checks: std::thread::available_parallelism().map_or(1, usize::from),
             password_check_wait: Duration::from_secs(5),

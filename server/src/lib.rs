@@ -19,6 +19,7 @@ pub mod testing;
 pub use auth::cookie_mode::{CookieMode, CookieModeError};
 pub use auth::live_sessions::RECHECK_SECONDS;
 pub use auth::passwords::{NewUser, add_user, set_password};
+pub use auth::site_origin::SiteOrigin;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings, SettingsError};
 pub use http::openapi::openapi;

@@ -4,9 +4,21 @@ use crate::process::{Guard, command, status};
 
 pub fn run() -> Result<(), String> {
     status(command("cargo", &["build", "--package", "session-server"]))?;
+    // The browser's origin is trunk's, which the API's state-changing requests must come from.
     let api = command(
         "cargo",
-        &["run", "--quiet", "--package", "session-server", "--", "--demo", "--addr", "127.0.0.1:3000"],
+        &[
+            "run",
+            "--quiet",
+            "--package",
+            "session-server",
+            "--",
+            "--demo",
+            "--addr",
+            "127.0.0.1:3000",
+            "--public-url",
+            "http://127.0.0.1:8080",
+        ],
     )
     .spawn()
     .map_err(|error| format!("cannot start the API: {error}"))?;

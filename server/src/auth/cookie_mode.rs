@@ -7,6 +7,8 @@
 use axum::http::Uri;
 use session_contract::{LOOPBACK_REFRESH_COOKIE, REFRESH_COOKIE};
 
+use crate::auth::site_origin::is_loopback_host;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CookieMode {
     /// `__Secure-refresh`, `Secure`: the app is served over HTTPS.
@@ -34,7 +36,7 @@ impl CookieMode {
         let host = uri.host().filter(|host| !host.is_empty()).ok_or_else(not_a_url)?;
         match uri.scheme_str() {
             Some("https") => Ok(Self::Secure),
-            Some("http") if is_loopback(host) => Ok(Self::LoopbackHttp),
+            Some("http") if is_loopback_host(host) => Ok(Self::LoopbackHttp),
             Some("http") => Err(CookieModeError::InsecureNonLoopback(host.to_owned())),
             _ => Err(not_a_url()),
         }
@@ -56,12 +58,6 @@ impl CookieMode {
             }
         }
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.eq_ignore_ascii_case("localhost")
-        || bare.parse::<std::net::IpAddr>().is_ok_and(|address| address.is_loopback())
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! The refresh cookie's exact form: `HttpOnly; SameSite=Strict; Path=/auth`, and `Secure` with the `__Secure-`
 //! name unless the app is served over plain HTTP on a loopback address.
 
-use axum::http::HeaderValue;
-use axum_extra::extract::CookieJar;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use session_contract::REFRESH_COOKIE_PATH;
 
@@ -28,30 +27,64 @@ pub fn cleared_refresh_cookie(mode: CookieMode) -> HeaderValue {
     refresh_cookie(mode, "", 0)
 }
 
-/// The refresh token the browser sent, if one is present and non-empty.
-pub fn presented_refresh_token(mode: CookieMode, jar: &CookieJar) -> Option<&str> {
-    jar.get(mode.cookie_name()).map(|cookie| cookie.value_trimmed()).filter(|value| !value.is_empty())
+/// What the browser sent under the refresh cookie's name.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presented {
+    /// No refresh cookie, or an empty one.
+    Nothing,
+    One(String),
+    /// Two or more: another site of the domain planted one (`Domain=`), hoping the server picks it.
+    Several(Vec<String>),
+}
+
+/// The refresh cookie(s) in every `Cookie` header of `headers`.
+pub fn presented_refresh_token(mode: CookieMode, headers: &HeaderMap) -> Presented {
+    let mut values: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|cookie| cookie.name() == mode.cookie_name())
+        .map(|cookie| cookie.value_trimmed().to_owned())
+        .collect();
+    match values.len() {
+        0 => Presented::Nothing,
+        1 => Some(values.swap_remove(0)).filter(|value| !value.is_empty()).map_or(Presented::Nothing, Presented::One),
+        _ => Presented::Several(values),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderMap;
-
     use super::*;
 
     #[test]
-    fn finds_the_refresh_cookie_among_others() {
-        let jar = |value: &'static str| {
+    fn finds_the_refresh_cookie_among_others_and_refuses_two() {
+        let sent = |values: &[&'static str]| {
             let mut headers = HeaderMap::new();
-            headers.insert("cookie", HeaderValue::from_static(value));
-            CookieJar::from_headers(&headers)
+            for value in values {
+                headers.append("cookie", HeaderValue::from_static(value));
+            }
+            headers
         };
+        let one = |token: &str| Presented::One(token.to_owned());
+        let several = |tokens: &[&str]| Presented::Several(tokens.iter().map(|token| (*token).to_owned()).collect());
         let secure = CookieMode::Secure;
-        assert_eq!(presented_refresh_token(secure, &jar("theme=dark; __Secure-refresh=abc ; other=1")), Some("abc"));
-        assert_eq!(presented_refresh_token(secure, &jar("__Secure-refresh=")), None);
-        assert_eq!(presented_refresh_token(secure, &CookieJar::new()), None);
-        assert_eq!(presented_refresh_token(secure, &jar("refresh=abc")), None, "only the mode's own name");
-        assert_eq!(presented_refresh_token(CookieMode::LoopbackHttp, &jar("refresh=abc")), Some("abc"));
+        let cases: &[(&[&'static str], Presented)] = &[
+            (&["theme=dark; __Secure-refresh=abc ; other=1"], one("abc")),
+            (&["__Secure-refresh="], Presented::Nothing),
+            (&[], Presented::Nothing),
+            (&["refresh=abc"], Presented::Nothing),
+            (&["__Secure-refresh=abc; __Secure-refresh=planted"], several(&["abc", "planted"])),
+            (&["__Secure-refresh=abc", "__Secure-refresh=planted"], several(&["abc", "planted"])),
+            (&["__Secure-refresh=abc; __Secure-refresh=abc"], several(&["abc", "abc"])),
+            (&["__Secure-refresh=; __Secure-refresh=planted"], several(&["", "planted"])),
+        ];
+        for (headers, expected) in cases {
+            assert_eq!(presented_refresh_token(secure, &sent(headers)), *expected, "{headers:?}");
+        }
+        assert_eq!(presented_refresh_token(CookieMode::LoopbackHttp, &sent(&["refresh=abc"])), one("abc"));
     }
 
     #[test]

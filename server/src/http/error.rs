@@ -16,6 +16,10 @@ const THROTTLE_FULL_RETRY_AFTER: u64 = 60;
 pub enum ApiError {
     #[error("The request is malformed: {}", .0.body_text())]
     BadRequest(#[source] JsonRejection),
+    #[error(
+        "The refresh cookie was sent more than once (another site of this domain may have set one); none was used."
+    )]
+    CookieTwice,
     #[error("The request body must be JSON (Content-Type: application/json).")]
     UnsupportedMediaType,
     #[error("The username or password is incorrect.")]
@@ -43,7 +47,7 @@ pub enum ApiError {
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            Self::BadRequest(_) | Self::CookieTwice => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
             Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts),

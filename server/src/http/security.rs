@@ -12,45 +12,42 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE};
 
+use crate::auth::site_origin::SiteOrigin;
+use crate::config::Settings;
 use crate::http::error::ApiError;
 use crate::state::SharedState;
 
 /// State-changing requests carry the contract's marker header and come from the same site.
 pub async fn refuse_cross_site(State(app): State<SharedState>, request: Request, next: Next) -> Response {
-    if !is_same_site_fetch(request.headers(), &app.settings.allowed_origins) {
+    if !is_same_site_fetch(request.headers(), &app.settings) {
         return ApiError::Csrf.into_response();
     }
     next.run(request).await
 }
 
-fn is_same_site_fetch(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
+fn is_same_site_fetch(headers: &HeaderMap, settings: &Settings) -> bool {
     let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     if text(CSRF_HEADER) != Some(CSRF_HEADER_VALUE) {
         return false;
     }
     let origin = text("origin");
     // A configured origin is another site by nature: its requests are cross-site and still allowed.
-    if origin.is_some_and(|origin| allowed_origins.iter().any(|allowed| allowed == origin)) {
+    if origin.is_some_and(|origin| settings.allowed_origins.iter().any(|allowed| allowed == origin)) {
         return true;
     }
     if text("sec-fetch-site") == Some("cross-site") {
         return false;
     }
-    match origin {
-        None => true,
-        Some(origin) => {
-            let origin_host = origin.split_once("://").map(|(_, rest)| host_without_port(rest));
-            let own_host = text("host").map(host_without_port);
-            origin_host.is_some() && origin_host == own_host
-        }
+    let Some(origin) = origin else { return true };
+    let Some(origin) = SiteOrigin::parse(origin) else { return false };
+    match &settings.public_origin {
+        // Scheme, host and port, as the browser compares origins: not the `Host` a proxy may have rewritten.
+        Some(public) => origin.is(public),
+        // No proxy: the server's own plain-HTTP loopback address (a rebound foreign name is not loopback).
+        None => text("host")
+            .and_then(SiteOrigin::of_plain_http_host)
+            .is_some_and(|own| own.is_loopback() && origin.is(&own)),
     }
-}
-
-fn host_without_port(authority: &str) -> &str {
-    if authority.starts_with('[') {
-        return authority.split_inclusive(']').next().unwrap_or(authority);
-    }
-    authority.rsplit_once(':').map_or(authority, |(host, _)| host)
 }
 
 /// The Content-Security-Policy for the built app: trunk's loader is one inline module script, allowed by its hash.
@@ -119,25 +116,57 @@ mod tests {
 
     #[test]
     fn csrf_needs_the_marker_header_and_a_same_site_origin() {
+        let loopback = Settings::default();
         let marked = [("x-requested-with", "fetch"), ("host", "127.0.0.1:8080")];
-        assert!(is_same_site_fetch(&headers(&marked), &[]));
-        assert!(!is_same_site_fetch(&headers(&[("host", "127.0.0.1:8080")]), &[]));
-        let same_site =
-            [("x-requested-with", "fetch"), ("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:8080")];
-        assert!(is_same_site_fetch(&headers(&same_site), &[]));
+        assert!(is_same_site_fetch(&headers(&marked), &loopback));
+        assert!(!is_same_site_fetch(&headers(&[("host", "127.0.0.1:8080")]), &loopback));
+        let cases: &[(&str, &'static str, bool)] = &[
+            // No --public-url: the origin is the server's own loopback address, port included.
+            ("127.0.0.1:8080", "http://127.0.0.1:8080", true),
+            ("127.0.0.1:8080", "http://localhost:8080", true),
+            ("127.0.0.1:3000", "http://127.0.0.1:8080", false),
+            ("127.0.0.1:8080", "https://evil.example", false),
+            ("127.0.0.1:8080", "null", false),
+            // DNS rebinding: a foreign name resolved to loopback is not the server's origin.
+            ("rebound.example:8080", "http://rebound.example:8080", false),
+        ];
+        for (host, origin, allowed) in cases {
+            let request = headers(&[("x-requested-with", "fetch"), ("host", host), ("origin", origin)]);
+            assert_eq!(is_same_site_fetch(&request, &loopback), *allowed, "{host} {origin}");
+        }
         let foreign = [("x-requested-with", "fetch"), ("host", "127.0.0.1:8080"), ("origin", "https://evil.example")];
-        assert!(!is_same_site_fetch(&headers(&foreign), &[]));
-        assert!(is_same_site_fetch(&headers(&foreign), &["https://evil.example".to_owned()]));
+        let allowing = Settings { allowed_origins: vec!["https://evil.example".to_owned()], ..Settings::default() };
+        assert!(is_same_site_fetch(&headers(&foreign), &allowing));
         let fetch_metadata = [("x-requested-with", "fetch"), ("sec-fetch-site", "cross-site")];
-        assert!(!is_same_site_fetch(&headers(&fetch_metadata), &[]));
+        assert!(!is_same_site_fetch(&headers(&fetch_metadata), &loopback));
         let allowed_cross_site = [
             ("x-requested-with", "fetch"),
             ("sec-fetch-site", "cross-site"),
             ("host", "api.example"),
             ("origin", "https://app.example"),
         ];
-        assert!(is_same_site_fetch(&headers(&allowed_cross_site), &["https://app.example".to_owned()]));
-        assert!(!is_same_site_fetch(&headers(&allowed_cross_site), &["https://other.example".to_owned()]));
+        let allowing = Settings { allowed_origins: vec!["https://app.example".to_owned()], ..Settings::default() };
+        assert!(is_same_site_fetch(&headers(&allowed_cross_site), &allowing));
+        let other = Settings { allowed_origins: vec!["https://other.example".to_owned()], ..Settings::default() };
+        assert!(!is_same_site_fetch(&headers(&allowed_cross_site), &other));
+    }
+
+    #[test]
+    fn behind_a_proxy_the_origin_is_compared_with_the_public_url_not_the_host() {
+        let public = Settings { public_origin: SiteOrigin::parse("https://app.example"), ..Settings::default() };
+        // nginx rewrote Host to its upstream's address.
+        let cases: &[(&'static str, &'static str, bool)] = &[
+            ("10.0.0.5:8080", "https://app.example", true),
+            ("app.example", "https://app.example", true),
+            ("app.example", "http://app.example", false),
+            ("app.example", "https://app.example:8443", false),
+            ("app.example:8443", "https://app.example:8443", false),
+            ("10.0.0.5:8080", "http://10.0.0.5:8080", false),
+        ];
+        for (host, origin, allowed) in cases {
+            let request = headers(&[("x-requested-with", "fetch"), ("host", host), ("origin", origin)]);
+            assert_eq!(is_same_site_fetch(&request, &public), *allowed, "{host} {origin}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use session_server::{Clock, CookieMode, DEMO_PASSWORD, DEMO_USERNAME, NewUser, Settings, add_user};
+use session_server::{Clock, CookieMode, DEMO_PASSWORD, DEMO_USERNAME, NewUser, Settings, SiteOrigin, add_user};
 
 use crate::support::{TestServer, error_code, refresh_cookie, set_cookie};
 
@@ -172,6 +172,62 @@ async fn state_changing_requests_need_the_marker_and_the_same_site() {
     assert_eq!(error_code(cross_site).await, (StatusCode::FORBIDDEN, "csrf".into()));
     let fetch_metadata = server.post("/auth/logout").header("Sec-Fetch-Site", "cross-site").send().await.unwrap();
     assert_eq!(error_code(fetch_metadata).await, (StatusCode::FORBIDDEN, "csrf".into()));
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_origin_must_be_the_public_urls_scheme_host_and_port() {
+    let settings = Settings { public_origin: SiteOrigin::parse("https://app.example"), ..Settings::default() };
+    let server = TestServer::start(settings).await;
+    let login_from = |origin: &str, host: &str| {
+        server
+            .post("/auth/login")
+            .header("Origin", origin)
+            .header("Host", host)
+            .json(&json!({"username": DEMO_USERNAME, "password": DEMO_PASSWORD}))
+    };
+    // The proxy rewrote Host to its upstream's address; the page is the public URL's.
+    let upstream = server.address().to_string();
+    assert_eq!(login_from("https://app.example", &upstream).send().await.unwrap().status(), StatusCode::OK);
+    for (origin, host) in [
+        ("https://app.example:8443", "app.example:8443"),
+        ("https://app.example:8443", "app.example"),
+        ("http://app.example", "app.example"),
+        ("null", "app.example"),
+    ] {
+        let refused = login_from(origin, host).send().await.unwrap();
+        assert_eq!(error_code(refused).await, (StatusCode::FORBIDDEN, "csrf".into()), "{origin} {host}");
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_cookie_sent_twice_is_refused_and_neither_is_used() {
+    let server = TestServer::start(Settings::default()).await;
+    let (mine, planted) = (server.sign_in().await, server.sign_in().await);
+    let both = format!("__Secure-refresh={}; __Secure-refresh={}", mine.refresh_token, planted.refresh_token);
+    for cookies in [vec![both.clone()], both.split("; ").map(str::to_owned).collect()] {
+        let mut request = server.post("/auth/refresh");
+        for cookie in &cookies {
+            request = request.header("Cookie", cookie);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(set_cookie(refused.headers()), None, "a cookie was set or cleared: {cookies:?}");
+        assert_eq!(error_code(refused).await, (StatusCode::BAD_REQUEST, "bad_request".into()), "{cookies:?}");
+    }
+    // Neither was rotated, so neither reads as reused now.
+    let _ = server.rotate(&mine.refresh_token).await;
+    let _ = server.rotate(&planted.refresh_token).await;
+}
+
+#[tokio::test]
+async fn a_sign_out_with_the_cookie_twice_ends_both_sessions() {
+    let server = TestServer::start(Settings::default()).await;
+    let (mine, planted) = (server.sign_in().await, server.sign_in().await);
+    let both = format!("__Secure-refresh={}; __Secure-refresh={}", mine.refresh_token, planted.refresh_token);
+    let signed_out = server.post("/auth/logout").header("Cookie", both).send().await.unwrap();
+    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+    for session in [&mine, &planted] {
+        assert_eq!(server.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
+    }
 }
 
 #[tokio::test]

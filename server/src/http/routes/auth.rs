@@ -4,13 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::CookieJar;
 use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
 use crate::auth::passwords::is_valid_username;
 use crate::auth::rotation::{Decision, RotationRules, decide};
 use crate::auth::tokens::{IssuedRefreshToken, digest};
-use crate::http::cookies::{cleared_refresh_cookie, presented_refresh_token, refresh_cookie};
+use crate::http::cookies::{Presented, cleared_refresh_cookie, presented_refresh_token, refresh_cookie};
 use crate::http::error::ApiError;
 use crate::http::extract::{Client, JsonBody};
 use crate::metrics::{LoginOutcome, RefreshOutcome};
@@ -105,6 +104,7 @@ pub async fn login(
     responses(
         (status = 200, description = "Rotated; `Set-Cookie` carries the new refresh token.", body = TokenResponse,
             headers(("set-cookie" = String, description = "The rotated refresh token."))),
+        (status = 400, description = "`bad_request`: the refresh cookie was sent more than once (another site of the domain planted one); none is used or cleared, the session is kept.", body = ErrorBody),
         (status = 403, description = "`session_expired` (missing, unknown, expired, idle or revoked token) or `refresh_token_reused` (the whole session is revoked); `csrf`. The cookie is cleared.", body = ErrorBody,
             headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
         (status = 429, description = "`too_many_attempts`: too many unknown tokens from this address; the cookie is kept.", body = ErrorBody,
@@ -115,16 +115,26 @@ pub async fn login(
 pub async fn refresh(
     State(app): State<SharedState>,
     Client(client): Client,
-    jar: CookieJar,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let now = app.now();
     if let Some(retry_after) = app.throttle.refresh_wait(client, now).await? {
         return Err(ApiError::TooManyAttempts { retry_after });
     }
-    let Some(presented) = presented_refresh_token(app.settings.cookie_mode, &jar) else {
-        app.metrics.refresh(RefreshOutcome::Expired);
-        return Err(ApiError::SessionExpired);
+    let presented = match presented_refresh_token(app.settings.cookie_mode, &headers) {
+        Presented::One(token) => token,
+        Presented::Nothing => {
+            app.metrics.refresh(RefreshOutcome::Expired);
+            return Err(ApiError::SessionExpired);
+        }
+        // Neither is used (one may be a sibling site's, fixing the user into its session), and neither is
+        // cleared (clearing ours would leave the planted one alone).
+        Presented::Several(_) => {
+            tracing::warn!(event = "refresh_cookie_twice", "refresh refused: the cookie was sent more than once");
+            return Err(ApiError::CookieTwice);
+        }
     };
+    let presented = presented.as_str();
     let presented_hash = digest(presented);
     let rules = RotationRules { idle_timeout: app.settings.idle_timeout, grace: app.settings.refresh_grace };
     // A second pass only when a concurrent request rotated the token between our read and our write.
@@ -212,13 +222,19 @@ fn token_response(
         (status = 500, description = "`internal`: the session may still be live.", body = ErrorBody),
     )
 )]
-pub async fn logout(State(app): State<SharedState>, jar: CookieJar) -> Result<Response, ApiError> {
+pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let mode = app.settings.cookie_mode;
-    if let Some(presented) = presented_refresh_token(mode, &jar)
-        && let Some(session_id) = app.store.revoke_by_token(&digest(presented), app.now()).await?
-    {
-        app.live_sessions.forget(&session_id);
-        tracing::info!(event = "logout", session_id, "session revoked");
+    // With a planted second cookie the server cannot tell which is the user's: every one presented is signed out.
+    let presented = match presented_refresh_token(mode, &headers) {
+        Presented::Nothing => Vec::new(),
+        Presented::One(token) => vec![token],
+        Presented::Several(tokens) => tokens,
+    };
+    for token in presented.iter().filter(|token| !token.is_empty()) {
+        if let Some(session_id) = app.store.revoke_by_token(&digest(token), app.now()).await? {
+            app.live_sessions.forget(&session_id);
+            tracing::info!(event = "logout", session_id, "session revoked");
+        }
     }
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie(mode))]).into_response())
 }
