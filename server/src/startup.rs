@@ -33,6 +33,11 @@ const SESSIONS_EVERY: u32 = 10;
 pub enum StartupError {
     #[error("cannot use the data directory {path}")]
     DataDir { path: PathBuf, source: io::Error },
+    #[error(
+        "the data directory {data_dir} is inside --static-dir {static_dir}, which is served to anyone: keep the \
+         signing secret and the database elsewhere"
+    )]
+    DataDirServed { data_dir: PathBuf, static_dir: PathBuf },
     #[error("the signing secret must be at least {MIN_SECRET_BYTES} bytes")]
     WeakSecret,
     #[error("the signing secret file {0} is empty; delete it to have a new one generated (every session then ends)")]
@@ -56,6 +61,7 @@ pub enum StartupError {
 /// for every other path.
 pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), StartupError> {
     config.settings.validate()?;
+    refuse_served_data_dir(&config.data_dir, config.static_dir.as_deref())?;
     let data_dir_error = |source| StartupError::DataDir { path: config.data_dir.clone(), source };
     private_dir(&config.data_dir).map_err(data_dir_error)?;
     let secret = match config.signing_secret {
@@ -134,6 +140,35 @@ async fn sweep_periodically(app: Weak<AppState>) {
     }
 }
 
+/// The data directory must not be served: refused when it is, or would be once created, inside the static
+/// directory (compared after resolving symlinks, as far as the paths exist).
+fn refuse_served_data_dir(data_dir: &Path, static_dir: Option<&Path>) -> Result<(), StartupError> {
+    let Some(static_dir) = static_dir else { return Ok(()) };
+    let (data, served) = (resolved(data_dir), resolved(static_dir));
+    if data.starts_with(&served) {
+        return Err(StartupError::DataDirServed {
+            data_dir: data_dir.to_path_buf(),
+            static_dir: static_dir.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// `path` absolute, with its longest existing prefix's symlinks resolved.
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while existing.canonicalize().is_err() {
+        let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else { return absolute };
+        rest.push(name);
+        existing = parent;
+    }
+    let mut resolved = existing.canonicalize().unwrap_or_else(|_| existing.to_path_buf());
+    resolved.extend(rest.into_iter().rev());
+    resolved
+}
+
 /// The data directory holds the signing secret and password hashes: the owner's alone.
 fn private_dir(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
@@ -153,7 +188,10 @@ fn stored_secret(data_dir: &Path) -> Result<Vec<u8>, StartupError> {
     let data_dir_error = |source| StartupError::DataDir { path: data_dir.to_path_buf(), source };
     match std::fs::read_to_string(&path) {
         Ok(text) if text.trim().is_empty() => Err(StartupError::EmptySecretFile(path)),
-        Ok(text) => Ok(text.trim().as_bytes().to_vec()),
+        Ok(text) => {
+            owner_only(&path).map_err(data_dir_error)?;
+            Ok(text.trim().as_bytes().to_vec())
+        }
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             let mut bytes = [0u8; 32];
             rand::rng().fill_bytes(&mut bytes);
@@ -162,6 +200,20 @@ fn stored_secret(data_dir: &Path) -> Result<Vec<u8>, StartupError> {
             Ok(secret.into_bytes())
         }
         Err(error) => Err(data_dir_error(error)),
+    }
+}
+
+/// A secret file written by hand, or by an older start, may be readable by others: narrowed to the owner.
+fn owner_only(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
     }
 }
 

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -19,12 +20,28 @@ const INDEX: &str = "index.html";
 const BROTLI_QUALITY: u32 = 11;
 const BROTLI_WINDOW: u32 = 22;
 
-/// Serves `dir`, with its index.html for every path that is not a file (the app's routes).
+/// Serves `dir`, with its index.html for every path that is neither a file nor a content-hashed name (the app's
+/// routes).
 pub fn service<S: Clone + Send + Sync + 'static>(dir: &Path) -> Router<S> {
     let index = ServeFile::new(dir.join(INDEX));
-    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip().fallback(index);
+    // A missing hashed name (an earlier build's file, asked for by a page cached before the new build) is `404`:
+    // the page in its place would be cached for a year as that file.
+    let app_or_not_found = tower::service_fn(move |request: Request| {
+        let index = index.clone();
+        async move {
+            if is_content_hashed(request.uri().path()) {
+                return Ok(StatusCode::NOT_FOUND.into_response());
+            }
+            index.oneshot(request).await.map(IntoResponse::into_response)
+        }
+    });
+    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip().fallback(app_or_not_found);
     // Compresses per request only what has no compressed copy (a directory the server could not write to).
-    Router::new().fallback_service(files).layer(CompressionLayer::new()).layer(middleware::from_fn(cache_control))
+    Router::new()
+        .fallback_service(files)
+        .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(cache_control))
+        .layer(middleware::from_fn(vary_on_encoding))
 }
 
 async fn cache_control(request: Request, next: Next) -> Response {
@@ -33,6 +50,20 @@ async fn cache_control(request: Request, next: Next) -> Response {
     if response.status().is_success() {
         let policy = if immutable { IMMUTABLE } else { REVALIDATE };
         response.headers_mut().insert(header::CACHE_CONTROL, policy);
+    }
+    response
+}
+
+/// Every file may be sent in another encoding: a shared cache must key its copies by `Accept-Encoding`.
+async fn vary_on_encoding(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let varies = response.headers().get_all(header::VARY).iter().any(|value| {
+        value
+            .to_str()
+            .is_ok_and(|value| value.split(',').any(|name| name.trim().eq_ignore_ascii_case("accept-encoding")))
+    });
+    if !varies {
+        response.headers_mut().append(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     response
 }
@@ -72,10 +103,14 @@ fn files_below(dir: &Path, failures: &mut Vec<(PathBuf, io::Error)>) -> Vec<Path
         }
     };
     let mut files = Vec::new();
-    for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
-        if path.is_dir() {
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        // A symlinked directory is served but never walked: it may loop, or lead out of the app.
+        let Ok(kind) = entry.file_type() else { continue };
+        if kind.is_dir() {
             files.extend(files_below(&path, failures));
-        } else if !matches!(path.extension().and_then(|extension| extension.to_str()), Some("br" | "gz"))
+        } else if (kind.is_file() || path.is_file())
+            && !matches!(path.extension().and_then(|extension| extension.to_str()), Some("br" | "gz"))
             && path.file_name().is_some_and(|name| name != INDEX)
         {
             files.push(path);

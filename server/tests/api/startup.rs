@@ -80,27 +80,33 @@ fn server_binary(data_dir: &std::path::Path, args: &[&str]) -> std::process::Chi
         .unwrap()
 }
 
-/// The lines the server prints before it serves; then it is stopped.
-fn first_lines(child: &mut std::process::Child, count: usize) -> Vec<String> {
-    let lines = first_lines_keeping(child, count);
+/// Every line the server printed at start: once it has answered a request it serves, and prints no more.
+fn printed_at_start(child: &mut std::process::Child) -> Vec<String> {
+    use std::io::{BufRead, Read, Write};
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let address = first.trim().strip_prefix("Serving on http://").expect("the address first").to_owned();
+    let mut connection = std::net::TcpStream::connect(&address).unwrap();
+    connection.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    connection.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     let _ = child.kill();
     let _ = child.wait();
-    lines
+    std::iter::once(first.trim().to_owned()).chain(stdout.lines().map(Result::unwrap)).collect()
 }
 
 #[test]
 fn the_demo_password_is_printed_only_when_this_start_created_the_account() {
     let data_dir = tempfile::tempdir().unwrap();
-    let mut first = server_binary(data_dir.path(), &["--demo"]);
-    let printed = first_lines(&mut first, 3).join("\n");
+    let printed = printed_at_start(&mut server_binary(data_dir.path(), &["--demo"])).join("\n");
     assert!(printed.contains(DEMO_PASSWORD), "{printed}");
 
-    let mut again = server_binary(data_dir.path(), &["--demo"]);
-    let printed = first_lines(&mut again, 1).join("\n");
-    assert!(printed.starts_with("Serving on"), "{printed}");
-    let mut without = server_binary(tempfile::tempdir().unwrap().path(), &[]);
-    let printed = first_lines(&mut without, 1).join("\n");
-    assert!(printed.starts_with("Serving on"), "{printed}");
+    let printed = printed_at_start(&mut server_binary(data_dir.path(), &["--demo"])).join("\n");
+    assert!(printed.starts_with("Serving on") && !printed.contains(DEMO_PASSWORD), "{printed}");
+    let printed = printed_at_start(&mut server_binary(tempfile::tempdir().unwrap().path(), &[])).join("\n");
+    assert!(printed.starts_with("Serving on") && !printed.contains(DEMO_PASSWORD), "{printed}");
 }
 
 #[test]
@@ -136,11 +142,11 @@ fn first_lines_keeping(child: &mut std::process::Child, count: usize) -> Vec<Str
 fn the_refresh_cookie_is_secure_unless_served_over_http_on_loopback_and_the_start_says_which() {
     let data_dir = tempfile::tempdir().unwrap();
     let mut local = server_binary(data_dir.path(), &[]);
-    let printed = first_lines(&mut local, 2).join("\n");
+    let printed = printed_at_start(&mut local).join("\n");
     assert!(printed.contains("Refresh cookie: refresh, not Secure"), "{printed}");
 
     let mut proxied = server_binary(data_dir.path(), &["--public-url", "https://app.example"]);
-    let printed = first_lines(&mut proxied, 2).join("\n");
+    let printed = printed_at_start(&mut proxied).join("\n");
     assert!(printed.contains("Refresh cookie: __Secure-refresh, Secure"), "{printed}");
 }
 
@@ -158,4 +164,28 @@ fn plain_http_on_a_non_loopback_address_is_refused_at_start() {
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(stderr.contains("not a loopback address") && stderr.contains("https://"), "{stderr}");
     }
+}
+
+#[tokio::test]
+async fn a_secret_file_left_readable_is_narrowed_to_the_owner() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let secret = data_dir.path().join("signing-secret");
+    std::fs::write(&secret, "a secret someone wrote by hand, long enough to sign with").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(build_app(ServerConfig::new(data_dir.path())).await.unwrap());
+    assert_eq!(mode(&secret), 0o600);
+}
+
+#[tokio::test]
+async fn a_data_directory_inside_the_served_directory_is_refused() {
+    let served = tempfile::tempdir().unwrap();
+    std::fs::write(served.path().join("index.html"), "<!doctype html>").unwrap();
+    for data_dir in [served.path().join("data"), served.path().to_path_buf()] {
+        let mut config = ServerConfig::new(&data_dir);
+        config.static_dir = Some(served.path().to_path_buf());
+        let error = build_app(config).await.err().expect("refused");
+        let message = error.to_string();
+        assert!(message.contains("inside") && message.contains("--static-dir"), "{message}");
+    }
+    assert!(!served.path().join("data/signing-secret").exists(), "nothing secret was written where it is served");
 }

@@ -78,3 +78,48 @@ async fn compressed_copies_follow_a_rebuilt_file() {
     let answer = fetch(&server, &format!("/{WASM}"), "br").await;
     assert_eq!(answer.bytes().await.unwrap(), remade);
 }
+
+#[tokio::test]
+async fn a_missing_hashed_asset_is_not_found_rather_than_the_page_cached_for_a_year() {
+    let app = built_app();
+    let server = TestServer::start_serving(Settings::default(), app.path()).await;
+    // An earlier build's file, asked for by a page cached before the new build.
+    for path in ["/session-app-fedcba9876543210_bg.wasm", "/main-fedcba9876543210.css"] {
+        let answer = fetch(&server, path, "br").await;
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_ne!(
+            answer.headers().get("cache-control").map(|value| value.to_str().unwrap()),
+            Some("public, max-age=31536000, immutable"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn answers_that_depend_on_accept_encoding_say_so() {
+    let app = built_app();
+    let server = TestServer::start_serving(Settings::default(), app.path()).await;
+    for encodings in ["br", "gzip", "identity"] {
+        let answer = fetch(&server, &format!("/{WASM}"), encodings).await;
+        let vary = answer.headers().get_all("vary").iter().map(|value| value.to_str().unwrap().to_lowercase());
+        assert!(vary.collect::<Vec<_>>().join(",").contains("accept-encoding"), "{encodings}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn precompression_follows_no_symlinked_directory_neither_a_loop_nor_out_of_the_app() {
+    let app = built_app();
+    std::fs::create_dir(app.path().join("assets")).unwrap();
+    std::fs::write(app.path().join("assets/logo.svg"), "<svg/>".repeat(512)).unwrap();
+    std::os::unix::fs::symlink("..", app.path().join("assets/loop")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("notes.txt"), "not part of the app ".repeat(512)).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path(), app.path().join("assets/elsewhere")).unwrap();
+    let server = TestServer::start_serving(Settings::default(), app.path()).await;
+    assert!(app.path().join("assets/logo.svg.br").exists());
+    assert_eq!(fetch(&server, "/assets/logo.svg", "br").await.status(), StatusCode::OK);
+    let written: Vec<_> =
+        std::fs::read_dir(elsewhere.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert_eq!(written, ["notes.txt"], "files written outside the app's directory");
+}
