@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Seconds in which a just-rotated refresh token still gets the same child (0 turns it off).
     #[arg(long, env = "SESSION_REFRESH_GRACE", default_value_t = Settings::default().refresh_grace)]
     refresh_grace: i64,
+    /// Rotations one session may make in a minute (its sign-in counts as one); more get `429`.
+    #[arg(long, env = "SESSION_REFRESH_LIMIT", default_value_t = Settings::default().session_refresh_limit)]
+    session_refresh_limit: u32,
     /// The URL users open (behind a TLS proxy: its https:// address); decides whether the refresh cookie is
     /// Secure, and is the origin state-changing requests must come from. By default http://<addr>, which only a
     /// loopback address may use.
@@ -158,6 +161,7 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
         session_ttl: args.session_ttl,
         idle_timeout: args.idle_timeout,
         refresh_grace: args.refresh_grace,
+        session_refresh_limit: args.session_refresh_limit,
         allowed_origins: args.allowed_origins,
         public_origin,
         trusted_proxies: args.trusted_proxies,

@@ -22,6 +22,8 @@ pub struct Settings {
     pub idle_timeout: i64,
     /// How long a just-rotated refresh token may be presented again and get the same child (0 turns it off).
     pub refresh_grace: i64,
+    /// Rotations one session may make in a minute (its sign-in counts as one); more get `429`.
+    pub session_refresh_limit: u32,
     pub issuer: String,
     pub audience: String,
     /// Origins other than the server's own that may call the API with credentials (enables CORS for them).
@@ -46,6 +48,7 @@ impl Default for Settings {
             session_ttl: 7 * 24 * 60 * 60,
             idle_timeout: 24 * 60 * 60,
             refresh_grace: 10,
+            session_refresh_limit: 12,
             issuer: "session-server".to_owned(),
             audience: "session-app".to_owned(),
             allowed_origins: Vec::new(),
@@ -79,6 +82,9 @@ impl Settings {
         if self.password_checks == 0 {
             return Err(SettingsError::Zero("password-checks"));
         }
+        if self.session_refresh_limit < 2 {
+            return Err(SettingsError::BelowTwo("session-refresh-limit"));
+        }
         Ok(())
     }
 }
@@ -95,6 +101,9 @@ pub enum SettingsError {
     /// A count that must be at least one.
     #[error("--{0} must be at least 1")]
     Zero(&'static str),
+    /// A limit that must let a sign-in be followed by a refresh.
+    #[error("--{0} must be at least 2 (the sign-in counts as one)")]
+    BelowTwo(&'static str),
 }
 
 /// What one connection may cost: the transport limits `serve` enforces before a request reaches a handler.
@@ -186,6 +195,10 @@ mod tests {
             (Settings { idle_timeout: 0, ..valid.clone() }, "--idle-timeout must be a positive number of seconds"),
             (Settings { refresh_grace: -1, ..valid.clone() }, "--refresh-grace cannot be negative"),
             (Settings { password_checks: 0, ..valid.clone() }, "--password-checks must be at least 1"),
+            (
+                Settings { session_refresh_limit: 1, ..valid.clone() },
+                "--session-refresh-limit must be at least 2 (the sign-in counts as one)",
+            ),
         ];
         for (settings, message) in cases {
             assert_eq!(settings.validate().map_err(|error| error.to_string()), Err(message.to_owned()));

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use session_contract::ErrorCode;
 
+use crate::auth::passwords::CheckStats;
 use crate::store::PoolStats;
 
 #[derive(Debug, Clone, Copy)]
@@ -21,16 +22,17 @@ pub enum RefreshOutcome {
     Grace,
     Expired,
     Reused,
+    Throttled,
 }
 
 #[derive(Debug, Default)]
 pub struct Metrics {
     logins: [AtomicU64; 4],
-    refreshes: [AtomicU64; 4],
+    refreshes: [AtomicU64; 5],
 }
 
 const LOGIN_LABELS: [&str; 4] = ["success", ErrorCode::InvalidCredentials.as_str(), "throttled", "busy"];
-const REFRESH_LABELS: [&str; 4] = ["rotated", "grace", "expired", "reused"];
+const REFRESH_LABELS: [&str; 5] = ["rotated", "grace", "expired", "reused", "throttled"];
 
 impl Metrics {
     pub fn login(&self, outcome: LoginOutcome) {
@@ -41,7 +43,7 @@ impl Metrics {
         self.refreshes[outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self, pool: PoolStats) -> String {
+    pub fn render(&self, pool: PoolStats, checks: CheckStats) -> String {
         let mut text = String::new();
         render_family(&mut text, "session_logins_total", "Login attempts by outcome.", &LOGIN_LABELS, &self.logins);
         render_family(
@@ -71,6 +73,12 @@ impl Metrics {
         );
         let _ = writeln!(text, "# TYPE session_db_pool_waits_total counter");
         let _ = writeln!(text, "session_db_pool_waits_total {}", pool.waits);
+        let _ = writeln!(text, "# HELP session_password_checks_waiting Sign-ins waiting for a free password check.");
+        let _ = writeln!(text, "# TYPE session_password_checks_waiting gauge");
+        let _ = writeln!(text, "session_password_checks_waiting {}", checks.waiting);
+        let _ = writeln!(text, "# HELP session_password_checks_asked_total Sign-ins that asked for a password check.");
+        let _ = writeln!(text, "# TYPE session_password_checks_asked_total counter");
+        let _ = writeln!(text, "session_password_checks_asked_total {}", checks.asked);
         text
     }
 }
@@ -92,7 +100,8 @@ mod tests {
         let metrics = Metrics::default();
         metrics.refresh(RefreshOutcome::Rotated);
         metrics.refresh(RefreshOutcome::Reused);
-        let text = metrics.render(PoolStats { in_use: 2, idle: 3, max: 8, waits: 5 });
+        let text =
+            metrics.render(PoolStats { in_use: 2, idle: 3, max: 8, waits: 5 }, CheckStats { waiting: 4, asked: 9 });
         assert!(text.contains("session_refreshes_total{outcome=\"rotated\"} 1"));
         assert!(text.contains("session_refreshes_total{outcome=\"grace\"} 0"));
         assert!(text.contains("session_reuse_detections_total 1"));
@@ -100,5 +109,7 @@ mod tests {
         assert!(text.contains("session_db_connections{state=\"in_use\"} 2"));
         assert!(text.contains("session_db_connections_max 8"));
         assert!(text.contains("session_db_pool_waits_total 5"));
+        assert!(text.contains("session_password_checks_waiting 4"));
+        assert!(text.contains("session_password_checks_asked_total 9"));
     }
 }

@@ -1,6 +1,6 @@
 //! Password storage (Argon2id with OWASP's parameters) and the account commands of the server binary.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -54,8 +54,9 @@ pub fn hash_password(password: &str) -> Result<String, CredentialError> {
 pub struct PasswordChecks {
     permits: Arc<Semaphore>,
     wait: Duration,
-    /// Sign-ins waiting for a check now.
+    /// Sign-ins waiting for a check now, and every one that ever asked for a check.
     waiting: AtomicUsize,
+    asked: AtomicU64,
     /// To the checking threads; they end when it is dropped.
     jobs: mpsc::Sender<Check>,
 }
@@ -65,6 +66,15 @@ struct Check {
     password: String,
     stored_hash: Option<String>,
     answer: oneshot::Sender<bool>,
+}
+
+/// The password checks' queue, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckStats {
+    /// Sign-ins waiting for a free check now.
+    pub waiting: usize,
+    /// Sign-ins that asked for a check since start (checked, busy, or still waiting).
+    pub asked: u64,
 }
 
 /// Every password check is busy and stayed so for the whole wait.
@@ -86,11 +96,18 @@ impl PasswordChecks {
                 .spawn(move || check_passwords(&queue, &dummy_hash))
                 .map_err(|error| CredentialError::Hashing(format!("cannot start a password-check thread: {error}")))?;
         }
-        Ok(Self { permits: Arc::new(Semaphore::new(permits)), wait, waiting: AtomicUsize::new(0), jobs })
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(permits)),
+            wait,
+            waiting: AtomicUsize::new(0),
+            asked: AtomicU64::new(0),
+            jobs,
+        })
     }
 
     /// Whether `password` matches `stored_hash`; `None` (an unknown user) still costs one verification.
     pub async fn verify(&self, password: String, stored_hash: Option<String>) -> Result<bool, Busy> {
+        self.asked.fetch_add(1, Ordering::Relaxed);
         let waiting = Waiting::on(&self.waiting);
         let permit =
             tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await.map_err(|_| Busy)?;
@@ -106,9 +123,9 @@ impl PasswordChecks {
         Ok(matches.unwrap_or(false))
     }
 
-    /// How many sign-ins wait for a free check now.
-    pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+    /// How many sign-ins wait for a free check now, and how many ever asked for one: for `/metrics`.
+    pub fn stats(&self) -> CheckStats {
+        CheckStats { waiting: self.waiting.load(Ordering::Relaxed), asked: self.asked.load(Ordering::Relaxed) }
     }
 }
 

@@ -8,7 +8,12 @@ use crate::store::{PresentedToken, RevokeReason};
 pub struct RotationRules {
     pub idle_timeout: i64,
     pub grace: i64,
+    /// Rotations one session may make in [`ROTATION_WINDOW`] seconds (its sign-in counts as one).
+    pub rotations_per_window: u32,
 }
+
+/// The window the rotation limit counts in, seconds.
+pub const ROTATION_WINDOW: i64 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -23,6 +28,9 @@ pub enum Decision {
     Expired,
     /// The session went unused (not refreshed) for longer than the idle timeout.
     Idle,
+    /// The newest token, but its session rotated too often lately: the client waits this many seconds (and
+    /// keeps its token, still the newest).
+    TooFrequent { retry_after: u64 },
 }
 
 pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decision {
@@ -37,7 +45,13 @@ pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decisio
     if now - token.last_used_at > rules.idle_timeout {
         return Decision::Idle;
     }
-    let Some(used_at) = token.used_at else { return Decision::Rotate };
+    let Some(used_at) = token.used_at else {
+        if token.recent_tokens >= i64::from(rules.rotations_per_window) {
+            let window_ends = token.oldest_recent_at.unwrap_or(now) + ROTATION_WINDOW;
+            return Decision::TooFrequent { retry_after: u64::try_from(window_ends - now).unwrap_or(1).max(1) };
+        }
+        return Decision::Rotate;
+    };
     let child_unused = token.child_is_newest == Some(true);
     if rules.grace > 0 && now - used_at <= rules.grace && child_unused && token.sealed_child.is_some() {
         Decision::GraceSameChild
@@ -50,7 +64,7 @@ pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decisio
 mod tests {
     use super::*;
 
-    const RULES: RotationRules = RotationRules { idle_timeout: 100, grace: 10 };
+    const RULES: RotationRules = RotationRules { idle_timeout: 100, grace: 10, rotations_per_window: 3 };
     const NOW: i64 = 1_000;
 
     fn newest() -> PresentedToken {
@@ -65,6 +79,8 @@ mod tests {
             expires_at: NOW + 500,
             last_used_at: NOW - 50,
             revoke_reason: None,
+            recent_tokens: 1,
+            oldest_recent_at: Some(NOW - 50),
         }
     }
 
@@ -117,6 +133,36 @@ mod tests {
                 "grace off, a second later",
                 rotated(NOW - 1, true, true),
                 RotationRules { grace: 0, ..RULES },
+                Decision::Reused,
+            ),
+            (
+                "the newest token, the session's third in a minute",
+                PresentedToken { recent_tokens: 2, oldest_recent_at: Some(NOW - 20), ..newest() },
+                RULES,
+                Decision::Rotate,
+            ),
+            (
+                "the newest token, a fourth in a minute",
+                PresentedToken { recent_tokens: 3, oldest_recent_at: Some(NOW - 20), ..newest() },
+                RULES,
+                Decision::TooFrequent { retry_after: 40 },
+            ),
+            (
+                "too frequent, the window ending now",
+                PresentedToken { recent_tokens: 5, oldest_recent_at: Some(NOW - 60), ..newest() },
+                RULES,
+                Decision::TooFrequent { retry_after: 1 },
+            ),
+            (
+                "a grace retry is no new rotation",
+                PresentedToken { recent_tokens: 9, ..rotated(NOW - 1, true, true) },
+                RULES,
+                Decision::GraceSameChild,
+            ),
+            (
+                "reuse is detected however often the session rotated",
+                PresentedToken { recent_tokens: 9, ..rotated(NOW - 30, false, true) },
+                RULES,
                 Decision::Reused,
             ),
             (

@@ -96,5 +96,8 @@ async fn serve_app_to_navigations(State(app): State<SharedState>, request: Reque
 }
 
 async fn metrics(State(app): State<SharedState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render(app.store.pool_stats()))
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(app.store.pool_stats(), app.password_checks.stats()),
+    )
 }

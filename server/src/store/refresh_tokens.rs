@@ -20,6 +20,10 @@ pub struct PresentedToken {
     pub expires_at: i64,
     pub last_used_at: i64,
     pub revoke_reason: Option<RevokeReason>,
+    /// Tokens of the session created in the rotation window (its sign-in and its rotations), and the oldest's
+    /// creation time.
+    pub recent_tokens: i64,
+    pub oldest_recent_at: Option<i64>,
 }
 
 /// A new child for a presented token, as the store keeps it: the digest, and the seal only when grace is on.
@@ -29,17 +33,27 @@ pub struct Child<'a> {
 }
 
 impl Store {
-    /// The presented token's row and its session's, read without taking the write lock.
-    pub async fn presented_token(&self, token_hash: &[u8]) -> Result<Option<PresentedToken>, sqlx::Error> {
+    /// The presented token's row and its session's, with the session's tokens created since `window_start`,
+    /// read without taking the write lock.
+    pub async fn presented_token(
+        &self,
+        token_hash: &[u8],
+        window_start: i64,
+    ) -> Result<Option<PresentedToken>, sqlx::Error> {
         on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT t.session_id, t.parent_hash, t.used_at, t.child_hash, t.sealed_child,
                         s.user_id, s.expires_at, s.last_used_at, s.revoke_reason,
-                        (SELECT c.used_at IS NULL FROM refresh_tokens c WHERE c.hash = t.child_hash) AS child_is_newest
+                        (SELECT c.used_at IS NULL FROM refresh_tokens c WHERE c.hash = t.child_hash) AS child_is_newest,
+                        (SELECT COUNT(*) FROM refresh_tokens r WHERE r.session_id = t.session_id AND r.created_at > $2)
+                            AS recent_tokens,
+                        (SELECT MIN(r.created_at) FROM refresh_tokens r
+                         WHERE r.session_id = t.session_id AND r.created_at > $2) AS oldest_recent_at
                  FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
                  WHERE t.hash = $1",
             )
             .bind(token_hash)
+            .bind(window_start)
             .fetch_optional(pool)
             .await
         })

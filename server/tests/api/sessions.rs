@@ -3,7 +3,7 @@
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
-use session_server::{RECHECK_SECONDS, Settings, set_password};
+use session_server::{KEPT_TOKENS_PER_SESSION, RECHECK_SECONDS, Settings, set_password};
 use sqlx::Row;
 
 use crate::support::{Launch, TestServer, error_code, refresh_cookie, sha256};
@@ -82,6 +82,8 @@ async fn two_concurrent_refreshes_with_one_token_both_succeed_and_leave_one_live
     let server = TestServer::start(Settings::default()).await;
     let mut newest = server.sign_in().await.refresh_token;
     for run in 0..50 {
+        // Within the per-minute rotation limit.
+        server.clock.advance(6);
         let (first, second) = tokio::join!(server.refresh(&newest), server.refresh(&newest));
         assert_eq!((first.status(), second.status()), (StatusCode::OK, StatusCode::OK), "run {run}");
         let child = refresh_cookie(first.headers()).unwrap();
@@ -234,4 +236,50 @@ async fn the_sweep_deletes_ended_sessions_and_their_tokens() {
     assert_eq!(server.app.sweep().await.unwrap(), 1);
     assert_eq!((count("sessions").await, count("refresh_tokens").await), (1, 1));
     assert_eq!(server.refresh(&live.refresh_token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_session_looping_refreshes_is_limited_per_minute_and_keeps_its_cookie() {
+    let server = TestServer::start(Settings::default()).await;
+    let looping = server.sign_in().await;
+    let other = server.sign_in().await;
+    let limit = server.app.settings.session_refresh_limit;
+    // The sign-in counts as one of the minute's tokens.
+    let mut token = looping.refresh_token.clone();
+    for _ in 1..limit {
+        token = server.rotate(&token).await;
+    }
+    server.clock.advance(20);
+    let refused = server.refresh(&token).await;
+    assert_eq!(refused.headers()["retry-after"], "40", "until the minute's first token leaves the window");
+    assert!(!refused.headers().contains_key("set-cookie"), "the cookie is kept");
+    assert_eq!(error_code(refused).await, (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts".into()));
+    // Another session is not held back; the looping one rotates once the window has passed.
+    let _ = server.rotate(&other.refresh_token).await;
+    server.clock.advance(40);
+    let _ = server.rotate(&token).await;
+}
+
+#[tokio::test]
+async fn the_sweep_prunes_a_long_rotated_chain_and_reuse_of_its_newest_tokens_is_still_detected() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let kept = usize::try_from(KEPT_TOKENS_PER_SESSION).unwrap();
+    let mut tokens = vec![session.refresh_token.clone()];
+    for _ in 0..kept + 20 {
+        // Within the per-minute limit.
+        server.clock.advance(6);
+        let next = server.rotate(tokens.last().unwrap()).await;
+        tokens.push(next);
+    }
+    server.app.sweep().await.unwrap();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens").fetch_one(&server.database().await).await.unwrap();
+    assert_eq!(stored, KEPT_TOKENS_PER_SESSION);
+    // A pruned token is merely unknown; the session lives on.
+    expect(error_code(server.refresh(&tokens[0]).await).await, EXPIRED);
+    server.clock.advance(6);
+    tokens.push(server.rotate(tokens.last().unwrap()).await);
+    // A kept, rotated one is reuse, as before.
+    expect(error_code(server.refresh(&tokens[tokens.len() - 3]).await).await, REUSED);
 }

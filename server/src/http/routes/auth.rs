@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
 use crate::auth::passwords::is_valid_username;
-use crate::auth::rotation::{Decision, RotationRules, decide};
+use crate::auth::rotation::{Decision, ROTATION_WINDOW, RotationRules, decide};
 use crate::auth::tokens::{IssuedRefreshToken, digest};
 use crate::http::cookies::{Presented, cleared_refresh_cookie, presented_refresh_token, refresh_cookie};
 use crate::http::error::ApiError;
@@ -107,7 +107,7 @@ pub async fn login(
         (status = 400, description = "`bad_request`: the refresh cookie was sent more than once (another site of the domain planted one); none is used or cleared, the session is kept.", body = ErrorBody),
         (status = 403, description = "`session_expired` (missing, unknown, expired, idle or revoked token) or `refresh_token_reused` (the whole session is revoked); `csrf`. The cookie is cleared.", body = ErrorBody,
             headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
-        (status = 429, description = "`too_many_attempts`: too many unknown tokens from this address; the cookie is kept.", body = ErrorBody,
+        (status = 429, description = "`too_many_attempts`: too many unknown tokens from this address, or this session rotated too often in the last minute; the cookie is kept.", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )
@@ -136,11 +136,15 @@ pub async fn refresh(
     };
     let presented = presented.as_str();
     let presented_hash = digest(presented);
-    let rules = RotationRules { idle_timeout: app.settings.idle_timeout, grace: app.settings.refresh_grace };
+    let rules = RotationRules {
+        idle_timeout: app.settings.idle_timeout,
+        grace: app.settings.refresh_grace,
+        rotations_per_window: app.settings.session_refresh_limit,
+    };
     // A second pass only when a concurrent request rotated the token between our read and our write.
     for _ in 0..2 {
         // Read without the write lock: a guessed or stale token never queues behind real rotations.
-        let Some(token) = app.store.presented_token(&presented_hash).await? else {
+        let Some(token) = app.store.presented_token(&presented_hash, now - ROTATION_WINDOW).await? else {
             app.throttle.refresh_failed(client, now).await?;
             app.metrics.refresh(RefreshOutcome::Expired);
             return Err(ApiError::SessionExpired);
@@ -179,6 +183,11 @@ pub async fn refresh(
                 app.metrics.refresh(RefreshOutcome::Reused);
                 tracing::warn!(event = "refresh_reuse_detected", user_id, session_id, "session revoked");
                 return Err(ApiError::RefreshTokenReused);
+            }
+            Decision::TooFrequent { retry_after } => {
+                app.metrics.refresh(RefreshOutcome::Throttled);
+                tracing::warn!(event = "refresh_too_frequent", user_id, session_id, "refresh refused: too frequent");
+                return Err(ApiError::TooManyAttempts { retry_after });
             }
             Decision::Expired | Decision::Idle => {
                 app.metrics.refresh(RefreshOutcome::Expired);
