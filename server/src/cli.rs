@@ -108,9 +108,16 @@ struct ServeArgs {
     /// Seconds from a request's headers to its answer (`408` after).
     #[arg(long, env = "SESSION_REQUEST_TIMEOUT", default_value_t = ConnectionLimits::default().request_timeout.as_secs())]
     request_timeout: u64,
+    /// Seconds an answer may wait for the client to read any of it before the connection is closed.
+    #[arg(long, env = "SESSION_WRITE_TIMEOUT", default_value_t = ConnectionLimits::default().write_timeout.as_secs())]
+    write_timeout: u64,
     /// Open connections at once; more are answered `503`.
     #[arg(long, env = "SESSION_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
     max_connections: usize,
+    /// Open connections from one client address (IPv6: one /64); more are answered `503`. Trusted proxies are
+    /// exempt.
+    #[arg(long, env = "SESSION_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = ConnectionLimits::default().max_connections_per_address)]
+    max_connections_per_address: usize,
 }
 
 /// An address alone is its own /32 or /128.
@@ -135,7 +142,10 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
     let limits = ConnectionLimits {
         header_read_timeout: Duration::from_secs(args.header_read_timeout),
         request_timeout: Duration::from_secs(args.request_timeout),
+        write_timeout: Duration::from_secs(args.write_timeout),
         max_connections: args.max_connections,
+        max_connections_per_address: args.max_connections_per_address,
+        unlimited_peers: args.trusted_proxies.clone(),
     };
     limits.validate().map_err(|error| error.to_string())?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.addr));

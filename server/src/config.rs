@@ -107,19 +107,25 @@ pub enum SettingsError {
 }
 
 /// What one connection may cost: the transport limits `serve` enforces before a request reaches a handler.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     /// From the connection's start, or the end of its previous answer, to the end of the request's headers;
     /// an idle keep-alive connection is closed after it too.
     pub header_read_timeout: Duration,
-    /// From the end of the headers to the end of the answer (a slow body included): then `408`.
+    /// From the end of the headers to the answer's head (a slow body included): then `408`.
     pub request_timeout: Duration,
+    /// How long an answer may wait for the client to read any of it: a client that stops reading is dropped.
+    pub write_timeout: Duration,
     /// Open connections at once; one more is answered `503` and closed.
     pub max_connections: usize,
+    /// Open connections from one client address (an IPv4 address, an IPv6 /64); one more is answered `503`.
+    pub max_connections_per_address: usize,
+    /// Peers the per-address cap does not apply to: the trusted proxies, whose connections carry many clients.
+    pub unlimited_peers: Vec<IpNet>,
 }
 
 impl ConnectionLimits {
-    /// Both timeouts and the connection cap at least one.
+    /// Every timeout and connection cap at least one.
     ///
     /// # Errors
     /// The first limit that is zero, named by its command-line flag.
@@ -130,8 +136,14 @@ impl ConnectionLimits {
         if self.request_timeout.is_zero() {
             return Err(SettingsError::NotPositive("request-timeout"));
         }
+        if self.write_timeout.is_zero() {
+            return Err(SettingsError::NotPositive("write-timeout"));
+        }
         if self.max_connections == 0 {
             return Err(SettingsError::Zero("max-connections"));
+        }
+        if self.max_connections_per_address == 0 {
+            return Err(SettingsError::Zero("max-connections-per-address"));
         }
         Ok(())
     }
@@ -142,7 +154,10 @@ impl Default for ConnectionLimits {
         Self {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            max_connections_per_address: 256,
+            unlimited_peers: Vec::new(),
         }
     }
 }
@@ -211,9 +226,11 @@ mod tests {
         let valid = ConnectionLimits::default();
         assert_eq!(valid.validate(), Ok(()));
         let cases = [
-            (ConnectionLimits { header_read_timeout: Duration::ZERO, ..valid }, "header-read-timeout"),
-            (ConnectionLimits { request_timeout: Duration::ZERO, ..valid }, "request-timeout"),
-            (ConnectionLimits { max_connections: 0, ..valid }, "max-connections"),
+            (ConnectionLimits { header_read_timeout: Duration::ZERO, ..valid.clone() }, "header-read-timeout"),
+            (ConnectionLimits { request_timeout: Duration::ZERO, ..valid.clone() }, "request-timeout"),
+            (ConnectionLimits { write_timeout: Duration::ZERO, ..valid.clone() }, "write-timeout"),
+            (ConnectionLimits { max_connections: 0, ..valid.clone() }, "max-connections"),
+            (ConnectionLimits { max_connections_per_address: 0, ..valid.clone() }, "max-connections-per-address"),
         ];
         for (limits, flag) in cases {
             assert!(limits.validate().unwrap_err().to_string().contains(flag), "{flag}");

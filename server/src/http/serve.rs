@@ -1,5 +1,9 @@
 //! The accept loop: hyper with a header-read timer (which also closes idle keep-alive connections), a whole
-//! request timeout, and a cap on open connections.
+//! request timeout, a bound on answers the client does not read, and caps on open connections, in all and per
+//! client address.
+
+mod per_address;
+mod stalled_writes;
 
 use std::io;
 use std::sync::Arc;
@@ -19,6 +23,8 @@ use tower::ServiceExt;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::ConnectionLimits;
+use per_address::PerAddress;
+use stalled_writes::StalledWritesEnd;
 
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
@@ -28,6 +34,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
     limits.validate().map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     let router = router.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = PerAddress::new(limits.max_connections_per_address, &limits.unlimited_peers);
     let mut at_capacity = false;
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -54,15 +61,21 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
             tracing::info!("below the connection cap again");
             at_capacity = false;
         }
+        let Some(counted) = per_address.admit(peer.ip()) else {
+            tracing::debug!(%peer, limit = limits.max_connections_per_address, "connection cap per address reached");
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         let service = router.clone().map_request(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         });
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+        let io = TokioIo::new(StalledWritesEnd::new(stream, limits.write_timeout));
         tokio::spawn(async move {
-            let _permit = permit;
-            let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let _held = (permit, counted);
+            let connection = builder.serve_connection(io, TowerToHyperService::new(service));
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %peer, "connection ended");
             }

@@ -15,7 +15,10 @@ use crate::support::{Launch, ServedBinary, TestServer, error_code};
 const SHORT_LIMITS: ConnectionLimits = ConnectionLimits {
     header_read_timeout: Duration::from_secs(1),
     request_timeout: Duration::from_secs(2),
+    write_timeout: Duration::from_secs(1),
     max_connections: 64,
+    max_connections_per_address: 64,
+    unlimited_peers: Vec::new(),
 };
 
 /// Reads until the server closes the connection; `None` if it is still open after `patience`.
@@ -81,6 +84,67 @@ async fn connections_over_the_cap_are_answered_503_and_closed() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let response = server.get("/user", "x").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "served again once connections closed");
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_answer_is_dropped() {
+    // A large answer (named .gz, so the start does not spend seconds compressing it): more than the kernel's
+    // socket buffers hold.
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(app.path().join("index.html"), "<!doctype html>").unwrap();
+    let size = 64 << 20;
+    std::fs::write(app.path().join("large.gz"), vec![7u8; size]).unwrap();
+    let launch =
+        Launch { limits: SHORT_LIMITS, static_dir: Some(app.path().to_path_buf()), ..Launch::new(Settings::default()) };
+    let server = launch.start().await;
+    let mut stream = TcpStream::connect(server.address()).await.unwrap();
+    stream.write_all(b"GET /large.gz HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n").await.unwrap();
+    // The client reads nothing for longer than the write timeout...
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // ...and then finds only what the sockets had buffered, and the connection closed.
+    let received = read_bytes_until_closed(&mut stream, Duration::from_secs(20)).await.expect("closed");
+    assert!(received < size, "the whole answer waited for a client that did not read ({received} bytes)");
+}
+
+/// Reads until the server closes the connection, counting bytes; `None` if it is still open after `patience`.
+async fn read_bytes_until_closed(stream: &mut TcpStream, patience: Duration) -> Option<usize> {
+    let mut received = 0;
+    let mut buffer = vec![0u8; 1 << 16];
+    let reading = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return received,
+                Ok(count) => received += count,
+            }
+        }
+    };
+    tokio::time::timeout(patience, reading).await.ok()
+}
+
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let limits = ConnectionLimits {
+        max_connections_per_address: 3,
+        header_read_timeout: Duration::from_secs(30),
+        ..SHORT_LIMITS
+    };
+    let server = Launch { limits, ..Launch::new(Settings::default()) }.start().await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(server.address()).await.unwrap();
+        stream.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut first = [0u8; 12];
+        stream.read_exact(&mut first).await.unwrap();
+        held.push(stream);
+    }
+    let mut extra = TcpStream::connect(server.address()).await.unwrap();
+    let _ = extra.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = read_until_closed(&mut extra, Duration::from_secs(5)).await.expect("closed at once");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // Another address is served.
+    let response = server.client_from([127, 0, 0, 2]).get(format!("{}/user", server.base)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    drop(held);
 }
 
 #[tokio::test]
