@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
+use crate::auth::devices::DeviceCookies;
 use crate::auth::live_sessions::LiveSessions;
 use crate::auth::passwords::{CredentialError, NewUser, PasswordChecks, add_user};
 use crate::auth::throttle::Throttle;
@@ -103,6 +104,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
             settings.access_token_ttl,
         ),
         refresh_tokens: RefreshTokens::new(derive_key(&secret, "refresh-grace-seal")),
+        devices: DeviceCookies::new(derive_key(&secret, "device-cookie")),
         settings,
         clock: config.clock,
         metrics: Metrics::default(),

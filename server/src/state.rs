@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderValue;
 
+use crate::auth::devices::DeviceCookies;
 use crate::auth::live_sessions::LiveSessions;
 use crate::auth::passwords::PasswordChecks;
 use crate::auth::throttle::Throttle;
@@ -20,6 +21,7 @@ pub struct AppState {
     pub store: Store,
     pub access_tokens: AccessTokens,
     pub refresh_tokens: RefreshTokens,
+    pub devices: DeviceCookies,
     pub settings: Settings,
     pub clock: Arc<dyn Clock>,
     pub metrics: Metrics,

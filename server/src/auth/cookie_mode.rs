@@ -49,6 +49,14 @@ impl CookieMode {
         }
     }
 
+    /// The device cookie's name (see `crate::auth::devices`), with the same prefix rule as the refresh cookie's.
+    pub fn device_cookie_name(self) -> &'static str {
+        match self {
+            Self::Secure => "__Secure-device",
+            Self::LoopbackHttp => "device",
+        }
+    }
+
     /// The line the server prints at start.
     pub fn describe(self) -> &'static str {
         match self {

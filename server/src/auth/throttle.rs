@@ -1,12 +1,16 @@
 //! Sign-in and refresh throttling.
 //!
 //! A sign-in attempt is *reserved* before its password is checked, so twenty guesses sent at once count as
-//! twenty in a row. Three limits apply:
+//! twenty in a row. From an unknown device three limits apply:
 //! - per (account, client address): a growing backoff after [`FREE_FAILURES`] failures, so one guesser slows
 //!   down on one account without locking the real user (who signs in from another address) out;
 //! - per account, from every address together: [`ACCOUNT_FAILURES_PER_HOUR`], high enough that one address
 //!   under its backoff cannot reach it, low enough to stop a guesser spread over many addresses;
 //! - per client address, across accounts: [`ADDRESS_ATTEMPTS_PER_MINUTE`].
+//!
+//! A known device (one holding a device cookie for the account, `crate::auth::devices`) has a budget of its own
+//! instead of the first two: the same growing backoff, per device. Guesses from elsewhere never reach it, and
+//! guesses made with a stolen device cookie lock only that device. The per-address limit applies to both.
 //!
 //! Failed refreshes (a token the server does not know) are limited per address as well.
 //!
@@ -26,6 +30,7 @@ pub use counters::{
 };
 
 use crate::auth::client_address::AddressBucket;
+use crate::auth::devices::KnownDevice;
 use crate::store::{Counter, Store};
 
 /// The most counters kept in memory (each under 200 bytes: a key holds a valid username, at most 64
@@ -54,8 +59,11 @@ pub enum ThrottleError {
 
 /// The right to check one password, counted as a failure until [`Throttle::succeeded`] says otherwise.
 #[must_use]
-pub struct Reservation {
-    keys: [String; 3],
+pub enum Reservation {
+    /// From an unknown device: the (account, address) pair, the account, the address.
+    Unknown([String; 3]),
+    /// From a device known to the account: the device, the address.
+    Known([String; 2]),
 }
 
 impl Throttle {
@@ -78,26 +86,47 @@ impl Throttle {
         &self,
         username: &str,
         address: AddressBucket,
+        device: Option<&KnownDevice>,
         now: i64,
     ) -> Result<Result<Reservation, u64>, ThrottleError> {
+        if let Some(device) = device {
+            let keys = [format!("device {}", device.nonce()), address_key(address)];
+            let decided = self
+                .update(&keys, |[device, address]: &mut [Counter; 2]| counters::reserve_known(device, address, now));
+            return Ok(decided.await?.map(|()| Reservation::Known(keys)));
+        }
         let keys = sign_in_keys(username, address);
         let decided = self
             .update(&keys, |[pair, account, address]: &mut [Counter; 3]| counters::reserve(pair, account, address, now))
             .await?;
-        Ok(decided.map(|()| Reservation { keys }))
+        Ok(decided.map(|()| Reservation::Unknown(keys)))
     }
 
     /// The reserved attempt signed in: it was not a failure, and this client's backoff on the account ends.
     pub async fn succeeded(&self, reservation: Reservation) -> Result<(), ThrottleError> {
-        self.update(&reservation.keys, |[pair, account, _]: &mut [Counter; 3]| counters::succeed(pair, account)).await
+        match reservation {
+            Reservation::Unknown(keys) => {
+                self.update(&keys, |[pair, account, _]: &mut [Counter; 3]| counters::succeed(pair, account)).await
+            }
+            Reservation::Known(keys) => {
+                self.update(&keys, |[device, _]: &mut [Counter; 2]| *device = Counter::default()).await
+            }
+        }
     }
 
     /// The reserved attempt was never tried (the server was busy): it counts for nothing.
     pub async fn cancel(&self, reservation: Reservation) -> Result<(), ThrottleError> {
-        self.update(&reservation.keys, |[pair, account, address]: &mut [Counter; 3]| {
-            counters::cancel(pair, account, address);
-        })
-        .await
+        match reservation {
+            Reservation::Unknown(keys) => {
+                self.update(&keys, |[pair, account, address]: &mut [Counter; 3]| {
+                    counters::cancel(pair, account, address);
+                })
+                .await
+            }
+            Reservation::Known(keys) => {
+                self.update(&keys, |[device, address]: &mut [Counter; 2]| counters::cancel_known(device, address)).await
+            }
+        }
     }
 
     /// Seconds this address must wait before presenting another refresh token, if it failed too often.
@@ -156,7 +185,11 @@ fn lock(map: &Mutex<HashMap<String, Counter>>) -> std::sync::MutexGuard<'_, Hash
 /// Keyed by the username exactly as the account is (usernames are unique as written, and the caller has
 /// checked the name against the account rule, so a key is short).
 fn sign_in_keys(username: &str, address: AddressBucket) -> [String; 3] {
-    [format!("pair {address} {username}"), format!("account {username}"), format!("address {address}")]
+    [format!("pair {address} {username}"), format!("account {username}"), address_key(address)]
+}
+
+fn address_key(address: AddressBucket) -> String {
+    format!("address {address}")
 }
 
 fn refresh_key(address: AddressBucket) -> String {
@@ -174,7 +207,7 @@ mod tests {
     }
 
     async fn reserve(throttle: &Throttle, username: &str, from: u8, now: i64) -> Result<Reservation, u64> {
-        throttle.reserve(username, address(from), now).await.unwrap()
+        throttle.reserve(username, address(from), None, now).await.unwrap()
     }
 
     #[tokio::test]
@@ -257,7 +290,7 @@ mod tests {
             assert!(reserve(&throttle, username, 1, 0).await.is_ok());
         }
         assert_eq!(throttle.refresh_wait(address(9), 0).await.unwrap(), None, "a read needs no counter");
-        let full = throttle.reserve("cy", address(1), 0).await;
+        let full = throttle.reserve("cy", address(1), None, 0).await;
         assert!(matches!(full, Err(ThrottleError::Full(5))), "two more keys than fit: {:?}", full.map(|_| ()));
         // Known keys still count, and a refresh failure fits in the last place.
         assert!(reserve(&throttle, "ada", 1, 0).await.is_ok());

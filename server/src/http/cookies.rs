@@ -1,5 +1,6 @@
-//! The refresh cookie's exact form: `HttpOnly; SameSite=Strict; Path=/auth`, and `Secure` with the `__Secure-`
-//! name unless the app is served over plain HTTP on a loopback address.
+//! The cookies' exact forms: the refresh cookie `HttpOnly; SameSite=Strict; Path=/auth`, the device cookie the
+//! same with `Path=/auth/login`, both `Secure` with the `__Secure-` name unless the app is served over plain
+//! HTTP on a loopback address.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -7,15 +8,28 @@ use session_contract::REFRESH_COOKIE_PATH;
 
 use crate::auth::cookie_mode::CookieMode;
 
+/// A device cookie lasts this long (each sign-in on the device issues a new one).
+const DEVICE_COOKIE_SECONDS: i64 = 180 * 24 * 60 * 60;
+/// The device cookie is read by the sign-in alone.
+const DEVICE_COOKIE_PATH: &str = "/auth/login";
+
 pub fn refresh_cookie(mode: CookieMode, token: &str, max_age: i64) -> HeaderValue {
-    let cookie = Cookie::build((mode.cookie_name(), token))
+    cookie(mode, mode.cookie_name(), token, REFRESH_COOKIE_PATH, max_age)
+}
+
+pub fn device_cookie(mode: CookieMode, value: &str) -> HeaderValue {
+    cookie(mode, mode.device_cookie_name(), value, DEVICE_COOKIE_PATH, DEVICE_COOKIE_SECONDS)
+}
+
+fn cookie(mode: CookieMode, name: &'static str, value: &str, path: &'static str, max_age: i64) -> HeaderValue {
+    let cookie = Cookie::build((name, value))
         .http_only(true)
         .secure(mode == CookieMode::Secure)
         .same_site(SameSite::Strict)
-        .path(REFRESH_COOKIE_PATH)
+        .path(path)
         .max_age(time::Duration::seconds(max_age.max(0)))
         .build();
-    HeaderValue::from_str(&cookie.to_string()).expect("base64url tokens are valid header text")
+    HeaderValue::from_str(&cookie.to_string()).expect("base64url values are valid header text")
 }
 
 /// Clearing headers for the cookie in both its forms: an error answer does not need to know which one is in use.
@@ -27,7 +41,7 @@ pub fn cleared_refresh_cookie(mode: CookieMode) -> HeaderValue {
     refresh_cookie(mode, "", 0)
 }
 
-/// What the browser sent under the refresh cookie's name.
+/// What the browser sent under one cookie's name.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented {
     /// No refresh cookie, or an empty one.
@@ -39,13 +53,25 @@ pub enum Presented {
 
 /// The refresh cookie(s) in every `Cookie` header of `headers`.
 pub fn presented_refresh_token(mode: CookieMode, headers: &HeaderMap) -> Presented {
+    presented(mode.cookie_name(), headers)
+}
+
+/// The device cookie's value, if exactly one was sent (two are no device at all).
+pub fn presented_device(mode: CookieMode, headers: &HeaderMap) -> Option<String> {
+    match presented(mode.device_cookie_name(), headers) {
+        Presented::One(value) => Some(value),
+        Presented::Nothing | Presented::Several(_) => None,
+    }
+}
+
+fn presented(name: &str, headers: &HeaderMap) -> Presented {
     let mut values: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .filter(|cookie| cookie.name() == mode.cookie_name())
+        .filter(|cookie| cookie.name() == name)
         .map(|cookie| cookie.value_trimmed().to_owned())
         .collect();
     match values.len() {

@@ -10,7 +10,7 @@ use session_server::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, Settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{Launch, ServedBinary, TestServer, error_code};
+use crate::support::{Launch, ServedBinary, TestServer, cookie_named, error_code};
 
 const SHORT_LIMITS: ConnectionLimits = ConnectionLimits {
     header_read_timeout: Duration::from_secs(1),
@@ -173,6 +173,62 @@ async fn someone_elses_failures_do_not_lock_the_real_user_out() {
         server.clock.advance(1);
     }
     assert_eq!(server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await.status(), StatusCode::OK);
+}
+
+/// A sign-in from `address`, with `cookie` (a device cookie) if given.
+async fn login_from(
+    server: &TestServer,
+    address: [u8; 4],
+    password: &str,
+    cookie: Option<&str>,
+) -> reqwest::Response {
+    let mut request = server
+        .client_from(address)
+        .post(format!("{}/auth/login", server.base))
+        .header("X-Requested-With", "fetch")
+        .json(&json!({"username": DEMO_USERNAME, "password": password}));
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn guesses_from_everywhere_lock_unknown_devices_out_never_a_device_that_signed_in_before() {
+    let server = TestServer::start(Settings::default()).await;
+    let signed_in = login_from(&server, [127, 0, 0, 1], DEMO_PASSWORD, None).await;
+    let device = cookie_named(signed_in.headers(), "__Secure-device").expect("a device cookie");
+    let device = format!("__Secure-device={device}");
+    // 20 addresses, 5 wrong passwords each: the account's hourly ceiling for unknown devices.
+    for address in 0..20 {
+        for attempt in 0..5 {
+            let guess = login_from(&server, [127, 0, 1, address], &format!("guess {attempt}"), None).await;
+            assert_eq!(guess.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    let new_device = login_from(&server, [127, 0, 2, 1], DEMO_PASSWORD, None).await;
+    assert_eq!(new_device.status(), StatusCode::TOO_MANY_REQUESTS, "the ceiling holds for unknown devices");
+    let known = login_from(&server, [127, 0, 2, 2], DEMO_PASSWORD, Some(&device)).await;
+    assert_eq!(known.status(), StatusCode::OK, "the user's own browser was locked out by strangers' guesses");
+    // Another account's device cookie, or a forged one, is no device of this account.
+    let forged = format!("__Secure-device={}", "A".repeat(80));
+    let refused = login_from(&server, [127, 0, 2, 3], DEMO_PASSWORD, Some(&forged)).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn guesses_with_a_stolen_device_cookie_lock_only_that_device() {
+    let server = TestServer::start(Settings::default()).await;
+    let signed_in = login_from(&server, [127, 0, 0, 1], DEMO_PASSWORD, None).await;
+    let stolen = format!("__Secure-device={}", cookie_named(signed_in.headers(), "__Secure-device").unwrap());
+    for attempt in 0..5 {
+        let guess = login_from(&server, [127, 0, 3, attempt], &format!("guess {attempt}"), Some(&stolen)).await;
+        assert_eq!(guess.status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = login_from(&server, [127, 0, 3, 9], DEMO_PASSWORD, Some(&stolen)).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS, "the device's own backoff");
+    // The account is not: its owner signs in from another browser.
+    assert_eq!(login_from(&server, [127, 0, 4, 1], DEMO_PASSWORD, None).await.status(), StatusCode::OK);
 }
 
 fn login_via_proxy(server: &TestServer, client: &str, username: &str) -> reqwest::RequestBuilder {

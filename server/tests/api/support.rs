@@ -203,6 +203,14 @@ pub fn set_cookie(headers: &HeaderMap) -> Option<String> {
     headers.get(SET_COOKIE).map(|value| value.to_str().unwrap().to_owned())
 }
 
+/// The value of the cookie `name` among every `Set-Cookie` of `headers`.
+pub fn cookie_named(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(SET_COOKIE).iter().find_map(|value| {
+        let (pair, _) = value.to_str().ok()?.split_once(';')?;
+        pair.strip_prefix(name)?.strip_prefix('=').map(str::to_owned)
+    })
+}
+
 pub fn refresh_cookie(headers: &HeaderMap) -> Option<String> {
     let cookie = set_cookie(headers)?;
     let value = cookie.strip_prefix("__Secure-refresh=")?.split(';').next()?.to_owned();

@@ -71,23 +71,31 @@ fn seconds(wait: i64) -> u64 {
     u64::try_from(wait).unwrap_or(1).max(1)
 }
 
-/// A sign-in attempt: refused with the longest wait any of its three counters asks for, or counted in all three
-/// as a failure (until it succeeds).
+/// A sign-in attempt from an unknown device: refused with the longest wait any of its three counters asks for,
+/// or counted in all three as a failure (until it succeeds).
 pub fn reserve(pair: &mut Counter, account: &mut Counter, address: &mut Counter, now: i64) -> Result<(), u64> {
-    let wait =
-        [pair.backoff_wait(now), account.window_wait(now, ACCOUNT_WINDOW), address.window_wait(now, ADDRESS_WINDOW)]
-            .into_iter()
-            .flatten()
-            .max();
+    if let Some(account_wait) = account.window_wait(now, ACCOUNT_WINDOW) {
+        let other_waits = [pair.backoff_wait(now), address.window_wait(now, ADDRESS_WINDOW)];
+        return Err(other_waits.into_iter().flatten().fold(account_wait, u64::max));
+    }
+    reserve_known(pair, address, now)?;
+    account.window_count(now, ACCOUNT_WINDOW);
+    Ok(())
+}
+
+/// A sign-in attempt against one backoff (a known device's, or for an unknown device its (account, address)
+/// pair's) and the address's window: refused while either says so, or counted in both, as a failure of the
+/// backoff until it succeeds. The account's ceiling is not consulted.
+pub fn reserve_known(backoff: &mut Counter, address: &mut Counter, now: i64) -> Result<(), u64> {
+    let wait = [backoff.backoff_wait(now), address.window_wait(now, ADDRESS_WINDOW)].into_iter().flatten().max();
     if let Some(wait) = wait {
         return Err(wait);
     }
     address.window_count(now, ADDRESS_WINDOW);
-    account.window_count(now, ACCOUNT_WINDOW);
-    if pair.started_at == 0 {
-        pair.started_at = now;
+    if backoff.started_at == 0 {
+        backoff.started_at = now;
     }
-    pair.backoff_fail(now);
+    backoff.backoff_fail(now);
     Ok(())
 }
 
@@ -100,6 +108,11 @@ pub fn succeed(pair: &mut Counter, account: &mut Counter) {
 /// The attempt was never tried: it counts for nothing anywhere.
 pub fn cancel(pair: &mut Counter, account: &mut Counter, address: &mut Counter) {
     account.uncount();
+    cancel_known(pair, address);
+}
+
+/// A known device's attempt (or the pair's part of an unknown one) was never tried.
+pub fn cancel_known(backoff: &mut Counter, address: &mut Counter) {
     address.uncount();
-    pair.count = pair.count.saturating_sub(1);
+    backoff.count = backoff.count.saturating_sub(1);
 }

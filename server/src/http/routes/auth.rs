@@ -9,7 +9,9 @@ use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 use crate::auth::passwords::is_valid_username;
 use crate::auth::rotation::{Decision, ROTATION_WINDOW, RotationRules, decide};
 use crate::auth::tokens::{IssuedRefreshToken, digest};
-use crate::http::cookies::{Presented, cleared_refresh_cookie, presented_refresh_token, refresh_cookie};
+use crate::http::cookies::{
+    Presented, cleared_refresh_cookie, device_cookie, presented_device, presented_refresh_token, refresh_cookie,
+};
 use crate::http::error::ApiError;
 use crate::http::extract::{Client, JsonBody};
 use crate::metrics::{LoginOutcome, RefreshOutcome};
@@ -25,8 +27,8 @@ const MAX_USER_AGENT_CHARS: usize = 256;
     tag = "auth",
     request_body = Credentials,
     responses(
-        (status = 200, description = "Signed in; `Set-Cookie` carries the new session's refresh token.", body = TokenResponse,
-            headers(("set-cookie" = String, description = "The new session's refresh token (see the tag)."))),
+        (status = 200, description = "Signed in; `Set-Cookie` carries the new session's refresh token, then a new device cookie.", body = TokenResponse,
+            headers(("set-cookie" = String, description = "The new session's refresh token (see the tag); a second one, the device cookie (`Path=/auth/login`) that gives this browser a sign-in budget of its own."))),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field, a body over 8 KiB.", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password; at once for a username outside the account rule.", body = ErrorBody),
         (status = 403, description = "`csrf`: no marker header, or another site's `Origin`.", body = ErrorBody),
@@ -49,11 +51,14 @@ pub async fn login(
         return Err(invalid_credentials(&app));
     }
     let now = app.now();
+    let mode = app.settings.cookie_mode;
+    let device = presented_device(mode, &headers).and_then(|value| app.devices.check(&value, &credentials.username));
     // Reserved before the (slow) password check, so a burst of guesses counts as a sequence.
-    let reservation = app.throttle.reserve(&credentials.username, client, now).await?.map_err(|retry_after| {
-        app.metrics.login(LoginOutcome::Throttled);
-        ApiError::TooManyAttempts { retry_after }
-    })?;
+    let reservation =
+        app.throttle.reserve(&credentials.username, client, device.as_ref(), now).await?.map_err(|retry_after| {
+            app.metrics.login(LoginOutcome::Throttled);
+            ApiError::TooManyAttempts { retry_after }
+        })?;
     let user = app.store.user_by_username(&credentials.username).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let Ok(password_matches) = app.password_checks.verify(credentials.password, stored_hash).await else {
@@ -92,8 +97,17 @@ pub async fn login(
     }
     app.throttle.succeeded(reservation).await?;
     app.metrics.login(LoginOutcome::Success);
-    tracing::info!(event = "login_succeeded", user_id = user.id, session_id, "signed in");
-    token_response(&app, user.id, &session_id, &refresh_token, expires_at - now)
+    tracing::info!(
+        event = "login_succeeded",
+        user_id = user.id,
+        session_id,
+        known_device = device.is_some(),
+        "signed in"
+    );
+    let mut response = token_response(&app, user.id, &session_id, &refresh_token, expires_at - now)?;
+    // This browser is now a known device of the account: its own sign-in budget from now on.
+    response.headers_mut().append(header::SET_COOKIE, device_cookie(mode, &app.devices.issue(&user.username)));
+    Ok(response)
 }
 
 /// Exchanges the refresh cookie for a new access token and a rotated cookie.
