@@ -79,6 +79,9 @@ impl Metrics {
         let _ = writeln!(text, "# HELP session_password_checks_asked_total Sign-ins that asked for a password check.");
         let _ = writeln!(text, "# TYPE session_password_checks_asked_total counter");
         let _ = writeln!(text, "session_password_checks_asked_total {}", checks.asked);
+        let _ = writeln!(text, "# HELP session_password_checks_run_total Password verifications run.");
+        let _ = writeln!(text, "# TYPE session_password_checks_run_total counter");
+        let _ = writeln!(text, "session_password_checks_run_total {}", checks.ran);
         text
     }
 }
@@ -100,8 +103,8 @@ mod tests {
         let metrics = Metrics::default();
         metrics.refresh(RefreshOutcome::Rotated);
         metrics.refresh(RefreshOutcome::Reused);
-        let text =
-            metrics.render(PoolStats { in_use: 2, idle: 3, max: 8, waits: 5 }, CheckStats { waiting: 4, asked: 9 });
+        let text = metrics
+            .render(PoolStats { in_use: 2, idle: 3, max: 8, waits: 5 }, CheckStats { waiting: 4, asked: 9, ran: 3 });
         assert!(text.contains("session_refreshes_total{outcome=\"rotated\"} 1"));
         assert!(text.contains("session_refreshes_total{outcome=\"grace\"} 0"));
         assert!(text.contains("session_reuse_detections_total 1"));
@@ -111,5 +114,6 @@ mod tests {
         assert!(text.contains("session_db_pool_waits_total 5"));
         assert!(text.contains("session_password_checks_waiting 4"));
         assert!(text.contains("session_password_checks_asked_total 9"));
+        assert!(text.contains("session_password_checks_run_total 3"));
     }
 }

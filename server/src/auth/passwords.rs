@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::store::{Store, User};
 
@@ -29,6 +29,8 @@ pub enum CredentialError {
     NoSuchUser(String),
     #[error("could not hash the password: {0}")]
     Hashing(String),
+    #[error("cannot start a password-check thread")]
+    Thread(#[source] std::io::Error),
     #[error(transparent)]
     Storage(#[from] sqlx::Error),
 }
@@ -57,15 +59,20 @@ pub struct PasswordChecks {
     /// Sign-ins waiting for a check now, and every one that ever asked for a check.
     waiting: AtomicUsize,
     asked: AtomicU64,
+    /// Verifications the threads ran (a check whose client went away is skipped).
+    ran: Arc<AtomicU64>,
     /// To the checking threads; they end when it is dropped.
     jobs: mpsc::Sender<Check>,
 }
 
-/// One verification for a checking thread, and where to answer.
+/// One verification for a checking thread, and where to answer. It holds its permit until the thread is done
+/// with it, so a client that goes away frees no place while its check still waits in the queue: the queue
+/// never holds more checks than there are threads.
 struct Check {
     password: String,
     stored_hash: Option<String>,
     answer: oneshot::Sender<bool>,
+    _permit: OwnedSemaphorePermit,
 }
 
 /// The password checks' queue, for `/metrics`.
@@ -75,12 +82,20 @@ pub struct CheckStats {
     pub waiting: usize,
     /// Sign-ins that asked for a check since start (checked, busy, or still waiting).
     pub asked: u64,
+    /// Verifications run since start.
+    pub ran: u64,
 }
 
-/// Every password check is busy and stayed so for the whole wait.
+/// Why a password was not checked.
 #[derive(Debug, thiserror::Error)]
-#[error("every password check is busy")]
-pub struct Busy;
+pub enum Unchecked {
+    /// Every password check is busy and stayed so for the whole wait.
+    #[error("every password check is busy")]
+    Busy,
+    /// The checking threads are gone (they end only when the server does).
+    #[error("the password-check threads have stopped")]
+    Stopped,
+}
 
 impl PasswordChecks {
     pub fn new(permits: usize, wait: Duration) -> Result<Self, CredentialError> {
@@ -89,43 +104,46 @@ impl PasswordChecks {
         let dummy_hash: Arc<str> = hash_password("no account has this password")?.into();
         let (jobs, queue) = mpsc::channel::<Check>();
         let queue = Arc::new(Mutex::new(queue));
+        let ran = Arc::new(AtomicU64::new(0));
         for index in 0..permits {
-            let (queue, dummy_hash) = (Arc::clone(&queue), Arc::clone(&dummy_hash));
+            let (queue, dummy_hash, ran) = (Arc::clone(&queue), Arc::clone(&dummy_hash), Arc::clone(&ran));
             std::thread::Builder::new()
                 .name(format!("password-check-{index}"))
-                .spawn(move || check_passwords(&queue, &dummy_hash))
-                .map_err(|error| CredentialError::Hashing(format!("cannot start a password-check thread: {error}")))?;
+                .spawn(move || check_passwords(&queue, &dummy_hash, &ran))
+                .map_err(CredentialError::Thread)?;
         }
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits)),
             wait,
             waiting: AtomicUsize::new(0),
             asked: AtomicU64::new(0),
+            ran,
             jobs,
         })
     }
 
     /// Whether `password` matches `stored_hash`; `None` (an unknown user) still costs one verification.
-    pub async fn verify(&self, password: String, stored_hash: Option<String>) -> Result<bool, Busy> {
+    pub async fn verify(&self, password: String, stored_hash: Option<String>) -> Result<bool, Unchecked> {
         self.asked.fetch_add(1, Ordering::Relaxed);
         let waiting = Waiting::on(&self.waiting);
-        let permit =
-            tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned()).await.map_err(|_| Busy)?;
+        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| Unchecked::Busy)?
+            .map_err(|_| Unchecked::Stopped)?;
         drop(waiting);
         let (answer, answered) = oneshot::channel();
         // A permit is held, so a thread is free (or about to be) for this check.
-        if self.jobs.send(Check { password, stored_hash, answer }).is_err() {
-            return Ok(false);
-        }
-        let matches = answered.await;
-        drop(permit);
-        // A thread that died (a panic inside Argon2) is a failed check, not a 500 that tells the attacker something.
-        Ok(matches.unwrap_or(false))
+        self.jobs.send(Check { password, stored_hash, answer, _permit: permit }).map_err(|_| Unchecked::Stopped)?;
+        answered.await.map_err(|_| Unchecked::Stopped)
     }
 
     /// How many sign-ins wait for a free check now, and how many ever asked for one: for `/metrics`.
     pub fn stats(&self) -> CheckStats {
-        CheckStats { waiting: self.waiting.load(Ordering::Relaxed), asked: self.asked.load(Ordering::Relaxed) }
+        CheckStats {
+            waiting: self.waiting.load(Ordering::Relaxed),
+            asked: self.asked.load(Ordering::Relaxed),
+            ran: self.ran.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -146,13 +164,22 @@ impl Drop for Waiting<'_> {
 }
 
 /// A checking thread: takes checks from the queue until the sender is dropped, in one block of memory.
-fn check_passwords(queue: &Mutex<mpsc::Receiver<Check>>, dummy_hash: &str) {
+fn check_passwords(queue: &Mutex<mpsc::Receiver<Check>>, dummy_hash: &str, ran: &AtomicU64) {
     let mut memory = Vec::new();
     loop {
         let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
         let Ok(check) = next else { return };
-        let matches = verify_password(&check.password, check.stored_hash.as_deref(), dummy_hash, &mut memory);
-        let _ = check.answer.send(matches);
+        // Nobody waits for the answer any more (the client went away): no work for it.
+        if check.answer.is_closed() {
+            continue;
+        }
+        ran.fetch_add(1, Ordering::Relaxed);
+        let verification = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            verify_password(&check.password, check.stored_hash.as_deref(), dummy_hash, &mut memory)
+        }));
+        // A panic inside Argon2 is a failed check, not a 500 that tells the attacker something, and the thread
+        // goes on checking.
+        let _ = check.answer.send(verification.unwrap_or(false));
     }
 }
 

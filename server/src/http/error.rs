@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{ErrorBody, ErrorCode};
 
+use crate::auth::passwords::Unchecked;
 use crate::auth::throttle::ThrottleError;
 use crate::http::cookies::cleared_refresh_cookies;
 
@@ -42,6 +43,8 @@ pub enum ApiError {
     Storage(#[from] sqlx::Error),
     #[error("cannot sign the access token")]
     Signing(#[from] jsonwebtoken::errors::Error),
+    #[error("cannot check the password")]
+    PasswordChecks(#[source] Unchecked),
 }
 
 impl ApiError {
@@ -57,7 +60,9 @@ impl ApiError {
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken),
             Self::Csrf => (StatusCode::FORBIDDEN, ErrorCode::Csrf),
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
-            Self::Storage(_) | Self::Signing(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            Self::Storage(_) | Self::Signing(_) | Self::PasswordChecks(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
-use crate::auth::passwords::is_valid_username;
+use crate::auth::passwords::{Unchecked, is_valid_username};
 use crate::auth::rotation::{Decision, ROTATION_WINDOW, RotationRules, decide};
 use crate::auth::tokens::{IssuedRefreshToken, digest};
 use crate::http::cookies::{
@@ -61,12 +61,18 @@ pub async fn login(
         })?;
     let user = app.store.user_by_username(&credentials.username).await?;
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
-    let Ok(password_matches) = app.password_checks.verify(credentials.password, stored_hash).await else {
-        app.throttle.cancel(reservation).await?;
-        app.metrics.login(LoginOutcome::Busy);
-        tracing::warn!(event = "password_checks_busy", "sign-in refused: every password check is busy");
-        let retry_after = app.settings.password_check_wait.as_secs().max(1);
-        return Err(ApiError::ServerBusy { retry_after });
+    let password_matches = match app.password_checks.verify(credentials.password, stored_hash).await {
+        Ok(matches) => matches,
+        Err(unchecked) => {
+            app.throttle.cancel(reservation).await?;
+            if let Unchecked::Stopped = unchecked {
+                return Err(ApiError::PasswordChecks(unchecked));
+            }
+            app.metrics.login(LoginOutcome::Busy);
+            tracing::warn!(event = "password_checks_busy", "sign-in refused: every password check is busy");
+            let retry_after = app.settings.password_check_wait.as_secs().max(1);
+            return Err(ApiError::ServerBusy { retry_after });
+        }
     };
     let Some(user) = user.filter(|_| password_matches) else {
         return Err(invalid_credentials(&app));
