@@ -26,9 +26,7 @@ use crate::store::Store;
 const SECRET_FILE: &str = "signing-secret";
 const DATABASE_FILE: &str = "sessions.db";
 const MIN_SECRET_BYTES: usize = 32;
-/// The throttle's counters in memory are swept this often; ended sessions every [`SESSIONS_EVERY`] sweeps.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
-const SESSIONS_EVERY: u32 = 10;
+const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -123,17 +121,12 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     Ok((app, router))
 }
 
-/// Forgets stale throttle counters every minute and deletes ended sessions every ten, for as long as the
-/// server lives: off every request's path.
+/// Deletes ended sessions every few minutes, for as long as the server lives.
 async fn sweep_periodically(app: Weak<AppState>) {
     let mut ticks = tokio::time::interval(SWEEP_EVERY);
-    for tick in (0..SESSIONS_EVERY).cycle() {
+    loop {
         ticks.tick().await;
         let Some(app) = app.upgrade() else { return };
-        app.throttle.forget_stale(app.now());
-        if tick != 0 {
-            continue;
-        }
         match app.sweep().await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(event = "sessions_swept", deleted, "deleted ended sessions"),

@@ -19,8 +19,8 @@
 //! many instances serve.
 
 mod counters;
+mod memory;
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use counters::REFRESH_WINDOW;
@@ -32,10 +32,10 @@ pub use counters::{
 use crate::auth::client_address::AddressBucket;
 use crate::auth::devices::KnownDevice;
 use crate::store::{Counter, Store};
+use memory::MemoryCounters;
 
-/// The most counters kept in memory (each under 200 bytes: a key holds a valid username, at most 64
-/// characters). Stale ones are forgotten by [`Throttle::forget_stale`], which the server runs every minute, never
-/// on a request's path.
+/// The most counters kept in memory (each under 300 bytes with its place in the order: a key holds a valid
+/// username, at most 64 characters). Past it, the counters closest to their end make room (`memory`).
 pub const MEMORY_CAPACITY: usize = 100_000;
 
 pub struct Throttle {
@@ -43,18 +43,8 @@ pub struct Throttle {
 }
 
 enum Counters {
-    Memory { map: Mutex<HashMap<String, Counter>>, capacity: usize },
+    Memory(Mutex<MemoryCounters>),
     Shared(Store),
-}
-
-/// Why the throttle could not decide.
-#[derive(Debug, thiserror::Error)]
-pub enum ThrottleError {
-    /// Every counter memory may hold is live: an attempt that needs a new one is not let through.
-    #[error("the throttle tracks {0} counters already")]
-    Full(usize),
-    #[error(transparent)]
-    Storage(#[from] sqlx::Error),
 }
 
 /// The right to check one password, counted as a failure until [`Throttle::succeeded`] says otherwise.
@@ -73,7 +63,7 @@ impl Throttle {
     }
 
     fn in_memory_up_to(capacity: usize) -> Self {
-        Self { counters: Counters::Memory { map: Mutex::new(HashMap::new()), capacity } }
+        Self { counters: Counters::Memory(Mutex::new(MemoryCounters::new(capacity))) }
     }
 
     /// Counters in the database every instance shares (PostgreSQL).
@@ -88,98 +78,82 @@ impl Throttle {
         address: AddressBucket,
         device: Option<&KnownDevice>,
         now: i64,
-    ) -> Result<Result<Reservation, u64>, ThrottleError> {
+    ) -> Result<Result<Reservation, u64>, sqlx::Error> {
         if let Some(device) = device {
             let keys = [format!("device {}", device.nonce()), address_key(address)];
-            let decided = self
-                .update(&keys, |[device, address]: &mut [Counter; 2]| counters::reserve_known(device, address, now));
+            let decided = self.update(&keys, now, |[device, address]: &mut [Counter; 2]| {
+                counters::reserve_known(device, address, now)
+            });
             return Ok(decided.await?.map(|()| Reservation::Known(keys)));
         }
         let keys = sign_in_keys(username, address);
         let decided = self
-            .update(&keys, |[pair, account, address]: &mut [Counter; 3]| counters::reserve(pair, account, address, now))
+            .update(&keys, now, |[pair, account, address]: &mut [Counter; 3]| {
+                counters::reserve(pair, account, address, now)
+            })
             .await?;
         Ok(decided.map(|()| Reservation::Unknown(keys)))
     }
 
     /// The reserved attempt signed in: it was not a failure, and this client's backoff on the account ends.
-    pub async fn succeeded(&self, reservation: Reservation) -> Result<(), ThrottleError> {
+    pub async fn succeeded(&self, reservation: Reservation, now: i64) -> Result<(), sqlx::Error> {
         match reservation {
             Reservation::Unknown(keys) => {
-                self.update(&keys, |[pair, account, _]: &mut [Counter; 3]| counters::succeed(pair, account)).await
+                self.update(&keys, now, |[pair, account, _]: &mut [Counter; 3]| counters::succeed(pair, account)).await
             }
             Reservation::Known(keys) => {
-                self.update(&keys, |[device, _]: &mut [Counter; 2]| *device = Counter::default()).await
+                self.update(&keys, now, |[device, _]: &mut [Counter; 2]| counters::succeed_known(device)).await
             }
         }
     }
 
     /// The reserved attempt was never tried (the server was busy): it counts for nothing.
-    pub async fn cancel(&self, reservation: Reservation) -> Result<(), ThrottleError> {
+    pub async fn cancel(&self, reservation: Reservation, now: i64) -> Result<(), sqlx::Error> {
         match reservation {
             Reservation::Unknown(keys) => {
-                self.update(&keys, |[pair, account, address]: &mut [Counter; 3]| {
+                self.update(&keys, now, |[pair, account, address]: &mut [Counter; 3]| {
                     counters::cancel(pair, account, address);
                 })
                 .await
             }
             Reservation::Known(keys) => {
-                self.update(&keys, |[device, address]: &mut [Counter; 2]| counters::cancel_known(device, address)).await
+                self.update(&keys, now, |[device, address]: &mut [Counter; 2]| counters::cancel_known(device, address))
+                    .await
             }
         }
     }
 
     /// Seconds this address must wait before presenting another refresh token, if it failed too often.
-    pub async fn refresh_wait(&self, address: AddressBucket, now: i64) -> Result<Option<u64>, ThrottleError> {
+    pub async fn refresh_wait(&self, address: AddressBucket, now: i64) -> Result<Option<u64>, sqlx::Error> {
         let keys = [refresh_key(address)];
-        self.update(&keys, |[failures]: &mut [Counter; 1]| failures.window_wait(now, REFRESH_WINDOW)).await
+        self.update(&keys, now, |[failures]: &mut [Counter; 1]| failures.window_wait(now, REFRESH_WINDOW)).await
     }
 
-    pub async fn refresh_failed(&self, address: AddressBucket, now: i64) -> Result<(), ThrottleError> {
+    pub async fn refresh_failed(&self, address: AddressBucket, now: i64) -> Result<(), sqlx::Error> {
         let keys = [refresh_key(address)];
-        self.update(&keys, |[failures]: &mut [Counter; 1]| failures.window_count(now, REFRESH_WINDOW)).await
-    }
-
-    /// Forgets the counters in memory that say nothing any more (the shared ones go with the store's sweep).
-    pub fn forget_stale(&self, now: i64) {
-        if let Counters::Memory { map, .. } = &self.counters {
-            lock(map).retain(|_, counter| counter.is_live(now));
-        }
+        self.update(&keys, now, |[failures]: &mut [Counter; 1]| failures.window_count(now, REFRESH_WINDOW)).await
     }
 
     /// Reads the counters of `keys`, lets `change` decide and change them, and writes them back, as one step.
     async fn update<const N: usize, R>(
         &self,
         keys: &[String; N],
+        now: i64,
         change: impl FnOnce(&mut [Counter; N]) -> R,
-    ) -> Result<R, ThrottleError> {
+    ) -> Result<R, sqlx::Error> {
         match &self.counters {
-            Counters::Memory { map, capacity } => {
-                let mut map = lock(map);
-                let mut current = keys.clone().map(|key| map.get(&key).copied().unwrap_or_default());
+            Counters::Memory(memory) => {
+                let mut memory = memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut current = keys.clone().map(|key| memory.get(&key));
                 let decided = change(&mut current);
-                // A key is kept only once it counts something: a read (a refresh's wait) adds nothing.
-                let changed: Vec<(&String, Counter)> = keys
-                    .iter()
-                    .zip(current)
-                    .filter(|(key, counter)| map.contains_key(*key) || *counter != Counter::default())
-                    .collect();
-                let new_keys = changed.iter().filter(|(key, _)| !map.contains_key(*key)).count();
-                if map.len() + new_keys > *capacity {
-                    return Err(ThrottleError::Full(map.len()));
-                }
-                for (key, counter) in changed {
-                    map.insert(key.clone(), counter);
+                for (key, counter) in keys.iter().zip(current) {
+                    memory.put(key, counter, now);
                 }
                 Ok(decided)
             }
-            Counters::Shared(store) => Ok(store.update_counters(keys, change).await?),
+            Counters::Shared(store) => store.update_counters(keys, change).await,
         }
     }
-}
-
-fn lock(map: &Mutex<HashMap<String, Counter>>) -> std::sync::MutexGuard<'_, HashMap<String, Counter>> {
-    map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Keyed by the username exactly as the account is (usernames are unique as written, and the caller has
@@ -201,6 +175,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
+    use crate::auth::devices::DeviceCookies;
 
     fn address(last: u8) -> AddressBucket {
         AddressBucket::of(IpAddr::V4(Ipv4Addr::new(192, 0, 2, last)))
@@ -234,9 +209,9 @@ mod tests {
         assert_eq!(reserve(&throttle, "demo", 1, 101).await.err(), Some(2));
         // Someone else, from another address, is not held back by this guesser.
         let real_user = reserve(&throttle, "demo", 2, 101).await.unwrap();
-        throttle.succeeded(real_user).await.unwrap();
+        throttle.succeeded(real_user, 101).await.unwrap();
         let success = reserve(&throttle, "demo", 1, 103).await.unwrap();
-        throttle.succeeded(success).await.unwrap();
+        throttle.succeeded(success, 103).await.unwrap();
         assert!(reserve(&throttle, "demo", 1, 103).await.is_ok(), "a success ends the backoff");
     }
 
@@ -277,27 +252,53 @@ mod tests {
         let throttle = Throttle::in_memory();
         for _ in 0..20 {
             let reservation = reserve(&throttle, "demo", 1, 0).await.unwrap();
-            throttle.cancel(reservation).await.unwrap();
+            throttle.cancel(reservation, 0).await.unwrap();
         }
         assert!(reserve(&throttle, "demo", 1, 0).await.is_ok());
     }
 
     #[tokio::test]
-    async fn memory_holds_a_bounded_number_of_counters_and_a_read_adds_none() {
+    async fn a_full_memory_lets_attempts_through_and_a_read_adds_nothing() {
         let throttle = Throttle::in_memory_up_to(6);
-        // Two attempts from one address: two pair keys, two account keys, one address key.
-        for username in ["ada", "bob"] {
-            assert!(reserve(&throttle, username, 1, 0).await.is_ok());
+        assert_eq!(throttle.refresh_wait(address(9), 0).await.unwrap(), None);
+        // Guesses at many names fill the memory; the throttle goes on deciding (dropping the oldest counters).
+        for (index, username) in ["ada", "bob", "cy", "dee"].into_iter().enumerate() {
+            let now = i64::try_from(index).unwrap();
+            assert!(reserve(&throttle, username, 1, now).await.is_ok(), "{username}");
         }
-        assert_eq!(throttle.refresh_wait(address(9), 0).await.unwrap(), None, "a read needs no counter");
-        let full = throttle.reserve("cy", address(1), None, 0).await;
-        assert!(matches!(full, Err(ThrottleError::Full(5))), "two more keys than fit: {:?}", full.map(|_| ()));
-        // Known keys still count, and a refresh failure fits in the last place.
-        assert!(reserve(&throttle, "ada", 1, 0).await.is_ok());
-        throttle.refresh_failed(address(1), 0).await.unwrap();
-        // An hour later every counter is stale; the periodic sweep makes room.
-        throttle.forget_stale(3600);
-        assert!(reserve(&throttle, "cy", 1, 3600).await.is_ok());
+        // The address's counter is rewritten at every attempt: it stays, and still counts.
+        for attempt in 4..ADDRESS_ATTEMPTS_PER_MINUTE {
+            let _ = reserve(&throttle, &format!("user{attempt}"), 1, 10).await;
+        }
+        assert_eq!(reserve(&throttle, "eve", 1, 10).await.err(), Some(50));
+    }
+
+    #[tokio::test]
+    async fn a_known_device_has_a_backoff_of_its_own_and_no_account_ceiling() {
+        let throttle = Throttle::in_memory();
+        let cookies = DeviceCookies::new(b"a key".to_vec());
+        let device = cookies.check(&cookies.issue("demo"), "demo").unwrap();
+        let from_device = |now| throttle.reserve("demo", address(7), Some(&device), now);
+        // Guessers everywhere reach the account's ceiling: unknown devices wait...
+        for last in 0..=u8::MAX {
+            for _ in 0..FREE_FAILURES {
+                let _ = reserve(&throttle, "demo", last, 0).await;
+            }
+        }
+        assert!(reserve(&throttle, "demo", 8, 0).await.is_err());
+        // ...the known device gets its own five failures, then waits; a cancelled attempt counts for nothing.
+        let cancelled = from_device(0).await.unwrap().unwrap();
+        throttle.cancel(cancelled, 0).await.unwrap();
+        for _ in 0..FREE_FAILURES {
+            let _ = from_device(0).await.unwrap().unwrap();
+        }
+        assert_eq!(from_device(0).await.unwrap().err(), Some(1));
+        // A success ends the device's backoff.
+        let success = from_device(1).await.unwrap().unwrap();
+        throttle.succeeded(success, 1).await.unwrap();
+        for _ in 0..FREE_FAILURES {
+            let _ = from_device(1).await.unwrap().unwrap();
+        }
     }
 
     #[tokio::test]

@@ -7,11 +7,7 @@ use axum::response::{IntoResponse, Response};
 use session_contract::{ErrorBody, ErrorCode};
 
 use crate::auth::passwords::Unchecked;
-use crate::auth::throttle::ThrottleError;
 use crate::http::cookies::cleared_refresh_cookies;
-
-/// When the throttle's memory is full, a minute: its counters are swept every minute.
-const THROTTLE_FULL_RETRY_AFTER: u64 = 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -63,18 +59,6 @@ impl ApiError {
             Self::Storage(_) | Self::Signing(_) | Self::PasswordChecks(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
             }
-        }
-    }
-}
-
-impl From<ThrottleError> for ApiError {
-    fn from(error: ThrottleError) -> Self {
-        match error {
-            ThrottleError::Full(tracked) => {
-                tracing::warn!(event = "throttle_full", tracked, "sign-in refused: every throttle counter is live");
-                Self::ServerBusy { retry_after: THROTTLE_FULL_RETRY_AFTER }
-            }
-            ThrottleError::Storage(error) => Self::Storage(error),
         }
     }
 }

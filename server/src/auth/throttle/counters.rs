@@ -51,17 +51,16 @@ impl Counter {
         }
     }
 
-    /// Still says something at `now` (otherwise it can be forgotten).
-    pub fn is_live(&self, now: i64) -> bool {
-        let forget = ForgetBefore::at(now);
-        self.started_at > forget.started_at || self.locked_until > forget.locked_until
+    /// When it stops saying anything: its window started an hour before (none is longer than the account's
+    /// hour) and its backoff ended 15 minutes before (a backoff is never longer).
+    pub fn ends_at(&self) -> i64 {
+        (self.started_at + ACCOUNT_WINDOW.seconds).max(self.locked_until + MAX_BACKOFF_SECONDS)
     }
 }
 
 impl ForgetBefore {
-    /// When a counter says nothing any more at `now`: its window started at or before an hour ago (none is longer
-    /// than the account's hour) and its backoff ended at or before 15 minutes ago (a backoff is never longer).
-    /// The one rule for both stores of counters: memory, and the shared table's sweep.
+    /// The shared table's form of [`Counter::ends_at`]: a counter has ended at `now` when its window started at
+    /// or before `started_at` and its backoff ended at or before `locked_until`.
     pub fn at(now: i64) -> Self {
         Self { started_at: now - ACCOUNT_WINDOW.seconds, locked_until: now - MAX_BACKOFF_SECONDS }
     }
@@ -103,6 +102,11 @@ pub fn reserve_known(backoff: &mut Counter, address: &mut Counter, now: i64) -> 
 pub fn succeed(pair: &mut Counter, account: &mut Counter) {
     account.uncount();
     *pair = Counter::default();
+}
+
+/// A known device's attempt signed in: the device's backoff ends.
+pub fn succeed_known(device: &mut Counter) {
+    *device = Counter::default();
 }
 
 /// The attempt was never tried: it counts for nothing anywhere.

@@ -36,7 +36,7 @@ const MAX_USER_AGENT_CHARS: usize = 256;
         (status = 429, description = "`too_many_attempts`.", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`.", body = ErrorBody),
-        (status = 503, description = "`server_busy`: every password check stayed busy, or the throttle's memory is full; the attempt was not counted.", body = ErrorBody,
+        (status = 503, description = "`server_busy`: every password check stayed busy; the attempt was not counted.", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait."))),
     )
 )]
@@ -64,7 +64,7 @@ pub async fn login(
     let password_matches = match app.password_checks.verify(credentials.password, stored_hash).await {
         Ok(matches) => matches,
         Err(unchecked) => {
-            app.throttle.cancel(reservation).await?;
+            app.throttle.cancel(reservation, now).await?;
             if let Unchecked::Stopped = unchecked {
                 return Err(ApiError::PasswordChecks(unchecked));
             }
@@ -101,7 +101,7 @@ pub async fn login(
     if !app.store.create_session(&session).await? {
         return Err(invalid_credentials(&app));
     }
-    app.throttle.succeeded(reservation).await?;
+    app.throttle.succeeded(reservation, now).await?;
     app.metrics.login(LoginOutcome::Success);
     tracing::info!(
         event = "login_succeeded",
