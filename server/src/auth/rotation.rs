@@ -10,6 +10,16 @@ pub struct RotationRules {
     pub grace: i64,
     /// Rotations one session may make in [`ROTATION_WINDOW`] seconds (its sign-in counts as one).
     pub rotations_per_window: u32,
+    /// Rotations one session may make in its whole life ([`max_rotations`]).
+    pub max_rotations: i64,
+}
+
+/// How many rotations a session may make in its life: twice what it needs at one rotation per access token for
+/// its whole lifetime, and ten more (a short session's retries). A session past it is looping refreshes (or a
+/// thief is), and is revoked, which also keeps its chain of stored tokens bounded without pruning it (pruning
+/// would let a thief erase the token whose reuse would reveal the theft).
+pub fn max_rotations(session_ttl: i64, access_ttl: i64) -> i64 {
+    2 * (session_ttl / access_ttl.max(1) + 1) + 10
 }
 
 /// The window the rotation limit counts in, seconds.
@@ -31,6 +41,8 @@ pub enum Decision {
     /// The newest token, but its session rotated too often lately: the client waits this many seconds (and
     /// keeps its token, still the newest).
     TooFrequent { retry_after: u64 },
+    /// The newest token, but its session has made every rotation its life allows: it is revoked.
+    Exhausted,
 }
 
 pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decision {
@@ -46,6 +58,9 @@ pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decisio
         return Decision::Idle;
     }
     let Some(used_at) = token.used_at else {
+        if token.rotations >= rules.max_rotations {
+            return Decision::Exhausted;
+        }
         if token.recent_tokens >= i64::from(rules.rotations_per_window) {
             let window_ends = token.oldest_recent_at.unwrap_or(now) + ROTATION_WINDOW;
             return Decision::TooFrequent { retry_after: u64::try_from(window_ends - now).unwrap_or(1).max(1) };
@@ -64,7 +79,8 @@ pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decisio
 mod tests {
     use super::*;
 
-    const RULES: RotationRules = RotationRules { idle_timeout: 100, grace: 10, rotations_per_window: 3 };
+    const RULES: RotationRules =
+        RotationRules { idle_timeout: 100, grace: 10, rotations_per_window: 3, max_rotations: 20 };
     const NOW: i64 = 1_000;
 
     fn newest() -> PresentedToken {
@@ -81,6 +97,7 @@ mod tests {
             revoke_reason: None,
             recent_tokens: 1,
             oldest_recent_at: Some(NOW - 50),
+            rotations: 5,
         }
     }
 
@@ -154,6 +171,24 @@ mod tests {
                 Decision::TooFrequent { retry_after: 1 },
             ),
             (
+                "the newest token, the life's last rotation",
+                PresentedToken { rotations: 19, ..newest() },
+                RULES,
+                Decision::Rotate,
+            ),
+            (
+                "the newest token, past the life's rotations",
+                PresentedToken { rotations: 20, ..newest() },
+                RULES,
+                Decision::Exhausted,
+            ),
+            (
+                "a grace retry after the last rotation",
+                PresentedToken { rotations: 20, ..rotated(NOW - 1, true, true) },
+                RULES,
+                Decision::GraceSameChild,
+            ),
+            (
                 "a grace retry is no new rotation",
                 PresentedToken { recent_tokens: 9, ..rotated(NOW - 1, true, true) },
                 RULES,
@@ -175,5 +210,14 @@ mod tests {
         for (case, token, rules, expected) in cases {
             assert_eq!(decide(&token, NOW, rules), expected, "{case}");
         }
+    }
+
+    #[test]
+    fn a_sessions_life_allows_twice_the_rotations_its_tokens_need() {
+        // 7 days of 15-minute tokens: 672 rotations needed.
+        assert_eq!(max_rotations(7 * 24 * 3600, 900), 1356);
+        assert_eq!(max_rotations(600, 60), 32);
+        assert_eq!(max_rotations(60, 900), 12, "a session shorter than one token");
+        assert_eq!(max_rotations(60, 0), 132, "never a division by zero");
     }
 }

@@ -24,6 +24,8 @@ pub struct PresentedToken {
     /// creation time.
     pub recent_tokens: i64,
     pub oldest_recent_at: Option<i64>,
+    /// How many times the session has rotated since its sign-in.
+    pub rotations: i64,
 }
 
 /// A new child for a presented token, as the store keeps it: the digest, and the seal only when grace is on.
@@ -43,7 +45,7 @@ impl Store {
         on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT t.session_id, t.parent_hash, t.used_at, t.child_hash, t.sealed_child,
-                        s.user_id, s.expires_at, s.last_used_at, s.revoke_reason,
+                        s.user_id, s.expires_at, s.last_used_at, s.revoke_reason, s.rotations,
                         (SELECT c.used_at IS NULL FROM refresh_tokens c WHERE c.hash = t.child_hash) AS child_is_newest,
                         (SELECT COUNT(*) FROM refresh_tokens r WHERE r.session_id = t.session_id AND r.created_at > $2)
                             AS recent_tokens,
@@ -99,7 +101,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
+            sqlx::query("UPDATE sessions SET last_used_at = $1, rotations = rotations + 1 WHERE id = $2")
                 .bind(now)
                 .bind(&presented.session_id)
                 .execute(&mut *tx)

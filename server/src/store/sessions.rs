@@ -10,12 +10,6 @@ use super::{Pool, Store};
 /// A revoked session is kept this long, so a stolen token presented soon after still reads as reuse.
 const REVOKED_RETENTION_SECONDS: i64 = 60 * 60;
 
-/// The newest tokens of a session the sweep keeps, its rotated chain pruned beyond them: more than a whole
-/// session rotates at the default lifetimes (7 days at one rotation per 15-minute access token is 672), so reuse
-/// of any token of a normal session is still detected; a session looping refreshes (limited per minute) cannot
-/// grow the table without bound.
-pub const KEPT_TOKENS_PER_SESSION: i64 = 1000;
-
 /// Why a session was revoked, as the `revoke_reason` column spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
 #[sqlx(type_name = "text")]
@@ -28,6 +22,9 @@ pub enum RevokeReason {
     SignedOutRemotely,
     #[sqlx(rename = "password_changed")]
     PasswordChanged,
+    /// The session rotated more often than its lifetime needs (a client looping refreshes, or a thief).
+    #[sqlx(rename = "rotation_limit")]
+    RotationLimit,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -196,8 +193,7 @@ impl Store {
     }
 
     /// Deletes the sessions that ended (expired, idle, or revoked more than an hour ago) with all their tokens,
-    /// the used tokens of each session beyond its [`KEPT_TOKENS_PER_SESSION`] newest, and the shared throttle
-    /// counters `counters` says are forgotten; returns how many sessions went.
+    /// and the shared throttle counters `counters` says are forgotten; returns how many sessions went.
     pub async fn sweep(&self, now: i64, idle_timeout: i64, counters: ForgetBefore) -> Result<u64, sqlx::Error> {
         on_pool!(self, pool => {
             let deleted: Vec<String> = sqlx::query_scalar(
@@ -209,20 +205,6 @@ impl Store {
             .fetch_all(pool)
             .await?;
             self.announce_revoked(&deleted).await?;
-            sqlx::query(
-                "DELETE FROM refresh_tokens WHERE used_at IS NOT NULL AND hash IN (
-                     SELECT hash FROM (
-                         SELECT hash, ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY created_at DESC) AS newest
-                         FROM refresh_tokens
-                         WHERE session_id IN (
-                             SELECT session_id FROM refresh_tokens GROUP BY session_id HAVING COUNT(*) > $1
-                         )
-                     ) ranked WHERE newest > $1
-                 )",
-            )
-            .bind(KEPT_TOKENS_PER_SESSION)
-            .execute(pool)
-            .await?;
             if let Pool::Postgres(pool) = &self.pool {
                 // Counters that no longer say anything, by the rule memory forgets them by.
                 sqlx::query("DELETE FROM throttle_counters WHERE started_at <= $1 AND locked_until <= $2")

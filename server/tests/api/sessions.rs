@@ -3,7 +3,7 @@
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
-use session_server::{KEPT_TOKENS_PER_SESSION, RECHECK_SECONDS, Settings, set_password};
+use session_server::{RECHECK_SECONDS, Settings, set_password};
 use sqlx::Row;
 
 use crate::support::{Launch, TestServer, error_code, refresh_cookie, sha256};
@@ -261,25 +261,26 @@ async fn a_session_looping_refreshes_is_limited_per_minute_and_keeps_its_cookie(
 }
 
 #[tokio::test]
-async fn the_sweep_prunes_a_long_rotated_chain_and_reuse_of_its_newest_tokens_is_still_detected() {
-    let server = TestServer::start(Settings::default()).await;
+async fn a_session_rotating_past_what_its_life_needs_is_revoked_and_its_chain_stays_bounded() {
+    // Ten-minute sessions of one-minute tokens: 32 rotations allowed (twice the eleven needed, and ten).
+    let settings = Settings { session_ttl: 600, access_token_ttl: 60, ..Settings::default() };
+    let server = TestServer::start(settings).await;
     let session = server.sign_in().await;
-    let kept = usize::try_from(KEPT_TOKENS_PER_SESSION).unwrap();
     let mut tokens = vec![session.refresh_token.clone()];
-    for _ in 0..kept + 20 {
-        // Within the per-minute limit.
-        server.clock.advance(6);
+    for _ in 0..32 {
+        // Within the per-minute limit, and within the session's ten minutes.
+        server.clock.advance(5);
         let next = server.rotate(tokens.last().unwrap()).await;
         tokens.push(next);
     }
-    server.app.sweep().await.unwrap();
+    server.clock.advance(5);
+    expect(error_code(server.refresh(tokens.last().unwrap()).await).await, EXPIRED);
     let stored: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens").fetch_one(&server.database().await).await.unwrap();
-    assert_eq!(stored, KEPT_TOKENS_PER_SESSION);
-    // A pruned token is merely unknown; the session lives on.
+    assert_eq!(stored, 33, "the sign-in's token and one per rotation");
+    let reason: String =
+        sqlx::query_scalar("SELECT revoke_reason FROM sessions").fetch_one(&server.database().await).await.unwrap();
+    assert_eq!(reason, "rotation_limit");
+    // Every token of the chain is still known, none was pruned: an old one presented now reads as revoked.
     expect(error_code(server.refresh(&tokens[0]).await).await, EXPIRED);
-    server.clock.advance(6);
-    tokens.push(server.rotate(tokens.last().unwrap()).await);
-    // A kept, rotated one is reuse, as before.
-    expect(error_code(server.refresh(&tokens[tokens.len() - 3]).await).await, REUSED);
 }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
 use crate::auth::passwords::{Unchecked, is_valid_username};
-use crate::auth::rotation::{Decision, ROTATION_WINDOW, RotationRules, decide};
+use crate::auth::rotation::{Decision, ROTATION_WINDOW, RotationRules, decide, max_rotations};
 use crate::auth::tokens::{IssuedRefreshToken, digest};
 use crate::http::cookies::{
     Presented, cleared_refresh_cookie, device_cookie, presented_device, presented_refresh_token, refresh_cookie,
@@ -160,6 +160,7 @@ pub async fn refresh(
         idle_timeout: app.settings.idle_timeout,
         grace: app.settings.refresh_grace,
         rotations_per_window: app.settings.session_refresh_limit,
+        max_rotations: max_rotations(app.settings.session_ttl, app.settings.access_token_ttl),
     };
     // A second pass only when a concurrent request rotated the token between our read and our write.
     for _ in 0..2 {
@@ -203,6 +204,13 @@ pub async fn refresh(
                 app.metrics.refresh(RefreshOutcome::Reused);
                 tracing::warn!(event = "refresh_reuse_detected", user_id, session_id, "session revoked");
                 return Err(ApiError::RefreshTokenReused);
+            }
+            Decision::Exhausted => {
+                app.store.revoke(session_id, RevokeReason::RotationLimit, now).await?;
+                app.live_sessions.forget(session_id);
+                app.metrics.refresh(RefreshOutcome::Expired);
+                tracing::warn!(event = "refresh_rotations_exhausted", user_id, session_id, "session revoked");
+                return Err(ApiError::SessionExpired);
             }
             Decision::TooFrequent { retry_after } => {
                 app.metrics.refresh(RefreshOutcome::Throttled);
