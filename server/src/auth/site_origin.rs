@@ -43,6 +43,21 @@ impl SiteOrigin {
     pub fn is_loopback(&self) -> bool {
         is_loopback_host(&self.host)
     }
+
+    /// The domains a cookie for this origin could have been set with `Domain=` by this host or a sibling: the
+    /// host and each parent but the last label (browsers refuse a public suffix anyway). None for an address.
+    pub fn cookie_domains(&self) -> Vec<&str> {
+        if self.host.starts_with('[') || self.host.parse::<std::net::IpAddr>().is_ok() {
+            return Vec::new();
+        }
+        let mut domains = Vec::new();
+        let mut rest = self.host.as_str();
+        while let Some((_, parent)) = rest.split_once('.') {
+            domains.push(rest);
+            rest = parent;
+        }
+        domains
+    }
 }
 
 /// `localhost` or a loopback address, bracketed or not.
@@ -76,6 +91,12 @@ mod tests {
             assert_eq!(SiteOrigin::parse(refused), None, "{refused}");
         }
         let local = origin("http://127.0.0.1:8080");
+        let domains = |url| SiteOrigin::parse(url).unwrap().cookie_domains().join(" ");
+        assert_eq!(domains("https://app.eu.example.com"), "app.eu.example.com eu.example.com example.com");
+        assert_eq!(domains("https://example.com"), "example.com");
+        assert_eq!(domains("http://localhost:8080"), "");
+        assert_eq!(domains("https://192.0.2.1"), "");
+        assert_eq!(domains("https://[2001:db8::1]"), "");
         for (url, same) in [
             ("http://localhost:8080", true),
             ("http://[::1]:8080", true),

@@ -32,6 +32,32 @@ fn cookie(mode: CookieMode, name: &'static str, value: &str, path: &'static str,
     HeaderValue::from_str(&cookie.to_string()).expect("base64url values are valid header text")
 }
 
+/// The request paths that read the refresh cookie, and so every `Path=` a planted one could match them with.
+const PLANTED_COOKIE_PATHS: [&str; 5] = ["/", "/auth", "/auth/", "/auth/refresh", "/auth/logout"];
+
+/// Clearing headers for every refresh cookie another site of the domain could have planted with `Domain=`
+/// (each of `domains`, each path that reaches the refresh or the logout), leaving this host's own, which has
+/// no `Domain`, alone. A planted cookie makes every refresh a `400` until it is gone.
+pub fn cleared_planted_refresh_cookies(mode: CookieMode, domains: &[&str]) -> Vec<HeaderValue> {
+    let mut cleared = Vec::new();
+    for domain in domains {
+        for path in PLANTED_COOKIE_PATHS {
+            let cookie = Cookie::build((mode.cookie_name(), ""))
+                .domain(domain.to_string())
+                .path(path)
+                .http_only(true)
+                .secure(mode == CookieMode::Secure)
+                .same_site(SameSite::Strict)
+                .max_age(time::Duration::ZERO)
+                .build();
+            if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+                cleared.push(value);
+            }
+        }
+    }
+    cleared
+}
+
 /// Clearing headers for the cookie in both its forms: an error answer does not need to know which one is in use.
 pub fn cleared_refresh_cookies() -> [HeaderValue; 2] {
     [refresh_cookie(CookieMode::Secure, "", 0), refresh_cookie(CookieMode::LoopbackHttp, "", 0)]
@@ -56,11 +82,12 @@ pub fn presented_refresh_token(mode: CookieMode, headers: &HeaderMap) -> Present
     presented(mode.cookie_name(), headers)
 }
 
-/// The device cookie's value, if exactly one was sent (two are no device at all).
-pub fn presented_device(mode: CookieMode, headers: &HeaderMap) -> Option<String> {
+/// Every device cookie sent (a planted one among them is checked like any other, and fails: each is signed).
+pub fn presented_devices(mode: CookieMode, headers: &HeaderMap) -> Vec<String> {
     match presented(mode.device_cookie_name(), headers) {
-        Presented::One(value) => Some(value),
-        Presented::Nothing | Presented::Several(_) => None,
+        Presented::Nothing => Vec::new(),
+        Presented::One(value) => vec![value],
+        Presented::Several(values) => values,
     }
 }
 

@@ -205,6 +205,11 @@ async fn guesses_from_everywhere_lock_unknown_devices_out_never_a_device_that_si
     assert_eq!(new_device.status(), StatusCode::TOO_MANY_REQUESTS, "the ceiling holds for unknown devices");
     let known = login_from(&server, [127, 0, 2, 2], DEMO_PASSWORD, Some(&device)).await;
     assert_eq!(known.status(), StatusCode::OK, "the user's own browser was locked out by strangers' guesses");
+    // A cookie a sibling site planted beside it does not hide it.
+    let device = format!("__Secure-device={}", cookie_named(known.headers(), "__Secure-device").unwrap());
+    let beside_a_planted_one = format!("__Secure-device=planted; {device}");
+    let known = login_from(&server, [127, 0, 2, 4], DEMO_PASSWORD, Some(&beside_a_planted_one)).await;
+    assert_eq!(known.status(), StatusCode::OK);
     // Another account's device cookie, or a forged one, is no device of this account.
     let forged = format!("__Secure-device={}", "A".repeat(80));
     let refused = login_from(&server, [127, 0, 2, 3], DEMO_PASSWORD, Some(&forged)).await;

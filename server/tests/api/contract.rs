@@ -219,6 +219,31 @@ async fn a_refresh_cookie_sent_twice_is_refused_and_neither_is_used() {
 }
 
 #[tokio::test]
+async fn a_planted_refresh_cookie_is_cleared_and_this_hosts_own_is_kept() {
+    let settings = Settings { public_origin: SiteOrigin::parse("https://app.example.com"), ..Settings::default() };
+    let server = TestServer::start(settings).await;
+    let (mine, planted) = (server.sign_in().await, server.sign_in().await);
+    let both = format!("__Secure-refresh={}; __Secure-refresh={}", mine.refresh_token, planted.refresh_token);
+    let refused = server.post("/auth/refresh").header("Cookie", both).send().await.unwrap();
+    let cleared: Vec<String> =
+        refused.headers().get_all("set-cookie").iter().map(|value| value.to_str().unwrap().to_owned()).collect();
+    assert_eq!(error_code(refused).await, (StatusCode::BAD_REQUEST, "bad_request".into()));
+    // Every domain a sibling could plant it for, on every path that reaches the refresh or the sign-out.
+    for domain in ["app.example.com", "example.com"] {
+        for path in ["/", "/auth", "/auth/", "/auth/refresh", "/auth/logout"] {
+            let expected = format!(
+                "__Secure-refresh=; Domain={domain}; Path={path}; HttpOnly; Secure; SameSite=Strict; Max-Age=0"
+            );
+            let expected = attributes(&expected);
+            assert!(cleared.iter().any(|cookie| attributes(cookie) == expected), "{domain} {path}: {cleared:?}");
+        }
+    }
+    assert_eq!(cleared.len(), 10);
+    assert!(cleared.iter().all(|cookie| cookie.contains("Domain=")), "this host's own cookie is kept: {cleared:?}");
+    let _ = server.rotate(&mine.refresh_token).await;
+}
+
+#[tokio::test]
 async fn a_sign_out_with_the_cookie_twice_ends_both_sessions() {
     let server = TestServer::start(Settings::default()).await;
     let (mine, planted) = (server.sign_in().await, server.sign_in().await);

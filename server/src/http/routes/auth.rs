@@ -8,9 +8,11 @@ use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
 use crate::auth::passwords::{Unchecked, is_valid_username};
 use crate::auth::rotation::{Decision, ROTATION_WINDOW, RotationRules, decide, max_rotations};
+use crate::auth::site_origin::SiteOrigin;
 use crate::auth::tokens::{IssuedRefreshToken, digest};
 use crate::http::cookies::{
-    Presented, cleared_refresh_cookie, device_cookie, presented_device, presented_refresh_token, refresh_cookie,
+    Presented, cleared_planted_refresh_cookies, cleared_refresh_cookie, device_cookie, presented_devices,
+    presented_refresh_token, refresh_cookie,
 };
 use crate::http::error::ApiError;
 use crate::http::extract::{Client, JsonBody};
@@ -52,7 +54,8 @@ pub async fn login(
     }
     let now = app.now();
     let mode = app.settings.cookie_mode;
-    let device = presented_device(mode, &headers).and_then(|value| app.devices.check(&value, &credentials.username));
+    let device =
+        presented_devices(mode, &headers).iter().find_map(|value| app.devices.check(value, &credentials.username));
     // Reserved before the (slow) password check, so a burst of guesses counts as a sequence.
     let reservation =
         app.throttle.reserve(&credentials.username, client, device.as_ref(), now).await?.map_err(|retry_after| {
@@ -124,7 +127,8 @@ pub async fn login(
     responses(
         (status = 200, description = "Rotated; `Set-Cookie` carries the new refresh token.", body = TokenResponse,
             headers(("set-cookie" = String, description = "The rotated refresh token."))),
-        (status = 400, description = "`bad_request`: the refresh cookie was sent more than once (another site of the domain planted one); none is used or cleared, the session is kept.", body = ErrorBody),
+        (status = 400, description = "`bad_request`: the refresh cookie was sent more than once (another site of the domain planted one); none is used, the session is kept, and every cookie a sibling could have planted (`Domain=` the public host or a parent) is cleared.", body = ErrorBody,
+            headers(("set-cookie" = String, description = "Clears the planted forms (with `Domain=`); this host's own cookie is kept."))),
         (status = 403, description = "`session_expired` (missing, unknown, expired, idle or revoked token) or `refresh_token_reused` (the whole session is revoked); `csrf`. The cookie is cleared.", body = ErrorBody,
             headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
         (status = 429, description = "`too_many_attempts`: too many unknown tokens from this address, or this session rotated too often in the last minute; the cookie is kept.", body = ErrorBody,
@@ -147,11 +151,11 @@ pub async fn refresh(
             app.metrics.refresh(RefreshOutcome::Expired);
             return Err(ApiError::SessionExpired);
         }
-        // Neither is used (one may be a sibling site's, fixing the user into its session), and neither is
-        // cleared (clearing ours would leave the planted one alone).
+        // Neither is used (one may be a sibling site's, fixing the user into its session). Ours is kept; every
+        // cookie a sibling could have planted is cleared, so the next refresh finds ours alone.
         Presented::Several(_) => {
             tracing::warn!(event = "refresh_cookie_twice", "refresh refused: the cookie was sent more than once");
-            return Err(ApiError::CookieTwice);
+            return Ok(with_planted_cookies_cleared(&app, ApiError::CookieTwice.into_response()));
         }
     };
     let presented = presented.as_str();
@@ -262,10 +266,10 @@ fn token_response(
 pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let mode = app.settings.cookie_mode;
     // With a planted second cookie the server cannot tell which is the user's: every one presented is signed out.
-    let presented = match presented_refresh_token(mode, &headers) {
-        Presented::Nothing => Vec::new(),
-        Presented::One(token) => vec![token],
-        Presented::Several(tokens) => tokens,
+    let (presented, several) = match presented_refresh_token(mode, &headers) {
+        Presented::Nothing => (Vec::new(), false),
+        Presented::One(token) => (vec![token], false),
+        Presented::Several(tokens) => (tokens, true),
     };
     for token in presented.iter().filter(|token| !token.is_empty()) {
         if let Some(session_id) = app.store.revoke_by_token(&digest(token), app.now()).await? {
@@ -273,5 +277,15 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
             tracing::info!(event = "logout", session_id, "session revoked");
         }
     }
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie(mode))]).into_response())
+    let response = (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie(mode))]).into_response();
+    Ok(if several { with_planted_cookies_cleared(&app, response) } else { response })
+}
+
+/// `response` with every refresh cookie another site of the public URL's domain could have planted cleared.
+fn with_planted_cookies_cleared(app: &SharedState, mut response: Response) -> Response {
+    let domains = app.settings.public_origin.as_ref().map(SiteOrigin::cookie_domains).unwrap_or_default();
+    for cleared in cleared_planted_refresh_cookies(app.settings.cookie_mode, &domains) {
+        response.headers_mut().append(header::SET_COOKIE, cleared);
+    }
+    response
 }
