@@ -14,7 +14,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 401 from the login: the same answer for an unknown user and a wrong password.
     InvalidCredentials,
-    /// 429, with `Retry-After`: too many sign-in attempts, or too many failed refreshes from one address.
+    /// 429, with `Retry-After`: too many sign-in attempts, too many failed refreshes from one address, or too many
+    /// refreshes of one session in a minute.
     TooManyAttempts,
     /// 403 from the refresh: the session is over (missing, unknown, expired, idle or revoked token).
     SessionExpired,

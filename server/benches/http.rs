@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::{Value, json};
-use session_server::testing::{fresh_postgres_database, serve_on_loopback, spawn_server};
+use session_server::testing::{fresh_postgres_database, resident_kib, serve_on_loopback, spawn_server};
 use session_server::{Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, NewSession, ServerConfig, SystemClock};
 use sha2::{Digest, Sha256};
 
@@ -91,37 +91,15 @@ async fn main() {
 /// 400 sign-ins at once from 16 addresses, each under every throttle: how much the server's resident memory
 /// grows (the password checks own `checks` × 19 MiB between them; the rest is connections and buffers).
 async fn sign_in_flood(base: &str, checks: usize) {
-    const ADDRESSES: u8 = 16;
-    const EACH: usize = 25;
-    let before = resident_kib();
-    let attempts = (0..ADDRESSES).flat_map(|address| {
-        let local = std::net::IpAddr::from([127, 0, 0, 10 + address]);
-        let client = reqwest::Client::builder().local_address(local).build().unwrap();
-        let url = format!("{base}/auth/login");
-        (0..EACH).map(move |attempt| {
-            let body = json!({"username": format!("flood-{address}-{attempt}"), "password": "a password"});
-            client.post(&url).header("X-Requested-With", "fetch").json(&body).send()
-        })
-    });
-    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(|sent| sent.unwrap().status().as_u16())
-        .collect();
+    let before = resident_kib(std::process::id()).unwrap();
+    let statuses = session_server::testing::sign_in_flood(base, 16, 25).await;
     assert!(statuses.iter().all(|status| *status == 401), "every flood sign-in is refused as a wrong password");
-    let grown_mib = resident_kib().saturating_sub(before) as f64 / 1024.0;
+    let grown_mib = resident_kib(std::process::id()).unwrap().saturating_sub(before) as f64 / 1024.0;
     println!(
         "{} sign-ins at once: resident memory grew {grown_mib:.1} MiB ({checks} password checks own {} MiB)",
         statuses.len(),
         checks * 19
     );
-}
-
-/// This process's resident memory, in KiB (the server runs in it).
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// `cargo xtask bench server --postgres`: real rotations with two connections, on SQLite, on one PostgreSQL

@@ -198,12 +198,17 @@ fn stored_secret(data_dir: &Path) -> Result<Vec<u8>, StartupError> {
     }
 }
 
-/// A secret file written by hand, or by an older start, may be readable by others: narrowed to the owner.
+/// A secret file written by hand, or by an older start, may be readable by others: narrowed to the owner. One
+/// that is not (a read-only mount of a secret, say) is left as it is.
 fn owner_only(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 == 0 {
+            return Ok(());
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
     }
     #[cfg(not(unix))]
     {

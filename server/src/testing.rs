@@ -137,6 +137,41 @@ fn sibling_database(cluster: &str, name: &str) -> Option<String> {
     })
 }
 
+/// Sign-ins at once from `addresses` loopback addresses (127.0.0.10 on), `each` from every one, every one with a
+/// name of its own and a wrong password: a flood that stays under every throttle. Their statuses.
+///
+/// # Panics
+/// When a request cannot be sent (the server is gone).
+pub async fn sign_in_flood(base_url: &str, addresses: u8, each: usize) -> Vec<u16> {
+    let attempts = (0..addresses).flat_map(|address| {
+        let local = std::net::IpAddr::from([127, 0, 0, 10 + address]);
+        let client = reqwest::Client::builder().local_address(local).build().expect("a client");
+        let url = format!("{base_url}/auth/login");
+        (0..each).map(move |attempt| {
+            let body = serde_json::json!({"username": format!("flood-{address}-{attempt}"), "password": "a password"});
+            client.post(&url).header("X-Requested-With", "fetch").json(&body).send()
+        })
+    });
+    futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|sent| sent.expect("the server answers").status().as_u16())
+        .collect()
+}
+
+/// The resident memory of process `pid`, in KiB (Linux's `/proc`).
+///
+/// # Errors
+/// No such process, or no `/proc`.
+pub fn resident_kib(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|size| size.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no VmRSS line"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -368,23 +368,8 @@ async fn a_sign_in_flood_leaves_memory_bounded_by_the_password_checks() {
     let server = ServedBinary::start(&[&["--password-checks", &CHECKS.to_string()][..], &waits[..]].concat());
     let before = server.resident_kib();
     // 25 attempts from each of 16 addresses (under every throttle), all at once.
-    let attempts = (0..16u8).flat_map(|address| {
-        let client = reqwest::Client::builder()
-            .local_address(std::net::IpAddr::from([127, 0, 0, 10 + address]))
-            .build()
-            .unwrap();
-        let url = format!("{}/auth/login", server.base);
-        (0..25).map(move |attempt| {
-            client
-                .post(&url)
-                .header("X-Requested-With", "fetch")
-                .json(&json!({"username": format!("flood-{address}-{attempt}"), "password": "a password"}))
-                .send()
-        })
-    });
-    for response in join_all(attempts).await {
-        assert_eq!(response.unwrap().status(), StatusCode::UNAUTHORIZED);
-    }
+    let statuses = session_server::testing::sign_in_flood(&server.base, 16, 25).await;
+    assert!(statuses.iter().all(|status| *status == 401), "{statuses:?}");
     let grown = server.resident_kib().saturating_sub(before);
     // Each check's Argon2 memory, and some slack for connections and buffers.
     let bound = CHECKS * ARGON2_KIB + 40 * 1024;

@@ -177,6 +177,16 @@ async fn a_secret_file_left_readable_is_narrowed_to_the_owner() {
 }
 
 #[tokio::test]
+async fn a_secret_file_already_the_owners_alone_is_not_touched() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let secret = data_dir.path().join("signing-secret");
+    std::fs::write(&secret, "a secret mounted read-only, long enough to sign with").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o400)).unwrap();
+    drop(build_app(ServerConfig::new(data_dir.path())).await.unwrap());
+    assert_eq!(mode(&secret), 0o400);
+}
+
+#[tokio::test]
 async fn a_data_directory_inside_the_served_directory_is_refused() {
     let served = tempfile::tempdir().unwrap();
     std::fs::write(served.path().join("index.html"), "<!doctype html>").unwrap();
