@@ -62,12 +62,11 @@ async fn a_request_whose_body_never_arrives_times_out() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
-#[tokio::test]
-async fn connections_over_the_cap_are_answered_503_and_closed() {
-    let limits = ConnectionLimits { max_connections: 3, header_read_timeout: Duration::from_secs(30), ..SHORT_LIMITS };
-    let server = Launch { limits, ..Launch::new(Settings::default()) }.start().await;
+/// Opens `count` connections that each got an answer and stay open, then one more: the open ones, and what the
+/// last one was answered before it was closed.
+async fn one_connection_more_than(server: &TestServer, count: usize) -> (Vec<TcpStream>, String) {
     let mut held = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..count {
         let mut stream = TcpStream::connect(server.address()).await.unwrap();
         stream.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
         let mut first = [0u8; 12];
@@ -77,6 +76,14 @@ async fn connections_over_the_cap_are_answered_503_and_closed() {
     let mut extra = TcpStream::connect(server.address()).await.unwrap();
     let _ = extra.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let answer = read_until_closed(&mut extra, Duration::from_secs(5)).await.expect("closed at once");
+    (held, answer)
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_answered_503_and_closed() {
+    let limits = ConnectionLimits { max_connections: 3, header_read_timeout: Duration::from_secs(30), ..SHORT_LIMITS };
+    let server = Launch { limits, ..Launch::new(Settings::default()) }.start().await;
+    let (held, answer) = one_connection_more_than(&server, 3).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     assert!(answer.contains("Retry-After: 1"), "{answer}");
 
@@ -129,17 +136,7 @@ async fn one_address_cannot_take_every_connection() {
         ..SHORT_LIMITS
     };
     let server = Launch { limits, ..Launch::new(Settings::default()) }.start().await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut stream = TcpStream::connect(server.address()).await.unwrap();
-        stream.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
-        let mut first = [0u8; 12];
-        stream.read_exact(&mut first).await.unwrap();
-        held.push(stream);
-    }
-    let mut extra = TcpStream::connect(server.address()).await.unwrap();
-    let _ = extra.write_all(b"GET /user HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    let answer = read_until_closed(&mut extra, Duration::from_secs(5)).await.expect("closed at once");
+    let (held, answer) = one_connection_more_than(&server, 3).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
     // Another address is served.
     let response = server.client_from([127, 0, 0, 2]).get(format!("{}/user", server.base)).send().await.unwrap();

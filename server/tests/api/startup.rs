@@ -167,23 +167,16 @@ fn plain_http_on_a_non_loopback_address_is_refused_at_start() {
 }
 
 #[tokio::test]
-async fn a_secret_file_left_readable_is_narrowed_to_the_owner() {
-    let data_dir = tempfile::tempdir().unwrap();
-    let secret = data_dir.path().join("signing-secret");
-    std::fs::write(&secret, "a secret someone wrote by hand, long enough to sign with").unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    drop(build_app(ServerConfig::new(data_dir.path())).await.unwrap());
-    assert_eq!(mode(&secret), 0o600);
-}
-
-#[tokio::test]
-async fn a_secret_file_already_the_owners_alone_is_not_touched() {
-    let data_dir = tempfile::tempdir().unwrap();
-    let secret = data_dir.path().join("signing-secret");
-    std::fs::write(&secret, "a secret mounted read-only, long enough to sign with").unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o400)).unwrap();
-    drop(build_app(ServerConfig::new(data_dir.path())).await.unwrap());
-    assert_eq!(mode(&secret), 0o400);
+async fn a_secret_file_left_readable_is_narrowed_and_one_already_private_is_left_alone() {
+    // A hand-written secret readable by others; one mounted read-only (a Kubernetes secret), already private.
+    for (before, after) in [(0o644, 0o600), (0o400, 0o400)] {
+        let data_dir = tempfile::tempdir().unwrap();
+        let secret = data_dir.path().join("signing-secret");
+        std::fs::write(&secret, "a secret written by hand, long enough to sign with").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(before)).unwrap();
+        drop(build_app(ServerConfig::new(data_dir.path())).await.unwrap());
+        assert_eq!(mode(&secret), after, "{before:o}");
+    }
 }
 
 #[tokio::test]
