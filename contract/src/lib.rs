@@ -16,6 +16,13 @@ pub const REFRESH_COOKIE: &str = "__Secure-refresh";
 pub const LOOPBACK_REFRESH_COOKIE: &str = "refresh";
 /// The only path the refresh cookie is sent to.
 pub const REFRESH_COOKIE_PATH: &str = "/auth";
+/// The device cookie a sign-in sets over HTTPS: the browser's own sign-in budget for the account (the server's
+/// concern; a client only lets the browser send it).
+pub const DEVICE_COOKIE: &str = "__Secure-device";
+/// The device cookie on plain HTTP on a loopback address, as [`LOOPBACK_REFRESH_COOKIE`].
+pub const LOOPBACK_DEVICE_COOKIE: &str = "device";
+/// The only path the device cookie is sent to: the sign-in.
+pub const DEVICE_COOKIE_PATH: &str = paths::LOGIN;
 
 /// The localStorage item that holds the access token (with its expiry, as one JSON value).
 pub const ACCESS_TOKEN_STORAGE_KEY: &str = "accessToken";

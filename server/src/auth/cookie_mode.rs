@@ -5,7 +5,7 @@
 //! address. Anything else is refused at start.
 
 use axum::http::Uri;
-use session_contract::{LOOPBACK_REFRESH_COOKIE, REFRESH_COOKIE};
+use session_contract::{DEVICE_COOKIE, LOOPBACK_DEVICE_COOKIE, LOOPBACK_REFRESH_COOKIE, REFRESH_COOKIE};
 
 use crate::auth::site_origin::is_loopback_host;
 
@@ -52,8 +52,8 @@ impl CookieMode {
     /// The device cookie's name (see `crate::auth::devices`), with the same prefix rule as the refresh cookie's.
     pub fn device_cookie_name(self) -> &'static str {
         match self {
-            Self::Secure => "__Secure-device",
-            Self::LoopbackHttp => "device",
+            Self::Secure => DEVICE_COOKIE,
+            Self::LoopbackHttp => LOOPBACK_DEVICE_COOKIE,
         }
     }
 

@@ -4,14 +4,12 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use session_contract::REFRESH_COOKIE_PATH;
+use session_contract::{DEVICE_COOKIE_PATH, REFRESH_COOKIE_PATH, paths};
 
 use crate::auth::cookie_mode::CookieMode;
 
 /// A device cookie lasts this long (each sign-in on the device issues a new one).
 const DEVICE_COOKIE_SECONDS: i64 = 180 * 24 * 60 * 60;
-/// The device cookie is read by the sign-in alone.
-const DEVICE_COOKIE_PATH: &str = "/auth/login";
 
 pub fn refresh_cookie(mode: CookieMode, token: &str, max_age: i64) -> HeaderValue {
     cookie(mode, mode.cookie_name(), token, REFRESH_COOKIE_PATH, max_age)
@@ -33,7 +31,7 @@ fn cookie(mode: CookieMode, name: &'static str, value: &str, path: &'static str,
 }
 
 /// The request paths that read the refresh cookie, and so every `Path=` a planted one could match them with.
-const PLANTED_COOKIE_PATHS: [&str; 5] = ["/", "/auth", "/auth/", "/auth/refresh", "/auth/logout"];
+const PLANTED_COOKIE_PATHS: [&str; 5] = ["/", "/auth", "/auth/", paths::REFRESH, paths::LOGOUT];
 
 /// Clearing headers for every refresh cookie another site of the domain could have planted with `Domain=`
 /// (each of `domains`, each path that reaches the refresh or the logout), leaving this host's own, which has
