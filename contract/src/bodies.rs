@@ -68,6 +68,27 @@ pub struct SessionEntry {
     pub current: bool,
 }
 
+/// `GET /health/live` and `GET /health/ready`: what a proxy or an orchestrator probes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// `live` (the process answers), `ready` (it can reach its database too), or `unavailable`.
+    pub status: HealthStatus,
+}
+
+/// The one word of a health answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// The process serves (`/health/live`, which never touches the database).
+    Live,
+    /// The process serves and its database answers (`/health/ready`).
+    Ready,
+    /// The database did not answer in time (`/health/ready`, with `503`).
+    Unavailable,
+}
+
 /// Every error answer: `{"error": "<code>", "message": "<text for people>"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

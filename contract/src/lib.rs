@@ -5,7 +5,7 @@ mod bodies;
 mod error_code;
 pub mod paths;
 
-pub use bodies::{Credentials, ErrorBody, SessionEntry, TokenResponse, TokenType, User};
+pub use bodies::{Credentials, ErrorBody, Health, HealthStatus, SessionEntry, TokenResponse, TokenType, User};
 pub use error_code::ErrorCode;
 
 /// The refresh token's cookie wherever the app is served over HTTPS. The `__Secure-` prefix makes browsers refuse

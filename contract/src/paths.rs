@@ -12,6 +12,10 @@ pub const USER: &str = "/user";
 pub const USER_SESSIONS: &str = "/user/sessions";
 /// The route of one session, with its `{id}` parameter (axum's syntax); clients call [`user_session`].
 pub const USER_SESSION: &str = "/user/sessions/{id}";
+/// `GET`: the process answers (liveness; never touches the database).
+pub const HEALTH_LIVE: &str = "/health/live";
+/// `GET`: the process answers and reaches its database (readiness).
+pub const HEALTH_READY: &str = "/health/ready";
 /// Prometheus counters, when the server exposes them.
 pub const METRICS: &str = "/metrics";
 

@@ -81,6 +81,11 @@ impl Store {
         matches!(self.pool, Pool::Postgres(_))
     }
 
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
     /// The PostgreSQL pool, for `LISTEN`.
     pub fn postgres(&self) -> Option<&PgPool> {
         match &self.pool {

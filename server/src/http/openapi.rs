@@ -9,11 +9,20 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::routes::{auth, user};
+use crate::http::routes::{auth, health, user};
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(auth::login, auth::refresh, auth::logout, user::current_user, user::list_sessions, user::revoke_session),
+    paths(
+        auth::login,
+        auth::refresh,
+        auth::logout,
+        user::current_user,
+        user::list_sessions,
+        user::revoke_session,
+        health::live,
+        health::ready
+    ),
     components(schemas(ErrorCode)),
     modifiers(&BearerToken, &ContractHeaders),
     tags(
@@ -21,6 +30,7 @@ use crate::http::routes::{auth, user};
             `X-Requested-With: fetch`; the refresh token travels in an `HttpOnly` cookie on `Path=/auth` \
             (`__Secure-refresh` over HTTPS, `refresh` on plain HTTP on a loopback address), never in a body."),
         (name = "user", description = "The signed-in user, with `Authorization: Bearer <access token>`."),
+        (name = "health", description = "Liveness and readiness probes, for a proxy or an orchestrator."),
     )
 )]
 struct Contract;

@@ -14,6 +14,7 @@ use tower_http::trace::TraceLayer;
 
 use session_contract::{CSRF_HEADER, paths};
 
+use crate::auth::cookie_mode::CookieMode;
 use crate::http::routes;
 use crate::http::security::{self, content_security_policy};
 use crate::http::static_files;
@@ -34,7 +35,7 @@ pub async fn build(
     let state_changing =
         routes::state_changing().route_layer(middleware::from_fn_with_state(app.clone(), security::refuse_cross_site));
     let reads = routes::reads().route_layer(middleware::from_fn_with_state(app.clone(), serve_app_to_navigations));
-    let mut api = security::with_api_headers(state_changing.merge(reads));
+    let mut api = security::with_api_headers(state_changing.merge(reads).merge(routes::health()));
     if !app.settings.allowed_origins.is_empty() {
         api = api.layer(cors_for(&app.settings.allowed_origins)?);
     }
@@ -50,7 +51,8 @@ pub async fn build(
         }
         router = router.merge(static_files::service(&dir));
     }
-    Ok(security::with_security_headers(router, app.content_security_policy.clone())
+    let https = app.settings.cookie_mode == CookieMode::Secure;
+    Ok(security::with_security_headers(router, app.content_security_policy.clone(), https)
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             // The path only: a query string could carry a token.
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())

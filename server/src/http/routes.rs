@@ -1,6 +1,7 @@
 //! The endpoints of docs/API.md; bodies and paths come from the contract crate.
 
 pub(crate) mod auth;
+pub(crate) mod health;
 pub(crate) mod user;
 
 use axum::Router;
@@ -20,4 +21,9 @@ pub fn state_changing() -> Router<SharedState> {
 
 pub fn reads() -> Router<SharedState> {
     Router::new().route(paths::USER, get(user::current_user)).route(paths::USER_SESSIONS, get(user::list_sessions))
+}
+
+/// Liveness and readiness: no token, no CSRF check, no navigation fallback.
+pub fn health() -> Router<SharedState> {
+    Router::new().route(paths::HEALTH_LIVE, get(health::live)).route(paths::HEALTH_READY, get(health::ready))
 }

@@ -96,8 +96,19 @@ const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors '
 
 /// Adds the headers every response carries, as static layers: no per-request work beyond inserting them.
 /// A response that set its own policy (the API's, or the app's) keeps it.
-pub fn with_security_headers(router: Router<SharedState>, content_security_policy: HeaderValue) -> Router<SharedState> {
+/// Over HTTPS (the public URL's scheme) browsers are also told to use nothing else for a year (HSTS; not for
+/// subdomains, which may be other people's sites).
+pub fn with_security_headers(
+    router: Router<SharedState>,
+    content_security_policy: HeaderValue,
+    served_over_https: bool,
+) -> Router<SharedState> {
     let header = |name, value| SetResponseHeaderLayer::overriding(name, value);
+    let router = if served_over_https {
+        router.layer(header(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000")))
+    } else {
+        router
+    };
     router
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, content_security_policy))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))

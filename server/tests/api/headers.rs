@@ -1,7 +1,7 @@
 //! CSRF and headers: security headers on every response, CORS only for configured origins.
 
 use reqwest::StatusCode;
-use session_server::Settings;
+use session_server::{CookieMode, Settings};
 
 use crate::support::TestServer;
 
@@ -97,5 +97,29 @@ async fn api_answers_get_the_strictest_policy_and_the_app_gets_one_it_runs_under
         assert!(policy.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
         assert_eq!(page.text().await.unwrap(), "<script type=module>boot()</script>");
+    }
+}
+
+#[tokio::test]
+async fn over_https_browsers_are_told_to_keep_to_it_and_on_loopback_http_they_are_not() {
+    let https = TestServer::start(Settings { cookie_mode: CookieMode::Secure, ..Settings::default() }).await;
+    for path in ["/user", "/health/live"] {
+        let answer = https.http.get(format!("{}{path}", https.base)).send().await.unwrap();
+        assert_eq!(answer.headers()["strict-transport-security"], "max-age=31536000", "{path}");
+    }
+    let loopback = TestServer::start(Settings { cookie_mode: CookieMode::LoopbackHttp, ..Settings::default() }).await;
+    let answer = loopback.http.get(format!("{}/user", loopback.base)).send().await.unwrap();
+    assert!(!answer.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn liveness_and_readiness_answer_without_a_token() {
+    let server = TestServer::start(Settings::default()).await;
+    for (path, status) in [("/health/live", "live"), ("/health/ready", "ready")] {
+        let answer = server.http.get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+        assert_eq!(answer.headers()["cache-control"], "no-store", "{path}");
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"status": status}), "{path}");
     }
 }

@@ -101,6 +101,9 @@ async fn every_answer_is_one_the_document_lists_with_the_body_it_describes() {
     check("delete", "/user/sessions/{id}", 204, delete(other_id.as_str().unwrap()).send().await.unwrap()).await;
     check("delete", "/user/sessions/{id}", 404, delete("no-such-session").send().await.unwrap()).await;
 
+    for path in ["/health/live", "/health/ready"] {
+        check("get", path, 200, server.http.get(format!("{}{path}", server.base)).send().await.unwrap()).await;
+    }
     check("post", "/auth/refresh", 200, server.refresh(&refresh_token).await).await;
     check("post", "/auth/refresh", 403, server.refresh(&other.refresh_token).await).await;
     check("post", "/auth/logout", 204, server.logout(&refresh_token).await).await;
