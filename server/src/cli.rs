@@ -12,7 +12,7 @@ use ipnet::IpNet;
 
 use crate::auth::site_origin::SiteOrigin;
 use crate::config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings};
-use crate::{CookieMode, build_app, raise_open_file_limit, serve};
+use crate::{CookieMode, build_app, raise_open_file_limit, serve_until};
 
 /// The reference auth API for the session app; with no command, it serves.
 #[derive(Parser)]
@@ -111,6 +111,9 @@ struct ServeArgs {
     /// Seconds an answer may wait for the client to read any of it before the connection is closed.
     #[arg(long, env = "SESSION_WRITE_TIMEOUT", default_value_t = ConnectionLimits::default().write_timeout.as_secs())]
     write_timeout: u64,
+    /// Seconds a stopping server (SIGTERM, SIGINT) gives the requests in flight to finish.
+    #[arg(long, env = "SESSION_SHUTDOWN_GRACE", default_value_t = 25)]
+    shutdown_grace: u64,
     /// Open connections at once; more are answered `503`.
     #[arg(long, env = "SESSION_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
     max_connections: usize,
@@ -194,7 +197,32 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
     if app.created_demo_account {
         println!("Created the demo account: username `{DEMO_USERNAME}`, password `{DEMO_PASSWORD}`");
     }
-    serve(listener, router, limits).await.map_err(|error| error.to_string())
+    let grace = Duration::from_secs(args.shutdown_grace);
+    serve_until(listener, router, limits, stop_signal(), grace).await.map_err(|error| error.to_string())?;
+    app.shut_down().await;
+    println!("Stopped");
+    Ok(())
+}
+
+/// SIGTERM (an orchestrator, systemd) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            tracing::warn!("cannot listen for SIGTERM and SIGINT: only a kill stops the server");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// An error with its causes, `a: b: c`, for the one line printed at exit.

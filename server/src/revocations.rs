@@ -33,9 +33,18 @@ pub async fn listen(app: Weak<AppState>) {
                     tracing::info!("revocation channel back: revocations by other instances reach this one at once");
                     announced_loss = false;
                 }
+                let Some(mut stopping) = app.upgrade().map(|app| app.stopping.subscribe()) else { return };
+                // Resolves when the server stops, or is gone.
+                let stopped = async move { drop(stopping.wait_for(|stopping| *stopping).await) };
+                let mut stopped = std::pin::pin!(stopped);
                 // `try_recv` answers `None` when the connection drops; anything else wrong ends this listener.
-                while let Ok(Some(notification)) = listener.try_recv().await {
-                    let Some(app) = app.upgrade() else { return };
+                loop {
+                    let received = tokio::select! {
+                        // The server stops: the listener, and its connection, go.
+                        () = &mut stopped => return,
+                        received = listener.try_recv() => received,
+                    };
+                    let (Ok(Some(notification)), Some(app)) = (received, app.upgrade()) else { break };
                     app.live_sessions.forget(notification.payload());
                 }
             }

@@ -112,6 +112,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         content_security_policy: content_security_policy(startup_index.as_deref()),
         index_html,
         created_demo_account,
+        stopping: tokio::sync::watch::Sender::new(false),
     });
     let router = router::build(&app, config.static_dir, config.expose_metrics).await?;
     tokio::spawn(sweep_periodically(Arc::downgrade(&app)));
@@ -127,6 +128,9 @@ async fn sweep_periodically(app: Weak<AppState>) {
     loop {
         ticks.tick().await;
         let Some(app) = app.upgrade() else { return };
+        if *app.stopping.borrow() {
+            return;
+        }
         match app.sweep().await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(event = "sessions_swept", deleted, "deleted ended sessions"),

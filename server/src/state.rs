@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
+use tokio::sync::watch;
 
 use crate::auth::devices::DeviceCookies;
 use crate::auth::live_sessions::LiveSessions;
@@ -33,11 +34,20 @@ pub struct AppState {
     pub content_security_policy: HeaderValue,
     /// Whether this start created the demo account (and so may print its password).
     pub created_demo_account: bool,
+    /// Set once the server stops: the background tasks (the sweep, `LISTEN`) end.
+    pub stopping: watch::Sender<bool>,
 }
 
 impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Ends the background tasks (closing the `LISTEN` connection) and closes the database pool, once the
+    /// requests in flight are answered.
+    pub async fn shut_down(&self) {
+        self.stopping.send_replace(true);
+        self.store.close().await;
     }
 
     /// Deletes the sessions that ended and their tokens; the server runs it every few minutes.

@@ -81,6 +81,14 @@ impl Store {
         matches!(self.pool, Pool::Postgres(_))
     }
 
+    /// Closes the pool: waits for the connections in use to come back, then closes them all.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))

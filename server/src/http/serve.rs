@@ -1,4 +1,4 @@
-//! The accept loop: hyper with a header-read timer (which also closes idle keep-alive connections), a whole
+//! The accept loop (and its graceful end): hyper with a header-read timer (which also closes idle keep-alive connections), a whole
 //! request timeout, a bound on answers the client does not read, and caps on open connections, in all and per
 //! client address.
 
@@ -18,7 +18,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutLayer;
 
@@ -29,15 +30,37 @@ use stalled_writes::StalledWritesEnd;
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
-/// Serves `router` on `listener` until the listener fails for good.
+/// Serves `router` on `listener` for as long as the process lives.
 pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimits) -> io::Result<()> {
+    serve_until(listener, router, limits, std::future::pending(), Duration::MAX).await
+}
+
+/// Serves `router` on `listener` until `stop` resolves; then accepts no more, lets every connection finish the
+/// request it is answering (an idle keep-alive connection is closed), and returns once they are all done, or
+/// after `drain` at most (what is still running is dropped).
+pub async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    stop: impl Future<Output = ()>,
+    drain: Duration,
+) -> io::Result<()> {
     limits.validate().map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     let router = router.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = PerAddress::new(limits.max_connections_per_address, &limits.unlimited_peers);
     let mut at_capacity = false;
+    let (stopping, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut stop = std::pin::pin!(stop);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            () = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        // Finished connections are collected as we go, so the set holds only open ones.
+        while connections.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors, typically: wait for some to close rather than spin.
@@ -73,14 +96,32 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
         let io = TokioIo::new(StalledWritesEnd::new(stream, limits.write_timeout));
-        tokio::spawn(async move {
+        let mut stopped = stopped.clone();
+        connections.spawn(async move {
             let _held = (permit, counted);
             let connection = builder.serve_connection(io, TowerToHyperService::new(service));
-            if let Err(error) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = async { drop(stopped.wait_for(|stopped| *stopped).await) } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
                 tracing::debug!(%error, %peer, "connection ended");
             }
         });
     }
+    drop(listener);
+    let open = connections.len();
+    tracing::info!(open, "stopping: no new connections; letting the open ones finish");
+    let _ = stopping.send(true);
+    if tokio::time::timeout(drain, async { while connections.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!(left = connections.len(), "stopping: connections still busy after the drain time are dropped");
+        connections.abort_all();
+    }
+    Ok(())
 }
 
 async fn refuse(mut stream: TcpStream) {

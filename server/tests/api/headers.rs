@@ -122,4 +122,11 @@ async fn liveness_and_readiness_answer_without_a_token() {
         let body: serde_json::Value = answer.json().await.unwrap();
         assert_eq!(body, serde_json::json!({"status": status}), "{path}");
     }
+    // Without its database the process is live and not ready.
+    server.app.store.close().await;
+    let live = server.http.get(format!("{}/health/live", server.base)).send().await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let ready = server.http.get(format!("{}/health/ready", server.base)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"status": "unavailable"}));
 }

@@ -1,11 +1,13 @@
 //! Start-up: private files, a secret written whole, the demo account only when asked.
 
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 use reqwest::StatusCode;
+use session_server::testing::wait_until;
 use session_server::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings, build_app};
 
-use crate::support::TestServer;
+use crate::support::{ServedBinary, TestServer, cookie_named};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -191,4 +193,43 @@ async fn a_data_directory_inside_the_served_directory_is_refused() {
         assert!(message.contains("inside") && message.contains("--static-dir"), "{message}");
     }
     assert!(!served.path().join("data/signing-secret").exists(), "nothing secret was written where it is served");
+}
+
+#[tokio::test]
+async fn a_stopping_server_finishes_the_refresh_in_flight_then_exits() {
+    let mut server = ServedBinary::start(&["--demo", "--metrics"]);
+    let http = reqwest::Client::new();
+    let post = |path: &str| http.post(format!("{}{path}", server.base)).header("X-Requested-With", "fetch");
+    let signed_in = post("/auth/login")
+        .json(&serde_json::json!({"username": DEMO_USERNAME, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let token = cookie_named(signed_in.headers(), "refresh").expect("the loopback refresh cookie");
+    // Another process holds the database's write lock: the refresh's rotation waits for it.
+    let database = format!("sqlite://{}", server.data_dir().join("sessions.db").display());
+    let outsider = sqlx::SqlitePool::connect(&database).await.unwrap();
+    let lock = outsider.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let refresh = tokio::spawn(post("/auth/refresh").header("Cookie", format!("refresh={token}")).send());
+    let metrics = format!("{}/metrics", server.base);
+    let in_flight = wait_until(Duration::from_secs(10), Duration::from_millis(10), async || {
+        let text = http.get(&metrics).send().await.unwrap().text().await.unwrap();
+        text.contains("session_db_connections{state=\"in_use\"} 1")
+    });
+    assert!(in_flight.await.is_some(), "the refresh waits for the lock");
+
+    server.signal("TERM");
+    // The server stops taking connections...
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let closed = wait_until(Duration::from_secs(10), Duration::from_millis(10), async || {
+        tokio::net::TcpStream::connect(&address).await.is_err()
+    });
+    assert!(closed.await.is_some(), "still accepting after SIGTERM");
+    // ...and answers the refresh it was in the middle of, once the database lets it.
+    lock.rollback().await.unwrap();
+    let answered = refresh.await.unwrap().expect("answered, not dropped");
+    assert_eq!(answered.status(), StatusCode::OK);
+    let (status, printed) = server.exit(Duration::from_secs(10)).expect("exited");
+    assert!(status.success(), "{status}");
+    assert!(printed.contains("Stopped"), "{printed}");
 }

@@ -274,6 +274,31 @@ impl ServedBinary {
         Self { child, base, _stdout: stdout, _data_dir: data_dir }
     }
 
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
+    /// Sends the process a signal by name (`TERM`, `INT`), as an orchestrator would.
+    pub fn signal(&self, name: &str) {
+        let sent = std::process::Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
+        assert!(sent.unwrap().success(), "kill -{name}");
+    }
+
+    /// Waits up to `patience` for the process to exit; its status and what it printed after the first line.
+    pub fn exit(&mut self, patience: std::time::Duration) -> Option<(std::process::ExitStatus, String)> {
+        use std::io::Read;
+        let started = std::time::Instant::now();
+        while started.elapsed() < patience {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut printed = String::new();
+                self._stdout.read_to_string(&mut printed).unwrap();
+                return Some((status, printed));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
     /// The process's resident memory, in KiB.
     pub fn resident_kib(&self) -> u64 {
         session_server::testing::resident_kib(self.child.id()).unwrap()
