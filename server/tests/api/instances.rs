@@ -72,11 +72,9 @@ async fn fifty_concurrent_refreshes_over_both_instances_rotate_once() {
     let responses = join_all(refreshes).await;
     let mut children = std::collections::HashSet::new();
     for response in responses {
-        let status = response.status();
-        assert!(status == StatusCode::OK || status == StatusCode::FORBIDDEN, "{status}");
-        if let Some(child) = refresh_cookie(response.headers()) {
-            children.insert(child);
-        }
+        // One rotates; every other gets the same child in the grace window, whichever instance it reached.
+        assert_eq!(response.status(), StatusCode::OK);
+        children.insert(refresh_cookie(response.headers()).expect("a child"));
     }
     assert_eq!(children.len(), 1, "every success carries the one child");
     let rows: i64 =
@@ -122,10 +120,10 @@ async fn without_its_listening_connection_an_instance_falls_back_to_the_one_seco
         if !a.app.live_sessions.is_listening() {
             return true;
         }
-        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
-            .execute(&database)
-            .await
-            .unwrap();
+        // Only this test's database: other tests' instances listen in the same cluster.
+        let own_listeners = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                             WHERE query LIKE 'LISTEN%' AND datname = current_database()";
+        sqlx::query(own_listeners).execute(&database).await.unwrap();
         false
     })
     .await;
