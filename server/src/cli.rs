@@ -64,6 +64,9 @@ struct ServeArgs {
     /// HMAC signing secret (32 bytes or more); by default one is generated and kept in the data directory.
     #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
     secret: Option<String>,
+    /// The secret used before --secret, during a rotation: what it signed stays valid for one access lifetime.
+    #[arg(long, env = "SESSION_PREVIOUS_SECRET", hide_env_values = true)]
+    previous_secret: Option<String>,
     /// Access token lifetime in seconds.
     #[arg(long, env = "SESSION_ACCESS_TTL", default_value_t = Settings::default().access_token_ttl)]
     access_ttl: i64,
@@ -185,6 +188,7 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
     };
     config.static_dir = Some(args.static_dir);
     config.signing_secret = args.secret;
+    config.previous_secret = args.previous_secret;
     config.expose_metrics = args.metrics;
     config.demo_account = args.demo;
     let (app, router) = build_app(config).await.map_err(|error| error_chain(&error))?;

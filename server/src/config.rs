@@ -173,6 +173,9 @@ pub struct ServerConfig {
     /// The built app (trunk's `dist/`); `None` serves the API alone.
     pub static_dir: Option<PathBuf>,
     pub signing_secret: Option<String>,
+    /// The secret used before `signing_secret` (a rotation): what it signed is still accepted for one access
+    /// lifetime after the start, so nobody is signed out by the change.
+    pub previous_secret: Option<String>,
     pub expose_metrics: bool,
     /// Create the demo account (with its published password) when the database has no user.
     pub demo_account: bool,
@@ -187,6 +190,7 @@ impl ServerConfig {
             database_url: None,
             static_dir: None,
             signing_secret: None,
+            previous_secret: None,
             expose_metrics: false,
             demo_account: false,
             clock: Arc::new(SystemClock),

@@ -24,6 +24,11 @@ use crate::state::{AppState, SharedState};
 use crate::store::Store;
 
 const SECRET_FILE: &str = "signing-secret";
+/// The purposes the keys are derived for: one secret, separate keys for separate jobs.
+const ACCESS_TOKEN_KEY: &str = "access-token-signing";
+const SEAL_KEY: &str = "refresh-grace-seal";
+const DEVICE_KEY: &str = "device-cookie";
+const FINGERPRINT_KEY: &str = "fingerprint";
 const DATABASE_FILE: &str = "sessions.db";
 const MIN_SECRET_BYTES: usize = 32;
 const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
@@ -41,6 +46,12 @@ pub enum StartupError {
     WeakSecret,
     #[error("the signing secret file {0} is empty; delete it to have a new one generated (every session then ends)")]
     EmptySecretFile(PathBuf),
+    #[error(
+        "this database's instances sign with another secret (fingerprint {stored}; this one's is {ours}): start \
+         every instance with the same --secret, or, to rotate, with the new --secret and the old one as \
+         --previous-secret"
+    )]
+    SecretMismatch { stored: String, ours: String },
     #[error("cannot open the database")]
     Database(#[from] sqlx::Error),
     #[error("cannot bring the database schema up to date")]
@@ -70,11 +81,18 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     if secret.len() < MIN_SECRET_BYTES {
         return Err(StartupError::WeakSecret);
     }
+    let previous = config.previous_secret.map(String::into_bytes);
+    if previous.as_ref().is_some_and(|previous| previous.len() < MIN_SECRET_BYTES) {
+        return Err(StartupError::WeakSecret);
+    }
 
     let store = match &config.database_url {
         Some(url) => Store::connect(url).await?,
         None => Store::open(&config.data_dir.join(DATABASE_FILE)).await?,
     };
+    if store.is_postgres() {
+        agree_on_the_secret(&store, &secret, previous.as_deref()).await?;
+    }
     let created_demo_account = config.demo_account && store.user_count().await? == 0;
     if created_demo_account {
         let demo = NewUser {
@@ -93,16 +111,26 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         .map_err(StartupError::PasswordChecks)?;
     // On PostgreSQL the limits hold across every instance on the database.
     let throttle = if store.is_postgres() { Throttle::shared(store.clone()) } else { Throttle::in_memory() };
+    // What the previous secret signed lives one access lifetime (or one grace window) at most.
+    let previous_until = config.clock.now() + settings.access_token_ttl.max(settings.refresh_grace);
+    let mut access_tokens = AccessTokens::new(
+        &derive_key(&secret, ACCESS_TOKEN_KEY),
+        &settings.issuer,
+        &settings.audience,
+        settings.access_token_ttl,
+    );
+    let mut refresh_tokens = RefreshTokens::new(derive_key(&secret, SEAL_KEY));
+    let mut devices = DeviceCookies::new(derive_key(&secret, DEVICE_KEY));
+    if let Some(previous) = &previous {
+        access_tokens = access_tokens.accepting_previous(&derive_key(previous, ACCESS_TOKEN_KEY), previous_until);
+        refresh_tokens = refresh_tokens.accepting_previous(derive_key(previous, SEAL_KEY), previous_until);
+        devices = devices.accepting_previous(derive_key(previous, DEVICE_KEY), previous_until);
+    }
     let app = Arc::new(AppState {
         store,
-        access_tokens: AccessTokens::new(
-            &derive_key(&secret, "access-token-signing"),
-            &settings.issuer,
-            &settings.audience,
-            settings.access_token_ttl,
-        ),
-        refresh_tokens: RefreshTokens::new(derive_key(&secret, "refresh-grace-seal")),
-        devices: DeviceCookies::new(derive_key(&secret, "device-cookie")),
+        access_tokens,
+        refresh_tokens,
+        devices,
         settings,
         clock: config.clock,
         metrics: Metrics::default(),
@@ -120,6 +148,23 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         tokio::spawn(revocations::listen(Arc::downgrade(&app)));
     }
     Ok((app, router))
+}
+
+/// Instances sharing a database must share the secret (otherwise each signs out the others' users): the
+/// database keeps a fingerprint of it. The first instance records its own; a later one must match it, or match
+/// with its `--previous-secret` (a rotation, which records the new one).
+async fn agree_on_the_secret(store: &Store, secret: &[u8], previous: Option<&[u8]>) -> Result<(), StartupError> {
+    let fingerprint = |secret: &[u8]| {
+        derive_key(secret, FINGERPRINT_KEY)[..8].iter().map(|byte| format!("{byte:02x}")).collect::<String>()
+    };
+    let ours = fingerprint(secret);
+    match store.secret_fingerprint().await? {
+        Some(stored) if stored == ours => Ok(()),
+        Some(stored) if previous.is_none_or(|previous| fingerprint(previous) != stored) => {
+            Err(StartupError::SecretMismatch { stored, ours })
+        }
+        _ => Ok(store.set_secret_fingerprint(&ours).await?),
+    }
 }
 
 /// Deletes ended sessions every few minutes, for as long as the server lives.

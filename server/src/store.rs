@@ -5,8 +5,8 @@
 //! live session) is the single point where a token turns from unused to used, so concurrent refreshes of the
 //! same token cannot both rotate it; the loser reads the row again and is answered by the rotation policy.
 //!
-//! One file a table (or a concern): users, sessions, refresh tokens, throttle counters, and the revocations
-//! told to other instances; this one holds the pool.
+//! One file a table (or a concern): users, sessions, refresh tokens, throttle counters, the revocations told to
+//! other instances, and the settings instances must agree on; this one holds the pool.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -39,6 +39,7 @@ macro_rules! on_pool {
 mod counters;
 mod refresh_tokens;
 mod revocations;
+mod server_settings;
 mod sessions;
 mod users;
 

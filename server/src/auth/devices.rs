@@ -14,6 +14,8 @@ const NONCE_BYTES: usize = 16;
 /// Issues and checks device cookies' values under a key of their own.
 pub struct DeviceCookies {
     key: Vec<u8>,
+    /// The previous secret's key, still accepted until the moment given (a secret rotation).
+    previous: Option<(Vec<u8>, i64)>,
 }
 
 /// A device cookie that checked out for the account it names: its nonce is the device's throttle key.
@@ -28,7 +30,14 @@ impl KnownDevice {
 
 impl DeviceCookies {
     pub fn new(key: Vec<u8>) -> Self {
-        Self { key }
+        Self { key, previous: None }
+    }
+
+    /// Also accepts cookies signed with `previous_key` until `until`.
+    #[must_use]
+    pub fn accepting_previous(mut self, previous_key: Vec<u8>, until: i64) -> Self {
+        self.previous = Some((previous_key, until));
+        self
     }
 
     /// A new device cookie's value for `username` (a valid username: no '.' can be mistaken for a separator,
@@ -37,25 +46,29 @@ impl DeviceCookies {
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rng().fill_bytes(&mut nonce);
         let claim = format!("{}.{}", URL_SAFE_NO_PAD.encode(username), URL_SAFE_NO_PAD.encode(nonce));
-        let signature = URL_SAFE_NO_PAD.encode(self.mac(&claim).finalize().into_bytes());
+        let signature = URL_SAFE_NO_PAD.encode(mac(&self.key, &claim).finalize().into_bytes());
         format!("{claim}.{signature}")
     }
 
-    /// The device, if `value` is a cookie this server issued for exactly `username`.
-    pub fn check(&self, value: &str, username: &str) -> Option<KnownDevice> {
+    /// The device, if `value` is a cookie this server issued for exactly `username` (under the current key, or
+    /// the previous one until `now` passes its moment).
+    pub fn check(&self, value: &str, username: &str, now: i64) -> Option<KnownDevice> {
         let (claim, signature) = value.rsplit_once('.')?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        self.mac(claim).verify_slice(&signature).ok()?;
+        let previous = self.previous.as_ref().filter(|(_, until)| now < *until).map(|(key, _)| key.as_slice());
+        std::iter::once(self.key.as_slice())
+            .chain(previous)
+            .find(|key| mac(key, claim).verify_slice(&signature).is_ok())?;
         let (name, nonce) = claim.split_once('.')?;
         let name = String::from_utf8(URL_SAFE_NO_PAD.decode(name).ok()?).ok()?;
         (name == username).then(|| KnownDevice(nonce.to_owned()))
     }
+}
 
-    fn mac(&self, claim: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
-        mac.update(claim.as_bytes());
-        mac
-    }
+fn mac(key: &[u8], claim: &str) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(claim.as_bytes());
+    mac
 }
 
 #[cfg(test)]
@@ -66,7 +79,7 @@ mod tests {
     fn a_device_cookie_names_one_account_and_cannot_be_forged_or_moved() {
         let devices = DeviceCookies::new(b"a key".to_vec());
         let value = devices.issue("ada");
-        let known = devices.check(&value, "ada").expect("its own cookie");
+        let known = devices.check(&value, "ada", 0).expect("its own cookie");
         assert_eq!(known.nonce().len(), 22);
         assert_ne!(devices.issue("ada"), value, "a new nonce each time");
         let (claim, _) = value.rsplit_once('.').unwrap();
@@ -82,7 +95,10 @@ mod tests {
             (format!("{value}."), "ada", "a trailing dot"),
         ];
         for (value, username, case) in cases {
-            assert_eq!(devices.check(&value, username), None, "{case}");
+            assert_eq!(devices.check(&value, username, 0), None, "{case}");
         }
+        let rotated = DeviceCookies::new(b"the next key".to_vec()).accepting_previous(b"a key".to_vec(), 10);
+        assert!(rotated.check(&value, "ada", 9).is_some(), "the previous key, during the rotation");
+        assert!(rotated.check(&value, "ada", 10).is_none(), "and not after");
     }
 }

@@ -34,6 +34,8 @@ pub struct AccessClaims {
 pub struct AccessTokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// The previous secret's key, accepted until the moment given (a secret rotation).
+    previous: Option<(DecodingKey, i64)>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -58,12 +60,21 @@ impl AccessTokens {
         Self {
             encoding: EncodingKey::from_secret(signing_key),
             decoding: DecodingKey::from_secret(signing_key),
+            previous: None,
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             ttl,
             verified: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Also accepts tokens signed with `previous_key` until `until` (the tokens issued before a secret rotation
+    /// live one access lifetime at most).
+    #[must_use]
+    pub fn accepting_previous(mut self, previous_key: &[u8], until: i64) -> Self {
+        self.previous = Some((DecodingKey::from_secret(previous_key), until));
+        self
     }
 
     pub fn ttl(&self) -> i64 {
@@ -94,7 +105,10 @@ impl AccessTokens {
             return is_current(&claims, now).then_some(claims);
         }
         // `validation` admits HS256 alone; the type is checked on the header decode already parsed.
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
+        let previous = self.previous.as_ref().filter(|(_, until)| now < *until).map(|(key, _)| key);
+        let data = std::iter::once(&self.decoding)
+            .chain(previous)
+            .find_map(|key| jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).ok())?;
         if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) || !is_current(&data.claims, now) {
             return None;
         }
@@ -124,6 +138,8 @@ fn is_current(claims: &AccessClaims, now: i64) -> bool {
 /// soon as the child is rotated.
 pub struct RefreshTokens {
     seal_key: Vec<u8>,
+    /// The previous secret's seal key, tried until the moment given (a secret rotation).
+    previous: Option<(Vec<u8>, i64)>,
 }
 
 pub struct IssuedRefreshToken {
@@ -133,7 +149,14 @@ pub struct IssuedRefreshToken {
 
 impl RefreshTokens {
     pub fn new(seal_key: Vec<u8>) -> Self {
-        Self { seal_key }
+        Self { seal_key, previous: None }
+    }
+
+    /// Also opens seals made with `previous_key` until `until` (children sealed just before a secret rotation).
+    #[must_use]
+    pub fn accepting_previous(mut self, previous_key: Vec<u8>, until: i64) -> Self {
+        self.previous = Some((previous_key, until));
+        self
     }
 
     pub fn generate(&self) -> IssuedRefreshToken {
@@ -146,23 +169,28 @@ impl RefreshTokens {
 
     pub fn seal(&self, parent: &str, child: &str) -> Vec<u8> {
         let raw = URL_SAFE_NO_PAD.decode(child).unwrap_or_default();
-        xor(&raw, &self.pad(parent))
+        xor(&raw, &pad(&self.seal_key, parent))
     }
 
-    pub fn unseal(&self, parent: &str, sealed: &[u8]) -> Option<IssuedRefreshToken> {
+    /// The child sealed for `parent`, if it opens to the one whose digest is `child_hash` (the seal opens to
+    /// *a* token under any key; only the stored digest proves it is the one).
+    pub fn unseal(&self, parent: &str, sealed: &[u8], child_hash: &[u8], now: i64) -> Option<IssuedRefreshToken> {
         if sealed.len() != REFRESH_TOKEN_BYTES {
             return None;
         }
-        let plaintext = URL_SAFE_NO_PAD.encode(xor(sealed, &self.pad(parent)));
-        let hash = digest(&plaintext);
-        Some(IssuedRefreshToken { plaintext, hash })
+        let previous = self.previous.as_ref().filter(|(_, until)| now < *until).map(|(key, _)| key.as_slice());
+        std::iter::once(self.seal_key.as_slice()).chain(previous).find_map(|key| {
+            let plaintext = URL_SAFE_NO_PAD.encode(xor(sealed, &pad(key, parent)));
+            let hash = digest(&plaintext);
+            (hash == child_hash).then_some(IssuedRefreshToken { plaintext, hash })
+        })
     }
+}
 
-    fn pad(&self, parent: &str) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.seal_key).expect("HMAC takes keys of any length");
-        mac.update(parent.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
+fn pad(key: &[u8], parent: &str) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(parent.as_bytes());
+    mac.finalize().into_bytes().into()
 }
 
 pub fn digest(token: &str) -> Vec<u8> {
@@ -230,9 +258,13 @@ mod tests {
         let parent = tokens.generate();
         let child = tokens.generate();
         let sealed = tokens.seal(&parent.plaintext, &child.plaintext);
-        assert_eq!(tokens.unseal(&parent.plaintext, &sealed).unwrap().plaintext, child.plaintext);
+        assert_eq!(tokens.unseal(&parent.plaintext, &sealed, &child.hash, 0).unwrap().plaintext, child.plaintext);
         let stranger = tokens.generate();
-        assert_ne!(tokens.unseal(&stranger.plaintext, &sealed).unwrap().plaintext, child.plaintext);
+        assert!(tokens.unseal(&stranger.plaintext, &sealed, &child.hash, 0).is_none());
+        // After a secret rotation, a seal made under the previous key opens until the stated moment.
+        let rotated = RefreshTokens::new(b"new key".to_vec()).accepting_previous(b"key".to_vec(), 10);
+        assert_eq!(rotated.unseal(&parent.plaintext, &sealed, &child.hash, 9).unwrap().plaintext, child.plaintext);
+        assert!(rotated.unseal(&parent.plaintext, &sealed, &child.hash, 10).is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use session_server::{Clock, Settings};
 
-use crate::support::{TestServer, access_signing_key, forge};
+use crate::support::{Launch, TEST_SECRET, TestServer, access_signing_key, access_signing_key_of, forge};
 
 fn header() -> Value {
     json!({"alg": "HS256", "typ": "at+jwt"})
@@ -119,4 +119,38 @@ async fn kid_jku_and_jwk_headers_are_ignored_and_cause_no_outbound_request() {
     }
     let contacted = tokio::time::timeout(Duration::from_millis(300), key_server.accept()).await;
     assert!(contacted.is_err(), "the server fetched a key from the token's header");
+}
+
+const NEXT_SECRET: &str = "the next signing secret, also long enough";
+
+#[tokio::test]
+async fn after_a_secret_rotation_the_previous_secrets_tokens_live_out_their_lifetime() {
+    let before = TestServer::start(Settings::default()).await;
+    let session = before.sign_in().await;
+    let restart = |previous_secret| Launch {
+        secret: NEXT_SECRET,
+        previous_secret,
+        clock: before.clock.clone(),
+        data_dir: Some(before.data_dir.clone()),
+        database_url: before.database_url.clone(),
+        ..Launch::new(Settings::default())
+    };
+    // Without the previous secret, the change signs everyone out at once (on PostgreSQL such a start is refused:
+    // the database knows its instances' secret, `instances.rs`).
+    if before.database_url.is_none() {
+        let abrupt = restart(None).start().await;
+        assert_eq!(abrupt.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
+    }
+    // With it, the token signed before the change is still good, until the end of one access lifetime.
+    let rotated = restart(Some(TEST_SECRET)).start().await;
+    assert_eq!(rotated.user_status(&session.access_token).await, StatusCode::OK);
+    let _ = rotated.rotate(&session.refresh_token).await;
+    // Once the previous secret's tokens have all expired, it signs nothing the server accepts.
+    rotated.clock.advance(900);
+    let claims = claims_of(&rotated, &session.access_token);
+    let now = rotated.app.now();
+    let fresh = with(&with(&claims, "iat", json!(now)), "exp", json!(now + 900));
+    let under = |secret| forge(&header(), &fresh, &access_signing_key_of(secret));
+    assert_eq!(rotated.user_status(&under(NEXT_SECRET)).await, StatusCode::OK, "the session is live");
+    assert_eq!(rotated.user_status(&under(TEST_SECRET)).await, StatusCode::UNAUTHORIZED);
 }

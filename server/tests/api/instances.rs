@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use reqwest::StatusCode;
-use session_server::Settings;
 use session_server::testing::wait_until;
+use session_server::{ServerConfig, Settings};
 
-use crate::support::{Launch, TestServer, error_code, refresh_cookie};
+use crate::support::{Launch, TEST_SECRET, TestServer, error_code, refresh_cookie};
 
 /// How long an instance may take to notice its listening connection gone, or to listen again.
 const LISTENING_CHANGES_WITHIN: Duration = Duration::from_secs(5);
@@ -137,4 +137,27 @@ async fn without_its_listening_connection_an_instance_falls_back_to_the_one_seco
     // And it listens again.
     wait_until(LISTENING_CHANGES_WITHIN, Duration::from_millis(50), async || a.app.live_sessions.is_listening()).await;
     assert!(a.app.live_sessions.is_listening(), "A never listened again");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn an_instance_with_another_secret_refuses_to_start_and_a_rotation_names_the_old_one() {
+    let a = TestServer::start(Settings::default()).await;
+    let database_url = a.database_url.clone().expect(NEEDS_POSTGRES);
+    let data_dir = tempfile::tempdir().unwrap();
+    let start = |secret: &str, previous: Option<&str>| {
+        let mut config = ServerConfig::new(data_dir.path());
+        config.database_url = Some(database_url.clone());
+        config.signing_secret = Some(secret.to_owned());
+        config.previous_secret = previous.map(str::to_owned);
+        session_server::build_app(config)
+    };
+    let next = "the next signing secret, also long enough";
+    let refused = start(next, None).await.err().expect("refused").to_string();
+    assert!(refused.contains("another secret") && refused.contains("--previous-secret"), "{refused}");
+    // A rotation: the new secret, with the old one as the previous.
+    assert!(start(next, Some(TEST_SECRET)).await.is_ok());
+    // From then on the database's instances sign with the new one; the old alone is refused.
+    assert!(start(TEST_SECRET, None).await.is_err());
+    assert!(start(next, None).await.is_ok());
 }

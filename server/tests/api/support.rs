@@ -49,6 +49,8 @@ pub struct Launch {
     pub static_dir: Option<std::path::PathBuf>,
     pub limits: ConnectionLimits,
     pub secret: &'static str,
+    /// The secret before `secret`, during a rotation.
+    pub previous_secret: Option<&'static str>,
     pub metrics: bool,
     /// Another server's data directory, to start again on its database.
     pub data_dir: Option<Arc<tempfile::TempDir>>,
@@ -67,6 +69,7 @@ impl Launch {
             static_dir: None,
             limits: ConnectionLimits::default(),
             secret: TEST_SECRET,
+            previous_secret: None,
             metrics: false,
             data_dir: None,
             database_url: None,
@@ -88,6 +91,7 @@ impl Launch {
         config.static_dir = self.static_dir;
         config.clock = Arc::new(self.clock.clone());
         config.signing_secret = Some(self.secret.to_owned());
+        config.previous_secret = self.previous_secret.map(str::to_owned);
         config.expose_metrics = self.metrics;
         config.demo_account = true;
         let server = spawn_server_at(config, self.limits, self.listen).await.unwrap();
@@ -230,7 +234,12 @@ pub fn sha256(text: &str) -> Vec<u8> {
 
 /// The access-token key the server derives from [`TEST_SECRET`].
 pub fn access_signing_key() -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(TEST_SECRET.as_bytes()).unwrap();
+    access_signing_key_of(TEST_SECRET)
+}
+
+/// The access-token key the server derives from `secret`.
+pub fn access_signing_key_of(secret: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(b"access-token-signing");
     mac.finalize().into_bytes().to_vec()
 }

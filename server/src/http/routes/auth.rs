@@ -55,7 +55,7 @@ pub async fn login(
     let now = app.now();
     let mode = app.settings.cookie_mode;
     let device =
-        presented_devices(mode, &headers).iter().find_map(|value| app.devices.check(value, &credentials.username));
+        presented_devices(mode, &headers).iter().find_map(|value| app.devices.check(value, &credentials.username, now));
     // Reserved before the (slow) password check, so a burst of guesses counts as a sequence.
     let reservation =
         app.throttle.reserve(&credentials.username, client, device.as_ref(), now).await?.map_err(|retry_after| {
@@ -187,12 +187,11 @@ pub async fn refresh(
                 }
             }
             Decision::GraceSameChild => {
-                // The seal opens to *a* token with any key; only the stored child's digest proves it is the one.
                 let same_child = token
                     .sealed_child
                     .as_deref()
-                    .and_then(|sealed| app.refresh_tokens.unseal(presented, sealed))
-                    .filter(|child| token.child_hash.as_deref() == Some(child.hash.as_slice()));
+                    .zip(token.child_hash.as_deref())
+                    .and_then(|(sealed, child_hash)| app.refresh_tokens.unseal(presented, sealed, child_hash, now));
                 let Some(same_child) = same_child else {
                     tracing::warn!(event = "refresh_grace_unsealed_wrong", session_id, "sealed child does not match");
                     app.metrics.refresh(RefreshOutcome::Expired);
