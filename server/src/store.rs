@@ -14,9 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+
+/// How long a connection to PostgreSQL may take before start-up says so (and a request waits for a pooled one).
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 enum Pool {
@@ -70,7 +74,19 @@ impl Store {
     /// `postgres://…` connects to PostgreSQL; anything else (`sqlite://path`, or a bare path) opens SQLite.
     pub async fn connect(database_url: &str) -> Result<Self, sqlx::Error> {
         if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new().max_connections(16).connect(database_url).await?;
+            let options: PgConnectOptions = database_url.parse()?;
+            // One connection first, so a wrong address, password or database name is told as such within
+            // seconds (the pool would retry it until its timeout and report only that).
+            let probe =
+                tokio::time::timeout(CONNECT_WAIT, PgConnection::connect_with(&options)).await.map_err(|_| {
+                    sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no answer from the database within {} s", CONNECT_WAIT.as_secs()),
+                    ))
+                })??;
+            probe.close().await?;
+            let pool =
+                PgPoolOptions::new().max_connections(16).acquire_timeout(CONNECT_WAIT).connect_with(options).await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             return Ok(Self { pool: Pool::Postgres(pool), waits: Arc::default() });
         }

@@ -233,3 +233,32 @@ async fn a_stopping_server_finishes_the_refresh_in_flight_then_exits() {
     assert!(status.success(), "{status}");
     assert!(printed.contains("Stopped"), "{printed}");
 }
+
+#[test]
+fn a_database_that_cannot_be_reached_is_told_at_once_with_its_cause() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut cases = vec![("postgres://session@127.0.0.1:1/session", "Connection refused")];
+    // With a cluster at hand: a database that does not exist.
+    let missing = std::env::var("SESSION_TEST_DATABASE")
+        .ok()
+        .map(|cluster| format!("{}/no_such_database", cluster.rsplit_once('/').unwrap().0));
+    if let Some(missing) = &missing {
+        cases.push((missing, "does not exist"));
+    }
+    for (url, cause) in cases {
+        for command in [&["--database-url", url][..], &["--database-url", url, "user", "add", "ada"][..]] {
+            let started = std::time::Instant::now();
+            let refused = std::process::Command::new(env!("CARGO_BIN_EXE_session-server"))
+                .arg("--data-dir")
+                .arg(data_dir.path())
+                .args(command)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            assert!(!refused.status.success(), "{command:?} started");
+            let stderr = String::from_utf8_lossy(&refused.stderr);
+            assert!(stderr.contains(cause), "{command:?}: {stderr}");
+            assert!(started.elapsed() < Duration::from_secs(10), "{command:?} took {:?}", started.elapsed());
+        }
+    }
+}
