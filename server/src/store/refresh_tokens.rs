@@ -3,6 +3,7 @@
 
 use sqlx::FromRow;
 
+use super::revocations::Announce;
 use super::sessions::RevokeReason;
 use super::{Pool, Store};
 
@@ -114,6 +115,7 @@ impl Store {
     /// Revokes the session the token belongs to, if it is live; returns that session's id.
     pub async fn revoke_by_token(&self, token_hash: &[u8], now: i64) -> Result<Option<String>, sqlx::Error> {
         on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             let revoked: Option<String> = sqlx::query_scalar(
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
                  WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE hash = $3)
@@ -122,9 +124,10 @@ impl Store {
             .bind(now)
             .bind(RevokeReason::Logout)
             .bind(token_hash)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *tx)
             .await?;
-            self.announce_revoked(revoked.as_slice()).await?;
+            tx.announce_revoked(revoked.as_slice()).await?;
+            tx.commit().await?;
             Ok(revoked)
         })
     }

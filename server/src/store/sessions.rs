@@ -4,6 +4,7 @@
 use sqlx::FromRow;
 
 use super::counters::ForgetBefore;
+use super::revocations::Announce;
 use super::users::User;
 use super::{Pool, Store};
 
@@ -134,19 +135,20 @@ impl Store {
     }
 
     pub async fn revoke(&self, session_id: &str, reason: RevokeReason, now: i64) -> Result<(), sqlx::Error> {
-        let revoked = on_pool!(self, pool => {
-            sqlx::query("UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(reason)
-                .bind(session_id)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        if revoked == 1 {
-            self.announce_revoked(&[session_id.to_owned()]).await?;
-        }
-        Ok(())
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let revoked: Vec<String> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at IS NULL
+                 RETURNING id",
+            )
+            .bind(now)
+            .bind(reason)
+            .bind(session_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.announce_revoked(&revoked).await?;
+            tx.commit().await
+        })
     }
 
     /// The user's sessions that are neither revoked, expired nor idle, newest first.
@@ -173,22 +175,22 @@ impl Store {
     /// Revokes one of the user's own live sessions; `false` when there is no such session for this user.
     pub async fn revoke_user_session(&self, user_id: i64, session_id: &str, now: i64) -> Result<bool, sqlx::Error> {
         on_pool!(self, pool => {
-            let revoked = sqlx::query(
+            let mut tx = pool.begin().await?;
+            let revoked: Vec<String> = sqlx::query_scalar(
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
-                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND expires_at > $5",
+                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND expires_at > $5
+                 RETURNING id",
             )
             .bind(now)
             .bind(RevokeReason::SignedOutRemotely)
             .bind(session_id)
             .bind(user_id)
             .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected();
-            if revoked == 1 {
-                self.announce_revoked(&[session_id.to_owned()]).await?;
-            }
-            Ok(revoked == 1)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.announce_revoked(&revoked).await?;
+            tx.commit().await?;
+            Ok(revoked.len() == 1)
         })
     }
 
@@ -196,15 +198,17 @@ impl Store {
     /// and the shared throttle counters `counters` says are forgotten; returns how many sessions went.
     pub async fn sweep(&self, now: i64, idle_timeout: i64, counters: ForgetBefore) -> Result<u64, sqlx::Error> {
         on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             let deleted: Vec<String> = sqlx::query_scalar(
                 "DELETE FROM sessions WHERE expires_at <= $1 OR last_used_at < $2 OR revoked_at < $3 RETURNING id",
             )
             .bind(now)
             .bind(now - idle_timeout)
             .bind(now - REVOKED_RETENTION_SECONDS)
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?;
-            self.announce_revoked(&deleted).await?;
+            tx.announce_revoked(&deleted).await?;
+            tx.commit().await?;
             if let Pool::Postgres(pool) = &self.pool {
                 // Counters that no longer say anything, by the rule memory forgets them by.
                 sqlx::query("DELETE FROM throttle_counters WHERE started_at <= $1 AND locked_until <= $2")

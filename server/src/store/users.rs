@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::revocations::Announce;
 use super::sessions::RevokeReason;
 use super::{Pool, Store};
 
@@ -61,8 +62,8 @@ impl Store {
             .bind(user_id)
             .fetch_all(&mut *tx)
             .await?;
+            tx.announce_revoked(&revoked).await?;
             tx.commit().await?;
-            self.announce_revoked(&revoked).await?;
             Ok(changed == 1)
         })
     }

@@ -161,3 +161,33 @@ async fn an_instance_with_another_secret_refuses_to_start_and_a_rotation_names_t
     assert!(start(TEST_SECRET, None).await.is_err());
     assert!(start(next, None).await.is_ok());
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn a_sign_out_whose_client_hangs_up_is_revoked_and_announced_or_neither() {
+    let (a, b) = two_instances().await;
+    let session = a.sign_in().await;
+    assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
+    // Another transaction holds the session's row: the sign-out through B waits for it...
+    let database = a.database().await;
+    let mut holder = database.begin().await.unwrap();
+    sqlx::query("SELECT id FROM sessions FOR UPDATE").execute(&mut *holder).await.unwrap();
+    let hung_up = b
+        .post("/auth/logout")
+        .header("Cookie", format!("__Secure-refresh={}", session.refresh_token))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    // ...and its client gives up, dropping the request, before the row is free.
+    assert!(hung_up.is_err(), "answered while the row was held");
+    holder.commit().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let revoked: Option<i64> =
+        sqlx::query_scalar("SELECT revoked_at FROM sessions").fetch_one(&database).await.unwrap();
+    if revoked.is_some() {
+        let took = refused_within(&a, &session.access_token, Duration::from_millis(100)).await;
+        assert!(took.is_some(), "revoked in the database, and A was never told");
+    } else {
+        assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
+    }
+}
