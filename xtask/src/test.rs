@@ -136,7 +136,7 @@ fn on_postgres() -> (bool, String) {
         "cargo",
         &["test", "--no-fail-fast", "--package", "session-server", "--test", "api", "--", "--include-ignored"],
     );
-    tests.env("SESSION_TEST_DATABASE", cluster.url());
+    tests.env("SESSION_TEST_DATABASE", cluster.url()).env("SESSION_TEST_DATABASE_CA", cluster.ca_certificate());
     captured(tests)
 }
 

@@ -191,3 +191,27 @@ async fn a_sign_out_whose_client_hangs_up_is_revoked_and_announced_or_neither() 
         assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn the_server_reaches_postgresql_over_tls_with_its_certificate_checked() {
+    let cluster = std::env::var("SESSION_TEST_DATABASE").expect(NEEDS_POSTGRES);
+    let ca = std::env::var("SESSION_TEST_DATABASE_CA").expect("cargo xtask test names the cluster's CA");
+    let database = session_server::testing::fresh_postgres_database(&cluster, "tls").await.unwrap();
+    // What managed PostgreSQL asks for: TLS required, and the server's certificate checked against a CA.
+    for url in [format!("{database}?sslmode=require"), format!("{database}?sslmode=verify-full&sslrootcert={ca}")] {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(data_dir.path());
+        config.database_url = Some(url.clone());
+        config.signing_secret = Some(TEST_SECRET.to_owned());
+        let started = session_server::build_app(config).await;
+        assert!(started.is_ok(), "{url}: {:?}", started.err());
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let encrypted: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(encrypted, "{url}");
+    }
+}
