@@ -1,6 +1,8 @@
 //! Revocations made by other instances on the same PostgreSQL database, heard through `LISTEN`: each drops the
-//! session from this instance's live cache at once. While the channel is down, the cache falls back to
-//! re-reading every session after [`RECHECK_SECONDS`](crate::auth::live_sessions::RECHECK_SECONDS), and the log says so.
+//! session from this instance's live cache at once. The listening connection is asked to answer every two
+//! seconds, so one dropped silently (by a NAT or a proxy) is noticed within three. While the channel is down,
+//! the cache falls back to re-reading every session after
+//! [`RECHECK_SECONDS`](crate::auth::live_sessions::RECHECK_SECONDS), and the log says so.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -11,6 +13,11 @@ use crate::state::AppState;
 use crate::store::REVOCATIONS_CHANNEL;
 
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+/// How often the listening connection is asked to answer: a connection a NAT or a proxy dropped without a word
+/// would otherwise keep this instance believing it hears every revocation.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// How long a heartbeat may take before the connection counts as lost.
+const HEARTBEAT_WAIT: Duration = Duration::from_secs(1);
 
 /// Listens for as long as the server lives.
 pub async fn listen(app: Weak<AppState>) {
@@ -38,11 +45,25 @@ pub async fn listen(app: Weak<AppState>) {
                 let stopped = async move { drop(stopping.wait_for(|stopping| *stopping).await) };
                 let mut stopped = std::pin::pin!(stopped);
                 // `try_recv` answers `None` when the connection drops; anything else wrong ends this listener.
+                let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+                heartbeat.tick().await;
                 loop {
                     let received = tokio::select! {
                         // The server stops: the listener, and its connection, go.
                         () = &mut stopped => return,
+                        // `try_recv` is cancellation-safe: a heartbeat between two notifications loses none.
                         received = listener.try_recv() => received,
+                        _ = heartbeat.tick() => {
+                            let answered = tokio::time::timeout(
+                                HEARTBEAT_WAIT,
+                                sqlx::query("SELECT 1").execute(&mut listener),
+                            );
+                            if !matches!(answered.await, Ok(Ok(_))) {
+                                tracing::warn!("the revocation channel's connection stopped answering");
+                                break;
+                            }
+                            continue;
+                        }
                     };
                     let (Ok(Some(notification)), Some(app)) = (received, app.upgrade()) else { break };
                     app.live_sessions.forget(notification.payload());

@@ -2,6 +2,8 @@
 //! revocation made by one reaches the other at once (`NOTIFY`), not at its next re-check. The clock never moves
 //! here, so the one-second re-check cannot be what evicts a session.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -214,4 +216,92 @@ async fn the_server_reaches_postgresql_over_tls_with_its_certificate_checked() {
             .unwrap();
         assert!(encrypted, "{url}");
     }
+}
+
+/// A TCP proxy in front of PostgreSQL that can go silent on the connections that sent `LISTEN`, as a NAT or a
+/// proxy that dropped them would: no byte either way, and no close.
+struct ListenerFreezer {
+    port: u16,
+    frozen: Arc<AtomicBool>,
+}
+
+impl ListenerFreezer {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let freezing = Arc::clone(&frozen);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let listens = Arc::new(AtomicBool::new(false));
+                let (client_reads, client_writes) = client.into_split();
+                let (server_reads, server_writes) = server.into_split();
+                let pump = |from, to, watch| Self::pump(from, to, Arc::clone(&listens), watch, Arc::clone(&freezing));
+                tokio::spawn(pump(client_reads, server_writes, true));
+                tokio::spawn(pump(server_reads, client_writes, false));
+            }
+        });
+        Self { port, frozen }
+    }
+
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        listens: Arc<AtomicBool>,
+        watch_for_listen: bool,
+        frozen: Arc<AtomicBool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            let Ok(count) = from.read(&mut buffer).await else { return };
+            if count == 0 {
+                return;
+            }
+            if watch_for_listen && buffer[..count].windows(6).any(|window| window == b"LISTEN") {
+                listens.store(true, Ordering::SeqCst);
+            }
+            if listens.load(Ordering::SeqCst) && frozen.load(Ordering::SeqCst) {
+                // Silent from now on, and never closed.
+                let _held = (from, to);
+                return std::future::pending().await;
+            }
+            if to.write_all(&buffer[..count]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn a_listening_connection_dropped_without_a_word_is_noticed_and_the_recheck_takes_over() {
+    let b = TestServer::start(Settings::default()).await;
+    let direct = b.database_url.clone().expect(NEEDS_POSTGRES);
+    let (upstream, database) = direct.rsplit_once('@').unwrap().1.split_once('/').unwrap();
+    let freezer = ListenerFreezer::start(upstream.to_owned()).await;
+    // A reaches the database through the freezer, in the clear so the freezer can tell its listener apart.
+    let through = format!("postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable", freezer.port);
+    let a = Launch { database_url: Some(through), clock: b.clock.clone(), ..Launch::new(Settings::default()) }
+        .start()
+        .await;
+    let session = b.sign_in().await;
+    assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
+    wait_until(LISTENING_CHANGES_WITHIN, Duration::from_millis(20), async || a.app.live_sessions.is_listening()).await;
+    assert!(a.app.live_sessions.is_listening());
+
+    // A's listening connection goes silent, as a NAT that forgot it would; B signs the session out.
+    freezer.freeze();
+    assert_eq!(b.logout(&session.refresh_token).await.status(), StatusCode::NO_CONTENT);
+    let noticed =
+        wait_until(LISTENING_CHANGES_WITHIN, Duration::from_millis(20), async || !a.app.live_sessions.is_listening());
+    assert!(noticed.await.is_some(), "A still believes it hears every revocation");
+    // From then on A re-reads the session after a second, as on SQLite.
+    a.clock.advance(session_server::RECHECK_SECONDS);
+    assert_eq!(a.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
 }
