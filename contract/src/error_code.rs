@@ -27,7 +27,8 @@ pub enum ErrorCode {
     Csrf,
     /// 404.
     NotFound,
-    /// 503, with `Retry-After`: every password check is busy; the sign-in was not tried.
+    /// 503, with `Retry-After`: every password check is busy (the sign-in was not tried), or every database
+    /// connection is.
     ServerBusy,
     /// 5xx: the server could not complete the request.
     Internal,

@@ -202,7 +202,16 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
         println!("Created the demo account: username `{DEMO_USERNAME}`, password `{DEMO_PASSWORD}`");
     }
     let grace = Duration::from_secs(args.shutdown_grace);
-    serve_until(listener, router, limits, stop_signal(), grace).await.map_err(|error| error.to_string())?;
+    let stop = async {
+        stop_signal().await;
+        // A second signal while the requests in flight finish: the operator means it.
+        tokio::spawn(async {
+            stop_signal().await;
+            eprintln!("second signal: stopping at once");
+            std::process::exit(130);
+        });
+    };
+    serve_until(listener, router, limits, stop, grace).await.map_err(|error| error.to_string())?;
     app.shut_down().await;
     println!("Stopped");
     Ok(())

@@ -26,4 +26,4 @@ pub use http::openapi::openapi;
 pub use http::serve::{raise_open_file_limit, serve, serve_until};
 pub use startup::{StartupError, build_app};
 pub use state::{AppState, SharedState};
-pub use store::{NewSession, Store};
+pub use store::{LISTENER_NAME, NewSession, Store};

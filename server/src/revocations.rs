@@ -1,6 +1,6 @@
 //! Revocations made by other instances on the same PostgreSQL database, heard through `LISTEN`: each drops the
-//! session from this instance's live cache at once. The listening connection is asked to answer every two
-//! seconds, so one dropped silently (by a NAT or a proxy) is noticed within three. While the channel is down,
+//! session from this instance's live cache at once. The listening connection (one of its own) is asked to answer
+//! every two seconds, so one dropped silently (by a NAT or a proxy) is noticed within five. While the channel is down,
 //! the cache falls back to re-reading every session after
 //! [`RECHECK_SECONDS`](crate::auth::live_sessions::RECHECK_SECONDS), and the log says so.
 
@@ -16,21 +16,23 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// How often the listening connection is asked to answer: a connection a NAT or a proxy dropped without a word
 /// would otherwise keep this instance believing it hears every revocation.
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
-/// How long a heartbeat may take before the connection counts as lost.
-const HEARTBEAT_WAIT: Duration = Duration::from_secs(1);
+/// How long a heartbeat (or connecting and `LISTEN`) may take before the connection counts as lost.
+const HEARTBEAT_WAIT: Duration = Duration::from_secs(3);
 
 /// Listens for as long as the server lives.
 pub async fn listen(app: Weak<AppState>) {
     let mut announced_loss = false;
     loop {
-        let Some(pool) = app.upgrade().and_then(|app| app.store.postgres().cloned()) else { return };
+        let Some(pool) = app.upgrade().and_then(|app| app.store.listening().cloned()) else { return };
         let listener = async {
             let mut listener = PgListener::connect_with(&pool).await?;
+            // A lost connection ends this listener, and the loop below starts another: never a silent reconnect.
+            listener.eager_reconnect(false);
             listener.listen(REVOCATIONS_CHANNEL).await?;
             Ok::<_, sqlx::Error>(listener)
         };
-        match listener.await {
-            Ok(mut listener) => {
+        match tokio::time::timeout(HEARTBEAT_WAIT, listener).await {
+            Ok(Ok(mut listener)) => {
                 if let Some(app) = app.upgrade() {
                     // Whatever was announced while nobody listened is lost: read every session again.
                     app.live_sessions.forget_all();
@@ -58,9 +60,16 @@ pub async fn listen(app: Weak<AppState>) {
                                 HEARTBEAT_WAIT,
                                 sqlx::query("SELECT 1").execute(&mut listener),
                             );
-                            if !matches!(answered.await, Ok(Ok(_))) {
-                                tracing::warn!("the revocation channel's connection stopped answering");
-                                break;
+                            match answered.await {
+                                Ok(Ok(_)) => {}
+                                Ok(Err(error)) => {
+                                    tracing::warn!(%error, "the revocation channel's connection failed");
+                                    break;
+                                }
+                                Err(_) => {
+                                    tracing::warn!("the revocation channel's connection stopped answering");
+                                    break;
+                                }
                             }
                             continue;
                         }
@@ -69,7 +78,8 @@ pub async fn listen(app: Weak<AppState>) {
                     app.live_sessions.forget(notification.payload());
                 }
             }
-            Err(error) => tracing::debug!(%error, "cannot listen for revocations"),
+            Ok(Err(error)) => tracing::debug!(%error, "cannot listen for revocations"),
+            Err(_) => tracing::debug!("cannot listen for revocations: no answer"),
         }
         let Some(app) = app.upgrade() else { return };
         app.live_sessions.set_listening(false);

@@ -93,6 +93,15 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     if store.is_postgres() {
         agree_on_the_secret(&store, &secret, previous.as_deref()).await?;
     }
+    // What the previous secret signed lives one access lifetime (or one grace window) from the first start that
+    // named it, however often the server starts again with it.
+    let previous_until = match &previous {
+        Some(previous) => {
+            let started = store.rotation_started_at(&fingerprint(previous), config.clock.now()).await?;
+            Some(started + config.settings.access_token_ttl.max(config.settings.refresh_grace))
+        }
+        None => None,
+    };
     let created_demo_account = config.demo_account && store.user_count().await? == 0;
     if created_demo_account {
         let demo = NewUser {
@@ -111,8 +120,6 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         .map_err(StartupError::PasswordChecks)?;
     // On PostgreSQL the limits hold across every instance on the database.
     let throttle = if store.is_postgres() { Throttle::shared(store.clone()) } else { Throttle::in_memory() };
-    // What the previous secret signed lives one access lifetime (or one grace window) at most.
-    let previous_until = config.clock.now() + settings.access_token_ttl.max(settings.refresh_grace);
     let mut access_tokens = AccessTokens::new(
         &derive_key(&secret, ACCESS_TOKEN_KEY),
         &settings.issuer,
@@ -121,7 +128,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     );
     let mut refresh_tokens = RefreshTokens::new(derive_key(&secret, SEAL_KEY));
     let mut devices = DeviceCookies::new(derive_key(&secret, DEVICE_KEY));
-    if let Some(previous) = &previous {
+    if let (Some(previous), Some(previous_until)) = (&previous, previous_until) {
         access_tokens = access_tokens.accepting_previous(&derive_key(previous, ACCESS_TOKEN_KEY), previous_until);
         refresh_tokens = refresh_tokens.accepting_previous(derive_key(previous, SEAL_KEY), previous_until);
         devices = devices.accepting_previous(derive_key(previous, DEVICE_KEY), previous_until);
@@ -154,17 +161,16 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
 /// database keeps a fingerprint of it. The first instance records its own; a later one must match it, or match
 /// with its `--previous-secret` (a rotation, which records the new one).
 async fn agree_on_the_secret(store: &Store, secret: &[u8], previous: Option<&[u8]>) -> Result<(), StartupError> {
-    let fingerprint = |secret: &[u8]| {
-        derive_key(secret, FINGERPRINT_KEY)[..8].iter().map(|byte| format!("{byte:02x}")).collect::<String>()
-    };
     let ours = fingerprint(secret);
-    match store.secret_fingerprint().await? {
-        Some(stored) if stored == ours => Ok(()),
-        Some(stored) if previous.is_none_or(|previous| fingerprint(previous) != stored) => {
-            Err(StartupError::SecretMismatch { stored, ours })
-        }
-        _ => Ok(store.set_secret_fingerprint(&ours).await?),
+    match store.agree_on_secret(&ours, previous.map(fingerprint).as_deref()).await? {
+        None => Ok(()),
+        Some(stored) => Err(StartupError::SecretMismatch { stored, ours }),
     }
+}
+
+/// Eight bytes of a key derived from the secret, in hex: names a secret without revealing it.
+fn fingerprint(secret: &[u8]) -> String {
+    derive_key(secret, FINGERPRINT_KEY)[..8].iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Deletes ended sessions every few minutes, for as long as the server lives.

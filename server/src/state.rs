@@ -18,6 +18,9 @@ use crate::store::{ForgetBefore, Store};
 
 pub type SharedState = Arc<AppState>;
 
+/// How long a stopping server waits for database connections still in use.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct AppState {
     pub store: Store,
     pub access_tokens: AccessTokens,
@@ -47,7 +50,7 @@ impl AppState {
     /// requests in flight are answered.
     pub async fn shut_down(&self) {
         self.stopping.send_replace(true);
-        self.store.close().await;
+        self.store.close(CLOSE_WAIT).await;
     }
 
     /// Deletes the sessions that ended and their tokens; the server runs it every few minutes.

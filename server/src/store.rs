@@ -19,8 +19,12 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-/// How long a connection to PostgreSQL may take before start-up says so (and a request waits for a pooled one).
+/// How long a connection to PostgreSQL may take before start-up says so.
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
+/// How long a request waits for a pooled connection before it is answered `503` (a burst beyond the pool).
+const POOL_WAIT: Duration = Duration::from_secs(10);
+/// The `application_name` of the listening connection.
+pub const LISTENER_NAME: &str = "session-server listener";
 
 #[derive(Clone)]
 enum Pool {
@@ -67,6 +71,9 @@ pub struct PoolStats {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// On PostgreSQL, the one connection `LISTEN` uses, apart from the requests' pool (named, so an operator
+    /// and a test can tell it in `pg_stat_activity`).
+    listening: Option<PgPool>,
     waits: Arc<AtomicU64>,
 }
 
@@ -85,10 +92,14 @@ impl Store {
                     ))
                 })??;
             probe.close().await?;
+            let listening = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(CONNECT_WAIT)
+                .connect_lazy_with(options.clone().application_name(LISTENER_NAME));
             let pool =
-                PgPoolOptions::new().max_connections(16).acquire_timeout(CONNECT_WAIT).connect_with(options).await?;
+                PgPoolOptions::new().max_connections(16).acquire_timeout(POOL_WAIT).connect_with(options).await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-            return Ok(Self { pool: Pool::Postgres(pool), waits: Arc::default() });
+            return Ok(Self { pool: Pool::Postgres(pool), listening: Some(listening), waits: Arc::default() });
         }
         let path = database_url.strip_prefix("sqlite://").unwrap_or(database_url);
         Self::open(Path::new(path)).await
@@ -98,11 +109,19 @@ impl Store {
         matches!(self.pool, Pool::Postgres(_))
     }
 
-    /// Closes the pool: waits for the connections in use to come back, then closes them all.
-    pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
-            Pool::Postgres(pool) => pool.close().await,
+    /// Closes the pools: waits for the connections in use to come back (for `wait` at most), then closes them.
+    pub async fn close(&self, wait: Duration) {
+        let closing = async {
+            if let Some(listening) = &self.listening {
+                listening.close().await;
+            }
+            match &self.pool {
+                Pool::Sqlite(pool) => pool.close().await,
+                Pool::Postgres(pool) => pool.close().await,
+            }
+        };
+        if tokio::time::timeout(wait, closing).await.is_err() {
+            tracing::warn!("stopping: database connections still busy are dropped");
         }
     }
 
@@ -111,12 +130,9 @@ impl Store {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
     }
 
-    /// The PostgreSQL pool, for `LISTEN`.
-    pub fn postgres(&self) -> Option<&PgPool> {
-        match &self.pool {
-            Pool::Postgres(pool) => Some(pool),
-            Pool::Sqlite(_) => None,
-        }
+    /// On PostgreSQL, the pool of the one connection that `LISTEN`s.
+    pub fn listening(&self) -> Option<&PgPool> {
+        self.listening.as_ref()
     }
 
     pub fn pool_stats(&self) -> PoolStats {
@@ -148,7 +164,7 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool: Pool::Sqlite(pool), waits: Arc::default() })
+        Ok(Self { pool: Pool::Sqlite(pool), listening: None, waits: Arc::default() })
     }
 }
 

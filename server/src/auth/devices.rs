@@ -9,13 +9,15 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
+use crate::auth::tokens::PreviousKey;
+
 const NONCE_BYTES: usize = 16;
 
 /// Issues and checks device cookies' values under a key of their own.
 pub struct DeviceCookies {
     key: Vec<u8>,
-    /// The previous secret's key, still accepted until the moment given (a secret rotation).
-    previous: Option<(Vec<u8>, i64)>,
+    /// The previous secret's key, during a rotation.
+    previous: Option<PreviousKey<Vec<u8>>>,
 }
 
 /// A device cookie that checked out for the account it names: its nonce is the device's throttle key.
@@ -36,7 +38,7 @@ impl DeviceCookies {
     /// Also accepts cookies signed with `previous_key` until `until`.
     #[must_use]
     pub fn accepting_previous(mut self, previous_key: Vec<u8>, until: i64) -> Self {
-        self.previous = Some((previous_key, until));
+        self.previous = Some(PreviousKey::new(previous_key, until));
         self
     }
 
@@ -55,7 +57,7 @@ impl DeviceCookies {
     pub fn check(&self, value: &str, username: &str, now: i64) -> Option<KnownDevice> {
         let (claim, signature) = value.rsplit_once('.')?;
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        let previous = self.previous.as_ref().filter(|(_, until)| now < *until).map(|(key, _)| key.as_slice());
+        let previous = self.previous.as_ref().and_then(|previous| previous.at(now)).map(Vec::as_slice);
         std::iter::once(self.key.as_slice())
             .chain(previous)
             .find(|key| mac(key, claim).verify_slice(&signature).is_ok())?;

@@ -34,8 +34,8 @@ pub struct AccessClaims {
 pub struct AccessTokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    /// The previous secret's key, accepted until the moment given (a secret rotation).
-    previous: Option<(DecodingKey, i64)>,
+    /// The previous secret's key, during a rotation.
+    previous: Option<PreviousKey<DecodingKey>>,
     validation: Validation,
     issuer: String,
     audience: String,
@@ -73,7 +73,7 @@ impl AccessTokens {
     /// live one access lifetime at most).
     #[must_use]
     pub fn accepting_previous(mut self, previous_key: &[u8], until: i64) -> Self {
-        self.previous = Some((DecodingKey::from_secret(previous_key), until));
+        self.previous = Some(PreviousKey::new(DecodingKey::from_secret(previous_key), until));
         self
     }
 
@@ -105,10 +105,13 @@ impl AccessTokens {
             return is_current(&claims, now).then_some(claims);
         }
         // `validation` admits HS256 alone; the type is checked on the header decode already parsed.
-        let previous = self.previous.as_ref().filter(|(_, until)| now < *until).map(|(key, _)| key);
-        let data = std::iter::once(&self.decoding)
-            .chain(previous)
-            .find_map(|key| jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).ok())?;
+        let decode = |key| jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).ok();
+        let data = decode(&self.decoding).or_else(|| {
+            // The previous secret's tokens, inside its window only, and none that would outlive it (a token minted
+            // with a leaked old secret cannot reach past the rotation).
+            let previous = self.previous.as_ref()?;
+            decode(previous.at(now)?).filter(|data| data.claims.exp <= previous.until)
+        })?;
         if data.header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) || !is_current(&data.claims, now) {
             return None;
         }
@@ -138,8 +141,8 @@ fn is_current(claims: &AccessClaims, now: i64) -> bool {
 /// soon as the child is rotated.
 pub struct RefreshTokens {
     seal_key: Vec<u8>,
-    /// The previous secret's seal key, tried until the moment given (a secret rotation).
-    previous: Option<(Vec<u8>, i64)>,
+    /// The previous secret's seal key, during a rotation.
+    previous: Option<PreviousKey<Vec<u8>>>,
 }
 
 pub struct IssuedRefreshToken {
@@ -155,7 +158,7 @@ impl RefreshTokens {
     /// Also opens seals made with `previous_key` until `until` (children sealed just before a secret rotation).
     #[must_use]
     pub fn accepting_previous(mut self, previous_key: Vec<u8>, until: i64) -> Self {
-        self.previous = Some((previous_key, until));
+        self.previous = Some(PreviousKey::new(previous_key, until));
         self
     }
 
@@ -178,7 +181,7 @@ impl RefreshTokens {
         if sealed.len() != REFRESH_TOKEN_BYTES {
             return None;
         }
-        let previous = self.previous.as_ref().filter(|(_, until)| now < *until).map(|(key, _)| key.as_slice());
+        let previous = self.previous.as_ref().and_then(|previous| previous.at(now)).map(Vec::as_slice);
         std::iter::once(self.seal_key.as_slice()).chain(previous).find_map(|key| {
             let plaintext = URL_SAFE_NO_PAD.encode(xor(sealed, &pad(key, parent)));
             let hash = digest(&plaintext);
@@ -199,6 +202,24 @@ pub fn digest(token: &str) -> Vec<u8> {
 
 fn xor(data: &[u8], pad: &[u8]) -> Vec<u8> {
     data.iter().zip(pad).map(|(a, b)| a ^ b).collect()
+}
+
+/// A key of the secret used before a rotation, still accepted until a moment (one access lifetime after the
+/// rotation began).
+pub struct PreviousKey<K> {
+    key: K,
+    until: i64,
+}
+
+impl<K> PreviousKey<K> {
+    pub fn new(key: K, until: i64) -> Self {
+        Self { key, until }
+    }
+
+    /// The key, while `now` is inside its window.
+    pub fn at(&self, now: i64) -> Option<&K> {
+        (now < self.until).then_some(&self.key)
+    }
 }
 
 /// Separate keys for separate jobs, all derived from the one configured secret.

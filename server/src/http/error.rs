@@ -35,8 +35,10 @@ pub enum ApiError {
     Csrf,
     #[error("No such resource.")]
     NotFound,
+    #[error("The server is busy. Try again in a moment.")]
+    DatabaseBusy,
     #[error("storage failure")]
-    Storage(#[from] sqlx::Error),
+    Storage(#[source] sqlx::Error),
     #[error("cannot sign the access token")]
     Signing(#[from] jsonwebtoken::errors::Error),
     #[error("cannot check the password")]
@@ -50,7 +52,7 @@ impl ApiError {
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
             Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts),
-            Self::ServerBusy { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServerBusy),
+            Self::ServerBusy { .. } | Self::DatabaseBusy => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServerBusy),
             Self::SessionExpired => (StatusCode::FORBIDDEN, ErrorCode::SessionExpired),
             Self::RefreshTokenReused => (StatusCode::FORBIDDEN, ErrorCode::RefreshTokenReused),
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken),
@@ -59,6 +61,19 @@ impl ApiError {
             Self::Storage(_) | Self::Signing(_) | Self::PasswordChecks(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
             }
+        }
+    }
+}
+
+/// Every database connection stayed in use for the pool's whole wait: a burst, not a failure (`503`, not `500`).
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut => {
+                tracing::warn!(event = "database_busy", "every database connection stayed in use");
+                Self::DatabaseBusy
+            }
+            error => Self::Storage(error),
         }
     }
 }
@@ -95,6 +110,9 @@ impl IntoResponse for ApiError {
             Self::TooManyAttempts { retry_after } | Self::ServerBusy { retry_after } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
+            Self::DatabaseBusy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
+            }
             // The session is over: the browser may drop its cookie too, in whichever form it holds it.
             Self::SessionExpired | Self::RefreshTokenReused => {
                 for cleared in cleared_refresh_cookies() {
@@ -104,5 +122,19 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_that_stayed_busy_is_a_503_to_retry_and_any_other_database_failure_a_500() {
+        let busy = ApiError::from(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        let failed = ApiError::from(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 use session_contract::{CSRF_HEADER, paths};
 
 use crate::auth::cookie_mode::CookieMode;
+use crate::auth::site_origin::SiteOrigin;
 use crate::http::routes;
 use crate::http::security::{self, content_security_policy};
 use crate::http::static_files;
@@ -51,7 +52,9 @@ pub async fn build(
         }
         router = router.merge(static_files::service(&dir));
     }
-    let https = app.settings.cookie_mode == CookieMode::Secure;
+    // Not for https://localhost: HSTS would pin every port of this machine's loopback name to HTTPS for a year.
+    let loopback = app.settings.public_origin.as_ref().is_some_and(SiteOrigin::is_loopback);
+    let https = app.settings.cookie_mode == CookieMode::Secure && !loopback;
     Ok(security::with_security_headers(router, app.content_security_policy.clone(), https)
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             // The path only: a query string could carry a token.

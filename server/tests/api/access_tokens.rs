@@ -145,6 +145,12 @@ async fn after_a_secret_rotation_the_previous_secrets_tokens_live_out_their_life
     let rotated = restart(Some(TEST_SECRET)).start().await;
     assert_eq!(rotated.user_status(&session.access_token).await, StatusCode::OK);
     let _ = rotated.rotate(&session.refresh_token).await;
+    // Inside the window, a token the old secret signs (someone who kept it) cannot outlive the window.
+    let claims = claims_of(&rotated, &session.access_token);
+    let now = rotated.app.now();
+    let far = with(&with(&claims, "iat", json!(now)), "exp", json!(now + 10_000));
+    let outliving = forge(&header(), &far, &access_signing_key_of(TEST_SECRET));
+    assert_eq!(rotated.user_status(&outliving).await, StatusCode::UNAUTHORIZED);
     // Once the previous secret's tokens have all expired, it signs nothing the server accepts.
     rotated.clock.advance(900);
     let claims = claims_of(&rotated, &session.access_token);
@@ -153,4 +159,7 @@ async fn after_a_secret_rotation_the_previous_secrets_tokens_live_out_their_life
     let under = |secret| forge(&header(), &fresh, &access_signing_key_of(secret));
     assert_eq!(rotated.user_status(&under(NEXT_SECRET)).await, StatusCode::OK, "the session is live");
     assert_eq!(rotated.user_status(&under(TEST_SECRET)).await, StatusCode::UNAUTHORIZED);
+    // Starting again with the old secret named does not open its window again.
+    let again = restart(Some(TEST_SECRET)).start().await;
+    assert_eq!(again.user_status(&under(TEST_SECRET)).await, StatusCode::UNAUTHORIZED);
 }

@@ -1,7 +1,7 @@
 //! CSRF and headers: security headers on every response, CORS only for configured origins.
 
 use reqwest::StatusCode;
-use session_server::{CookieMode, Settings};
+use session_server::{CookieMode, Settings, SiteOrigin};
 
 use crate::support::TestServer;
 
@@ -110,6 +110,11 @@ async fn over_https_browsers_are_told_to_keep_to_it_and_on_loopback_http_they_ar
     let loopback = TestServer::start(Settings { cookie_mode: CookieMode::LoopbackHttp, ..Settings::default() }).await;
     let answer = loopback.http.get(format!("{}/user", loopback.base)).send().await.unwrap();
     assert!(!answer.headers().contains_key("strict-transport-security"));
+    // https://localhost: HSTS would pin every port of the machine's loopback name to HTTPS for a year.
+    let local_https = Settings { public_origin: SiteOrigin::parse("https://localhost:8443"), ..Settings::default() };
+    let local_https = TestServer::start(local_https).await;
+    let answer = local_https.http.get(format!("{}/user", local_https.base)).send().await.unwrap();
+    assert!(!answer.headers().contains_key("strict-transport-security"));
 }
 
 #[tokio::test]
@@ -123,7 +128,7 @@ async fn liveness_and_readiness_answer_without_a_token() {
         assert_eq!(body, serde_json::json!({"status": status}), "{path}");
     }
     // Without its database the process is live and not ready.
-    server.app.store.close().await;
+    server.app.store.close(std::time::Duration::from_secs(5)).await;
     let live = server.http.get(format!("{}/health/live", server.base)).send().await.unwrap();
     assert_eq!(live.status(), StatusCode::OK);
     let ready = server.http.get(format!("{}/health/ready", server.base)).send().await.unwrap();

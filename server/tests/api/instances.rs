@@ -14,7 +14,7 @@ use session_server::{ServerConfig, Settings};
 use crate::support::{Launch, TEST_SECRET, TestServer, error_code, refresh_cookie};
 
 /// How long an instance may take to notice its listening connection gone, or to listen again.
-const LISTENING_CHANGES_WITHIN: Duration = Duration::from_secs(5);
+const LISTENING_CHANGES_WITHIN: Duration = Duration::from_secs(10);
 
 const NEEDS_POSTGRES: &str = "needs PostgreSQL: cargo xtask test starts a cluster and includes it";
 
@@ -124,8 +124,8 @@ async fn without_its_listening_connection_an_instance_falls_back_to_the_one_seco
         }
         // Only this test's database: other tests' instances listen in the same cluster.
         let own_listeners = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                             WHERE query LIKE 'LISTEN%' AND datname = current_database()";
-        sqlx::query(own_listeners).execute(&database).await.unwrap();
+                             WHERE application_name = $1 AND datname = current_database()";
+        sqlx::query(own_listeners).bind(session_server::LISTENER_NAME).execute(&database).await.unwrap();
         false
     })
     .await;
@@ -184,14 +184,13 @@ async fn a_sign_out_whose_client_hangs_up_is_revoked_and_announced_or_neither() 
     assert!(hung_up.is_err(), "answered while the row was held");
     holder.commit().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // The request was dropped before its transaction could commit: nothing was revoked, and both instances agree.
+    // (The old code revoked it after the lock was released, in a statement of its own, and never told A.)
     let revoked: Option<i64> =
         sqlx::query_scalar("SELECT revoked_at FROM sessions").fetch_one(&database).await.unwrap();
-    if revoked.is_some() {
-        let took = refused_within(&a, &session.access_token, Duration::from_millis(100)).await;
-        assert!(took.is_some(), "revoked in the database, and A was never told");
-    } else {
-        assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
-    }
+    assert_eq!(revoked, None, "revoked by a request that was dropped");
+    assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
+    assert_eq!(b.user_status(&session.access_token).await, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -259,8 +259,8 @@ pub struct ServedBinary {
     child: std::process::Child,
     pub base: String,
     /// Kept open: the server prints more lines after the first.
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-    _data_dir: tempfile::TempDir,
+    stdout_rest: std::io::BufReader<std::process::ChildStdout>,
+    data_dir: tempfile::TempDir,
 }
 
 impl ServedBinary {
@@ -280,11 +280,11 @@ impl ServedBinary {
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
         let base = first.trim().strip_prefix("Serving on ").expect("the address it serves on").to_owned();
-        Self { child, base, _stdout: stdout, _data_dir: data_dir }
+        Self { child, base, stdout_rest: stdout, data_dir }
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data_dir.path()
+        self.data_dir.path()
     }
 
     /// Sends the process a signal by name (`TERM`, `INT`), as an orchestrator would.
@@ -300,7 +300,7 @@ impl ServedBinary {
         while started.elapsed() < patience {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut printed = String::new();
-                self._stdout.read_to_string(&mut printed).unwrap();
+                self.stdout_rest.read_to_string(&mut printed).unwrap();
                 return Some((status, printed));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
