@@ -12,21 +12,25 @@ use crate::auth::cookie_mode::CookieMode;
 const DEVICE_COOKIE_SECONDS: i64 = 180 * 24 * 60 * 60;
 
 pub fn refresh_cookie(mode: CookieMode, token: &str, max_age: i64) -> HeaderValue {
-    cookie(mode, mode.cookie_name(), token, REFRESH_COOKIE_PATH, max_age)
+    header(&cookie(mode, mode.cookie_name(), token, REFRESH_COOKIE_PATH, max_age))
 }
 
 pub fn device_cookie(mode: CookieMode, value: &str) -> HeaderValue {
-    cookie(mode, mode.device_cookie_name(), value, DEVICE_COOKIE_PATH, DEVICE_COOKIE_SECONDS)
+    header(&cookie(mode, mode.device_cookie_name(), value, DEVICE_COOKIE_PATH, DEVICE_COOKIE_SECONDS))
 }
 
-fn cookie(mode: CookieMode, name: &'static str, value: &str, path: &'static str, max_age: i64) -> HeaderValue {
-    let cookie = Cookie::build((name, value))
+/// Every cookie of the server: `HttpOnly`, `SameSite=Strict`, `Secure` unless on loopback HTTP.
+fn cookie<'a>(mode: CookieMode, name: &'static str, value: &'a str, path: &'static str, max_age: i64) -> Cookie<'a> {
+    Cookie::build((name, value))
         .http_only(true)
         .secure(mode == CookieMode::Secure)
         .same_site(SameSite::Strict)
         .path(path)
         .max_age(time::Duration::seconds(max_age.max(0)))
-        .build();
+        .build()
+}
+
+fn header(cookie: &Cookie<'_>) -> HeaderValue {
     HeaderValue::from_str(&cookie.to_string()).expect("base64url values are valid header text")
 }
 
@@ -40,14 +44,8 @@ pub fn cleared_planted_refresh_cookies(mode: CookieMode, domains: &[&str]) -> Ve
     let mut cleared = Vec::new();
     for domain in domains {
         for path in PLANTED_COOKIE_PATHS {
-            let cookie = Cookie::build((mode.cookie_name(), ""))
-                .domain(domain.to_string())
-                .path(path)
-                .http_only(true)
-                .secure(mode == CookieMode::Secure)
-                .same_site(SameSite::Strict)
-                .max_age(time::Duration::ZERO)
-                .build();
+            let mut cookie = cookie(mode, mode.cookie_name(), "", path, 0);
+            cookie.set_domain(domain.to_string());
             if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
                 cleared.push(value);
             }
