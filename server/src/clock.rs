@@ -41,3 +41,67 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// An instance's clock set to its database's (PostgreSQL): the machine's time plus the offset last measured.
+/// Instances on one database then date rotations, grace windows, session ends and access tokens on one time, so
+/// a machine whose clock lags (or leads) can neither stretch a window nor start a session already over.
+pub struct DatabaseTime {
+    machine: Arc<dyn Clock>,
+    offset: AtomicI64,
+}
+
+impl DatabaseTime {
+    pub fn new(machine: Arc<dyn Clock>) -> Self {
+        Self { machine, offset: AtomicI64::new(0) }
+    }
+
+    pub fn machine_now(&self) -> i64 {
+        self.machine.now()
+    }
+
+    /// Follows the database's time `database_now`, read when the machine's clock said `machine_now`; returns
+    /// the offset now applied.
+    pub fn follow(&self, database_now: i64, machine_now: i64) -> i64 {
+        let offset = offset_for(database_now - machine_now);
+        self.offset.store(offset, Ordering::SeqCst);
+        offset
+    }
+}
+
+impl Clock for DatabaseTime {
+    fn now(&self) -> i64 {
+        self.machine.now() + self.offset.load(Ordering::SeqCst)
+    }
+}
+
+/// The correction for a machine `behind` seconds behind the database (negative: ahead): none within a second
+/// (both are read in whole seconds, so clocks in step can read a second apart), all of it beyond.
+fn offset_for(behind: i64) -> i64 {
+    if behind.abs() <= 1 { 0 } else { behind }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_machine_follows_the_database_beyond_a_second() {
+        for (behind, offset) in [(0, 0), (1, 0), (-1, 0), (2, 2), (-2, -2), (60, 60), (-3600, -3600)] {
+            assert_eq!(offset_for(behind), offset, "{behind} s behind");
+        }
+    }
+
+    #[test]
+    fn the_followed_time_is_the_machines_plus_the_offset() {
+        let machine = ManualClock::at(1_000);
+        let time = DatabaseTime::new(Arc::new(machine.clone()));
+        assert_eq!(time.now(), 1_000);
+        assert_eq!(time.follow(1_060, 1_000), 60);
+        assert_eq!(time.now(), 1_060);
+        machine.advance(5);
+        assert_eq!(time.now(), 1_065, "the machine's clock still moves it");
+        assert_eq!(time.follow(1_065, 1_005), 60);
+        assert_eq!(time.follow(1_006, 1_005), 0, "back in step");
+        assert_eq!(time.now(), 1_005);
+    }
+}

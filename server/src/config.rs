@@ -12,6 +12,9 @@ use crate::auth::cookie_mode::CookieMode;
 use crate::auth::site_origin::SiteOrigin;
 use crate::clock::{Clock, SystemClock};
 
+/// How often an instance on PostgreSQL sets its clock to the database's.
+pub const FOLLOW_DATABASE_CLOCK_EVERY: Duration = Duration::from_secs(60);
+
 pub const DEMO_USERNAME: &str = "demo";
 pub const DEMO_PASSWORD: &str = "correct-horse-battery";
 
@@ -179,7 +182,11 @@ pub struct ServerConfig {
     pub expose_metrics: bool,
     /// Create the demo account (with its published password) when the database has no user.
     pub demo_account: bool,
+    /// The machine's clock.
     pub clock: Arc<dyn Clock>,
+    /// On PostgreSQL, how often the instance sets its clock to the database's (also once at start); `None`:
+    /// never, for tests that move `clock` by hand.
+    pub follow_database_clock: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -194,6 +201,7 @@ impl ServerConfig {
             expose_metrics: false,
             demo_account: false,
             clock: Arc::new(SystemClock),
+            follow_database_clock: Some(FOLLOW_DATABASE_CLOCK_EVERY),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::auth::live_sessions::LiveSessions;
 use crate::auth::passwords::{CredentialError, NewUser, PasswordChecks, add_user};
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::{AccessTokens, RefreshTokens, derive_key};
+use crate::clock::{Clock, DatabaseTime};
 use crate::config::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, SettingsError};
 use crate::http::router::{self, InvalidOrigin};
 use crate::http::security::content_security_policy;
@@ -93,11 +94,20 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     if store.is_postgres() {
         agree_on_the_secret(&store, &secret, previous.as_deref()).await?;
     }
+    // On PostgreSQL every instance keeps the database's time, from the first thing it dates.
+    let (clock, followed): (Arc<dyn Clock>, _) = match config.follow_database_clock {
+        Some(every) if store.is_postgres() => {
+            let time = Arc::new(DatabaseTime::new(config.clock));
+            follow_the_database(&store, &time).await?;
+            (time.clone(), Some((time, every)))
+        }
+        _ => (config.clock, None),
+    };
     // What the previous secret signed lives one access lifetime (or one grace window) from the first start that
     // named it, however often the server starts again with it.
     let previous_until = match &previous {
         Some(previous) => {
-            let started = store.rotation_started_at(&fingerprint(previous), config.clock.now()).await?;
+            let started = store.rotation_started_at(&fingerprint(previous), clock.now()).await?;
             Some(started + config.settings.access_token_ttl.max(config.settings.refresh_grace))
         }
         None => None,
@@ -110,7 +120,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
             display_name: "Demo User",
             email: "demo@example.com",
         };
-        add_user(&store, demo, config.clock.now()).await.map_err(StartupError::DemoAccount)?;
+        add_user(&store, demo, clock.now()).await.map_err(StartupError::DemoAccount)?;
     }
 
     let index_html = config.static_dir.as_deref().map(|dir| dir.join("index.html"));
@@ -139,7 +149,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         refresh_tokens,
         devices,
         settings,
-        clock: config.clock,
+        clock,
         metrics: Metrics::default(),
         throttle,
         live_sessions: LiveSessions::default(),
@@ -153,6 +163,9 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
     tokio::spawn(sweep_periodically(Arc::downgrade(&app)));
     if app.store.is_postgres() {
         tokio::spawn(revocations::listen(Arc::downgrade(&app)));
+    }
+    if let Some((time, every)) = followed {
+        tokio::spawn(follow_the_database_periodically(Arc::downgrade(&app), time, every));
     }
     Ok((app, router))
 }
@@ -186,6 +199,35 @@ async fn sweep_periodically(app: Weak<AppState>) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(event = "sessions_swept", deleted, "deleted ended sessions"),
             Err(error) => tracing::warn!(%error, "cannot sweep ended sessions"),
+        }
+    }
+}
+
+/// Sets `time` to the database's, and says so when this machine's clock is off by more than a second.
+async fn follow_the_database(store: &Store, time: &DatabaseTime) -> Result<(), sqlx::Error> {
+    let machine_now = time.machine_now();
+    let Some(database_now) = store.database_time().await? else { return Ok(()) };
+    let offset = time.follow(database_now, machine_now);
+    if offset != 0 {
+        tracing::warn!(
+            event = "clock_offset",
+            offset,
+            "this machine's clock is {offset} s behind the database's (negative: ahead); dating by the database's"
+        );
+    }
+    Ok(())
+}
+
+async fn follow_the_database_periodically(app: Weak<AppState>, time: Arc<DatabaseTime>, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        ticks.tick().await;
+        let Some(app) = app.upgrade() else { return };
+        if *app.stopping.borrow() {
+            return;
+        }
+        if let Err(error) = follow_the_database(&app.store, &time).await {
+            tracing::warn!(%error, "cannot read the database's time; keeping the last offset");
         }
     }
 }

@@ -109,6 +109,18 @@ impl Store {
         matches!(self.pool, Pool::Postgres(_))
     }
 
+    /// PostgreSQL's time, in whole seconds since the Unix epoch; `None` on SQLite, which has no clock other
+    /// than this machine's.
+    pub async fn database_time(&self) -> Result<Option<i64>, sqlx::Error> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(None),
+            Pool::Postgres(pool) => sqlx::query_scalar("SELECT FLOOR(EXTRACT(EPOCH FROM clock_timestamp()))::bigint")
+                .fetch_one(pool)
+                .await
+                .map(Some),
+        }
+    }
+
     /// Closes the pools: waits for the connections in use to come back (for `wait` at most), then closes them.
     pub async fn close(&self, wait: Duration) {
         let closing = async {

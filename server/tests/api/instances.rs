@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use session_server::testing::wait_until;
-use session_server::{ServerConfig, Settings};
+use session_server::{Clock, ServerConfig, Settings, SystemClock};
 
 use crate::support::{Launch, TEST_SECRET, TestServer, error_code, refresh_cookie};
 
@@ -303,4 +303,54 @@ async fn a_listening_connection_dropped_without_a_word_is_noticed_and_the_rechec
     // From then on A re-reads the session after a second, as on SQLite.
     a.clock.advance(session_server::RECHECK_SECONDS);
     assert_eq!(a.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A machine whose clock runs `lag` seconds behind (NTP stopped, a VM resumed): real time, shifted.
+struct LaggingClock(i64);
+
+impl Clock for LaggingClock {
+    fn now(&self) -> i64 {
+        SystemClock.now() - self.0
+    }
+}
+
+/// A, whose clock is right, and B, whose machine's clock lags a minute, on one database; both keep real time.
+async fn one_instance_lagging(settings: Settings) -> (TestServer, TestServer) {
+    let right = Launch { machine_clock: Some(Arc::new(SystemClock)), ..Launch::new(settings.clone()) }.start().await;
+    assert!(right.database_url.is_some(), "{NEEDS_POSTGRES}");
+    let lagging = Launch {
+        database_url: right.database_url.clone(),
+        machine_clock: Some(Arc::new(LaggingClock(60))),
+        ..Launch::new(settings)
+    }
+    .start()
+    .await;
+    (right, lagging)
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn an_instance_whose_clock_lags_cannot_stretch_the_grace_window() {
+    let (right, lagging) = one_instance_lagging(Settings { refresh_grace: 1, ..Settings::default() }).await;
+    let session = right.sign_in().await;
+    right.rotate(&session.refresh_token).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // By the database's clock the grace ended over a second ago: the rotated token again is reuse, wherever it
+    // lands (the lagging machine believes it was rotated a minute from now, inside the grace).
+    assert_eq!(error_code(lagging.refresh(&session.refresh_token).await).await.1, "refresh_token_reused");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn an_instance_whose_clock_lags_neither_stretches_a_session_nor_starts_one_already_over() {
+    let settings = Settings { access_token_ttl: 1, session_ttl: 2, ..Settings::default() };
+    let (right, lagging) = one_instance_lagging(settings).await;
+    let session = right.sign_in().await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    assert_eq!(error_code(lagging.refresh(&session.refresh_token).await).await.1, "session_expired");
+    // And what it issues is dated by the database: a session it starts, and its access token, are not born
+    // a minute old (over at once elsewhere).
+    let started_there = lagging.sign_in().await;
+    assert_eq!(right.user_status(&started_there.access_token).await, StatusCode::OK);
+    assert_eq!(right.refresh(&started_there.refresh_token).await.status(), StatusCode::OK);
 }

@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
 use session_server::testing::spawn_server_at;
 use session_server::{
-    ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, ServerConfig, Settings, SharedState,
+    Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, ServerConfig, Settings, SharedState,
 };
 use sha2::{Digest, Sha256};
 
@@ -51,7 +51,6 @@ pub struct Launch {
     pub secret: &'static str,
     /// The secret before `secret`, during a rotation.
     pub previous_secret: Option<&'static str>,
-    pub metrics: bool,
     /// Another server's data directory, to start again on its database.
     pub data_dir: Option<Arc<tempfile::TempDir>>,
     /// Another server's PostgreSQL database (a second instance, or a restart); by default a fresh one when the
@@ -59,6 +58,10 @@ pub struct Launch {
     pub database_url: Option<String>,
     /// Where to listen: `127.0.0.1:0` by default, `[::]:0` for a dual-stack listener.
     pub listen: std::net::SocketAddr,
+    pub metrics: bool,
+    /// A machine's clock that follows real time (one that lags, say) instead of `clock`, which then does not
+    /// move this server.
+    pub machine_clock: Option<Arc<dyn Clock>>,
 }
 
 impl Launch {
@@ -70,10 +73,11 @@ impl Launch {
             limits: ConnectionLimits::default(),
             secret: TEST_SECRET,
             previous_secret: None,
-            metrics: false,
             data_dir: None,
             database_url: None,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics: false,
+            machine_clock: None,
         }
     }
 
@@ -89,7 +93,14 @@ impl Launch {
         config.database_url = database_url.clone();
         config.settings = self.settings;
         config.static_dir = self.static_dir;
-        config.clock = Arc::new(self.clock.clone());
+        config.clock = match self.machine_clock {
+            Some(machine_clock) => machine_clock,
+            None => {
+                // The test moves the clock: the database's time must not move it back.
+                config.follow_database_clock = None;
+                Arc::new(self.clock.clone())
+            }
+        };
         config.signing_secret = Some(self.secret.to_owned());
         config.previous_secret = self.previous_secret.map(str::to_owned);
         config.expose_metrics = self.metrics;
