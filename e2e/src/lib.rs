@@ -23,8 +23,8 @@ use session_server::{ConnectionLimits, ServerConfig, Settings};
 pub struct TestServer {
     pub base_url: String,
     pub app: session_server::SharedState,
-    /// Every instance's own address: one, or two behind the round-robin proxy at `base_url`.
-    instances: Vec<String>,
+    /// Every instance's `/metrics` (one instance, or two behind the proxy at `base_url`), on its own listener.
+    metrics: Vec<String>,
     _data_dirs: Vec<tempfile::TempDir>,
     /// Keeps the round-robin proxy's counters alive with it.
     _proxy: Option<FaultProxy>,
@@ -61,13 +61,13 @@ impl TestServer {
         let count = if database_url.is_some() { 2 } else { 1 };
         let mut apps = Vec::new();
         let mut instances = Vec::new();
+        let mut metrics = Vec::new();
         let mut data_dirs = Vec::new();
         for _ in 0..count {
             let data_dir = tempfile::tempdir().expect("a temporary data directory");
             let mut config = ServerConfig::new(data_dir.path());
             config.settings = settings.clone();
             config.static_dir = Some(app_dir.clone());
-            config.expose_metrics = true;
             config.demo_account = true;
             config.database_url = database_url.clone();
             config.signing_secret = Some(SHARED_SECRET.to_owned());
@@ -76,18 +76,19 @@ impl TestServer {
             let server = spawn_server(config, ConnectionLimits::default()).await.expect("the server starts");
             apps.push(server.app);
             instances.push(server.base_url);
+            metrics.push(server.metrics_url);
             data_dirs.push(data_dir);
         }
         let proxy = if count > 1 { Some(FaultProxy::round_robin(&instances).await) } else { None };
         let base_url = proxy.as_ref().map_or_else(|| instances[0].clone(), |proxy| proxy.base_url.clone());
-        Self { base_url, app: apps.swap_remove(0), instances, _data_dirs: data_dirs, _proxy: proxy }
+        Self { base_url, app: apps.swap_remove(0), metrics, _data_dirs: data_dirs, _proxy: proxy }
     }
 
     /// The value of one labelled counter from `GET /metrics`, summed over the instances.
     pub async fn counter(&self, series: &str) -> u64 {
         let mut total = 0;
-        for instance in &self.instances {
-            let text = http_get(&format!("{instance}/metrics")).await;
+        for metrics in &self.metrics {
+            let text = http_get(metrics).await;
             total += text
                 .lines()
                 .find_map(|line| line.strip_prefix(series)?.trim().parse::<u64>().ok())

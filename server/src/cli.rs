@@ -12,7 +12,10 @@ use ipnet::IpNet;
 
 use crate::auth::site_origin::SiteOrigin;
 use crate::config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings};
-use crate::{CookieMode, build_app, raise_open_file_limit, serve_until};
+use crate::{CookieMode, build_app, metrics_router, raise_open_file_limit, serve, serve_until};
+
+/// The port OpenTelemetry's Prometheus exporters use, on loopback.
+const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
 /// The reference auth API for the session app; with no command, it serves.
 #[derive(Parser)]
@@ -90,9 +93,13 @@ struct ServeArgs {
     /// Another origin allowed to call the API with credentials (repeatable).
     #[arg(long = "allowed-origin", env = "SESSION_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
-    /// Expose Prometheus counters at GET /metrics.
+    /// Serve Prometheus counters at GET /metrics on --metrics-addr (never on the public listener).
     #[arg(long, env = "SESSION_METRICS")]
     metrics: bool,
+    /// Where /metrics listens with --metrics: loopback by default, for a scraper on the same machine (or a
+    /// sidecar); a private interface's address otherwise.
+    #[arg(long, env = "SESSION_METRICS_ADDR", default_value = DEFAULT_METRICS_ADDR)]
+    metrics_addr: SocketAddr,
     /// Create the demo account (published password) if the database has no user. For trying the app only.
     #[arg(long, env = "SESSION_DEMO")]
     demo: bool,
@@ -189,14 +196,26 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
     config.static_dir = Some(args.static_dir);
     config.signing_secret = args.secret;
     config.previous_secret = args.previous_secret;
-    config.expose_metrics = args.metrics;
     config.demo_account = args.demo;
     let (app, router) = build_app(config).await.map_err(|error| error_chain(&error))?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", args.addr))?;
     let address = listener.local_addr().map_err(|error| error.to_string())?;
+    let metrics = if args.metrics {
+        let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+            .await
+            .map_err(|error| format!("cannot listen on {} for /metrics: {error}", args.metrics_addr))?;
+        let address = listener.local_addr().map_err(|error| error.to_string())?;
+        Some((listener, address))
+    } else {
+        None
+    };
     println!("Serving on http://{address}");
+    if let Some((listener, address)) = metrics {
+        println!("Metrics on http://{address}{}", session_contract::paths::METRICS);
+        tokio::spawn(serve(listener, metrics_router(&app), ConnectionLimits::default()));
+    }
     println!("{}", cookie_mode.describe());
     if app.created_demo_account {
         println!("Created the demo account: username `{DEMO_USERNAME}`, password `{DEMO_PASSWORD}`");
@@ -248,4 +267,20 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn metrics_listen_on_loopback_unless_told_otherwise() {
+        let cli = Cli::try_parse_from(["session-server", "--metrics"]).unwrap();
+        assert!(cli.serve.metrics);
+        assert_eq!(cli.serve.metrics_addr, SocketAddr::from(([127, 0, 0, 1], 9464)));
+        let cli = Cli::try_parse_from(["session-server", "--metrics", "--metrics-addr", "10.0.0.5:9100"]).unwrap();
+        assert_eq!(cli.serve.metrics_addr, SocketAddr::from(([10, 0, 0, 5], 9100)));
+    }
 }

@@ -179,7 +179,6 @@ pub struct ServerConfig {
     /// The secret used before `signing_secret` (a rotation): what it signed is still accepted for one access
     /// lifetime after the start, so nobody is signed out by the change.
     pub previous_secret: Option<String>,
-    pub expose_metrics: bool,
     /// Create the demo account (with its published password) when the database has no user.
     pub demo_account: bool,
     /// The machine's clock.
@@ -198,7 +197,6 @@ impl ServerConfig {
             static_dir: None,
             signing_secret: None,
             previous_secret: None,
-            expose_metrics: false,
             demo_account: false,
             clock: Arc::new(SystemClock),
             follow_database_clock: Some(FOLLOW_DATABASE_CLOCK_EVERY),

@@ -23,6 +23,7 @@ pub use auth::site_origin::SiteOrigin;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings, SettingsError};
 pub use http::openapi::openapi;
+pub use http::router::metrics as metrics_router;
 pub use http::serve::{raise_open_file_limit, serve, serve_until};
 pub use startup::{StartupError, build_app};
 pub use state::{AppState, SharedState};

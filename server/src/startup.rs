@@ -159,7 +159,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         created_demo_account,
         stopping: tokio::sync::watch::Sender::new(false),
     });
-    let router = router::build(&app, config.static_dir, config.expose_metrics).await?;
+    let router = router::build(&app, config.static_dir).await?;
     tokio::spawn(sweep_periodically(Arc::downgrade(&app)));
     if app.store.is_postgres() {
         tokio::spawn(revocations::listen(Arc::downgrade(&app)));

@@ -10,7 +10,9 @@ use std::time::Duration;
 use axum::Router;
 use sqlx::PgPool;
 
-use crate::{ConnectionLimits, ServerConfig, SettingsError, SharedState, StartupError, build_app, serve};
+use crate::{
+    ConnectionLimits, ServerConfig, SettingsError, SharedState, StartupError, build_app, metrics_router, serve,
+};
 
 /// A server started by [`spawn_server`]: it runs until the runtime ends.
 pub struct RunningServer {
@@ -20,6 +22,8 @@ pub struct RunningServer {
     pub address: SocketAddr,
     /// `http://<address>`.
     pub base_url: String,
+    /// `http://<loopback address>/metrics`: the counters, on a listener of their own (as `--metrics-addr`).
+    pub metrics_url: String,
 }
 
 /// Builds the server from `config` as the binary does and serves it on an ephemeral loopback port with `limits`.
@@ -45,7 +49,9 @@ pub async fn spawn_server_at(
     let (app, router) = build_app(config).await?;
     let address = serve_at(listen, router, limits).await?;
     let reachable = SocketAddr::from(([127, 0, 0, 1], address.port()));
-    Ok(RunningServer { app, address, base_url: format!("http://{reachable}") })
+    let metrics = serve_on_loopback(metrics_router(&app), ConnectionLimits::default()).await?;
+    let metrics_url = format!("http://{metrics}{}", session_contract::paths::METRICS);
+    Ok(RunningServer { app, address, base_url: format!("http://{reachable}"), metrics_url })
 }
 
 /// Serves `router` (the real one, or a stand-in to measure against) on an ephemeral loopback port.

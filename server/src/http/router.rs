@@ -1,4 +1,5 @@
-//! The assembled router: the API with its middleware where it applies, `/metrics`, and the built app.
+//! The assembled routers: the API with its middleware where it applies and the built app, for the public
+//! listener; `/metrics`, for a listener of its own.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,11 +28,7 @@ const MAX_BODY_BYTES: usize = 8 * 1024;
 #[error("the allowed origin {0:?} is not an origin such as https://app.example")]
 pub struct InvalidOrigin(String);
 
-pub async fn build(
-    app: &SharedState,
-    static_dir: Option<PathBuf>,
-    expose_metrics: bool,
-) -> Result<Router, InvalidOrigin> {
+pub async fn build(app: &SharedState, static_dir: Option<PathBuf>) -> Result<Router, InvalidOrigin> {
     // Each middleware only where it applies, so a GET /user pays for neither CSRF checks nor CORS.
     let state_changing =
         routes::state_changing().route_layer(middleware::from_fn_with_state(app.clone(), security::refuse_cross_site));
@@ -39,9 +36,6 @@ pub async fn build(
     let mut api = security::with_api_headers(state_changing.merge(reads).merge(routes::health()));
     if !app.settings.allowed_origins.is_empty() {
         api = api.layer(cors_for(&app.settings.allowed_origins)?);
-    }
-    if expose_metrics {
-        api = api.route(paths::METRICS, get(metrics));
     }
     let mut router = api.layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     if let Some(dir) = static_dir {
@@ -100,9 +94,15 @@ async fn serve_app_to_navigations(State(app): State<SharedState>, request: Reque
     }
 }
 
-async fn metrics(State(app): State<SharedState>) -> impl IntoResponse {
+/// `GET /metrics` alone, for the operators' listener (`--metrics-addr`), never the public one: the counters say
+/// how many sign-ins fail and how busy the database is, which is nobody else's business. Never stored.
+pub fn metrics(app: &SharedState) -> Router {
+    Router::new().route(paths::METRICS, get(render_metrics)).with_state(app.clone())
+}
+
+async fn render_metrics(State(app): State<SharedState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4"), (header::CACHE_CONTROL, "no-store")],
         app.metrics.render(app.store.pool_stats(), app.password_checks.stats()),
     )
 }

@@ -197,7 +197,7 @@ async fn a_data_directory_inside_the_served_directory_is_refused() {
 
 #[tokio::test]
 async fn a_stopping_server_finishes_the_refresh_in_flight_then_exits() {
-    let mut server = ServedBinary::start(&["--demo", "--metrics"]);
+    let mut server = ServedBinary::start(&["--demo", "--metrics", "--metrics-addr", "127.0.0.1:0"]);
     let http = reqwest::Client::new();
     let post = |path: &str| http.post(format!("{}{path}", server.base)).header("X-Requested-With", "fetch");
     let signed_in = post("/auth/login")
@@ -211,7 +211,7 @@ async fn a_stopping_server_finishes_the_refresh_in_flight_then_exits() {
     let outsider = sqlx::SqlitePool::connect(&database).await.unwrap();
     let lock = outsider.begin_with("BEGIN IMMEDIATE").await.unwrap();
     let refresh = tokio::spawn(post("/auth/refresh").header("Cookie", format!("refresh={token}")).send());
-    let metrics = format!("{}/metrics", server.base);
+    let metrics = server.metrics.clone().expect("/metrics");
     let in_flight = wait_until(Duration::from_secs(10), Duration::from_millis(10), async || {
         let text = http.get(&metrics).send().await.unwrap().text().await.unwrap();
         text.contains("session_db_connections{state=\"in_use\"} 1")
@@ -261,4 +261,18 @@ fn a_database_that_cannot_be_reached_is_told_at_once_with_its_cause() {
             assert!(started.elapsed() < Duration::from_secs(10), "{command:?} took {:?}", started.elapsed());
         }
     }
+}
+
+#[tokio::test]
+async fn metrics_listen_on_their_own_address_never_the_public_one_and_are_never_stored() {
+    let server = ServedBinary::start(&["--metrics", "--metrics-addr", "127.0.0.1:0"]);
+    let metrics = server.metrics.clone().expect("where /metrics listens");
+    assert!(metrics.starts_with("http://127.0.0.1:") && metrics.ends_with("/metrics"), "{metrics}");
+    assert!(!metrics.starts_with(&server.base), "a listener of its own");
+    let answer = reqwest::get(&metrics).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    assert!(answer.text().await.unwrap().contains("session_logins_total"));
+    let public = reqwest::get(format!("{}/metrics", server.base)).await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND, "the public listener does not show the counters");
 }

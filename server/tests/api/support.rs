@@ -58,7 +58,6 @@ pub struct Launch {
     pub database_url: Option<String>,
     /// Where to listen: `127.0.0.1:0` by default, `[::]:0` for a dual-stack listener.
     pub listen: std::net::SocketAddr,
-    pub metrics: bool,
     /// A machine's clock that follows real time (one that lags, say) instead of `clock`, which then does not
     /// move this server.
     pub machine_clock: Option<Arc<dyn Clock>>,
@@ -76,7 +75,6 @@ impl Launch {
             data_dir: None,
             database_url: None,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            metrics: false,
             machine_clock: None,
         }
     }
@@ -103,7 +101,6 @@ impl Launch {
         };
         config.signing_secret = Some(self.secret.to_owned());
         config.previous_secret = self.previous_secret.map(str::to_owned);
-        config.expose_metrics = self.metrics;
         config.demo_account = true;
         let server = spawn_server_at(config, self.limits, self.listen).await.unwrap();
         TestServer {
@@ -269,6 +266,8 @@ pub fn forge(header: &Value, claims: &Value, key: &[u8]) -> String {
 pub struct ServedBinary {
     child: std::process::Child,
     pub base: String,
+    /// Where `/metrics` listens, with `--metrics`.
+    pub metrics: Option<String>,
     /// Kept open: the server prints more lines after the first.
     stdout_rest: std::io::BufReader<std::process::ChildStdout>,
     data_dir: tempfile::TempDir,
@@ -291,7 +290,12 @@ impl ServedBinary {
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
         let base = first.trim().strip_prefix("Serving on ").expect("the address it serves on").to_owned();
-        Self { child, base, stdout_rest: stdout, data_dir }
+        let metrics = args.contains(&"--metrics").then(|| {
+            let mut second = String::new();
+            stdout.read_line(&mut second).unwrap();
+            second.trim().strip_prefix("Metrics on ").expect("where /metrics listens").to_owned()
+        });
+        Self { child, base, metrics, stdout_rest: stdout, data_dir }
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
