@@ -4,9 +4,11 @@ mod accessibility;
 mod devtools;
 mod engine;
 mod fault_proxy;
+mod tls_proxy;
 
 pub use engine::Engine;
 pub use fault_proxy::{Fault, FaultProxy};
+pub use tls_proxy::TlsProxy;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -17,17 +19,29 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use devtools::{DevTools, NetworkConditions};
 use session_server::testing::{free_port, fresh_postgres_database, spawn_server, wait_until};
-use session_server::{ConnectionLimits, ServerConfig, Settings};
+use session_server::{ConnectionLimits, CookieMode, ServerConfig, Settings, SiteOrigin};
 
 /// The server as `cargo xtask serve` runs it, on an ephemeral port with its own data directory.
 pub struct TestServer {
     pub base_url: String,
     pub app: session_server::SharedState,
+    /// The refresh cookie's name: `refresh` on loopback HTTP, `__Secure-refresh` behind the TLS proxy.
+    pub refresh_cookie: &'static str,
     /// Every instance's `/metrics` (one instance, or two behind the proxy at `base_url`), on its own listener.
     metrics: Vec<String>,
     _data_dirs: Vec<tempfile::TempDir>,
     /// Keeps the round-robin proxy's counters alive with it.
-    _proxy: Option<FaultProxy>,
+    _round_robin: Option<FaultProxy>,
+    /// nginx, in the production shape.
+    _tls_proxy: Option<TlsProxy>,
+}
+
+/// Instances started on one configuration, with what must live as long as they do.
+struct Instances {
+    apps: Vec<session_server::SharedState>,
+    urls: Vec<String>,
+    metrics: Vec<String>,
+    data_dirs: Vec<tempfile::TempDir>,
 }
 
 /// The folder screenshots are written to; unset, none is taken.
@@ -53,48 +67,74 @@ impl TestServer {
     }
 
     /// The server with another built app in front of it (the React original, for the load benchmark).
-    pub async fn serving(settings: Settings, app_dir: PathBuf) -> Self {
+    pub async fn serving(mut settings: Settings, app_dir: PathBuf) -> Self {
         let database_url = match std::env::var(TWO_INSTANCES_VARIABLE) {
             Ok(cluster) => Some(fresh_postgres_database(&cluster, "e2e").await.expect("a database of the test's own")),
             Err(_) => None,
         };
         let count = if database_url.is_some() { 2 } else { 1 };
-        let mut apps = Vec::new();
-        let mut instances = Vec::new();
-        let mut metrics = Vec::new();
-        let mut data_dirs = Vec::new();
-        for _ in 0..count {
-            let data_dir = tempfile::tempdir().expect("a temporary data directory");
-            let mut config = ServerConfig::new(data_dir.path());
-            config.settings = settings.clone();
-            config.static_dir = Some(app_dir.clone());
-            config.demo_account = true;
-            config.database_url = database_url.clone();
-            config.signing_secret = Some(SHARED_SECRET.to_owned());
-            // As `cargo xtask serve` runs it: plain HTTP on loopback, the cookie without `Secure`.
-            config.settings.cookie_mode = session_server::CookieMode::LoopbackHttp;
-            let server = spawn_server(config, ConnectionLimits::default()).await.expect("the server starts");
-            apps.push(server.app);
-            instances.push(server.base_url);
-            metrics.push(server.metrics_url);
-            data_dirs.push(data_dir);
+        // As `cargo xtask serve` runs it: plain HTTP on loopback, the cookie without `Secure`.
+        settings.cookie_mode = CookieMode::LoopbackHttp;
+        let Instances { mut apps, urls, metrics, data_dirs } =
+            Instances::start(count, &settings, ConnectionLimits::default(), &app_dir, database_url).await;
+        let proxy = if count > 1 { Some(FaultProxy::round_robin(&urls).await) } else { None };
+        let base_url = proxy.as_ref().map_or_else(|| urls[0].clone(), |proxy| proxy.base_url.clone());
+        Self {
+            base_url,
+            app: apps.swap_remove(0),
+            refresh_cookie: session_contract::LOOPBACK_REFRESH_COOKIE,
+            metrics,
+            _data_dirs: data_dirs,
+            _round_robin: proxy,
+            _tls_proxy: None,
         }
-        let proxy = if count > 1 { Some(FaultProxy::round_robin(&instances).await) } else { None };
-        let base_url = proxy.as_ref().map_or_else(|| instances[0].clone(), |proxy| proxy.base_url.clone());
-        Self { base_url, app: apps.swap_remove(0), metrics, _data_dirs: data_dirs, _proxy: proxy }
+    }
+
+    /// The production shape of docs/operations.md: two instances on one PostgreSQL database (`E2E_POSTGRES`)
+    /// behind nginx terminating TLS, each started with `--public-url https://…` and nginx as `--trusted-proxy`.
+    pub async fn behind_tls_proxy(mut settings: Settings) -> Self {
+        let cluster = std::env::var(TWO_INSTANCES_VARIABLE).unwrap_or_else(|_| {
+            panic!("{TWO_INSTANCES_VARIABLE} names no PostgreSQL cluster: run these tests with `cargo xtask test`")
+        });
+        let database_url = fresh_postgres_database(&cluster, "e2e").await.expect("a database of the test's own");
+        let port = TlsProxy::port();
+        let public_url = format!("https://127.0.0.1:{port}");
+        settings.public_origin = SiteOrigin::parse(&public_url);
+        settings.cookie_mode = CookieMode::for_public_url(&public_url).expect("an https:// public URL");
+        let nginx: ipnet::IpNet = "127.0.0.1/32".parse().expect("an address range");
+        settings.trusted_proxies = vec![nginx];
+        let limits = ConnectionLimits { unlimited_peers: vec![nginx], ..ConnectionLimits::default() };
+        let Instances { mut apps, urls, metrics, data_dirs } =
+            Instances::start(2, &settings, limits, &built_app_dir(), Some(database_url)).await;
+        let proxy = TlsProxy::start(port, &urls).await;
+        Self {
+            base_url: public_url,
+            app: apps.swap_remove(0),
+            refresh_cookie: session_contract::REFRESH_COOKIE,
+            metrics,
+            _data_dirs: data_dirs,
+            _round_robin: None,
+            _tls_proxy: Some(proxy),
+        }
     }
 
     /// The value of one labelled counter from `GET /metrics`, summed over the instances.
     pub async fn counter(&self, series: &str) -> u64 {
-        let mut total = 0;
+        self.counter_per_instance(series).await.into_iter().sum()
+    }
+
+    /// The value of one labelled counter from each instance's `GET /metrics`.
+    pub async fn counter_per_instance(&self, series: &str) -> Vec<u64> {
+        let mut values = Vec::new();
         for metrics in &self.metrics {
             let text = http_get(metrics).await;
-            total += text
-                .lines()
-                .find_map(|line| line.strip_prefix(series)?.trim().parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("no series {series} in:\n{text}"));
+            values.push(
+                text.lines()
+                    .find_map(|line| line.strip_prefix(series)?.trim().parse::<u64>().ok())
+                    .unwrap_or_else(|| panic!("no series {series} in:\n{text}")),
+            );
         }
-        total
+        values
     }
 
     pub async fn refreshes(&self) -> u64 {
@@ -103,6 +143,33 @@ impl TestServer {
             total += self.counter(&format!("session_refreshes_total{{outcome=\"{outcome}\"}}")).await;
         }
         total
+    }
+}
+
+impl Instances {
+    async fn start(
+        count: usize,
+        settings: &Settings,
+        limits: ConnectionLimits,
+        app_dir: &std::path::Path,
+        database_url: Option<String>,
+    ) -> Self {
+        let mut instances = Self { apps: Vec::new(), urls: Vec::new(), metrics: Vec::new(), data_dirs: Vec::new() };
+        for _ in 0..count {
+            let data_dir = tempfile::tempdir().expect("a temporary data directory");
+            let mut config = ServerConfig::new(data_dir.path());
+            config.settings = settings.clone();
+            config.static_dir = Some(app_dir.to_owned());
+            config.demo_account = true;
+            config.database_url = database_url.clone();
+            config.signing_secret = Some(SHARED_SECRET.to_owned());
+            let server = spawn_server(config, limits.clone()).await.expect("the server starts");
+            instances.apps.push(server.app);
+            instances.urls.push(server.base_url);
+            instances.metrics.push(server.metrics_url);
+            instances.data_dirs.push(data_dir);
+        }
+        instances
     }
 }
 
@@ -117,11 +184,16 @@ fn built_app_dir() -> PathBuf {
 
 /// `POST /auth/refresh` with `refresh_token` from outside the browser, as a thief with a copied cookie would;
 /// returns the answer's status (`403 Forbidden`).
-pub async fn refresh_from_outside(base_url: &str, refresh_token: &str) -> String {
-    let answer = reqwest::Client::new()
-        .post(format!("{base_url}{}", session_contract::paths::REFRESH))
+pub async fn refresh_from_outside(server: &TestServer, refresh_token: &str) -> String {
+    let client = if server._tls_proxy.is_some() {
+        TlsProxy::client_from(std::net::Ipv4Addr::LOCALHOST.into())
+    } else {
+        reqwest::Client::new()
+    };
+    let answer = client
+        .post(format!("{}{}", server.base_url, session_contract::paths::REFRESH))
         .header(session_contract::CSRF_HEADER, session_contract::CSRF_HEADER_VALUE)
-        .header("cookie", format!("{}={refresh_token}", session_contract::LOOPBACK_REFRESH_COOKIE))
+        .header("cookie", format!("{}={refresh_token}", server.refresh_cookie))
         .send()
         .await
         .expect("the server answers");
@@ -207,15 +279,16 @@ impl Browser {
 
     /// The refresh cookie the browser holds (WebDriver sees HttpOnly cookies; scripts never do). It is scoped
     /// to `/auth`, so this visits a page there and comes back to `return_to`.
-    pub async fn refresh_cookie(&self, base_url: &str, return_to: &str) -> Option<String> {
-        let auth_page = format!("{base_url}{}/", session_contract::REFRESH_COOKIE_PATH);
+    pub async fn refresh_cookie(
+        &self,
+        server: &TestServer,
+        return_to: &str,
+    ) -> Option<fantoccini::cookies::Cookie<'static>> {
+        let auth_page = format!("{}{}/", server.base_url, session_contract::REFRESH_COOKIE_PATH);
         self.client.goto(&auth_page).await.expect("a page under the cookie's path");
         let cookies = self.client.get_all_cookies().await.expect("the cookies");
-        self.client.goto(&format!("{base_url}{return_to}")).await.expect("back in the app");
-        cookies
-            .into_iter()
-            .find(|cookie| cookie.name() == session_contract::LOOPBACK_REFRESH_COOKIE)
-            .map(|cookie| cookie.value().to_owned())
+        self.client.goto(&format!("{}{return_to}", server.base_url)).await.expect("back in the app");
+        cookies.into_iter().find(|cookie| cookie.name() == server.refresh_cookie)
     }
 
     /// Chromium's own offline emulation (ChromeDriver's network conditions): requests fail at once, and the

@@ -186,7 +186,7 @@ async fn an_old_refresh_cookie_replayed_from_outside_ends_the_session_with_the_n
     let server = TestServer::start(Settings { refresh_grace: 0, ..short_access() }).await;
     let browser = Browser::launch().await;
     browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
-    let stolen = browser.refresh_cookie(&server.base_url, "/user").await.expect("a refresh cookie");
+    let stolen = browser.refresh_cookie(&server, "/user").await.expect("a refresh cookie").value().to_owned();
     browser.wait_for("[data-testid=display-name]").await;
 
     tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
@@ -195,7 +195,7 @@ async fn an_old_refresh_cookie_replayed_from_outside_ends_the_session_with_the_n
     // The page's own refresh has ended (its replays too) before the thief acts: otherwise a replay refused by the
     // revocation refreshes again, meets the reuse and leaves for /login before the click below.
     browser.wait_for(".actions button[aria-busy='false']").await;
-    assert!(refresh_from_outside(&server.base_url, &stolen).await.contains("403"), "reuse is refused");
+    assert!(refresh_from_outside(&server, &stolen).await.contains("403"), "reuse is refused");
     assert_eq!(counter(&server, "reused").await, 1);
 
     browser.click_button("Refresh").await;

@@ -61,6 +61,12 @@ impl TempCluster {
         self.dir.join("ca.crt")
     }
 
+    /// The folder holding `ca.crt`, and `server.crt` with `server.key` (for `localhost` and `127.0.0.1`): the
+    /// e2e suite's TLS proxy presents the same certificate.
+    pub fn certificates(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
         let program = format!("{BIN}/{program}");
         let mut command = if is_root() {

@@ -35,6 +35,8 @@ pub fn all() -> Result<(), String> {
     chromium()?;
     other_engines()?;
     debian_packages("PostgreSQL 15", &["/usr/lib/postgresql/15/bin/initdb"], &["postgresql"])?;
+    // The TLS proxy of the production-shaped e2e suite (docs/operations.md's configuration).
+    debian_packages("nginx", &["/usr/sbin/nginx"], &["nginx"])?;
     axe_core()
 }
 

@@ -66,6 +66,7 @@ pub fn run() -> Result<(), String> {
             tally.suite(&format!("end-to-end tests in {engine}"), captured(e2e_in(engine, &root)));
         }
         tally.suite("end-to-end tests on two instances", e2e_on_two_instances(&root));
+        e2e_behind_nginx(&mut tally, &root);
     } else {
         tally.fail("end-to-end tests (no built app)");
     }
@@ -150,12 +151,17 @@ fn e2e_in(engine: &str, root: &Path) -> std::process::Command {
     } else {
         e2e.arg("--");
     }
-    e2e.args(["--test-threads", "1"])
-        .env("E2E_BROWSER", engine)
+    e2e.args(["--test-threads", "1"]);
+    in_browser(&mut e2e, engine, root);
+    e2e
+}
+
+/// The e2e suite's environment: the engine, the built app and the WebDriver servers.
+fn in_browser<'a>(e2e: &'a mut std::process::Command, engine: &str, root: &Path) -> &'a mut std::process::Command {
+    e2e.env("E2E_BROWSER", engine)
         .env("E2E_DIST", root.join("dist"))
         .env("CHROMEDRIVER", which("chromedriver"))
-        .env("GECKODRIVER", which("geckodriver"));
-    e2e
+        .env("GECKODRIVER", which("geckodriver"))
 }
 
 /// The article's flow and the faults in Chromium, with every test server two instances on one PostgreSQL
@@ -169,11 +175,27 @@ fn e2e_on_two_instances(root: &Path) -> (bool, String) {
         "cargo",
         &["test", "--no-fail-fast", "--package", "e2e", "--test", "session_flow", "--test", "faults", "--"],
     );
-    e2e.args(["--test-threads", "1"])
-        .env("E2E_POSTGRES", cluster.url())
-        .env("E2E_DIST", root.join("dist"))
-        .env("CHROMEDRIVER", which("chromedriver"));
+    e2e.args(["--test-threads", "1"]);
+    in_browser(&mut e2e, "chromium", root).env("E2E_POSTGRES", cluster.url());
     captured(e2e)
+}
+
+/// docs/operations.md's production shape (`e2e/tests/behind_tls.rs`, ignored elsewhere): nginx terminating TLS
+/// with the cluster's certificate in front of two instances on one PostgreSQL database, in Chromium and Firefox.
+fn e2e_behind_nginx(tally: &mut Tally, root: &Path) {
+    let name = |engine| format!("end-to-end tests behind nginx with TLS in {engine}");
+    let cluster = match TempCluster::start() {
+        Ok(cluster) => cluster,
+        Err(error) => return tally.suite(&name("chromium and firefox"), not_run(error)),
+    };
+    for engine in ["chromium", "firefox"] {
+        let mut e2e = command(
+            "cargo",
+            &["test", "--package", "e2e", "--test", "behind_tls", "--", "--include-ignored", "--test-threads", "1"],
+        );
+        in_browser(&mut e2e, engine, root).env("E2E_POSTGRES", cluster.url()).env("E2E_TLS", cluster.certificates());
+        tally.suite(&name(engine), captured(e2e));
+    }
 }
 
 /// `session-leptos/tests/real_server.rs`, with the server started for its page.
