@@ -33,7 +33,9 @@ pub struct TestServer {
     /// Keeps the round-robin proxy's counters alive with it.
     _round_robin: Option<FaultProxy>,
     /// nginx, in the production shape.
-    _tls_proxy: Option<TlsProxy>,
+    pub tls_proxy: Option<TlsProxy>,
+    /// The public URL's host.
+    public_host: String,
 }
 
 /// Instances started on one configuration, with what must live as long as they do.
@@ -86,19 +88,22 @@ impl TestServer {
             metrics,
             _data_dirs: data_dirs,
             _round_robin: proxy,
-            _tls_proxy: None,
+            tls_proxy: None,
+            public_host: "127.0.0.1".to_owned(),
         }
     }
 
     /// The production shape of docs/operations.md: two instances on one PostgreSQL database (`E2E_POSTGRES`)
-    /// behind nginx terminating TLS, each started with `--public-url https://…` and nginx as `--trusted-proxy`.
-    pub async fn behind_tls_proxy(mut settings: Settings) -> Self {
+    /// behind nginx terminating TLS, each started with `--public-url https://<public_host>:<port>` and nginx as
+    /// `--trusted-proxy`. A browser reaches it as `127.0.0.1`; another name must be in the certificate, and
+    /// reaches it through [`TestServer::client`].
+    pub async fn behind_tls_proxy(mut settings: Settings, public_host: &str) -> Self {
         let cluster = std::env::var(TWO_INSTANCES_VARIABLE).unwrap_or_else(|_| {
             panic!("{TWO_INSTANCES_VARIABLE} names no PostgreSQL cluster: run these tests with `cargo xtask test`")
         });
         let database_url = fresh_postgres_database(&cluster, "e2e").await.expect("a database of the test's own");
-        let port = TlsProxy::port();
-        let public_url = format!("https://127.0.0.1:{port}");
+        let port = free_port();
+        let public_url = format!("https://{public_host}:{port}");
         settings.public_origin = SiteOrigin::parse(&public_url);
         settings.cookie_mode = CookieMode::for_public_url(&public_url).expect("an https:// public URL");
         let nginx: ipnet::IpNet = "127.0.0.1/32".parse().expect("an address range");
@@ -114,7 +119,17 @@ impl TestServer {
             metrics,
             _data_dirs: data_dirs,
             _round_robin: None,
-            _tls_proxy: Some(proxy),
+            tls_proxy: Some(proxy),
+            public_host: public_host.to_owned(),
+        }
+    }
+
+    /// An HTTP client for `base_url` from outside the browser: behind the TLS proxy, one that trusts the run's CA
+    /// and finds the public host at the proxy.
+    pub fn client(&self) -> reqwest::Client {
+        match &self.tls_proxy {
+            Some(proxy) => proxy.client_naming(&self.public_host),
+            None => reqwest::Client::new(),
         }
     }
 
@@ -183,21 +198,20 @@ fn built_app_dir() -> PathBuf {
 }
 
 /// `POST /auth/refresh` with `refresh_token` from outside the browser, as a thief with a copied cookie would;
-/// returns the answer's status (`403 Forbidden`).
+/// returns the answer's status and error code (`403 Forbidden refresh_token_reused`).
 pub async fn refresh_from_outside(server: &TestServer, refresh_token: &str) -> String {
-    let client = if server._tls_proxy.is_some() {
-        TlsProxy::client_from(std::net::Ipv4Addr::LOCALHOST.into())
-    } else {
-        reqwest::Client::new()
-    };
-    let answer = client
+    let answer = server
+        .client()
         .post(format!("{}{}", server.base_url, session_contract::paths::REFRESH))
         .header(session_contract::CSRF_HEADER, session_contract::CSRF_HEADER_VALUE)
         .header("cookie", format!("{}={refresh_token}", server.refresh_cookie))
         .send()
         .await
         .expect("the server answers");
-    answer.status().to_string()
+    let status = answer.status();
+    let body: serde_json::Value =
+        serde_json::from_str(&answer.text().await.unwrap_or_default()).unwrap_or(serde_json::Value::Null);
+    format!("{status} {}", body["error"].as_str().unwrap_or("(no error code)"))
 }
 
 async fn http_get(url: &str) -> String {

@@ -1,15 +1,15 @@
 //! Debian's nginx terminating TLS in front of the instances, run with the configuration docs/operations.md gives
 //! operators to copy: the block is read from that file, and only its addresses, port and certificate paths change.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use session_server::testing::{free_port, wait_until};
 
-/// The folder with `ca.crt`, `server.crt` and `server.key` (for `127.0.0.1`), made for the run by
-/// `cargo xtask test`.
+/// The folder with `ca.crt`, `server.crt` and `server.key` (for `127.0.0.1` and `app.example`), made for the run
+/// by `cargo xtask test`.
 pub const CERTIFICATES_VARIABLE: &str = "E2E_TLS";
 /// nginx's path, when it is not Debian's.
 const NGINX_VARIABLE: &str = "NGINX";
@@ -23,18 +23,18 @@ const EXAMPLE_KEY: &str = "/etc/ssl/app.example/privkey.pem";
 
 /// nginx in the foreground, one process, killed when dropped.
 pub struct TlsProxy {
+    /// `https://127.0.0.1:<port>`.
     pub base_url: String,
+    /// `http://127.0.0.1:<port>`: the example's plain-HTTP server, which sends everyone to HTTPS.
+    pub http_url: String,
     nginx: Child,
     _dir: tempfile::TempDir,
 }
 
 impl TlsProxy {
-    /// A port for the proxy, chosen first: the instances must know their public URL before it starts.
-    pub fn port() -> u16 {
-        free_port()
-    }
-
-    /// nginx on `127.0.0.1:port` with TLS, sending requests to `upstreams` (`http://host:port`) in turn.
+    /// nginx on `127.0.0.1:port` with TLS (the port chosen by the caller, whose instances must know their public
+    /// URL first), sending requests to `upstreams` (`http://host:port`) in turn; started once it answers
+    /// `GET /health/ready` over TLS with the run's certificate.
     pub async fn start(port: u16, upstreams: &[String]) -> Self {
         assert_eq!(upstreams.len(), EXAMPLE_UPSTREAMS.len(), "the example has two instances");
         let certificates = certificates_dir();
@@ -44,7 +44,8 @@ impl TlsProxy {
             site = replace_once(&site, example, upstream.trim_start_matches("http://"));
         }
         site = replace_once(&site, EXAMPLE_HTTPS_LISTEN, &format!("listen 127.0.0.1:{port} ssl http2;"));
-        site = replace_once(&site, EXAMPLE_HTTP_LISTEN, &format!("listen 127.0.0.1:{};", free_port()));
+        let http_port = free_port();
+        site = replace_once(&site, EXAMPLE_HTTP_LISTEN, &format!("listen 127.0.0.1:{http_port};"));
         site = replace_once(&site, EXAMPLE_CERTIFICATE, &path_text(&certificates.join("server.crt")));
         site = replace_once(&site, EXAMPLE_KEY, &path_text(&certificates.join("server.key")));
         let config = dir.path().join("nginx.conf");
@@ -62,13 +63,20 @@ impl TlsProxy {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start nginx: {error} (run `cargo xtask setup`)"));
-        let mut proxy = Self { base_url: format!("https://127.0.0.1:{port}"), nginx, _dir: dir };
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
-        let listening = wait_until(Duration::from_secs(10), crate::POLL, async || {
-            tokio::net::TcpStream::connect(address).await.is_ok()
+        let mut proxy = Self {
+            base_url: format!("https://127.0.0.1:{port}"),
+            http_url: format!("http://127.0.0.1:{http_port}"),
+            nginx,
+            _dir: dir,
+        };
+        // Through nginx to an instance, over TLS checked against the run's CA: not merely something on the port.
+        let client = Self::client_from(Ipv4Addr::LOCALHOST.into());
+        let ready = format!("{}{}", proxy.base_url, session_contract::paths::HEALTH_READY);
+        let answering = wait_until(Duration::from_secs(10), crate::POLL, async || {
+            client.get(&ready).send().await.is_ok_and(|answer| answer.status().is_success())
         })
         .await;
-        if listening.is_none() || proxy.nginx.try_wait().is_ok_and(|exited| exited.is_some()) {
+        if answering.is_none() || proxy.nginx.try_wait().is_ok_and(|exited| exited.is_some()) {
             let log = std::fs::read_to_string(&error_log).unwrap_or_default();
             panic!("nginx did not start on port {port}:\n{log}");
         }
@@ -78,14 +86,21 @@ impl TlsProxy {
     /// An HTTPS client that trusts the run's CA and connects from `local` (another loopback address is another
     /// client to the proxy).
     pub fn client_from(local: std::net::IpAddr) -> reqwest::Client {
+        Self::client().local_address(local).build().expect("an HTTPS client")
+    }
+
+    /// An HTTPS client that trusts the run's CA and finds `host` (a name in its certificate) at this proxy, as
+    /// if the name were public; it follows no redirect.
+    pub fn client_naming(&self, host: &str) -> reqwest::Client {
+        // Port 0: the URL's own port is used.
+        let proxy = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self::client().resolve(host, proxy).redirect(reqwest::redirect::Policy::none()).build().expect("a client")
+    }
+
+    fn client() -> reqwest::ClientBuilder {
         let ca = std::fs::read(certificates_dir().join("ca.crt")).expect("the run's CA certificate");
         let ca = reqwest::Certificate::from_pem(&ca).expect("a PEM certificate");
-        reqwest::Client::builder()
-            .add_root_certificate(ca)
-            .tls_built_in_root_certs(false)
-            .local_address(local)
-            .build()
-            .expect("an HTTPS client")
+        reqwest::Client::builder().add_root_certificate(ca).tls_built_in_root_certs(false)
     }
 }
 

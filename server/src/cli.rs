@@ -16,6 +16,8 @@ use crate::{CookieMode, build_app, metrics_router, raise_open_file_limit, serve,
 
 /// The port OpenTelemetry's Prometheus exporters use, on loopback.
 const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
+/// Connections the `/metrics` listener holds at once.
+const METRICS_CONNECTIONS: usize = 16;
 
 /// The reference auth API for the session app; with no command, it serves.
 #[derive(Parser)]
@@ -98,7 +100,7 @@ struct ServeArgs {
     metrics: bool,
     /// Where /metrics listens with --metrics: loopback by default, for a scraper on the same machine (or a
     /// sidecar); a private interface's address otherwise.
-    #[arg(long, env = "SESSION_METRICS_ADDR", default_value = DEFAULT_METRICS_ADDR)]
+    #[arg(long, env = "SESSION_METRICS_ADDR", default_value = DEFAULT_METRICS_ADDR, requires = "metrics")]
     metrics_addr: SocketAddr,
     /// Create the demo account (published password) if the database has no user. For trying the app only.
     #[arg(long, env = "SESSION_DEMO")]
@@ -214,7 +216,15 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
     println!("Serving on http://{address}");
     if let Some((listener, address)) = metrics {
         println!("Metrics on http://{address}{}", session_contract::paths::METRICS);
-        tokio::spawn(serve(listener, metrics_router(&app), ConnectionLimits::default()));
+        if !address.ip().is_loopback() {
+            tracing::warn!(%address, "/metrics listens beyond this machine: keep that address private");
+        }
+        let (router, limits) = (metrics_router(&app), metrics_limits(&limits));
+        tokio::spawn(async move {
+            if let Err(error) = serve(listener, router, limits).await {
+                tracing::error!(%error, "the /metrics listener stopped");
+            }
+        });
     }
     println!("{}", cookie_mode.describe());
     if app.created_demo_account {
@@ -234,6 +244,15 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
     app.shut_down().await;
     println!("Stopped");
     Ok(())
+}
+
+/// The operator's timeouts, and a few connections: a scraper or two.
+fn metrics_limits(limits: &ConnectionLimits) -> ConnectionLimits {
+    ConnectionLimits {
+        max_connections: METRICS_CONNECTIONS,
+        max_connections_per_address: METRICS_CONNECTIONS,
+        ..limits.clone()
+    }
 }
 
 /// SIGTERM (an orchestrator, systemd) or SIGINT (Ctrl-C).
@@ -282,5 +301,7 @@ mod tests {
         assert_eq!(cli.serve.metrics_addr, SocketAddr::from(([127, 0, 0, 1], 9464)));
         let cli = Cli::try_parse_from(["session-server", "--metrics", "--metrics-addr", "10.0.0.5:9100"]).unwrap();
         assert_eq!(cli.serve.metrics_addr, SocketAddr::from(([10, 0, 0, 5], 9100)));
+        let without = Cli::try_parse_from(["session-server", "--metrics-addr", "10.0.0.5:9100"]);
+        assert!(without.is_err(), "an address without --metrics would be ignored without a word");
     }
 }

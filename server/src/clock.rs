@@ -1,8 +1,8 @@
 //! Time as a dependency, so expiry, idle timeouts and grace windows are tested without sleeping.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
@@ -42,42 +42,91 @@ impl Clock for ManualClock {
     }
 }
 
-/// An instance's clock set to its database's (PostgreSQL): the machine's time plus the offset last measured.
-/// Instances on one database then date rotations, grace windows, session ends and access tokens on one time, so
-/// a machine whose clock lags (or leads) can neither stretch a window nor start a session already over.
+/// An instance's time set to its database's (PostgreSQL): the database's time when last read, moved on by this
+/// machine's monotonic clock since. Instances on one database then date rotations, grace windows, session ends and
+/// access tokens on one time: a machine whose wall clock lags or leads can neither stretch a window nor start a
+/// session already over, and a step of that clock (NTP catching up, a VM resumed) changes nothing.
 pub struct DatabaseTime {
-    machine: Arc<dyn Clock>,
-    offset: AtomicI64,
+    /// The database's time in milliseconds, at that instant.
+    synced: Mutex<(i64, Instant)>,
 }
 
+/// A reading of the database's clock: its time in milliseconds, read between `sent` and `received`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockReading {
+    pub database_ms: i64,
+    pub sent: Instant,
+    pub received: Instant,
+}
+
+/// What a new reading does to the followed time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resync {
+    /// Within a second of the time followed: kept as it is, so the time never jumps for a rounding.
+    InStep,
+    /// The round trip took too long to tell the time by: ignored.
+    TooSlow,
+    /// The database's clock moved (stepped by its host): followed, by this many milliseconds.
+    Moved(i64),
+}
+
+/// A reading whose round trip took longer than this cannot date within the tolerance.
+const MAX_ROUND_TRIP: Duration = Duration::from_millis(500);
+/// The followed time changes only when a reading differs by more than this.
+const TOLERANCE_MS: i64 = 1_000;
+
 impl DatabaseTime {
-    pub fn new(machine: Arc<dyn Clock>) -> Self {
-        Self { machine, offset: AtomicI64::new(0) }
+    /// The time of `reading`, taken at the middle of its round trip.
+    pub fn new(reading: ClockReading) -> Self {
+        Self { synced: Mutex::new(midpoint(reading)) }
     }
 
-    pub fn machine_now(&self) -> i64 {
-        self.machine.now()
+    /// Follows a new reading when it is quick enough and off by more than a second.
+    pub fn resync(&self, reading: ClockReading) -> Resync {
+        let mut synced = self.synced.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (database_ms, at) = midpoint(reading);
+        let followed_ms = ms_at(*synced, at);
+        let decision = decide(followed_ms, database_ms, reading.received.saturating_duration_since(reading.sent));
+        if let Resync::Moved(_) = decision {
+            *synced = (database_ms, at);
+        }
+        decision
     }
 
-    /// Follows the database's time `database_now`, read when the machine's clock said `machine_now`; returns
-    /// the offset now applied.
-    pub fn follow(&self, database_now: i64, machine_now: i64) -> i64 {
-        let offset = offset_for(database_now - machine_now);
-        self.offset.store(offset, Ordering::SeqCst);
-        offset
+    fn now_ms(&self) -> i64 {
+        ms_at(*self.synced.lock().unwrap_or_else(|poisoned| poisoned.into_inner()), Instant::now())
     }
 }
 
 impl Clock for DatabaseTime {
     fn now(&self) -> i64 {
-        self.machine.now() + self.offset.load(Ordering::SeqCst)
+        self.now_ms().div_euclid(1_000)
     }
 }
 
-/// The correction for a machine `behind` seconds behind the database (negative: ahead): none within a second
-/// (both are read in whole seconds, so clocks in step can read a second apart), all of it beyond.
-fn offset_for(behind: i64) -> i64 {
-    if behind.abs() <= 1 { 0 } else { behind }
+fn midpoint(reading: ClockReading) -> (i64, Instant) {
+    (reading.database_ms, reading.sent + reading.received.saturating_duration_since(reading.sent) / 2)
+}
+
+/// The followed time at `instant`, from the time `synced` was read at.
+fn ms_at((database_ms, at): (i64, Instant), instant: Instant) -> i64 {
+    let elapsed =
+        |later: Instant, earlier: Instant| i64::try_from(later.saturating_duration_since(earlier).as_millis());
+    match (elapsed(instant, at), elapsed(at, instant)) {
+        (Ok(forward), _) if instant >= at => database_ms + forward,
+        (_, Ok(back)) => database_ms - back,
+        _ => database_ms,
+    }
+}
+
+/// The policy of a new reading: ignored when its round trip was slow, kept in step within the tolerance,
+/// followed beyond it.
+fn decide(followed_ms: i64, database_ms: i64, round_trip: Duration) -> Resync {
+    if round_trip > MAX_ROUND_TRIP {
+        return Resync::TooSlow;
+    }
+    let moved = database_ms - followed_ms;
+    if moved.abs() <= TOLERANCE_MS { Resync::InStep } else { Resync::Moved(moved) }
 }
 
 #[cfg(test)]
@@ -85,23 +134,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_machine_follows_the_database_beyond_a_second() {
-        for (behind, offset) in [(0, 0), (1, 0), (-1, 0), (2, 2), (-2, -2), (60, 60), (-3600, -3600)] {
-            assert_eq!(offset_for(behind), offset, "{behind} s behind");
+    fn a_reading_is_followed_only_when_quick_and_off_by_more_than_a_second() {
+        let quick = Duration::from_millis(20);
+        for (followed, database, round_trip, expected) in [
+            (10_000, 10_000, quick, Resync::InStep),
+            (10_000, 11_000, quick, Resync::InStep),
+            (10_000, 9_000, quick, Resync::InStep),
+            (10_000, 11_001, quick, Resync::Moved(1_001)),
+            (10_000, 8_000, quick, Resync::Moved(-2_000)),
+            (10_000, 70_000, MAX_ROUND_TRIP, Resync::Moved(60_000)),
+            (10_000, 70_000, MAX_ROUND_TRIP + Duration::from_millis(1), Resync::TooSlow),
+        ] {
+            assert_eq!(decide(followed, database, round_trip), expected, "{followed} → {database} in {round_trip:?}");
         }
     }
 
     #[test]
-    fn the_followed_time_is_the_machines_plus_the_offset() {
-        let machine = ManualClock::at(1_000);
-        let time = DatabaseTime::new(Arc::new(machine.clone()));
-        assert_eq!(time.now(), 1_000);
-        assert_eq!(time.follow(1_060, 1_000), 60);
-        assert_eq!(time.now(), 1_060);
-        machine.advance(5);
-        assert_eq!(time.now(), 1_065, "the machine's clock still moves it");
-        assert_eq!(time.follow(1_065, 1_005), 60);
-        assert_eq!(time.follow(1_006, 1_005), 0, "back in step");
-        assert_eq!(time.now(), 1_005);
+    fn the_followed_time_moves_with_the_monotonic_clock_from_the_middle_of_the_read() {
+        let sent = Instant::now();
+        let reading = |database_ms, sent: Instant, round_trip| ClockReading {
+            database_ms,
+            sent,
+            received: sent + Duration::from_millis(round_trip),
+        };
+        let time = DatabaseTime::new(reading(1_000_000, sent, 200));
+        let middle = sent + Duration::from_millis(100);
+        assert_eq!(ms_at(*time.synced.lock().unwrap(), middle + Duration::from_millis(2_500)), 1_002_500);
+        assert_eq!(ms_at(*time.synced.lock().unwrap(), middle - Duration::from_millis(500)), 999_500);
+        // A minute later (read from `later` for 10 ms) the followed time is 1_059_905 ms; the database reads
+        // 135 ms more: in step, nothing changes.
+        let later = sent + Duration::from_secs(60);
+        assert_eq!(time.resync(reading(1_060_040, later, 10)), Resync::InStep);
+        assert_eq!(ms_at(*time.synced.lock().unwrap(), middle), 1_000_000);
+        // Its host's clock was stepped five seconds forward: followed.
+        assert_eq!(time.resync(reading(1_064_905, later, 10)), Resync::Moved(5_000));
+        assert_eq!(ms_at(*time.synced.lock().unwrap(), later + Duration::from_millis(5)), 1_064_905);
     }
 }

@@ -1,4 +1,4 @@
-//! Outcome counters, exposed in the Prometheus text format when the server is started with metrics on.
+//! Outcome counters, in the Prometheus text format `GET /metrics` answers on its own listener (`--metrics`).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};

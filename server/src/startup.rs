@@ -15,7 +15,7 @@ use crate::auth::live_sessions::LiveSessions;
 use crate::auth::passwords::{CredentialError, NewUser, PasswordChecks, add_user};
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::{AccessTokens, RefreshTokens, derive_key};
-use crate::clock::{Clock, DatabaseTime};
+use crate::clock::{Clock, DatabaseTime, Resync};
 use crate::config::{DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, SettingsError};
 use crate::http::router::{self, InvalidOrigin};
 use crate::http::security::content_security_policy;
@@ -30,6 +30,8 @@ const ACCESS_TOKEN_KEY: &str = "access-token-signing";
 const SEAL_KEY: &str = "refresh-grace-seal";
 const DEVICE_KEY: &str = "device-cookie";
 const FINGERPRINT_KEY: &str = "fingerprint";
+/// How long a periodic read of the database's clock may take before it is skipped.
+const CLOCK_READ_WAIT: Duration = Duration::from_secs(5);
 const DATABASE_FILE: &str = "sessions.db";
 const MIN_SECRET_BYTES: usize = 32;
 const SWEEP_EVERY: Duration = Duration::from_secs(10 * 60);
@@ -68,7 +70,7 @@ pub enum StartupError {
 }
 
 /// Opens (or creates) the data directory and database, seeds the demo account when asked on an empty database,
-/// starts the sweep of ended sessions, and builds the router: the API, `/metrics` when enabled, and the built app
+/// starts the sweep of ended sessions, and builds the router: the API and the built app
 /// for every other path.
 pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), StartupError> {
     config.settings.validate()?;
@@ -95,13 +97,24 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         agree_on_the_secret(&store, &secret, previous.as_deref()).await?;
     }
     // On PostgreSQL every instance keeps the database's time, from the first thing it dates.
-    let (clock, followed): (Arc<dyn Clock>, _) = match config.follow_database_clock {
-        Some(every) if store.is_postgres() => {
-            let time = Arc::new(DatabaseTime::new(config.clock));
-            follow_the_database(&store, &time).await?;
+    let reading = match config.follow_database_clock {
+        Some(every) => store.read_database_clock().await?.map(|reading| (reading, every)),
+        None => None,
+    };
+    let (clock, followed): (Arc<dyn Clock>, _) = match reading {
+        Some((reading, every)) => {
+            let machine_behind = reading.database_ms.div_euclid(1_000) - config.clock.now();
+            if machine_behind.abs() > 1 {
+                tracing::warn!(
+                    event = "clock_offset",
+                    machine_behind,
+                    "this machine's clock is {machine_behind} s behind the database's (negative: ahead); dating by the database's"
+                );
+            }
+            let time = Arc::new(DatabaseTime::new(reading));
             (time.clone(), Some((time, every)))
         }
-        _ => (config.clock, None),
+        None => (config.clock, None),
     };
     // What the previous secret signed lives one access lifetime (or one grace window) from the first start that
     // named it, however often the server starts again with it.
@@ -203,31 +216,27 @@ async fn sweep_periodically(app: Weak<AppState>) {
     }
 }
 
-/// Sets `time` to the database's, and says so when this machine's clock is off by more than a second.
-async fn follow_the_database(store: &Store, time: &DatabaseTime) -> Result<(), sqlx::Error> {
-    let machine_now = time.machine_now();
-    let Some(database_now) = store.database_time().await? else { return Ok(()) };
-    let offset = time.follow(database_now, machine_now);
-    if offset != 0 {
-        tracing::warn!(
-            event = "clock_offset",
-            offset,
-            "this machine's clock is {offset} s behind the database's (negative: ahead); dating by the database's"
-        );
-    }
-    Ok(())
-}
-
+/// Reads the database's clock every `every` and follows it when it moved (see [`DatabaseTime::resync`]), until
+/// the server stops.
 async fn follow_the_database_periodically(app: Weak<AppState>, time: Arc<DatabaseTime>, every: Duration) {
+    let Some(mut stopping) = app.upgrade().map(|app| app.stopping.subscribe()) else { return };
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
-        ticks.tick().await;
-        let Some(app) = app.upgrade() else { return };
-        if *app.stopping.borrow() {
-            return;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
         }
-        if let Err(error) = follow_the_database(&app.store, &time).await {
-            tracing::warn!(%error, "cannot read the database's time; keeping the last offset");
+        let Some(store) = app.upgrade().map(|app| app.store.clone()) else { return };
+        match tokio::time::timeout(CLOCK_READ_WAIT, store.read_database_clock()).await {
+            Ok(Ok(Some(reading))) => match time.resync(reading) {
+                Resync::Moved(by_ms) => {
+                    tracing::warn!(event = "database_clock_moved", by_ms, "the database's clock moved; following it");
+                }
+                Resync::InStep | Resync::TooSlow => {}
+            },
+            Ok(Ok(None)) => return,
+            Ok(Err(error)) => tracing::warn!(%error, "cannot read the database's clock; keeping the time followed"),
+            Err(_) => tracing::warn!("the database's clock did not answer in time; keeping the time followed"),
         }
     }
 }

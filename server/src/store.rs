@@ -12,12 +12,14 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
+
+use crate::clock::ClockReading;
 
 /// How long a connection to PostgreSQL may take before start-up says so.
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
@@ -109,16 +111,16 @@ impl Store {
         matches!(self.pool, Pool::Postgres(_))
     }
 
-    /// PostgreSQL's time, in whole seconds since the Unix epoch; `None` on SQLite, which has no clock other
-    /// than this machine's.
-    pub async fn database_time(&self) -> Result<Option<i64>, sqlx::Error> {
-        match &self.pool {
-            Pool::Sqlite(_) => Ok(None),
-            Pool::Postgres(pool) => sqlx::query_scalar("SELECT FLOOR(EXTRACT(EPOCH FROM clock_timestamp()))::bigint")
-                .fetch_one(pool)
-                .await
-                .map(Some),
-        }
+    /// A reading of PostgreSQL's clock, timed from a connection already in hand (the wait for one is not part
+    /// of the round trip); `None` on SQLite, which has no clock other than this machine's.
+    pub async fn read_database_clock(&self) -> Result<Option<ClockReading>, sqlx::Error> {
+        let Pool::Postgres(pool) = &self.pool else { return Ok(None) };
+        let mut connection = pool.acquire().await?;
+        let sent = Instant::now();
+        let database_ms = sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint")
+            .fetch_one(&mut *connection)
+            .await?;
+        Ok(Some(ClockReading { database_ms, sent, received: Instant::now() }))
     }
 
     /// Closes the pools: waits for the connections in use to come back (for `wait` at most), then closes them.

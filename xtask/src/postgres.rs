@@ -61,8 +61,8 @@ impl TempCluster {
         self.dir.join("ca.crt")
     }
 
-    /// The folder holding `ca.crt`, and `server.crt` with `server.key` (for `localhost` and `127.0.0.1`): the
-    /// e2e suite's TLS proxy presents the same certificate.
+    /// The folder holding `ca.crt`, and `server.crt` with `server.key` (for `localhost`, `127.0.0.1` and
+    /// `app.example`): the e2e suite's TLS proxy presents the same certificate.
     pub fn certificates(&self) -> &std::path::Path {
         &self.dir
     }
@@ -107,7 +107,8 @@ fn write_certificates(dir: &std::path::Path) -> Result<(), String> {
     ca.distinguished_name.push(DnType::CommonName, "the session tests' throwaway CA");
     let ca = ca.self_signed(&ca_key).map_err(failed)?;
     let key = KeyPair::generate().map_err(failed)?;
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    // `app.example` too: the e2e suite's TLS proxy presents this certificate under the docs' public name.
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "app.example".to_owned()];
     let certificate = CertificateParams::new(names).map_err(failed)?.signed_by(&key, &ca, &ca_key).map_err(failed)?;
     let write = |name: &str, contents: String| {
         std::fs::write(dir.join(name), contents).map_err(|error| format!("cannot write {name}: {error}"))

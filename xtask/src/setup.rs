@@ -1,5 +1,6 @@
 //! Installs only what is missing, each from its registry, and says what it does.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::process::status;
@@ -9,6 +10,8 @@ const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
 const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 const GECKODRIVER_VERSION: &str = "0.37.1";
+/// Debian's nginx, which the e2e suite behind TLS runs.
+pub const NGINX: &str = "/usr/sbin/nginx";
 
 /// What `serve`, `dev` and `bench` need: the wasm target and the tools trunk runs.
 pub fn build_tools() -> Result<(), String> {
@@ -35,8 +38,7 @@ pub fn all() -> Result<(), String> {
     chromium()?;
     other_engines()?;
     debian_packages("PostgreSQL 15", &["/usr/lib/postgresql/15/bin/initdb"], &["postgresql"])?;
-    // The TLS proxy of the production-shaped e2e suite (docs/operations.md's configuration).
-    debian_packages("nginx", &["/usr/sbin/nginx"], &["nginx"])?;
+    nginx();
     axe_core()
 }
 
@@ -90,6 +92,24 @@ fn chromium() -> Result<(), String> {
 /// The load generator of `cargo xtask bench server`.
 pub fn wrk() -> Result<(), String> {
     debian_packages("wrk", &["wrk"], &["wrk"])
+}
+
+/// The TLS proxy of the production-shaped e2e suite (docs/operations.md's configuration); without it that one
+/// suite is reported as not run, so a machine where it cannot be installed still runs the rest. The tests start
+/// their own nginx: the system's service, which Debian's package enables, is stopped where systemd runs.
+fn nginx() {
+    let was_there = Path::new(NGINX).exists();
+    match debian_packages("nginx", &[NGINX], &["nginx"]) {
+        Ok(()) if !was_there && Path::new("/run/systemd/system").exists() => {
+            let mut systemctl = Command::new("systemctl");
+            systemctl.args(["disable", "--now", "nginx"]);
+            if let Err(error) = status(systemctl) {
+                println!("setup: cannot stop the system's nginx service ({error}); it may hold port 80");
+            }
+        }
+        Ok(()) => {}
+        Err(error) => println!("setup: {error}; the end-to-end tests behind nginx will not run"),
+    }
 }
 
 /// Installs Debian packages when a program is missing, as root; otherwise names what to install by hand.

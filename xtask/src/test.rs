@@ -7,6 +7,7 @@ use crate::postgres::TempCluster;
 use crate::process::workspace_root;
 use crate::process::{built_server, captured, command, not_run, status, which};
 use crate::server_for_page::ServerForPage;
+use crate::setup;
 use crate::tally::Tally;
 
 pub fn run() -> Result<(), String> {
@@ -184,6 +185,9 @@ fn e2e_on_two_instances(root: &Path) -> (bool, String) {
 /// with the cluster's certificate in front of two instances on one PostgreSQL database, in Chromium and Firefox.
 fn e2e_behind_nginx(tally: &mut Tally, root: &Path) {
     let name = |engine| format!("end-to-end tests behind nginx with TLS in {engine}");
+    if !Path::new(setup::NGINX).exists() {
+        return tally.suite(&name("chromium and firefox"), not_run(format!("no nginx at {}", setup::NGINX)));
+    }
     let cluster = match TempCluster::start() {
         Ok(cluster) => cluster,
         Err(error) => return tally.suite(&name("chromium and firefox"), not_run(error)),

@@ -18,7 +18,9 @@ pub(super) async fn run(data_dir: PathBuf, database_url: Option<String>, command
     };
     let store = store.map_err(|error| error.to_string())?;
     let password = read_password()?;
-    let now = SystemClock.now();
+    // On PostgreSQL, dated by the database's clock, as the server dates (see `DatabaseTime`).
+    let database_now = store.read_database_clock().await.map_err(|error| error.to_string())?;
+    let now = database_now.map_or_else(|| SystemClock.now(), |reading| reading.database_ms.div_euclid(1_000));
     match command {
         UserCommand::Add { username, display_name, email } => {
             let display_name = display_name.unwrap_or_else(|| username.clone());

@@ -58,8 +58,8 @@ pub struct Launch {
     pub database_url: Option<String>,
     /// Where to listen: `127.0.0.1:0` by default, `[::]:0` for a dual-stack listener.
     pub listen: std::net::SocketAddr,
-    /// A machine's clock that follows real time (one that lags, say) instead of `clock`, which then does not
-    /// move this server.
+    /// A machine's clock that follows real time (one that lags, say) instead of `clock`. The server then dates
+    /// as in production (on PostgreSQL by the database's time), and `TestServer::clock` moves nothing.
     pub machine_clock: Option<Arc<dyn Clock>>,
 }
 
