@@ -32,6 +32,8 @@ pub struct TokenResponse {
 pub enum TokenType {
     /// RFC 6750: `Authorization: Bearer <token>`.
     Bearer,
+    /// RFC 9449: `Authorization: DPoP <token>` with a `DPoP` proof signed by the key the session is bound to.
+    DPoP,
 }
 
 /// `GET /user`.

@@ -27,6 +27,13 @@ pub enum ErrorCode {
     Csrf,
     /// 404.
     NotFound,
+    /// 400 from the sign-in, refresh and sign-out, 401 (with `WWW-Authenticate: DPoP`) from a protected
+    /// endpoint: the DPoP proof is missing where it is required, malformed, for another request, replayed, or
+    /// signed by another key than the session's.
+    InvalidDpopProof,
+    /// 400 or 401 like [`ErrorCode::InvalidDpopProof`]: the proof's `iat` cannot be trusted; send it again with
+    /// the `DPoP-Nonce` the answer carries (once; this is not a refresh).
+    UseDpopNonce,
     /// 503, with `Retry-After`: every password check is busy (the sign-in was not tried), or every database
     /// connection is.
     ServerBusy,
@@ -37,7 +44,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    const KNOWN: [Self; 11] = [
+    const KNOWN: [Self; 13] = [
         Self::BadRequest,
         Self::UnsupportedMediaType,
         Self::InvalidCredentials,
@@ -47,6 +54,8 @@ impl ErrorCode {
         Self::InvalidToken,
         Self::Csrf,
         Self::NotFound,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
         Self::ServerBusy,
         Self::Internal,
     ];
@@ -63,6 +72,8 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::Csrf => "csrf",
             Self::NotFound => "not_found",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::ServerBusy => "server_busy",
             Self::Internal => "internal",
             Self::Unknown => "unknown",

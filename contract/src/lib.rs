@@ -24,6 +24,14 @@ pub const LOOPBACK_DEVICE_COOKIE: &str = "device";
 /// The only path the device cookie is sent to: the sign-in.
 pub const DEVICE_COOKIE_PATH: &str = paths::LOGIN;
 
+/// The header that carries a DPoP proof (RFC 9449): on the sign-in, the refresh, the sign-out, and every request
+/// with an access token of a session bound to a key.
+pub const DPOP_HEADER: &str = "DPoP";
+/// The header a server nonce comes in; a client puts the latest in its next proofs (`nonce`).
+pub const DPOP_NONCE_HEADER: &str = "DPoP-Nonce";
+/// The `Authorization` scheme of a DPoP-bound access token.
+pub const DPOP_SCHEME: &str = "DPoP";
+
 /// The localStorage item that holds the access token (with its expiry, as one JSON value).
 pub const ACCESS_TOKEN_STORAGE_KEY: &str = "accessToken";
 

@@ -218,6 +218,7 @@ async fn seed_refresh_tokens(app: &session_server::SharedState, round: usize, pa
             token_hash: &hash,
             now,
             expires_at: now + 3600,
+            jkt: None,
         };
         assert!(app.store.create_session(&session).await.unwrap());
         lines.push_str(&token);

@@ -5,6 +5,7 @@
 pub mod client_address;
 pub mod cookie_mode;
 pub mod devices;
+pub mod dpop;
 pub mod live_sessions;
 pub mod passwords;
 pub mod rotation;

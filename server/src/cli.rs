@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
+use crate::auth::dpop::DpopMode;
 use crate::auth::site_origin::SiteOrigin;
 use crate::config::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ServerConfig, Settings};
 use crate::{CookieMode, build_app, metrics_router, raise_open_file_limit, serve, serve_until};
@@ -102,6 +103,10 @@ struct ServeArgs {
     /// sidecar); a private interface's address otherwise.
     #[arg(long, env = "SESSION_METRICS_ADDR", default_value = DEFAULT_METRICS_ADDR, requires = "metrics")]
     metrics_addr: SocketAddr,
+    /// DPoP (RFC 9449): `required` binds every session to the client's key and refuses Bearer tokens; `allowed`
+    /// binds the sessions of clients that send a proof and lets others use Bearer tokens; `off` ignores proofs.
+    #[arg(long, env = "SESSION_DPOP", value_enum, default_value = "allowed")]
+    dpop: DpopMode,
     /// Create the demo account (published password) if the database has no user. For trying the app only.
     #[arg(long, env = "SESSION_DEMO")]
     demo: bool,
@@ -193,6 +198,7 @@ async fn serve_command(data_dir: PathBuf, database_url: Option<String>, args: Se
         password_checks: args.password_checks,
         password_check_wait: Duration::from_secs(args.password_check_wait),
         cookie_mode,
+        dpop: args.dpop,
         ..Settings::default()
     };
     config.static_dir = Some(args.static_dir);

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::auth::cookie_mode::CookieMode;
+use crate::auth::dpop::DpopMode;
 use crate::auth::site_origin::SiteOrigin;
 use crate::clock::{Clock, SystemClock};
 
@@ -42,6 +43,8 @@ pub struct Settings {
     pub password_check_wait: Duration,
     /// `Secure` or not, from the public URL (see [`CookieMode::for_public_url`]).
     pub cookie_mode: CookieMode,
+    /// Whether sessions are bound to the client's key (DPoP).
+    pub dpop: DpopMode,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             password_checks: std::thread::available_parallelism().map_or(1, usize::from),
             password_check_wait: Duration::from_secs(5),
             cookie_mode: CookieMode::Secure,
+            dpop: DpopMode::Allowed,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! document of the routes.
 
 pub mod cookies;
+pub mod dpop;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -17,6 +17,7 @@ mod store;
 pub mod testing;
 
 pub use auth::cookie_mode::{CookieMode, CookieModeError};
+pub use auth::dpop::DpopMode;
 pub use auth::live_sessions::RECHECK_SECONDS;
 pub use auth::passwords::{NewUser, add_user, set_password};
 pub use auth::site_origin::SiteOrigin;

@@ -11,6 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
 use crate::auth::devices::DeviceCookies;
+use crate::auth::dpop::nonces::Nonces;
+use crate::auth::dpop::replays::Replays;
 use crate::auth::live_sessions::LiveSessions;
 use crate::auth::passwords::{CredentialError, NewUser, PasswordChecks, add_user};
 use crate::auth::throttle::Throttle;
@@ -30,6 +32,7 @@ const ACCESS_TOKEN_KEY: &str = "access-token-signing";
 const SEAL_KEY: &str = "refresh-grace-seal";
 const DEVICE_KEY: &str = "device-cookie";
 const FINGERPRINT_KEY: &str = "fingerprint";
+const DPOP_NONCE_KEY: &str = "dpop-nonce";
 /// How long a periodic read of the database's clock may take before it is skipped.
 const CLOCK_READ_WAIT: Duration = Duration::from_secs(5);
 const DATABASE_FILE: &str = "sessions.db";
@@ -143,6 +146,7 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         .map_err(StartupError::PasswordChecks)?;
     // On PostgreSQL the limits hold across every instance on the database.
     let throttle = if store.is_postgres() { Throttle::shared(store.clone()) } else { Throttle::in_memory() };
+    let dpop_proofs = if store.is_postgres() { Replays::shared(store.clone()) } else { Replays::in_memory() };
     let mut access_tokens = AccessTokens::new(
         &derive_key(&secret, ACCESS_TOKEN_KEY),
         &settings.issuer,
@@ -167,6 +171,8 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         throttle,
         live_sessions: LiveSessions::default(),
         password_checks,
+        dpop_nonces: Nonces::new(derive_key(&secret, DPOP_NONCE_KEY)),
+        dpop_proofs,
         content_security_policy: content_security_policy(startup_index.as_deref()),
         index_html,
         created_demo_account,

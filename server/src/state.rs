@@ -7,6 +7,8 @@ use axum::http::HeaderValue;
 use tokio::sync::watch;
 
 use crate::auth::devices::DeviceCookies;
+use crate::auth::dpop::nonces::Nonces;
+use crate::auth::dpop::replays::Replays;
 use crate::auth::live_sessions::LiveSessions;
 use crate::auth::passwords::PasswordChecks;
 use crate::auth::throttle::Throttle;
@@ -32,6 +34,10 @@ pub struct AppState {
     pub throttle: Throttle,
     pub live_sessions: LiveSessions,
     pub password_checks: PasswordChecks,
+    /// The DPoP nonces every instance on the secret issues and accepts.
+    pub dpop_nonces: Nonces,
+    /// The DPoP proofs seen while they can be fresh.
+    pub dpop_proofs: Replays,
     /// Where the built app's index.html is, for navigations to paths the API also answers.
     pub index_html: Option<PathBuf>,
     pub content_security_policy: HeaderValue,

@@ -47,6 +47,7 @@ macro_rules! on_pool {
 }
 
 mod counters;
+mod dpop_proofs;
 mod refresh_tokens;
 mod revocations;
 mod server_settings;

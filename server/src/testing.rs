@@ -3,6 +3,10 @@
 //! shared cluster, so runs never see each other's sessions, and waiting for what happens elsewhere (another
 //! instance, the browser) without fixed sleeps.
 
+mod dpop_key;
+
+pub use dpop_key::DpopKey;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;

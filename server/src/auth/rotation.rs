@@ -98,6 +98,7 @@ mod tests {
             recent_tokens: 1,
             oldest_recent_at: Some(NOW - 50),
             rotations: 5,
+            jkt: None,
         }
     }
 

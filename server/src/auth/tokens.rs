@@ -29,6 +29,16 @@ pub struct AccessClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
     pub jti: String,
+    /// The key the token is bound to (RFC 9449 §6.1), for a session signed in with a DPoP proof: then it is
+    /// accepted only under the `DPoP` scheme with a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// `cnf`: the JWK SHA-256 thumbprint of the key a token is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 pub struct AccessTokens {
@@ -81,7 +91,14 @@ impl AccessTokens {
         self.ttl
     }
 
-    pub fn issue(&self, user_id: i64, session_id: &str, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
+    /// A token for `session_id`, bound to the key `jkt` names when the session is.
+    pub fn issue(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        jkt: Option<&str>,
+        now: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(Algorithm::HS256);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         let claims = AccessClaims {
@@ -93,6 +110,7 @@ impl AccessTokens {
             exp: now + self.ttl,
             nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
+            cnf: jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         };
         jsonwebtoken::encode(&header, &claims, &self.encoding)
     }
@@ -252,13 +270,13 @@ mod tests {
         let tokens = AccessTokens::new(b"key", "session-server", "session-app", 60);
         // Far from the system's time: only the given clock counts.
         let now = 4_000_000_000;
-        let fresh = tokens.issue(1, "session", now).unwrap();
+        let fresh = tokens.issue(1, "session", None, now).unwrap();
         assert_eq!(tokens.verify(&fresh, now).unwrap().sid, "session");
         assert_eq!(tokens.verify(&fresh, now).unwrap().sid, "session", "the second use hits the cache");
         assert!(tokens.verify(&fresh, now + 65).is_some(), "within the 5 s leeway");
         assert!(tokens.verify(&fresh, now + 66).is_none(), "a remembered token expires like any other");
 
-        let late = tokens.issue(1, "session", now - 66).unwrap();
+        let late = tokens.issue(1, "session", None, now - 66).unwrap();
         assert!(tokens.verify(&late, now).is_none(), "expired on first sight");
 
         let mut tampered = fresh.clone();

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{ErrorBody, ErrorCode};
 
+use crate::auth::dpop::ProofError;
 use crate::auth::passwords::Unchecked;
 use crate::http::cookies::cleared_refresh_cookies;
 
@@ -33,6 +34,10 @@ pub enum ApiError {
     InvalidToken,
     #[error("Cross-site or unmarked state-changing request refused.")]
     Csrf,
+    #[error("The DPoP proof is refused: {reason}.")]
+    InvalidDpopProof { reason: ProofError, at: ProofAt },
+    #[error("Send the DPoP proof again with the server's nonce (the DPoP-Nonce header).")]
+    UseDpopNonce { at: ProofAt },
     #[error("No such resource.")]
     NotFound,
     #[error("The server is busy. Try again in a moment.")]
@@ -43,6 +48,23 @@ pub enum ApiError {
     Signing(#[from] jsonwebtoken::errors::Error),
     #[error("cannot check the password")]
     PasswordChecks(#[source] Unchecked),
+}
+
+/// Where a DPoP proof was refused: a session endpoint (sign-in, refresh, sign-out) answers `400`, as RFC 9449's
+/// token endpoint does; a protected resource `401` with a `DPoP` challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofAt {
+    Session,
+    Resource,
+}
+
+impl ProofAt {
+    fn status(self) -> StatusCode {
+        match self {
+            Self::Session => StatusCode::BAD_REQUEST,
+            Self::Resource => StatusCode::UNAUTHORIZED,
+        }
+    }
 }
 
 impl ApiError {
@@ -57,6 +79,8 @@ impl ApiError {
             Self::RefreshTokenReused => (StatusCode::FORBIDDEN, ErrorCode::RefreshTokenReused),
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken),
             Self::Csrf => (StatusCode::FORBIDDEN, ErrorCode::Csrf),
+            Self::InvalidDpopProof { at, .. } => (at.status(), ErrorCode::InvalidDpopProof),
+            Self::UseDpopNonce { at } => (at.status(), ErrorCode::UseDpopNonce),
             Self::NotFound => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Storage(_) | Self::Signing(_) | Self::PasswordChecks(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal)
@@ -103,6 +127,13 @@ impl IntoResponse for ApiError {
         match self {
             Self::InvalidToken => {
                 let challenge = format!(r#"Bearer error="{}""#, ErrorCode::InvalidToken);
+                if let Ok(challenge) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, challenge);
+                }
+            }
+            // RFC 9449 §7.1: a protected resource says so in its challenge.
+            Self::InvalidDpopProof { at: ProofAt::Resource, .. } | Self::UseDpopNonce { at: ProofAt::Resource } => {
+                let challenge = format!(r#"DPoP error="{code}", algs="ES256""#);
                 if let Ok(challenge) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, challenge);
                 }

@@ -17,12 +17,15 @@ use session_contract::{CSRF_HEADER, paths};
 
 use crate::auth::cookie_mode::CookieMode;
 use crate::auth::site_origin::SiteOrigin;
-use crate::http::routes;
 use crate::http::security::{self, content_security_policy};
 use crate::http::static_files;
+use crate::http::{dpop, routes};
 use crate::state::SharedState;
 
 const MAX_BODY_BYTES: usize = 8 * 1024;
+/// `DPoP` and `DPoP-Nonce` as header names (lowercase, as `HeaderName::from_static` wants them).
+const DPOP_HEADER_LOWER: &str = "dpop";
+const DPOP_NONCE_LOWER: &str = "dpop-nonce";
 
 #[derive(Debug, thiserror::Error)]
 #[error("the allowed origin {0:?} is not an origin such as https://app.example")]
@@ -33,7 +36,8 @@ pub async fn build(app: &SharedState, static_dir: Option<PathBuf>) -> Result<Rou
     let state_changing =
         routes::state_changing().route_layer(middleware::from_fn_with_state(app.clone(), security::refuse_cross_site));
     let reads = routes::reads().route_layer(middleware::from_fn_with_state(app.clone(), serve_app_to_navigations));
-    let mut api = security::with_api_headers(state_changing.merge(reads).merge(routes::health()));
+    let mut api = security::with_api_headers(state_changing.merge(reads).merge(routes::health()))
+        .layer(middleware::from_fn_with_state(app.clone(), dpop::with_nonce));
     if !app.settings.allowed_origins.is_empty() {
         api = api.layer(cors_for(&app.settings.allowed_origins)?);
     }
@@ -70,9 +74,15 @@ fn cors_for(origins: &[String]) -> Result<CorsLayer, InvalidOrigin> {
         .allow_origin(AllowOrigin::list(origins))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static(CSRF_HEADER)])
-        // What a client decides with besides the body: how long to wait, and why a token was refused.
-        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(CSRF_HEADER),
+            HeaderName::from_static(DPOP_HEADER_LOWER),
+        ])
+        // What a client decides with besides the body: how long to wait, why a token was refused, and the nonce
+        // for its next DPoP proofs.
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE, HeaderName::from_static(DPOP_NONCE_LOWER)])
         // Without it Chrome repeats the preflight every five seconds.
         .max_age(Duration::from_secs(600)))
 }
@@ -105,4 +115,15 @@ async fn render_metrics(State(app): State<SharedState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4"), (header::CACHE_CONTROL, "no-store")],
         app.metrics.render(app.store.pool_stats(), app.password_checks.stats()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dpop_header_names_are_the_contracts() {
+        assert!(DPOP_HEADER_LOWER.eq_ignore_ascii_case(session_contract::DPOP_HEADER));
+        assert!(DPOP_NONCE_LOWER.eq_ignore_ascii_case(session_contract::DPOP_NONCE_HEADER));
+    }
 }

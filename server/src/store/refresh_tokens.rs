@@ -27,6 +27,8 @@ pub struct PresentedToken {
     pub oldest_recent_at: Option<i64>,
     /// How many times the session has rotated since its sign-in.
     pub rotations: i64,
+    /// The key the session is bound to (DPoP), if any.
+    pub jkt: Option<String>,
 }
 
 /// A new child for a presented token, as the store keeps it: the digest, and the seal only when grace is on.
@@ -46,7 +48,7 @@ impl Store {
         on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT t.session_id, t.parent_hash, t.used_at, t.child_hash, t.sealed_child,
-                        s.user_id, s.expires_at, s.last_used_at, s.revoke_reason, s.rotations,
+                        s.user_id, s.expires_at, s.last_used_at, s.revoke_reason, s.rotations, s.jkt,
                         (SELECT c.used_at IS NULL FROM refresh_tokens c WHERE c.hash = t.child_hash) AS child_is_newest,
                         (SELECT COUNT(*) FROM refresh_tokens r WHERE r.session_id = t.session_id AND r.created_at > $2)
                             AS recent_tokens,
@@ -112,18 +114,26 @@ impl Store {
         })
     }
 
-    /// Revokes the session the token belongs to, if it is live; returns that session's id.
-    pub async fn revoke_by_token(&self, token_hash: &[u8], now: i64) -> Result<Option<String>, sqlx::Error> {
+    /// Revokes the session the token belongs to, if it is live and bound to `jkt`'s key or to none; returns that
+    /// session's id.
+    pub async fn revoke_by_token(
+        &self,
+        token_hash: &[u8],
+        jkt: Option<&str>,
+        now: i64,
+    ) -> Result<Option<String>, sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let revoked: Option<String> = sqlx::query_scalar(
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
                  WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE hash = $3)
+                   AND (jkt IS NULL OR jkt = $4)
                  RETURNING id",
             )
             .bind(now)
             .bind(RevokeReason::Logout)
             .bind(token_hash)
+            .bind(jkt)
             .fetch_optional(&mut *tx)
             .await?;
             tx.announce_revoked(revoked.as_slice()).await?;

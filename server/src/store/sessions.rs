@@ -47,6 +47,8 @@ pub struct NewSession<'a> {
     pub token_hash: &'a [u8],
     pub now: i64,
     pub expires_at: i64,
+    /// The thumbprint of the key the session is bound to (DPoP); `None` for a Bearer session.
+    pub jkt: Option<&'a str>,
 }
 
 /// What the database says of a live session: its user, and the moment it stops being live (absolute expiry or
@@ -87,8 +89,8 @@ impl Store {
                 return Ok(false);
             }
             sqlx::query(
-                "INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, user_agent)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, user_agent, jkt)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(new.session_id)
             .bind(new.user_id)
@@ -96,6 +98,7 @@ impl Store {
             .bind(new.expires_at)
             .bind(new.now)
             .bind(new.user_agent)
+            .bind(new.jkt)
             .execute(&mut *tx)
             .await?;
             sqlx::query("INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)")
@@ -210,12 +213,14 @@ impl Store {
             tx.announce_revoked(&deleted).await?;
             tx.commit().await?;
             if let Pool::Postgres(pool) = &self.pool {
-                // Counters that no longer say anything, by the rule memory forgets them by.
+                // Counters that no longer say anything, by the rule memory forgets them by, and proofs that can
+                // no longer be fresh.
                 sqlx::query("DELETE FROM throttle_counters WHERE started_at <= $1 AND locked_until <= $2")
                     .bind(counters.started_at)
                     .bind(counters.locked_until)
                     .execute(pool)
                     .await?;
+                sqlx::query("DELETE FROM dpop_proofs WHERE until <= $1").bind(now).execute(pool).await?;
             }
             Ok(u64::try_from(deleted.len()).unwrap_or(u64::MAX))
         })

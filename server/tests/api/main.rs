@@ -5,6 +5,7 @@
 mod abuse;
 mod access_tokens;
 mod contract;
+mod dpop;
 mod headers;
 mod instances;
 mod login;

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
+use crate::auth::dpop::{DpopMode, ProofError};
 use crate::auth::passwords::{Unchecked, is_valid_username};
 use crate::auth::rotation::{Decision, ROTATION_WINDOW, RotationRules, decide, max_rotations};
 use crate::auth::site_origin::SiteOrigin;
@@ -14,7 +15,8 @@ use crate::http::cookies::{
     Presented, cleared_planted_refresh_cookies, cleared_refresh_cookie, device_cookie, presented_devices,
     presented_refresh_token, refresh_cookie,
 };
-use crate::http::error::ApiError;
+use crate::http::dpop::{ProofRequest, checked_proof, record, refusal};
+use crate::http::error::{ApiError, ProofAt};
 use crate::http::extract::{Client, JsonBody};
 use crate::metrics::{LoginOutcome, RefreshOutcome};
 use crate::state::SharedState;
@@ -31,7 +33,7 @@ const MAX_USER_AGENT_CHARS: usize = 256;
     responses(
         (status = 200, description = "Signed in; `Set-Cookie` carries the new session's refresh token, then a new device cookie.", body = TokenResponse,
             headers(("set-cookie" = String, description = "The new session's refresh token (see the tag); a second one, the device cookie (`Path=/auth/login`) that gives this browser a sign-in budget of its own."))),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field, a body over 8 KiB.", body = ErrorBody),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field, a body over 8 KiB. `invalid_dpop_proof`: the `DPoP` proof is malformed, for another request or seen before, or missing where DPoP is required. `use_dpop_nonce`: send the proof again with the `DPoP-Nonce` the answer carries.", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password; at once for a username outside the account rule.", body = ErrorBody),
         (status = 403, description = "`csrf`: no marker header, or another site's `Origin`.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: a body that is not `application/json`.", body = ErrorBody),
@@ -53,6 +55,13 @@ pub async fn login(
         return Err(invalid_credentials(&app));
     }
     let now = app.now();
+    // With a proof the session is bound to its key; without one only where Bearer clients are allowed.
+    let proof = checked_proof(&app, &headers, &session_request(paths::LOGIN), now)?;
+    match &proof {
+        Some(proof) => record(&app, proof, ProofAt::Session, now).await?,
+        None if app.settings.dpop == DpopMode::Required => return Err(refusal(ProofError::Missing, ProofAt::Session)),
+        None => {}
+    }
     let mode = app.settings.cookie_mode;
     let device =
         presented_devices(mode, &headers).iter().find_map(|value| app.devices.check(value, &credentials.username, now));
@@ -99,6 +108,7 @@ pub async fn login(
         token_hash: &refresh_token.hash,
         now,
         expires_at,
+        jkt: proof.as_ref().map(|proof| proof.thumbprint.as_str()),
     };
     // The password changed while this sign-in waited for its check: it was checked against the old one.
     if !app.store.create_session(&session).await? {
@@ -113,7 +123,7 @@ pub async fn login(
         known_device = device.is_some(),
         "signed in"
     );
-    let mut response = token_response(&app, user.id, &session_id, &refresh_token, expires_at - now)?;
+    let mut response = token_response(&app, user.id, &session_id, session.jkt, &refresh_token, expires_at - now)?;
     // This browser is now a known device of the account: its own sign-in budget from now on.
     response.headers_mut().append(header::SET_COOKIE, device_cookie(mode, &app.devices.issue(&user.username)));
     Ok(response)
@@ -127,7 +137,7 @@ pub async fn login(
     responses(
         (status = 200, description = "Rotated; `Set-Cookie` carries the new refresh token.", body = TokenResponse,
             headers(("set-cookie" = String, description = "The rotated refresh token."))),
-        (status = 400, description = "`bad_request`: the refresh cookie was sent more than once (another site of the domain planted one); none is used, the session is kept, and every cookie a sibling could have planted (`Domain=` the public host or a parent) is cleared.", body = ErrorBody,
+        (status = 400, description = "`invalid_dpop_proof`: the session is bound to a key and the proof is missing, invalid or of another key (nothing is rotated or revoked); `use_dpop_nonce`: send it again with the `DPoP-Nonce` given. `bad_request`: the refresh cookie was sent more than once (another site of the domain planted one); none is used, the session is kept, and every cookie a sibling could have planted (`Domain=` the public host or a parent) is cleared.", body = ErrorBody,
             headers(("set-cookie" = String, description = "Clears the planted forms (with `Domain=`); this host's own cookie is kept."))),
         (status = 403, description = "`session_expired` (missing, unknown, expired, idle or revoked token) or `refresh_token_reused` (the whole session is revoked); `csrf`. The cookie is cleared.", body = ErrorBody,
             headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
@@ -158,6 +168,8 @@ pub async fn refresh(
             return Ok(with_planted_cookies_cleared(&app, ApiError::CookieTwice.into_response()));
         }
     };
+    let proof = checked_proof(&app, &headers, &session_request(paths::REFRESH), now)?;
+    let mut proof_recorded = false;
     let presented = presented.as_str();
     let presented_hash = digest(presented);
     let rules = RotationRules {
@@ -175,6 +187,29 @@ pub async fn refresh(
             return Err(ApiError::SessionExpired);
         };
         let (session_id, user_id) = (token.session_id.as_str(), token.user_id);
+        // A bound session's cookie is worth nothing without its key: refused before anything is decided, so a
+        // copied cookie neither rotates nor revokes the owner's session.
+        match (&token.jkt, &proof) {
+            (Some(jkt), Some(proof)) if *jkt == proof.thumbprint => {
+                if !proof_recorded {
+                    record(&app, proof, ProofAt::Session, now).await?;
+                    proof_recorded = true;
+                }
+            }
+            (Some(_), proof) => {
+                app.throttle.refresh_failed(client, now).await?;
+                app.metrics.refresh(RefreshOutcome::Expired);
+                let reason = if proof.is_some() { ProofError::OtherKey } else { ProofError::Missing };
+                return Err(refusal(reason, ProofAt::Session));
+            }
+            // Signed in before DPoP was required: over.
+            (None, _) if app.settings.dpop == DpopMode::Required => {
+                app.metrics.refresh(RefreshOutcome::Expired);
+                return Err(ApiError::SessionExpired);
+            }
+            (None, _) => {}
+        }
+        let jkt = token.jkt.as_deref();
         match decide(&token, now, rules) {
             Decision::Rotate => {
                 let child = app.refresh_tokens.generate();
@@ -183,7 +218,7 @@ pub async fn refresh(
                 if app.store.rotate(&presented_hash, &token, stored_child, now).await? {
                     app.metrics.refresh(RefreshOutcome::Rotated);
                     tracing::info!(event = "refresh_rotated", user_id, session_id, "refresh token rotated");
-                    return token_response(&app, user_id, session_id, &child, token.expires_at - now);
+                    return token_response(&app, user_id, session_id, jkt, &child, token.expires_at - now);
                 }
             }
             Decision::GraceSameChild => {
@@ -199,7 +234,7 @@ pub async fn refresh(
                 };
                 app.metrics.refresh(RefreshOutcome::Grace);
                 tracing::info!(event = "refresh_grace_retry", user_id, session_id, "rotated token presented again");
-                return token_response(&app, user_id, session_id, &same_child, token.expires_at - now);
+                return token_response(&app, user_id, session_id, jkt, &same_child, token.expires_at - now);
             }
             Decision::Reused => {
                 app.store.revoke(session_id, RevokeReason::Reuse, now).await?;
@@ -230,6 +265,11 @@ pub async fn refresh(
     Err(ApiError::SessionExpired)
 }
 
+/// A `POST` to a session endpoint, where a refused proof is `400`.
+fn session_request(path: &str) -> ProofRequest<'_> {
+    ProofRequest { method: "POST", path, access_token: None, at: ProofAt::Session }
+}
+
 fn invalid_credentials(app: &SharedState) -> ApiError {
     app.metrics.login(LoginOutcome::InvalidCredentials);
     tracing::info!(event = "login_failed", "sign-in refused");
@@ -240,12 +280,14 @@ fn token_response(
     app: &SharedState,
     user_id: i64,
     session_id: &str,
+    jkt: Option<&str>,
     refresh_token: &IssuedRefreshToken,
     session_remaining: i64,
 ) -> Result<Response, ApiError> {
-    let access_token = app.access_tokens.issue(user_id, session_id, app.now())?;
+    let access_token = app.access_tokens.issue(user_id, session_id, jkt, app.now())?;
     let expires_in = u64::try_from(app.access_tokens.ttl()).unwrap_or(0);
-    let body = TokenResponse { access_token, token_type: TokenType::Bearer, expires_in };
+    let token_type = if jkt.is_some() { TokenType::DPoP } else { TokenType::Bearer };
+    let body = TokenResponse { access_token, token_type, expires_in };
     let cookie = refresh_cookie(app.settings.cookie_mode, &refresh_token.plaintext, session_remaining);
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
@@ -256,7 +298,7 @@ fn token_response(
     path = paths::LOGOUT,
     tag = "auth",
     responses(
-        (status = 204, description = "Signed out (or nobody was).",
+        (status = 204, description = "Signed out (or nobody was; a session bound to a key ends only with a `DPoP` proof of that key).",
             headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
         (status = 403, description = "`csrf`.", body = ErrorBody),
         (status = 500, description = "`internal`: the session may still be live.", body = ErrorBody),
@@ -270,8 +312,15 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
         Presented::One(token) => (vec![token], false),
         Presented::Several(tokens) => (tokens, true),
     };
+    // A bound session ends only with a proof of its key: a copied cookie cannot sign its owner out.
+    let now = app.now();
+    let proof = checked_proof(&app, &headers, &session_request(paths::LOGOUT), now)?;
+    if let Some(proof) = &proof {
+        record(&app, proof, ProofAt::Session, now).await?;
+    }
+    let jkt = proof.as_ref().map(|proof| proof.thumbprint.as_str());
     for token in presented.iter().filter(|token| !token.is_empty()) {
-        if let Some(session_id) = app.store.revoke_by_token(&digest(token), app.now()).await? {
+        if let Some(session_id) = app.store.revoke_by_token(&digest(token), jkt, now).await? {
             app.live_sessions.forget(&session_id);
             tracing::info!(event = "logout", session_id, "session revoked");
         }

@@ -19,7 +19,7 @@ use crate::state::SharedState;
     security(("bearer" = [])),
     responses(
         (status = 200, body = User),
-        (status = 401, description = "`invalid_token`: missing, malformed, expired or forged, or its session ended.", body = ErrorBody,
+        (status = 401, description = "`invalid_token`: missing, malformed, expired or forged, its session ended, or a DPoP-bound token sent as `Bearer`. `invalid_dpop_proof` (`WWW-Authenticate: DPoP`): the token is bound to a key and the `DPoP` proof is missing, invalid, replayed, for another request or token, or of another key. `use_dpop_nonce`: send it again with the `DPoP-Nonce` given.", body = ErrorBody,
             headers(("www-authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )
@@ -43,7 +43,7 @@ pub async fn current_user(caller: Caller) -> Json<User> {
     security(("bearer" = [])),
     responses(
         (status = 200, body = Vec<SessionEntry>),
-        (status = 401, description = "`invalid_token`.", body = ErrorBody,
+        (status = 401, description = "`invalid_token`, `invalid_dpop_proof`, `use_dpop_nonce` (as `GET /user`).", body = ErrorBody,
             headers(("www-authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )
@@ -76,7 +76,7 @@ pub async fn list_sessions(
     params(("id" = String, Path, description = "The session's id, from the list.")),
     responses(
         (status = 204, description = "That session is revoked."),
-        (status = 401, description = "`invalid_token`.", body = ErrorBody,
+        (status = 401, description = "`invalid_token`, `invalid_dpop_proof`, `use_dpop_nonce` (as `GET /user`).", body = ErrorBody,
             headers(("www-authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
         (status = 403, description = "`csrf`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such session of this user.", body = ErrorBody),

@@ -1,0 +1,258 @@
+//! DPoP (RFC 9449) over HTTP: a sign-in with a proof binds the session to the client's key; its access tokens
+//! (`cnf.jkt`) and refresh cookie are then worthless without that key, and what a thief copies fails without
+//! ending the real user's session.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use session_server::testing::DpopKey;
+use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, DpopMode, Settings, SiteOrigin};
+
+use crate::support::{Launch, SignedIn, TestServer, error_code, refresh_cookie};
+
+const NEEDS_POSTGRES: &str = "needs PostgreSQL: cargo xtask test starts a cluster and includes it";
+
+fn required() -> Settings {
+    Settings { dpop: DpopMode::Required, ..Settings::default() }
+}
+
+/// An answer's error code and its `WWW-Authenticate` and `DPoP-Nonce` headers.
+async fn refusal(answer: reqwest::Response) -> (StatusCode, String, String, Option<String>) {
+    let header = |name| {
+        answer.headers().get(name).map(|value: &reqwest::header::HeaderValue| value.to_str().unwrap().to_owned())
+    };
+    let (challenge, nonce) = (header("www-authenticate").unwrap_or_default(), header("dpop-nonce"));
+    let (status, code) = error_code(answer).await;
+    (status, code, challenge, nonce)
+}
+
+impl TestServer {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A proof from `key` for `method` on `path`, now by the server's clock.
+    fn proof(&self, key: &DpopKey, method: &str, path: &str, access_token: Option<&str>) -> String {
+        key.proof(method, &self.url(path), self.clock.now(), access_token, None)
+    }
+
+    async fn dpop_sign_in(&self, key: &DpopKey) -> SignedIn {
+        let answer = self
+            .post("/auth/login")
+            .header("DPoP", self.proof(key, "POST", "/auth/login", None))
+            .json(&json!({"username": DEMO_USERNAME, "password": DEMO_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let refresh_token = refresh_cookie(answer.headers()).expect("a refresh cookie");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["tokenType"], "DPoP");
+        SignedIn { access_token: body["accessToken"].as_str().unwrap().to_owned(), refresh_token }
+    }
+
+    /// `GET path` with the token under the DPoP scheme and `proof`, if any.
+    async fn dpop_get(&self, path: &str, access_token: &str, proof: Option<String>) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path)).header("Authorization", format!("DPoP {access_token}"));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn dpop_refresh(&self, refresh_token: &str, proof: Option<String>) -> reqwest::Response {
+        let mut request = self.post("/auth/refresh").header("Cookie", format!("__Secure-refresh={refresh_token}"));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request.send().await.unwrap()
+    }
+}
+
+/// The access token's claims, unverified (the test only reads what the server wrote).
+fn claims_of(access_token: &str) -> Value {
+    let payload = access_token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_sign_in_with_a_proof_binds_the_session_and_its_tokens_to_the_key() {
+    let server = TestServer::start(required()).await;
+    let key = DpopKey::generate();
+    let session = server.dpop_sign_in(&key).await;
+    assert_eq!(claims_of(&session.access_token)["cnf"]["jkt"], key.thumbprint());
+    let proof = server.proof(&key, "GET", "/user", Some(&session.access_token));
+    let answer = server.dpop_get("/user", &session.access_token, Some(proof)).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(answer.headers().contains_key("dpop-nonce"), "every answer brings a fresh nonce");
+
+    let refreshed =
+        server.dpop_refresh(&session.refresh_token, Some(server.proof(&key, "POST", "/auth/refresh", None)));
+    let refreshed = refreshed.await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(body["tokenType"], "DPoP");
+    assert_eq!(claims_of(body["accessToken"].as_str().unwrap())["cnf"]["jkt"], key.thumbprint(), "still bound");
+}
+
+#[tokio::test]
+async fn a_bound_access_token_is_worthless_without_a_fresh_proof_of_its_key() {
+    let server = TestServer::start(required()).await;
+    let key = DpopKey::generate();
+    let token = server.dpop_sign_in(&key).await.access_token;
+    let now = server.clock.now();
+    let url = server.url("/user");
+    let thief = DpopKey::generate();
+    let replayed = server.proof(&key, "GET", "/user", Some(&token));
+    assert_eq!(server.dpop_get("/user", &token, Some(replayed.clone())).await.status(), StatusCode::OK);
+
+    let downgraded = server.get("/user", &token).send().await.unwrap();
+    let (status, code, _, _) = refusal(downgraded).await;
+    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "invalid_token"), "a bound token as Bearer");
+    for (name, proof) in [
+        ("no proof", None),
+        ("the thief's own key", Some(thief.proof("GET", &url, now, Some(&token), None))),
+        ("a proof seen before", Some(replayed)),
+        ("another URL", Some(key.proof("GET", &server.url("/user/sessions"), now, Some(&token), None))),
+        ("another method", Some(key.proof("DELETE", &url, now, Some(&token), None))),
+        ("another token's hash", Some(key.proof("GET", &url, now, Some("an.other.token"), None))),
+        ("no token hash", Some(key.proof("GET", &url, now, None, None))),
+    ] {
+        let (status, code, challenge, _) = refusal(server.dpop_get("/user", &token, proof).await).await;
+        assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "invalid_dpop_proof"), "{name}");
+        assert!(challenge.starts_with("DPoP ") && challenge.contains("invalid_dpop_proof"), "{name}: {challenge}");
+    }
+    let fresh = server.proof(&key, "GET", "/user", Some(&token));
+    assert_eq!(server.dpop_get("/user", &token, Some(fresh)).await.status(), StatusCode::OK, "the owner still can");
+}
+
+#[tokio::test]
+async fn a_copied_refresh_cookie_is_refused_without_the_key_and_the_owner_goes_on() {
+    let server = TestServer::start(required()).await;
+    let key = DpopKey::generate();
+    let session = server.dpop_sign_in(&key).await;
+    let thief = DpopKey::generate();
+    for (name, proof) in [
+        ("no proof", None),
+        ("the thief's own key", Some(server.proof(&thief, "POST", "/auth/refresh", None))),
+        ("a proof for the sign-in", Some(server.proof(&key, "POST", "/auth/login", None))),
+    ] {
+        let (status, code, _, _) = refusal(server.dpop_refresh(&session.refresh_token, proof).await).await;
+        assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_dpop_proof"), "{name}");
+    }
+    // Nothing was rotated, and nothing revoked: the owner's refresh is the session's first.
+    let owner = server.dpop_refresh(&session.refresh_token, Some(server.proof(&key, "POST", "/auth/refresh", None)));
+    assert_eq!(owner.await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_sign_out_without_the_key_ends_nothing() {
+    let server = TestServer::start(required()).await;
+    let key = DpopKey::generate();
+    let session = server.dpop_sign_in(&key).await;
+    let thief = DpopKey::generate();
+    for proof in [None, Some(server.proof(&thief, "POST", "/auth/logout", None))] {
+        let mut request =
+            server.post("/auth/logout").header("Cookie", format!("__Secure-refresh={}", session.refresh_token));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        assert_eq!(request.send().await.unwrap().status(), StatusCode::NO_CONTENT, "says nothing to a thief");
+    }
+    let proof = server.proof(&key, "GET", "/user", Some(&session.access_token));
+    assert_eq!(server.dpop_get("/user", &session.access_token, Some(proof)).await.status(), StatusCode::OK);
+    let owner = server
+        .post("/auth/logout")
+        .header("Cookie", format!("__Secure-refresh={}", session.refresh_token))
+        .header("DPoP", server.proof(&key, "POST", "/auth/logout", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(owner.status(), StatusCode::NO_CONTENT);
+    let proof = server.proof(&key, "GET", "/user", Some(&session.access_token));
+    assert_eq!(server.dpop_get("/user", &session.access_token, Some(proof)).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_client_whose_clock_is_off_is_asked_for_the_servers_nonce_and_passes_with_it() {
+    let server = TestServer::start(required()).await;
+    let key = DpopKey::generate();
+    let token = server.dpop_sign_in(&key).await.access_token;
+    let an_hour_ago = server.clock.now() - 3_600;
+    let stale = key.proof("GET", &server.url("/user"), an_hour_ago, Some(&token), None);
+    let (status, code, challenge, nonce) = refusal(server.dpop_get("/user", &token, Some(stale)).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "use_dpop_nonce"));
+    assert!(challenge.contains("use_dpop_nonce"), "{challenge}");
+    let nonce = nonce.expect("the nonce to use");
+    let with_nonce = key.proof("GET", &server.url("/user"), an_hour_ago, Some(&token), Some(&nonce));
+    assert_eq!(server.dpop_get("/user", &token, Some(with_nonce)).await.status(), StatusCode::OK);
+    // The sign-in and refresh ask the same way, with 400.
+    let stale = key.proof("POST", &server.url("/auth/login"), an_hour_ago, None, None);
+    let answer = server
+        .post("/auth/login")
+        .header("DPoP", stale)
+        .json(&json!({"username": DEMO_USERNAME, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _, nonce) = refusal(answer).await;
+    assert_eq!((status, code.as_str(), nonce.is_some()), (StatusCode::BAD_REQUEST, "use_dpop_nonce", true));
+}
+
+#[tokio::test]
+async fn each_mode_admits_what_it_says() {
+    // required: no sign-in without a proof.
+    let server = TestServer::start(required()).await;
+    let (status, code) = error_code(server.login_as(DEMO_USERNAME, DEMO_PASSWORD).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_dpop_proof"));
+    // allowed: a client without WebCrypto signs in with Bearer tokens, and one with a key gets bound ones.
+    let server = TestServer::start(Settings { dpop: DpopMode::Allowed, ..Settings::default() }).await;
+    let bearer = server.sign_in().await;
+    assert_eq!(server.user_status(&bearer.access_token).await, StatusCode::OK);
+    assert!(claims_of(&bearer.access_token).get("cnf").is_none());
+    let key = DpopKey::generate();
+    let bound = server.dpop_sign_in(&key).await;
+    let (status, _) = error_code(server.get("/user", &bound.access_token).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a bound token is never accepted as Bearer");
+    // off: proofs are ignored and every token is Bearer.
+    let server = TestServer::start(Settings { dpop: DpopMode::Off, ..Settings::default() }).await;
+    let answer = server
+        .post("/auth/login")
+        .header("DPoP", key.proof("POST", &server.url("/auth/login"), server.clock.now(), None, None))
+        .json(&json!({"username": DEMO_USERNAME, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["tokenType"], "Bearer");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
+async fn a_proof_replayed_at_another_instance_is_refused_there_too() {
+    // Two instances behind one public URL, as behind a load balancer: a proof names that URL, whichever answers.
+    const PUBLIC: &str = "https://app.example";
+    let settings = Settings { public_origin: SiteOrigin::parse(PUBLIC), ..required() };
+    let a = TestServer::start(settings.clone()).await;
+    assert!(a.database_url.is_some(), "{NEEDS_POSTGRES}");
+    let b = Launch { database_url: a.database_url.clone(), clock: a.clock.clone(), ..Launch::new(settings) };
+    let b = b.start().await;
+    let key = DpopKey::generate();
+    let now = a.clock.now();
+    let answer = a
+        .post("/auth/login")
+        .header("DPoP", key.proof("POST", &format!("{PUBLIC}/auth/login"), now, None, None))
+        .json(&json!({"username": DEMO_USERNAME, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = answer.json().await.unwrap();
+    let token = body["accessToken"].as_str().expect("signed in").to_owned();
+    let proof = key.proof("GET", &format!("{PUBLIC}/user"), now, Some(&token), None);
+    assert_eq!(a.dpop_get("/user", &token, Some(proof.clone())).await.status(), StatusCode::OK);
+    let (status, code, _, _) = refusal(b.dpop_get("/user", &token, Some(proof)).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "invalid_dpop_proof"), "B knows A saw it");
+    let fresh = key.proof("GET", &format!("{PUBLIC}/user"), now, Some(&token), None);
+    assert_eq!(b.dpop_get("/user", &token, Some(fresh)).await.status(), StatusCode::OK);
+}
