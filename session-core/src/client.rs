@@ -8,9 +8,10 @@ use std::time::Duration;
 use futures::future::{FutureExt, LocalBoxFuture, Shared};
 use futures::lock::{Mutex, MutexGuard};
 use serde::de::DeserializeOwned;
-use session_contract::{Credentials, ErrorCode, TokenResponse};
+use session_contract::{Credentials, DPOP_HEADER, DPOP_NONCE_HEADER, DPOP_SCHEME, ErrorCode, TokenResponse, TokenType};
 
-use crate::error::SessionError;
+use crate::dpop::{DeviceKey, NoDeviceKey, ProofFor, proof, unix_seconds};
+use crate::error::{SessionError, TransportError};
 use crate::listeners::{Listeners, Subscription};
 use crate::options::Options;
 use crate::policy::{backoff_delay, expires_soon, milliseconds, retry_after};
@@ -24,21 +25,27 @@ type Renewal = Shared<LocalBoxFuture<'static, Result<(), SessionError>>>;
 
 /// The session client. Cloning it is cheap and every clone is the same client (one renewal in flight, one
 /// set of listeners).
-pub struct SessionClient<T, S, C, X> {
-    inner: Rc<Inner<T, S, C, X>>,
+pub struct SessionClient<T, S, C, X, K = NoDeviceKey> {
+    inner: Rc<Inner<T, S, C, X, K>>,
 }
 
-impl<T, S, C, X> Clone for SessionClient<T, S, C, X> {
+impl<T, S, C, X, K> Clone for SessionClient<T, S, C, X, K> {
     fn clone(&self) -> Self {
         Self { inner: Rc::clone(&self.inner) }
     }
 }
 
-struct Inner<T, S, C, X> {
+struct Inner<T, S, C, X, K> {
     transport: T,
     store: S,
     clock: C,
     tabs: X,
+    /// The device's key, which DPoP proofs are signed with.
+    key: K,
+    /// The server's latest DPoP nonce, for the next proofs.
+    nonce: RefCell<Option<String>>,
+    /// The last sign-in found no device key to bind the session to (no WebCrypto or IndexedDB).
+    key_unavailable: Cell<bool>,
     options: Options,
     /// The one renewal in flight and the session it renews, shared by every request of that session.
     renewal: RefCell<Option<(String, Renewal)>>,
@@ -70,19 +77,36 @@ where
     C: Clock + 'static,
     X: Tabs + 'static,
 {
-    /// A client with the default [`Options`].
+    /// A client without a device key (every session Bearer), with the default [`Options`].
     pub fn new(transport: T, store: S, clock: C, tabs: X) -> Self {
         Self::with_options(transport, store, clock, tabs, Options::default())
     }
 
-    /// A client with the given [`Options`].
+    /// A client without a device key, with the given [`Options`].
     pub fn with_options(transport: T, store: S, clock: C, tabs: X, options: Options) -> Self {
+        SessionClient::with_device_key(transport, store, clock, tabs, NoDeviceKey, options)
+    }
+}
+
+impl<T, S, C, X, K> SessionClient<T, S, C, X, K>
+where
+    T: Transport + 'static,
+    S: TokenStore + 'static,
+    C: Clock + 'static,
+    X: Tabs + 'static,
+    K: DeviceKey + 'static,
+{
+    /// A client that binds each session to the device's `key` (DPoP, RFC 9449) where it can make one.
+    pub fn with_device_key(transport: T, store: S, clock: C, tabs: X, key: K, options: Options) -> Self {
         Self {
             inner: Rc::new(Inner {
                 transport,
                 store,
                 clock,
                 tabs,
+                key,
+                nonce: RefCell::new(None),
+                key_unavailable: Cell::new(false),
                 options,
                 renewal: RefCell::new(None),
                 order: Mutex::new(()),
@@ -155,6 +179,12 @@ where
         self.inner.store.load().is_some()
     }
 
+    /// Whether the last sign-in here found no device key to bind the session to (no WebCrypto or IndexedDB): its
+    /// tokens are Bearer ones, which the app should say.
+    pub fn device_key_unavailable(&self) -> bool {
+        self.inner.key_unavailable.get()
+    }
+
     /// `POST` the credentials to the login path and keep the token it answers with.
     ///
     /// # Errors
@@ -166,7 +196,9 @@ where
         // after this session's.
         self.after_the_renewal_in_flight().await;
         let _turn = self.inner.one_at_a_time().await;
-        let response = self.send(&request).await?;
+        // The key is made now if there is none; where it cannot be, the session will be a Bearer one.
+        self.inner.key_unavailable.set(self.inner.key.make().await.is_err());
+        let response = success(self.inner.exchange(&request, None, true).await?)?;
         let token = self.inner.adopt(&response, None)?;
         // The browser now holds the new session's cookie: a logout still pending would end that one.
         self.inner.store.set_logout_pending(false);
@@ -178,7 +210,8 @@ where
     /// Tells the server of a sign-out it did not hear (no answer, or a 5xx), if nobody signed in since.
     pub async fn finish_pending_logout(&self) {
         if self.inner.store.logout_pending() && !self.is_signed_in() {
-            self.tell_the_server_of_the_sign_out(None).await;
+            // The key was kept for this: it goes once the server hears.
+            self.tell_the_server_of_the_sign_out(None, true).await;
         }
     }
 
@@ -187,7 +220,7 @@ where
     /// session the user left. If it is stored again meanwhile (a refresh in another tab, whose view of the
     /// store was late, wrote its renewal back), it is cleared again and the logout still goes; only another
     /// session stored meanwhile (someone signed in) owns the cookie now, and then nothing is sent.
-    async fn tell_the_server_of_the_sign_out(&self, signed_out: Option<&str>) {
+    async fn tell_the_server_of_the_sign_out(&self, signed_out: Option<&str>, prove: bool) {
         self.after_the_renewal_in_flight().await;
         let _turn = self.inner.one_at_a_time().await;
         match self.inner.store.load() {
@@ -196,21 +229,26 @@ where
             None => {}
         }
         let logout = RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous().keepalive();
-        let unheard = matches!(
-            self.send(&logout).await,
-            Err(SessionError::Network | SessionError::Timeout | SessionError::Server { .. })
-        );
+        // A bound session ends only with its key's proof; the key goes once the server has heard.
+        let answer = self.inner.exchange(&logout, None, prove).await.map_err(SessionError::from).and_then(success);
+        let unheard =
+            matches!(answer, Err(SessionError::Network | SessionError::Timeout | SessionError::Server { .. }));
         self.inner.store.set_logout_pending(unheard);
+        if !unheard {
+            self.inner.key.forget().await;
+        }
     }
 
     /// Ends the session here and in every tab at once, then on the server when it can be reached: closing the
     /// tab right after still signs out locally, and a refresh still on the wire finds the session gone.
     pub async fn sign_out(&self) {
-        let session = self.inner.store.load().map(|token| token.session);
+        let stored = self.inner.store.load();
+        let bound = stored.as_ref().is_some_and(|token| token.bound);
+        let session = stored.map(|token| token.session);
         self.inner.store.clear();
         self.inner.ended.replace(session.clone());
         self.inner.emit_and_announce(News::of_session(SessionEvent::SignedOut, session.clone()));
-        self.tell_the_server_of_the_sign_out(session.as_deref()).await;
+        self.tell_the_server_of_the_sign_out(session.as_deref(), bound).await;
     }
 
     /// Waits for the renewal in flight, if any: without a spawner (see [`Options::spawn`]) a renewal whose
@@ -244,14 +282,15 @@ where
             return success(self.inner.transport.send(request, None).await?);
         }
         let sent_with = self.token_to_send().await?;
-        let response = self.inner.transport.send(request, Some(&sent_with.value)).await?;
-        if !self.inner.means_renew(response.status) {
+        let response = self.inner.exchange(request, Some(&sent_with), false).await?;
+        // Refused for a nonce even with the one the server gave: a refresh would not change that.
+        if !self.inner.means_renew(response.status) || asks_for_a_nonce(&response) {
             return success(response);
         }
 
         self.renew_unless_already_renewed(&sent_with).await?;
         let renewed = self.inner.token_of(&sent_with.session)?;
-        let replay = self.inner.transport.send(request, Some(&renewed.value)).await?;
+        let replay = self.inner.exchange(request, Some(&renewed), false).await?;
         if self.inner.means_renew(replay.status) {
             // A fresh token refused too: report it rather than loop through another renewal.
             return Err(SessionError::Unauthorized);
@@ -315,7 +354,69 @@ where
     }
 }
 
-impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
+impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C, X, K> {
+    /// Sends `request` with `token` as its binding demands (a bound one as `Authorization: DPoP` with a proof,
+    /// another as Bearer), and a proof where `prove` asks for one and the device has a key (the sign-in and the
+    /// sign-out). Refused for want of the server's nonce (`use_dpop_nonce`), it is sent once more with the nonce
+    /// that answer brought: that is neither a refresh nor a sign-out. Every answer's `DPoP-Nonce` replaces the
+    /// one kept.
+    async fn exchange(
+        &self,
+        request: &RequestRecipe,
+        token: Option<&AccessToken>,
+        prove: bool,
+    ) -> Result<Response, TransportError> {
+        let response = self.send_once(request, token, prove).await?;
+        if !asks_for_a_nonce(&response) {
+            return Ok(response);
+        }
+        self.send_once(request, token, prove).await
+    }
+
+    async fn send_once(
+        &self,
+        request: &RequestRecipe,
+        token: Option<&AccessToken>,
+        prove: bool,
+    ) -> Result<Response, TransportError> {
+        let bound = token.filter(|token| token.bound);
+        let proof = if prove || bound.is_some() { self.proof_for(request, bound).await } else { None };
+        let mut headers = Vec::new();
+        if let Some(token) = bound {
+            headers.push(("Authorization".to_owned(), format!("{DPOP_SCHEME} {}", token.value)));
+        }
+        if let Some(proof) = proof {
+            headers.push((DPOP_HEADER.to_owned(), proof));
+        }
+        let bearer = token.filter(|token| !token.bound).map(|token| token.value.as_str());
+        let response = if headers.is_empty() {
+            self.transport.send(request, bearer).await?
+        } else {
+            let mut with_proof = request.clone();
+            with_proof.headers.extend(headers);
+            self.transport.send(&with_proof, bearer).await?
+        };
+        if let Some(nonce) = response.header(DPOP_NONCE_HEADER) {
+            self.nonce.replace(Some(nonce.to_owned()));
+        }
+        Ok(response)
+    }
+
+    /// A proof for `request` (with `token`'s hash when it is bound), or none when the device has no key.
+    async fn proof_for(&self, request: &RequestRecipe, token: Option<&AccessToken>) -> Option<String> {
+        let url = self.transport.url(&request.path);
+        let nonce = self.nonce.borrow().clone();
+        let about = ProofFor {
+            method: request.method.as_str(),
+            url: &url,
+            access_token: token.map(|token| token.value.as_str()),
+            nonce: nonce.as_deref(),
+            // Whole seconds of this device's clock; a nonce vouches for one that is off.
+            iat: unix_seconds(self.clock.now_ms()),
+        };
+        proof(&self.key, about).await.ok()
+    }
+
     /// This tab's turn and the cross-tab lock: held while the session changes.
     async fn one_at_a_time(&self) -> (MutexGuard<'_, ()>, X::Lock) {
         let turn = self.order.lock().await;
@@ -366,7 +467,7 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
         if let Some(settled) = self.already_settled(refused) {
             return settled;
         }
-        self.renew(&refused.session).await
+        self.renew(&refused.session, refused.bound).await
     }
 
     /// The last renewal's error while its backoff lasts.
@@ -398,13 +499,14 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
     /// that session: a sign-out or another sign-in meanwhile wins, and the outcome is dropped unannounced.
     /// Only the contract's refusals (`403 session_expired`, `403 refresh_token_reused`) end the session; no answer,
     /// a 5xx or any other refusal (a proxy's page, `csrf`, `429`) keep the token.
-    async fn renew(&self, session: &str) -> Result<(), SessionError> {
+    async fn renew(&self, session: &str, bound: bool) -> Result<(), SessionError> {
         let request = RequestRecipe::post(self.options.refresh_path.as_str())
             .anonymous()
             .with_timeout(self.options.refresh_timeout);
-        let response = match self.transport.send(&request, None).await {
+        // A bound session's refresh proves its key; the retry with a proof of its own (one is never sent twice).
+        let response = match self.exchange(&request, None, bound).await {
             Ok(response) => response,
-            Err(_) => self.transport.send(&request, None).await?,
+            Err(_) => self.exchange(&request, None, bound).await?,
         };
         self.token_of(session)?;
         if (200..300).contains(&response.status) {
@@ -435,6 +537,7 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
             session,
             expires_at_ms: Some(self.clock.now_ms() + milliseconds(lifetime)),
             lifetime,
+            bound: body.token_type == TokenType::DPoP,
         };
         self.store.save(&token);
         Ok(token)
@@ -453,6 +556,12 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs> Inner<T, S, C, X> {
         }
         self.listeners.emit(event);
     }
+}
+
+/// Whether the answer refuses a DPoP proof for want of the server's nonce (which it carries).
+fn asks_for_a_nonce(response: &Response) -> bool {
+    matches!(response.status, 400 | 401)
+        && SessionError::from_status(response.status, &response.body).code() == Some(ErrorCode::UseDpopNonce)
 }
 
 /// Whether, and why, the refresh's refusal ended the session: only the contract's two `403` codes do.

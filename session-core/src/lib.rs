@@ -14,6 +14,9 @@
 //! - **Renew ahead of expiry**, from `expiresIn` at receipt, so a wrong device clock does not matter.
 //! - **Across tabs**, the refresh runs under [`Tabs::lock`], and a tab that waited adopts the token another tab
 //!   stored meanwhile.
+//! - **Tokens bound to the device** (DPoP, RFC 9449) with a [`DeviceKey`] (the browser's WebCrypto): the sign-in
+//!   binds the session to the key, every request and refresh carries a fresh proof, a server's nonce is adopted
+//!   and the request sent once more with it, and the sign-out forgets the key.
 //!
 //! ```
 //! use std::cell::RefCell;
@@ -31,6 +34,7 @@
 //!         };
 //!         Ok(Response::new(status, body))
 //!     }
+//!     fn url(&self, path: &str) -> String { format!("https://app.example{path}") }
 //! }
 //!
 //! #[derive(Default)]
@@ -58,6 +62,7 @@
 //! ```
 
 mod client;
+mod dpop;
 mod error;
 mod listeners;
 mod options;
@@ -66,6 +71,7 @@ mod ports;
 mod request;
 
 pub use client::SessionClient;
+pub use dpop::{DeviceKey, KeyUnavailable, NoDeviceKey, PublicKey};
 pub use error::{DecodeError, DecodeErrorKind, SessionError, TransportError};
 pub use listeners::Subscription;
 pub use options::Options;

@@ -9,10 +9,14 @@ use crate::request::{RequestRecipe, Response};
 /// HTTP. The client lives on one thread (the browser's); its futures need not be `Send`.
 #[allow(async_fn_in_trait)]
 pub trait Transport {
-    /// Sends the request with its headers as they are (the CSRF marker is already among them) and
-    /// `Authorization: Bearer <bearer>` when a token is given, with the browser's cookies (the refresh cookie
-    /// goes to the `/auth` paths), and returns any HTTP answer with the headers it can read.
+    /// Sends the request with its headers as they are (the CSRF marker is already among them; a DPoP-bound
+    /// token's `Authorization: DPoP …` and its `DPoP` proof too) and `Authorization: Bearer <bearer>` when a
+    /// token is given, with the browser's cookies (the refresh cookie goes to the `/auth` paths), and returns any
+    /// HTTP answer with the headers it can read.
     async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError>;
+
+    /// The absolute URL a request to `path` goes to, as the server's public URL names it (a DPoP proof's `htu`).
+    fn url(&self, path: &str) -> String;
 }
 
 /// The access token and when it expires by this client's own clock: computed from `expiresIn` at receipt, so
@@ -29,6 +33,9 @@ pub struct AccessToken {
     pub expires_at_ms: Option<f64>,
     /// How long it was valid for when it arrived (zero when unknown).
     pub lifetime: Duration,
+    /// Whether its session is bound to this device's key (DPoP): then it is sent as `Authorization: DPoP …`
+    /// with a proof, never as `Bearer`.
+    pub bound: bool,
 }
 
 impl AccessToken {
@@ -39,7 +46,13 @@ impl AccessToken {
         expires_at_ms: Option<f64>,
         lifetime: Duration,
     ) -> Self {
-        Self { value: value.into(), session: session.into(), expires_at_ms, lifetime }
+        Self { value: value.into(), session: session.into(), expires_at_ms, lifetime, bound: false }
+    }
+
+    /// The same token, bound to the device's key (or not).
+    #[must_use]
+    pub fn bound_to_the_device(self, bound: bool) -> Self {
+        Self { bound, ..self }
     }
 }
 

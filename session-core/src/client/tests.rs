@@ -1,3 +1,4 @@
+mod dpop;
 mod fakes;
 mod ordering;
 

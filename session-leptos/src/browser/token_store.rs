@@ -11,7 +11,8 @@ use session_contract::ACCESS_TOKEN_STORAGE_KEY;
 use session_core::{AccessToken, TokenStore, is_bearer_token, session_of};
 
 /// What the item holds: `{"value": "<jwt>", "session": "<id>", "expiresAt": <ms since the epoch, or null when
-/// unknown>, "lifetime": <ms>}`. The other tabs' news carries a token in the same shape.
+/// unknown>, "lifetime": <ms>, "bound": <true for a DPoP-bound session; absent in older items: false>}`. The
+/// other tabs' news carries a token in the same shape.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StoredToken {
@@ -20,6 +21,8 @@ pub(crate) struct StoredToken {
     /// `null` when unknown.
     expires_at: Option<f64>,
     lifetime: f64,
+    #[serde(default)]
+    bound: bool,
 }
 
 impl From<&AccessToken> for StoredToken {
@@ -29,6 +32,7 @@ impl From<&AccessToken> for StoredToken {
             session: token.session.clone(),
             expires_at: token.expires_at_ms,
             lifetime: token.lifetime.as_secs_f64() * 1000.0,
+            bound: token.bound,
         }
     }
 }
@@ -37,7 +41,9 @@ impl StoredToken {
     /// The token, unless it is not one a header can carry (see [`is_bearer_token`]).
     pub(crate) fn into_token(self) -> Option<AccessToken> {
         let lifetime = Duration::try_from_secs_f64(self.lifetime / 1000.0).unwrap_or_default();
-        is_bearer_token(&self.value).then(|| AccessToken::new(self.value, self.session, self.expires_at, lifetime))
+        is_bearer_token(&self.value).then(|| {
+            AccessToken::new(self.value, self.session, self.expires_at, lifetime).bound_to_the_device(self.bound)
+        })
     }
 }
 

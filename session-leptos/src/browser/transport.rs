@@ -40,6 +40,16 @@ impl FetchTransport {
 }
 
 impl Transport for FetchTransport {
+    /// The base URL and the path; with the app's own origin (an empty base), the page's origin.
+    fn url(&self, path: &str) -> String {
+        if self.base_url.is_empty() {
+            let origin = web_sys::window().and_then(|window| window.location().origin().ok()).unwrap_or_default();
+            format!("{origin}{path}")
+        } else {
+            format!("{}{path}", self.base_url)
+        }
+    }
+
     async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
         let method = http_method(request.method).ok_or(TransportError::Rejected)?;
         let timeout = request.timeout.map_or(self.timeout_ms, whole_millis);

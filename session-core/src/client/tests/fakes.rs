@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 
 use session_contract::paths::{LOGIN as LOGIN_PATH, LOGOUT as LOGOUT_PATH, REFRESH as REFRESH_PATH};
 
+use crate::dpop::tests::{known_hash, parts_of};
 use crate::{AccessToken, Clock, RequestRecipe, Response, TokenStore, Transport, TransportError};
 
 /// Gives other futures a turn, the way a real network round trip would.
@@ -101,6 +102,15 @@ pub(super) struct FakeServer {
     /// Answers to these paths wait on the wire (the server has already acted on the request).
     held: RefCell<Vec<String>>,
     wire: RefCell<Vec<InFlight>>,
+    /// DPoP, as the real server checks it (RFC 9449): a sign-in with a proof binds its session; a bound
+    /// session's requests need `Authorization: DPoP` and a proof (with the token's hash), its refresh a proof.
+    pub(super) bound_sessions: RefCell<Vec<String>>,
+    /// The nonce the server demands in every proof (`use_dpop_nonce` otherwise), if any.
+    pub(super) demanded_nonce: RefCell<Option<String>>,
+    /// The nonce the next answer to a request with a proof brings (`DPoP-Nonce`), if any.
+    pub(super) next_nonce: RefCell<Option<String>>,
+    /// Whether the accepted access token is bound to a key.
+    accepted_is_bound: Cell<bool>,
 }
 
 impl FakeServer {
@@ -118,7 +128,16 @@ impl FakeServer {
             families: RefCell::new(vec![Family { current: "r0".to_owned(), rotated: None, revoked: false }]),
             held: RefCell::new(Vec::new()),
             wire: RefCell::new(Vec::new()),
+            bound_sessions: RefCell::new(Vec::new()),
+            demanded_nonce: RefCell::new(None),
+            next_nonce: RefCell::new(None),
+            accepted_is_bound: Cell::new(false),
         })
+    }
+
+    /// The DPoP proof each request to `path` carried, as its claims.
+    pub(super) fn proofs_to(&self, path: &str) -> Vec<Option<serde_json::Value>> {
+        self.requests_to(path).iter().map(|(request, _)| proof_claims(request)).collect()
     }
 
     pub(super) fn refresh_requests(&self) -> Vec<RequestRecipe> {
@@ -186,7 +205,46 @@ impl FakeServer {
     ) -> (Result<Response, TransportError>, Option<Option<String>>) {
         let json = |status, body: &str| Ok(Response::new(status, body));
         let refusal = |code: &str| json(403, &format!(r#"{{"error":"{code}","message":"refused"}}"#));
+        let claims = proof_claims(request);
+        let at_auth = request.path.starts_with("/auth");
+        let proof_refused = |code: &str| {
+            let status = if at_auth { 400 } else { 401 };
+            json(status, &format!(r#"{{"error":"{code}","message":"DPoP"}}"#))
+        };
+        if let (Some(claims), Some(demanded)) = (&claims, self.demanded_nonce.borrow().as_ref())
+            && claims.get("nonce").and_then(serde_json::Value::as_str) != Some(demanded.as_str())
+        {
+            {
+                // The nonce to use: the demanded one, unless the test makes the server give another.
+                let given = self.next_nonce.borrow().clone().unwrap_or_else(|| demanded.clone());
+                let answer = proof_refused("use_dpop_nonce").map(|answer| answer.with_header("DPoP-Nonce", &given));
+                return (answer, None);
+            }
+        }
+        let (answer, set_cookie) = self.act_on(request, bearer, cookie, claims.as_ref(), &proof_refused, &refusal);
+        let with_nonce = match (claims.is_some(), self.next_nonce.borrow().as_ref()) {
+            (true, Some(nonce)) => answer.map(|answer| answer.with_header("DPoP-Nonce", nonce)),
+            _ => answer,
+        };
+        (with_nonce, set_cookie)
+    }
+
+    fn act_on(
+        &self,
+        request: &RequestRecipe,
+        bearer: Option<&str>,
+        cookie: Option<&str>,
+        claims: Option<&serde_json::Value>,
+        proof_refused: &dyn Fn(&str) -> Result<Response, TransportError>,
+        refusal: &dyn Fn(&str) -> Result<Response, TransportError>,
+    ) -> (Result<Response, TransportError>, Option<Option<String>>) {
+        let json = |status, body: &str| Ok(Response::new(status, body));
+        let htu_is =
+            |path: &str| claims.and_then(|claims| claims["htu"].as_str()) == Some(format!("{ORIGIN}{path}").as_str());
         match request.path.as_str() {
+            REFRESH_PATH if self.is_bound(cookie) && !htu_is(REFRESH_PATH) => {
+                (proof_refused("invalid_dpop_proof"), None)
+            }
             REFRESH_PATH => {
                 let (answer, set_cookie) = match self.refresh_answer.get() {
                     RefreshAnswer::Rotate => self.rotate(cookie, false),
@@ -220,17 +278,41 @@ impl FakeServer {
                 *self.accepted_token.borrow_mut() = token.clone();
                 let cookie = format!("r-{session}");
                 self.families.borrow_mut().push(Family { current: cookie.clone(), rotated: None, revoked: false });
-                (json(200, &token_body(&token)), Some(Some(cookie)))
+                let bound = htu_is(LOGIN_PATH);
+                self.accepted_is_bound.set(bound);
+                if bound {
+                    self.bound_sessions.borrow_mut().push(cookie.clone());
+                }
+                (json(200, &token_body(&token, bound)), Some(Some(cookie)))
             }
             LOGOUT_PATH => {
-                if let Some(family) = self.family_of(cookie) {
+                // A bound session ends only with a proof of its key.
+                if let Some(family) = self.family_of(cookie).filter(|_| !self.is_bound(cookie) || htu_is(LOGOUT_PATH)) {
                     self.families.borrow_mut()[family].revoked = true;
                 }
                 (Ok(Response::new(204, "")), Some(None))
             }
+            _ if self.accepted_is_bound.get() => {
+                let accepted = self.accepted_token.borrow().clone();
+                let as_dpop = header(request, "Authorization") == Some(format!("DPoP {accepted}")).as_deref();
+                let proven = htu_is(request.path.split('?').next().unwrap_or_default())
+                    && claims.and_then(|claims| claims["ath"].as_str()) == Some(known_hash(&accepted).as_str());
+                match (bearer, as_dpop, proven) {
+                    (None, true, true) => (json(200, r#"{"ok":true}"#), None),
+                    (None, true, false) => (proof_refused("invalid_dpop_proof"), None),
+                    _ => (json(401, r#"{"error":"invalid_token","message":"expired"}"#), None),
+                }
+            }
             _ if bearer == Some(self.accepted_token.borrow().as_str()) => (json(200, r#"{"ok":true}"#), None),
             _ => (json(401, r#"{"error":"invalid_token","message":"expired"}"#), None),
         }
+    }
+
+    /// Whether `cookie` belongs to a session bound to a key.
+    fn is_bound(&self, cookie: Option<&str>) -> bool {
+        let Some(family) = self.family_of(cookie) else { return false };
+        let first = self.families.borrow()[family].current.trim_end_matches('+').to_owned();
+        self.bound_sessions.borrow().contains(&first)
     }
 
     /// The live family whose current or just-rotated cookie is `cookie`.
@@ -250,30 +332,49 @@ impl FakeServer {
         let Some(at) = self.family_of(cookie) else {
             return (Ok(Response::new(403, r#"{"error":"session_expired","message":"expired"}"#)), Some(None));
         };
+        let bound = self.is_bound(cookie);
         let mut families = self.families.borrow_mut();
         let family = &mut families[at];
         if let Some((_, child, token)) = family.rotated.as_ref().filter(|(used, ..)| Some(used.as_str()) == cookie) {
             // Inside the grace window: the same child again.
-            return (Ok(Response::new(200, token_body(token))), Some(Some(child.clone())));
+            return (Ok(Response::new(200, token_body(token, bound))), Some(Some(child.clone())));
         }
         let token = self.next_access_token();
+        self.accepted_is_bound.set(bound);
         let child = format!("{}+", family.current);
         family.rotated = Some((family.current.clone(), child.clone(), token.clone()));
         family.current.clone_from(&child);
         if lose_the_answer {
             return (Err(TransportError::Timeout), None);
         }
-        (Ok(Response::new(200, token_body(&token))), Some(Some(child)))
+        (Ok(Response::new(200, token_body(&token, bound))), Some(Some(child)))
     }
 }
 
-fn token_body(token: &str) -> String {
-    format!(r#"{{"accessToken":"{token}","tokenType":"Bearer","expiresIn":900}}"#)
+fn token_body(token: &str, bound: bool) -> String {
+    let token_type = if bound { "DPoP" } else { "Bearer" };
+    format!(r#"{{"accessToken":"{token}","tokenType":"{token_type}","expiresIn":900}}"#)
+}
+
+/// The origin the fake transport's URLs have.
+pub(super) const ORIGIN: &str = "https://app.example";
+
+fn header<'a>(request: &'a RequestRecipe, name: &str) -> Option<&'a str> {
+    request.headers.iter().find(|(header, _)| header.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+}
+
+/// The claims of the request's DPoP proof, if it carries one.
+fn proof_claims(request: &RequestRecipe) -> Option<serde_json::Value> {
+    header(request, "DPoP").map(|proof| parts_of(proof).1)
 }
 
 pub(super) struct FakeTransport(pub(super) Rc<FakeServer>);
 
 impl Transport for FakeTransport {
+    fn url(&self, path: &str) -> String {
+        format!("{ORIGIN}{path}")
+    }
+
     async fn send(&self, request: &RequestRecipe, bearer: Option<&str>) -> Result<Response, TransportError> {
         let server = &self.0;
         server.log.borrow_mut().push((request.clone(), bearer.map(str::to_owned)));

@@ -1,0 +1,187 @@
+//! DPoP in the client: the sign-in binds the session to the device's key, every request of a bound session
+//! proves it, a server's nonce is adopted and the request sent once more (never a refresh, never a sign-out),
+//! and the sign-out forgets the key once the server heard it.
+
+use std::rc::Rc;
+
+use futures::executor::block_on;
+use serde_json::Value;
+use session_contract::paths::{LOGIN as LOGIN_PATH, LOGOUT as LOGOUT_PATH, REFRESH as REFRESH_PATH};
+
+use super::fakes::{FakeClock, FakeServer, FakeTransport, MemoryStore, ORIGIN};
+use crate::dpop::tests::{KnownKey, known_hash};
+use crate::{Options, SessionClient, SessionError, SingleTab, TokenStore};
+
+type KeyedClient = SessionClient<FakeTransport, MemoryStore, FakeClock, SingleTab, Rc<KnownKey>>;
+
+impl crate::DeviceKey for Rc<KnownKey> {
+    async fn make(&self) -> Result<(), crate::KeyUnavailable> {
+        self.as_ref().make().await
+    }
+    async fn public_key(&self) -> Result<crate::PublicKey, crate::KeyUnavailable> {
+        self.as_ref().public_key().await
+    }
+    async fn sign(&self, input: &[u8]) -> Result<Vec<u8>, crate::KeyUnavailable> {
+        self.as_ref().sign(input).await
+    }
+    async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, crate::KeyUnavailable> {
+        self.as_ref().sha256(input).await
+    }
+    fn random_id(&self) -> String {
+        self.as_ref().random_id()
+    }
+    async fn forget(&self) {
+        self.as_ref().forget().await;
+    }
+}
+
+struct Keyed {
+    server: Rc<FakeServer>,
+    store: MemoryStore,
+    clock: FakeClock,
+    key: Rc<KnownKey>,
+    client: KeyedClient,
+}
+
+/// Signed out, with a device key; the clock at 1_800_000_000 s.
+fn with_a_key() -> Keyed {
+    let server = FakeServer::new();
+    *server.jar.borrow_mut() = None;
+    let store = MemoryStore::default();
+    let clock = FakeClock::default();
+    clock.set(1_800_000_000_000.0);
+    let key = Rc::new(KnownKey::default());
+    let transport = FakeTransport(Rc::clone(&server));
+    let client = SessionClient::with_device_key(
+        transport,
+        store.clone(),
+        clock.clone(),
+        SingleTab,
+        Rc::clone(&key),
+        Options::default(),
+    );
+    Keyed { server, store, clock, key, client }
+}
+
+fn header_of(server: &FakeServer, path: &str, at: usize, name: &str) -> Option<String> {
+    let requests = server.requests_to(path);
+    let (request, _) = &requests[at];
+    request.headers.iter().find(|(header, _)| header.eq_ignore_ascii_case(name)).map(|(_, value)| value.clone())
+}
+
+#[test]
+fn a_sign_in_with_a_device_key_binds_the_session_and_each_request_proves_it() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    let sign_in = keyed.server.proofs_to(LOGIN_PATH)[0].clone().expect("the sign-in carries a proof");
+    assert_eq!(sign_in["htm"], "POST");
+    assert_eq!(sign_in["htu"], format!("{ORIGIN}{LOGIN_PATH}"));
+    assert_eq!(sign_in["iat"], 1_800_000_000);
+    assert_eq!(sign_in.get("ath"), None);
+    let token = keyed.store.load().expect("signed in");
+    assert!(token.bound, "the server said DPoP");
+    assert!(!keyed.client.device_key_unavailable());
+
+    let answer: Value = block_on(keyed.client.get_json("/user?tab=1")).unwrap();
+    assert_eq!(answer["ok"], true);
+    let (request, bearer) = keyed.server.requests_to("/user?tab=1")[0].clone();
+    assert_eq!(bearer, None, "never as Bearer");
+    assert_eq!(header_of(&keyed.server, "/user?tab=1", 0, "Authorization"), Some(format!("DPoP {}", token.value)));
+    let proof = keyed.server.proofs_to("/user?tab=1")[0].clone().expect("a proof");
+    assert_eq!(proof["htm"], "GET");
+    assert_eq!(proof["htu"], format!("{ORIGIN}/user"), "without the query");
+    assert_eq!(proof["ath"], known_hash(&token.value));
+    assert_ne!(proof["jti"], sign_in["jti"]);
+    assert_eq!(request.path, "/user?tab=1");
+}
+
+#[test]
+fn a_demanded_nonce_is_adopted_and_the_request_sent_once_more_not_refreshed() {
+    let keyed = with_a_key();
+    *keyed.server.demanded_nonce.borrow_mut() = Some("n1".to_owned());
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    let proofs = keyed.server.proofs_to(LOGIN_PATH);
+    assert_eq!(proofs.len(), 2, "refused for the nonce, then sent once more");
+    assert_eq!(proofs[0].as_ref().unwrap().get("nonce"), None);
+    assert_eq!(proofs[1].as_ref().unwrap()["nonce"], "n1");
+
+    // The server moves on to another nonce: the next request is refused for it once, and sent again with it.
+    *keyed.server.demanded_nonce.borrow_mut() = Some("n2".to_owned());
+    let answer: Value = block_on(keyed.client.get_json("/user")).unwrap();
+    assert_eq!(answer["ok"], true);
+    assert_eq!(keyed.server.refreshes(), 0, "a nonce is not a reason to refresh");
+    assert_eq!(keyed.server.proofs_to("/user")[1].as_ref().unwrap()["nonce"], "n2");
+    assert!(keyed.store.load().is_some(), "nor to sign out");
+}
+
+#[test]
+fn a_nonce_refused_again_is_the_callers_error_not_a_loop_or_a_refresh() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    // A server that wants a nonce it never gives: the client tries once more, then reports it.
+    *keyed.server.demanded_nonce.borrow_mut() = Some("never given".to_owned());
+    *keyed.server.next_nonce.borrow_mut() = Some("another".to_owned());
+    let outcome = block_on(keyed.client.get_json::<Value>("/user"));
+    assert!(matches!(outcome, Err(SessionError::Status { status: 401, .. })), "{outcome:?}");
+    assert_eq!(keyed.server.requests_to("/user").len(), 2);
+    assert_eq!(keyed.server.refreshes(), 0);
+    assert!(keyed.store.load().is_some());
+}
+
+#[test]
+fn every_answers_nonce_replaces_the_one_kept() {
+    let keyed = with_a_key();
+    *keyed.server.next_nonce.borrow_mut() = Some("from the sign-in".to_owned());
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    *keyed.server.next_nonce.borrow_mut() = Some("from the first request".to_owned());
+    block_on(keyed.client.get_json::<Value>("/user")).unwrap();
+    block_on(keyed.client.get_json::<Value>("/user")).unwrap();
+    let proofs = keyed.server.proofs_to("/user");
+    assert_eq!(proofs[0].as_ref().unwrap()["nonce"], "from the sign-in");
+    assert_eq!(proofs[1].as_ref().unwrap()["nonce"], "from the first request");
+}
+
+#[test]
+fn a_bound_sessions_refresh_proves_the_key_and_its_retry_has_a_proof_of_its_own() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    keyed.server.refresh_answer.set(super::fakes::RefreshAnswer::RotateAndLoseTheAnswer);
+    keyed.server.expire_access_token();
+    // The first refresh's answer is lost; the retry gets the same child inside the grace window.
+    let first = block_on(keyed.client.get_json::<Value>("/user"));
+    let proofs = keyed.server.proofs_to(REFRESH_PATH);
+    assert!(proofs.iter().all(Option::is_some), "every refresh carries a proof");
+    assert_eq!(proofs[0].as_ref().unwrap()["htu"], format!("{ORIGIN}{REFRESH_PATH}"));
+    assert_ne!(proofs[0].as_ref().unwrap()["jti"], proofs[1].as_ref().unwrap()["jti"], "never one proof twice");
+    drop(first);
+    assert!(keyed.store.load().is_some_and(|token| token.bound), "the renewed token is bound too");
+}
+
+#[test]
+fn signing_out_proves_the_key_and_forgets_it_once_the_server_heard() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    keyed.server.unreachable.set(true);
+    block_on(keyed.client.sign_out());
+    assert_eq!(keyed.key.forgotten.get(), 0, "kept for the sign-out the server has not heard");
+    keyed.server.unreachable.set(false);
+    block_on(keyed.client.finish_pending_logout());
+    let proofs = keyed.server.proofs_to(LOGOUT_PATH);
+    assert!(proofs.last().unwrap().is_some(), "the sign-out proves the key");
+    assert_eq!(keyed.key.forgotten.get(), 1, "then the key goes");
+    // The next sign-in makes a new key (the real adapter; the test's key is the same object).
+    let _ = keyed.clock;
+}
+
+#[test]
+fn without_a_device_key_the_session_is_bearer_and_the_client_says_so() {
+    let server = FakeServer::new();
+    let store = MemoryStore::default();
+    let client = SessionClient::new(FakeTransport(Rc::clone(&server)), store.clone(), FakeClock::default(), SingleTab);
+    block_on(client.sign_in("ada", "right")).unwrap();
+    assert!(client.device_key_unavailable());
+    assert_eq!(server.proofs_to(LOGIN_PATH), [None]);
+    assert!(store.load().is_some_and(|token| !token.bound));
+    block_on(client.get_json::<Value>("/user")).unwrap();
+    assert_eq!(server.requests_to("/user")[0].1.as_deref(), Some(store.load().unwrap().value.as_str()), "Bearer");
+}
