@@ -12,6 +12,7 @@ pub use tls_proxy::TlsProxy;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -19,7 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use devtools::{DevTools, NetworkConditions};
 use session_server::testing::{free_port, fresh_postgres_database, spawn_server, wait_until};
-use session_server::{ConnectionLimits, CookieMode, ServerConfig, Settings, SiteOrigin};
+use session_server::{Clock, ConnectionLimits, CookieMode, ServerConfig, Settings, SiteOrigin};
 
 /// The server as `cargo xtask serve` runs it, on an ephemeral port with its own data directory.
 pub struct TestServer {
@@ -68,8 +69,17 @@ impl TestServer {
         Self::serving(settings, built_app_dir()).await
     }
 
+    /// The server on a clock of its own (one far from the browser's, say).
+    pub async fn start_on(settings: Settings, clock: Arc<dyn Clock>) -> Self {
+        Self::serving_on(settings, built_app_dir(), Some(clock)).await
+    }
+
     /// The server with another built app in front of it (the React original, for the load benchmark).
-    pub async fn serving(mut settings: Settings, app_dir: PathBuf) -> Self {
+    pub async fn serving(settings: Settings, app_dir: PathBuf) -> Self {
+        Self::serving_on(settings, app_dir, None).await
+    }
+
+    async fn serving_on(mut settings: Settings, app_dir: PathBuf, clock: Option<Arc<dyn Clock>>) -> Self {
         let database_url = match std::env::var(TWO_INSTANCES_VARIABLE) {
             Ok(cluster) => Some(fresh_postgres_database(&cluster, "e2e").await.expect("a database of the test's own")),
             Err(_) => None,
@@ -78,7 +88,7 @@ impl TestServer {
         // As `cargo xtask serve` runs it: plain HTTP on loopback, the cookie without `Secure`.
         settings.cookie_mode = CookieMode::LoopbackHttp;
         let Instances { mut apps, urls, metrics, data_dirs } =
-            Instances::start(count, &settings, ConnectionLimits::default(), &app_dir, database_url).await;
+            Instances::start(count, &settings, ConnectionLimits::default(), &app_dir, database_url, clock).await;
         let proxy = if count > 1 { Some(FaultProxy::round_robin(&urls).await) } else { None };
         let base_url = proxy.as_ref().map_or_else(|| urls[0].clone(), |proxy| proxy.base_url.clone());
         Self {
@@ -110,7 +120,7 @@ impl TestServer {
         settings.trusted_proxies = vec![nginx];
         let limits = ConnectionLimits { unlimited_peers: vec![nginx], ..ConnectionLimits::default() };
         let Instances { mut apps, urls, metrics, data_dirs } =
-            Instances::start(2, &settings, limits, &built_app_dir(), Some(database_url)).await;
+            Instances::start(2, &settings, limits, &built_app_dir(), Some(database_url), None).await;
         let proxy = TlsProxy::start(port, &urls).await;
         Self {
             base_url: public_url,
@@ -168,6 +178,7 @@ impl Instances {
         limits: ConnectionLimits,
         app_dir: &std::path::Path,
         database_url: Option<String>,
+        clock: Option<Arc<dyn Clock>>,
     ) -> Self {
         let mut instances = Self { apps: Vec::new(), urls: Vec::new(), metrics: Vec::new(), data_dirs: Vec::new() };
         for _ in 0..count {
@@ -178,6 +189,9 @@ impl Instances {
             config.demo_account = true;
             config.database_url = database_url.clone();
             config.signing_secret = Some(SHARED_SECRET.to_owned());
+            if let Some(clock) = &clock {
+                config.clock = Arc::clone(clock);
+            }
             let server = spawn_server(config, limits.clone()).await.expect("the server starts");
             instances.apps.push(server.app);
             instances.urls.push(server.base_url);

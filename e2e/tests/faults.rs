@@ -6,7 +6,7 @@ use std::time::Duration;
 use e2e::{Browser, Fault, FaultProxy, POLL, TestServer, refresh_from_outside};
 use session_contract::paths;
 use session_server::testing::wait_until;
-use session_server::{DEMO_PASSWORD, DEMO_USERNAME, NewUser, Settings, add_user};
+use session_server::{DEMO_PASSWORD, DEMO_USERNAME, DpopMode, NewUser, Settings, add_user};
 
 /// An access token the client renews two seconds after it was issued: up to 30 renewals a minute, so the
 /// per-session limit (12 a minute, far above what 15-minute tokens need) is raised to match.
@@ -179,11 +179,13 @@ async fn signing_in_as_someone_else_while_the_logouts_answer_is_held_keeps_the_n
     sign_in_as_someone_else_right_after_signing_out(paths::LOGOUT, Duration::from_millis(2_500)).await;
 }
 
-/// The thief's copy of the cookie was already rotated: the server revokes the session for reuse, and the next
-/// refresh of the real user is answered `refresh_token_reused`, which the notice names.
+/// Without DPoP (a server started with `--dpop off`, or a browser without WebCrypto: Bearer sessions), reuse
+/// detection is the defence: the thief's copy of the cookie was already rotated, the server revokes the session
+/// for reuse, and the next refresh of the real user is answered `refresh_token_reused`, which the notice names.
+/// (A bound session refuses the copy outright: `device_bound.rs`.)
 #[tokio::test]
-async fn an_old_refresh_cookie_replayed_from_outside_ends_the_session_with_the_notice() {
-    let server = TestServer::start(Settings { refresh_grace: 0, ..short_access() }).await;
+async fn an_old_refresh_cookie_replayed_from_outside_ends_a_bearer_session_with_the_notice() {
+    let server = TestServer::start(Settings { refresh_grace: 0, dpop: DpopMode::Off, ..short_access() }).await;
     let browser = Browser::launch().await;
     browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
     let stolen = browser.refresh_cookie(&server, "/user").await.expect("a refresh cookie").value().to_owned();

@@ -105,7 +105,7 @@ struct ServeArgs {
     metrics_addr: SocketAddr,
     /// DPoP (RFC 9449): `required` binds every session to the client's key and refuses Bearer tokens; `allowed`
     /// binds the sessions of clients that send a proof and lets others use Bearer tokens; `off` ignores proofs.
-    #[arg(long, env = "SESSION_DPOP", value_enum, default_value = "allowed")]
+    #[arg(long, env = "SESSION_DPOP", value_enum, default_value = "required")]
     dpop: DpopMode,
     /// Create the demo account (published password) if the database has no user. For trying the app only.
     #[arg(long, env = "SESSION_DEMO")]

@@ -43,7 +43,8 @@ pub struct Settings {
     pub password_check_wait: Duration,
     /// `Secure` or not, from the public URL (see [`CookieMode::for_public_url`]).
     pub cookie_mode: CookieMode,
-    /// Whether sessions are bound to the client's key (DPoP).
+    /// Whether sessions are bound to the client's key (DPoP). The binary's `--dpop` defaults to `required` (the
+    /// app this repository serves always binds); here, for tests and embedders, to `allowed`.
     pub dpop: DpopMode,
 }
 

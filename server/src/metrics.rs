@@ -23,16 +23,18 @@ pub enum RefreshOutcome {
     Expired,
     Reused,
     Throttled,
+    /// A bound session's refresh without a proof of its key (a copied cookie): refused, nothing changed.
+    InvalidProof,
 }
 
 #[derive(Debug, Default)]
 pub struct Metrics {
     logins: [AtomicU64; 4],
-    refreshes: [AtomicU64; 5],
+    refreshes: [AtomicU64; 6],
 }
 
 const LOGIN_LABELS: [&str; 4] = ["success", ErrorCode::InvalidCredentials.as_str(), "throttled", "busy"];
-const REFRESH_LABELS: [&str; 5] = ["rotated", "grace", "expired", "reused", "throttled"];
+const REFRESH_LABELS: [&str; 6] = ["rotated", "grace", "expired", "reused", "throttled", "invalid_proof"];
 
 impl Metrics {
     pub fn login(&self, outcome: LoginOutcome) {

@@ -18,11 +18,12 @@ pub struct PublicKey {
 #[error("this browser cannot keep a device key (WebCrypto or IndexedDB is unavailable)")]
 pub struct KeyUnavailable;
 
-/// The device's ECDSA P-256 key pair, shared by every tab: made on first use, kept where no script can export
+/// The device's ECDSA P-256 key pair, shared by every tab: made by each sign-in, kept where no script can export
 /// the private key, forgotten at sign-out.
 #[allow(async_fn_in_trait)]
 pub trait DeviceKey {
-    /// Makes the key pair if there is none (the sign-in asks; every tab then uses the one made).
+    /// Makes a new key pair in place of any there was (each sign-in asks, under the cross-tab lock, so a key
+    /// a sign-out could not forget, the tab closed first, never outlives its session; every tab then uses it).
     async fn make(&self) -> Result<(), KeyUnavailable>;
     /// The public key of the key pair there is; [`KeyUnavailable`] without one (never made here: a session is
     /// bound at its sign-in only).

@@ -22,6 +22,9 @@ pub struct SessionNotice {
     /// Signed in, but localStorage refused the token: the session lives in this tab's memory and ends with a
     /// reload.
     pub kept_in_memory: RwSignal<bool>,
+    /// Signed in here without a device key (no WebCrypto or IndexedDB): the session's tokens are Bearer ones, not
+    /// bound to this browser (never a silent downgrade: the app says so).
+    pub without_device_key: RwSignal<bool>,
 }
 
 /// Whether the browser is online: at first, and until its `offline` event says otherwise.
@@ -51,11 +54,16 @@ pub fn provide_session(client: BrowserClient) {
     provide_context(session);
     let cache = QueryClient::new(online.into());
     provide_context(cache);
-    let notice = SessionNotice { ended: RwSignal::new(None), kept_in_memory: RwSignal::new(false) };
+    let notice = SessionNotice {
+        ended: RwSignal::new(None),
+        kept_in_memory: RwSignal::new(false),
+        without_device_key: RwSignal::new(false),
+    };
     provide_context(notice);
     use_session_event(move |event| {
         let client = session.get_value();
         notice.kept_in_memory.set(client.is_signed_in() && client.store().is_in_memory_only());
+        notice.without_device_key.set(client.is_signed_in() && client.device_key_unavailable());
         match event {
             SessionEvent::SignedIn => notice.ended.set(None),
             SessionEvent::Ended(reason) => notice.ended.set(Some(reason)),

@@ -24,6 +24,12 @@ pub fn local_storage() -> web_sys::Storage {
     web_sys::window().unwrap().local_storage().unwrap().unwrap()
 }
 
+/// The device's key pair as IndexedDB holds it: what any script of the page can read, for a test that checks
+/// its private half cannot be exported.
+pub async fn stored_device_key() -> Option<web_sys::CryptoKeyPair> {
+    crate::browser::device_key::indexed_db::KeyStore::default().get().await.ok().flatten()
+}
+
 /// Resolves after `duration`, on the browser's timer.
 pub async fn sleep(duration: Duration) {
     crate::browser::sleep(duration).await;

@@ -4,7 +4,8 @@ use session_leptos::use_session_notice;
 use crate::components::{Announce, LiveRegion};
 
 /// Where localStorage refused the token, the session lives in this tab's memory only: say so rather than let a
-/// reload land on an empty sign-in form unexplained.
+/// reload land on an empty sign-in form unexplained. Where the browser could not keep a device key, the session
+/// is not bound to it: say that too.
 #[component]
 pub fn StorageNote() -> impl IntoView {
     let notice = use_session_notice();
@@ -16,6 +17,15 @@ pub fn StorageNote() -> impl IntoView {
                         <p class="banner">
                             "This browser does not let the app keep your sign-in: it ends when you reload or close \
                              this tab."
+                        </p>
+                    }
+                })
+            }}
+            {move || {
+                notice.without_device_key.get().then(|| {
+                    view! {
+                        <p class="banner">
+                            "This browser cannot keep a device key, so your sign-in is not tied to it: a copied                              token would work elsewhere until it expires."
                         </p>
                     }
                 })

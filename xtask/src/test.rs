@@ -148,7 +148,17 @@ fn e2e_in(engine: &str, root: &Path) -> std::process::Command {
     // Every test target runs even when one fails, so the closing line counts them all.
     let mut e2e = command("cargo", &["test", "--no-fail-fast", "--package", "e2e"]);
     if engine != "chromium" {
-        e2e.args(["--test", "session_flow", "--test", "faults", "--", "--skip", "offline_across"]);
+        e2e.args([
+            "--test",
+            "session_flow",
+            "--test",
+            "faults",
+            "--test",
+            "device_bound",
+            "--",
+            "--skip",
+            "offline_across",
+        ]);
     } else {
         e2e.arg("--");
     }

@@ -12,6 +12,7 @@ pub(crate) struct KnownKey {
     pub(crate) signed: RefCell<Vec<String>>,
     ids: std::cell::Cell<u32>,
     pub(crate) forgotten: std::cell::Cell<u32>,
+    pub(crate) made: std::cell::Cell<u32>,
 }
 
 /// What [`KnownKey`] answers as the SHA-256 of `text`, base64url: a proof's `ath` for the token `text`.
@@ -21,6 +22,7 @@ pub(crate) fn known_hash(text: &str) -> String {
 
 impl DeviceKey for KnownKey {
     async fn make(&self) -> Result<(), KeyUnavailable> {
+        self.made.set(self.made.get() + 1);
         Ok(())
     }
     async fn public_key(&self) -> Result<PublicKey, KeyUnavailable> {

@@ -4,6 +4,7 @@
 // A test that unwraps fails with the place it failed: what a test should do.
 #![allow(clippy::unwrap_used)]
 
+mod device_key;
 mod query;
 mod tabs;
 mod token_store;

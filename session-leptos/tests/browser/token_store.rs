@@ -18,7 +18,7 @@ fn keeps_the_token_and_its_expiry_as_one_item_under_the_contracts_key() {
         serde_json::from_str(&local_storage().get_item(ACCESS_TOKEN_STORAGE_KEY).unwrap().unwrap()).unwrap();
     assert_eq!(
         stored,
-        serde_json::json!({"value": "header.payload.signature", "session": "signature", "expiresAt": 1000.0, "lifetime": 900.0})
+        serde_json::json!({"value": "header.payload.signature", "session": "signature", "expiresAt": 1000.0, "lifetime": 900.0, "bound": false})
     );
     assert_eq!(store.load(), Some(token));
 

@@ -198,7 +198,7 @@ pub async fn refresh(
             }
             (Some(_), proof) => {
                 app.throttle.refresh_failed(client, now).await?;
-                app.metrics.refresh(RefreshOutcome::Expired);
+                app.metrics.refresh(RefreshOutcome::InvalidProof);
                 let reason = if proof.is_some() { ProofError::OtherKey } else { ProofError::Missing };
                 return Err(refusal(reason, ProofAt::Session));
             }

@@ -38,7 +38,6 @@ impl crate::DeviceKey for Rc<KnownKey> {
 struct Keyed {
     server: Rc<FakeServer>,
     store: MemoryStore,
-    clock: FakeClock,
     key: Rc<KnownKey>,
     client: KeyedClient,
 }
@@ -60,7 +59,7 @@ fn with_a_key() -> Keyed {
         Rc::clone(&key),
         Options::default(),
     );
-    Keyed { server, store, clock, key, client }
+    Keyed { server, store, key, client }
 }
 
 fn header_of(server: &FakeServer, path: &str, at: usize, name: &str) -> Option<String> {
@@ -81,6 +80,7 @@ fn a_sign_in_with_a_device_key_binds_the_session_and_each_request_proves_it() {
     let token = keyed.store.load().expect("signed in");
     assert!(token.bound, "the server said DPoP");
     assert!(!keyed.client.device_key_unavailable());
+    assert_eq!(keyed.key.made.get(), 1, "the sign-in made the session's key");
 
     let answer: Value = block_on(keyed.client.get_json("/user?tab=1")).unwrap();
     assert_eq!(answer["ok"], true);
@@ -169,8 +169,8 @@ fn signing_out_proves_the_key_and_forgets_it_once_the_server_heard() {
     let proofs = keyed.server.proofs_to(LOGOUT_PATH);
     assert!(proofs.last().unwrap().is_some(), "the sign-out proves the key");
     assert_eq!(keyed.key.forgotten.get(), 1, "then the key goes");
-    // The next sign-in makes a new key (the real adapter; the test's key is the same object).
-    let _ = keyed.clock;
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    assert_eq!(keyed.key.made.get(), 2, "the next sign-in makes a new one");
 }
 
 #[test]

@@ -1,0 +1,119 @@
+//! Tokens bound to the browser's key (DPoP, RFC 9449) in a real browser against the real server: what a thief
+//! copies out of the browser is worthless elsewhere, and the user's tab goes on; a browser whose clock is an
+//! hour off the server's signs in and works through the server's nonce.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use e2e::{Browser, POLL, TestServer, refresh_from_outside};
+use session_contract::paths;
+use session_server::testing::{DpopKey, wait_until};
+use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, DpopMode, Settings, SystemClock};
+
+const PAST_THE_ACCESS_TOKEN: Duration = Duration::from_secs(3);
+
+fn short_access() -> Settings {
+    Settings { access_token_ttl: 2, session_refresh_limit: 60, dpop: DpopMode::Required, ..Settings::default() }
+}
+
+/// The stored token's value, and whether the app stored it as bound to the device.
+async fn stored(browser: &Browser) -> (String, bool) {
+    let item = browser.stored_access_token().await.expect("a stored token");
+    let item: serde_json::Value = serde_json::from_str(&item).expect("the stored token is JSON");
+    (item["value"].as_str().expect("a value").to_owned(), item["bound"] == true)
+}
+
+/// `GET /user` from the test's own client: with the token as `scheme`, and `proof` if any.
+async fn user_from_outside(server: &TestServer, scheme: &str, token: &str, proof: Option<String>) -> String {
+    let mut request = server
+        .client()
+        .get(format!("{}{}", server.base_url, paths::USER))
+        .header("authorization", format!("{scheme} {token}"));
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    let answer = request.send().await.expect("the server answers");
+    let status = answer.status();
+    let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap_or_default()).unwrap_or_default();
+    format!("{status} {}", body["error"].as_str().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn what_a_thief_copies_out_of_the_browser_is_refused_and_the_user_stays_signed_in() {
+    let server = TestServer::start(short_access()).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    let (token, bound) = stored(&browser).await;
+    assert!(bound, "the session is bound to this browser's key");
+    let cookie = browser.refresh_cookie(&server, "/user").await.expect("the refresh cookie").value().to_owned();
+    browser.wait_for("[data-testid=display-name]").await;
+
+    // The token, from elsewhere: as Bearer, as DPoP without a proof, and with a proof of the thief's own key.
+    let thief = DpopKey::generate();
+    let url = format!("{}{}", server.base_url, paths::USER);
+    let own_proof = thief.proof("GET", &url, SystemClock.now(), Some(&token), None);
+    for (scheme, proof, refused) in [
+        ("Bearer", None, "401 Unauthorized invalid_token"),
+        ("DPoP", None, "401 Unauthorized invalid_dpop_proof"),
+        ("DPoP", Some(own_proof), "401 Unauthorized invalid_dpop_proof"),
+    ] {
+        assert_eq!(user_from_outside(&server, scheme, &token, proof).await, refused, "{scheme}");
+    }
+    // The cookie, from elsewhere: refused, and nothing rotated or revoked.
+    assert_eq!(refresh_from_outside(&server, &cookie).await, "400 Bad Request invalid_dpop_proof");
+    assert_eq!(server.refreshes().await, 0);
+
+    // The user's tab renews past the access token's life and goes on.
+    tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
+    browser.click_button("Refresh").await;
+    let renewed = wait_until(Duration::from_secs(10), POLL, async || server.refreshes().await > 0).await;
+    assert!(renewed.is_some(), "the tab refreshed with its key");
+    browser.wait_for(".actions button[aria-busy='false']").await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    assert_eq!(server.counter("session_refreshes_total{outcome=\"rotated\"}").await, 1);
+    assert_eq!(server.counter("session_refreshes_total{outcome=\"reused\"}").await, 0, "the thief ended nothing");
+    assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/user");
+
+    // Signing out forgets the key: the next sign-in binds the new session to another one.
+    browser.click_button("Sign out").await;
+    browser.wait_for_path("/login").await;
+    browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    let (next_token, _) = stored(&browser).await;
+    assert_ne!(jkt_of(&next_token), jkt_of(&token), "a new key for the new session");
+    browser.close().await;
+}
+
+/// A server whose clock is an hour ahead of the browser's: every proof's `iat` is out of its window, so the first
+/// is answered `use_dpop_nonce`, and the app sends it again with the nonce, and goes on with it.
+#[tokio::test]
+async fn a_browser_an_hour_off_the_servers_clock_signs_in_and_works_through_the_nonce() {
+    struct AnHourAhead;
+    impl Clock for AnHourAhead {
+        fn now(&self) -> i64 {
+            SystemClock.now() + 3_600
+        }
+    }
+    let server = TestServer::start_on(short_access(), Arc::new(AnHourAhead)).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
+    browser.click_button("Refresh").await;
+    let renewed = wait_until(Duration::from_secs(10), POLL, async || server.refreshes().await > 0).await;
+    assert!(renewed.is_some(), "a refresh with the nonce");
+    browser.wait_for(".actions button[aria-busy='false']").await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/user", "nobody was signed out");
+    browser.close().await;
+}
+
+/// The `cnf.jkt` of an access token (read, not verified: the server wrote it).
+fn jkt_of(token: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+            .expect("JSON claims");
+    claims["cnf"]["jkt"].as_str().expect("a bound token").to_owned()
+}

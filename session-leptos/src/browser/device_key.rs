@@ -1,0 +1,76 @@
+//! The device's DPoP key in a browser: an ECDSA P-256 key pair made by WebCrypto with a **non-extractable**
+//! private key, kept in IndexedDB (a stored `CryptoKey` stays unexportable), so that every tab and every reload
+//! signs with the same key and no script, this page's own included, can take the private key away.
+
+pub(crate) mod indexed_db;
+
+use js_sys::{Array, Reflect, Uint8Array};
+use session_core::{DeviceKey, KeyUnavailable, PublicKey};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKey, CryptoKeyPair, EcKeyGenParams, EcdsaParams, SubtleCrypto};
+
+use indexed_db::KeyStore;
+
+/// The [`DeviceKey`] of a browser: WebCrypto for the key, the signatures, the digests and the ids; IndexedDB
+/// to keep the key pair. Where either is missing or refuses (some private modes), every call is
+/// [`KeyUnavailable`], and the session client signs in with Bearer tokens and says so.
+#[derive(Default)]
+pub struct WebCryptoKey {
+    store: KeyStore,
+}
+
+impl DeviceKey for WebCryptoKey {
+    async fn make(&self) -> Result<(), KeyUnavailable> {
+        let algorithm = EcKeyGenParams::new("ECDSA", "P-256");
+        let usages = Array::of2(&"sign".into(), &"verify".into());
+        let made = subtle()?.generate_key_with_object(&algorithm, false, &usages).map_err(|_| KeyUnavailable)?;
+        let pair: CryptoKeyPair = JsFuture::from(made).await.map_err(|_| KeyUnavailable)?.unchecked_into();
+        self.store.put(&pair).await
+    }
+
+    async fn public_key(&self) -> Result<PublicKey, KeyUnavailable> {
+        let pair = self.store.get().await?.ok_or(KeyUnavailable)?;
+        let exported = subtle()?.export_key("jwk", &pair.get_public_key()).map_err(|_| KeyUnavailable)?;
+        let jwk = JsFuture::from(exported).await.map_err(|_| KeyUnavailable)?;
+        let member = |name: &str| Reflect::get(&jwk, &name.into()).ok().and_then(|value| value.as_string());
+        Ok(PublicKey { x: member("x").ok_or(KeyUnavailable)?, y: member("y").ok_or(KeyUnavailable)? })
+    }
+
+    async fn sign(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
+        let pair = self.store.get().await?.ok_or(KeyUnavailable)?;
+        let private: CryptoKey = pair.get_private_key();
+        let algorithm = EcdsaParams::new("ECDSA", &"SHA-256".into());
+        let signing =
+            subtle()?.sign_with_object_and_u8_array(&algorithm, &private, input).map_err(|_| KeyUnavailable)?;
+        bytes_of(signing).await
+    }
+
+    async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
+        bytes_of(subtle()?.digest_with_str_and_u8_array("SHA-256", input).map_err(|_| KeyUnavailable)?).await
+    }
+
+    fn random_id(&self) -> String {
+        web_sys::window().and_then(|window| window.crypto().ok()).map(|crypto| crypto.random_uuid()).unwrap_or_default()
+    }
+
+    async fn forget(&self) {
+        self.store.delete().await;
+    }
+}
+
+fn subtle() -> Result<SubtleCrypto, KeyUnavailable> {
+    let crypto = web_sys::window().ok_or(KeyUnavailable)?.crypto().map_err(|_| KeyUnavailable)?;
+    // `crypto.subtle` is undefined outside a secure context.
+    let subtle = Reflect::get(&crypto, &"subtle".into()).map_err(|_| KeyUnavailable)?;
+    if subtle.is_undefined() {
+        return Err(KeyUnavailable);
+    }
+    Ok(subtle.unchecked_into())
+}
+
+/// The bytes of an `ArrayBuffer` a WebCrypto promise resolves to.
+async fn bytes_of(promise: js_sys::Promise) -> Result<Vec<u8>, KeyUnavailable> {
+    let buffer: JsValue = JsFuture::from(promise).await.map_err(|_| KeyUnavailable)?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}

@@ -1,0 +1,98 @@
+//! The key pair's place in IndexedDB: one object store, one record. IndexedDB answers through events; each
+//! request is awaited as a promise its handlers settle, and the handlers are dropped once it settled.
+
+use std::cell::RefCell;
+
+use js_sys::Promise;
+use session_core::KeyUnavailable;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{CryptoKeyPair, IdbDatabase, IdbObjectStore, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
+
+const DATABASE: &str = "session-device-key";
+const VERSION: u32 = 1;
+const STORE: &str = "keys";
+/// The one record's key.
+const RECORD: &str = "device";
+
+/// The database, opened on first use and kept open.
+#[derive(Default)]
+pub(crate) struct KeyStore {
+    database: RefCell<Option<IdbDatabase>>,
+}
+
+impl KeyStore {
+    /// The stored key pair, if any.
+    pub(crate) async fn get(&self) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
+        let store = self.store(IdbTransactionMode::Readonly).await?;
+        let request = store.get(&RECORD.into()).map_err(|_| KeyUnavailable)?;
+        let found = settled(&request).await?;
+        Ok((!found.is_undefined()).then(|| found.unchecked_into()))
+    }
+
+    /// Stores `pair` in place of the one there was.
+    pub(super) async fn put(&self, pair: &CryptoKeyPair) -> Result<(), KeyUnavailable> {
+        let store = self.store(IdbTransactionMode::Readwrite).await?;
+        let request = store.put_with_key(pair, &RECORD.into()).map_err(|_| KeyUnavailable)?;
+        settled(&request).await.map(drop)
+    }
+
+    /// Deletes the key pair (nothing to do where IndexedDB is unavailable).
+    pub(super) async fn delete(&self) {
+        if let Ok(store) = self.store(IdbTransactionMode::Readwrite).await
+            && let Ok(request) = store.delete(&RECORD.into())
+        {
+            drop(settled(&request).await);
+        }
+    }
+
+    async fn store(&self, mode: IdbTransactionMode) -> Result<IdbObjectStore, KeyUnavailable> {
+        let cached = self.database.borrow().clone();
+        let database = match cached {
+            Some(database) => database,
+            None => {
+                let opened = open().await?;
+                self.database.replace(Some(opened.clone()));
+                opened
+            }
+        };
+        let transaction = database.transaction_with_str_and_mode(STORE, mode).map_err(|_| KeyUnavailable)?;
+        transaction.object_store(STORE).map_err(|_| KeyUnavailable)
+    }
+}
+
+/// Opens the database, creating its store the first time.
+async fn open() -> Result<IdbDatabase, KeyUnavailable> {
+    let factory =
+        web_sys::window().ok_or(KeyUnavailable)?.indexed_db().map_err(|_| KeyUnavailable)?.ok_or(KeyUnavailable)?;
+    let request: IdbOpenDbRequest = factory.open_with_u32(DATABASE, VERSION).map_err(|_| KeyUnavailable)?;
+    let upgrading = request.clone();
+    let upgrade = Closure::<dyn FnMut()>::new(move || {
+        if let Ok(database) = upgrading.result().map(JsCast::unchecked_into::<IdbDatabase>) {
+            drop(database.create_object_store(STORE));
+        }
+    });
+    request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+    let opened = settled(&request).await;
+    request.set_onupgradeneeded(None);
+    Ok(opened?.unchecked_into())
+}
+
+/// The request's result once it succeeded; [`KeyUnavailable`] when it failed.
+async fn settled(request: &IdbRequest) -> Result<JsValue, KeyUnavailable> {
+    let handlers = RefCell::new(None);
+    let promise = Promise::new(&mut |resolve, reject| {
+        let succeeded = Closure::once(move || drop(resolve.call0(&JsValue::UNDEFINED)));
+        let failed = Closure::once(move || drop(reject.call0(&JsValue::UNDEFINED)));
+        request.set_onsuccess(Some(succeeded.as_ref().unchecked_ref()));
+        request.set_onerror(Some(failed.as_ref().unchecked_ref()));
+        handlers.replace(Some((succeeded, failed)));
+    });
+    let outcome = JsFuture::from(promise).await;
+    request.set_onsuccess(None);
+    request.set_onerror(None);
+    drop(handlers);
+    outcome.map_err(|_| KeyUnavailable)?;
+    request.result().map_err(|_| KeyUnavailable)
+}

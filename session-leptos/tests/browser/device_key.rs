@@ -1,0 +1,77 @@
+use js_sys::{Object, Reflect, Uint8Array};
+use session_core::{DeviceKey, KeyUnavailable};
+use session_leptos::browser::WebCryptoKey;
+use session_leptos::testing::stored_device_key;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+fn subtle() -> web_sys::SubtleCrypto {
+    web_sys::window().unwrap().crypto().unwrap().subtle()
+}
+
+/// Whether `signature` of `data` verifies with the public key `x`, `y` (imported as a page would).
+async fn verifies(x: &str, y: &str, data: &[u8], signature: &[u8]) -> bool {
+    let jwk = Object::new();
+    for (name, value) in [("kty", "EC"), ("crv", "P-256"), ("x", x), ("y", y)] {
+        Reflect::set(&jwk, &name.into(), &value.into()).unwrap();
+    }
+    let algorithm = web_sys::EcKeyImportParams::new("ECDSA");
+    algorithm.set_named_curve("P-256");
+    let usages = js_sys::Array::of1(&"verify".into());
+    let import = subtle().import_key_with_object("jwk", &jwk, &algorithm, true, &usages).unwrap();
+    let public: web_sys::CryptoKey = JsFuture::from(import).await.unwrap().unchecked_into();
+    let params = web_sys::EcdsaParams::new("ECDSA", &"SHA-256".into());
+    let verify = subtle().verify_with_object_and_u8_array_and_u8_array(&params, &public, signature, data).unwrap();
+    JsFuture::from(verify).await.unwrap().as_bool().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_device_key_per_sign_in_shared_by_the_tabs_signs_verifiably_and_its_private_half_never_leaves() {
+    let key = WebCryptoKey::default();
+    key.forget().await;
+    assert_eq!(key.public_key().await, Err(KeyUnavailable), "no key before a sign-in makes one");
+
+    key.make().await.unwrap();
+    let public = key.public_key().await.unwrap();
+    assert_eq!((public.x.len(), public.y.len()), (43, 43), "32-byte coordinates, base64url");
+    let another_tab = WebCryptoKey::default();
+    assert_eq!(another_tab.public_key().await.unwrap(), public, "every tab reads the same key");
+    key.make().await.unwrap();
+    let next = key.public_key().await.unwrap();
+    assert_ne!(next, public, "each sign-in makes a new key");
+    let public = next;
+
+    let signature = key.sign(b"header.claims").await.unwrap();
+    assert_eq!(signature.len(), 64, "r and s, as JWS ES256 wants them");
+    assert!(verifies(&public.x, &public.y, b"header.claims", &signature).await);
+    assert!(!verifies(&public.x, &public.y, b"another input", &signature).await);
+
+    // What a script of the page can reach: the stored pair, whose private key refuses to be exported.
+    let stored = stored_device_key().await.expect("kept in IndexedDB");
+    let private = stored.get_private_key();
+    assert!(!private.extractable());
+    let export = subtle().export_key("jwk", &private).unwrap();
+    assert!(JsFuture::from(export).await.is_err(), "the private key cannot be exported");
+
+    key.forget().await;
+    assert_eq!(another_tab.public_key().await, Err(KeyUnavailable), "forgotten for every tab");
+    assert!(stored_device_key().await.is_none());
+}
+
+#[wasm_bindgen_test]
+async fn digests_and_ids_are_the_browsers_own() {
+    let key = WebCryptoKey::default();
+    let digest = key.sha256(b"abc").await.unwrap();
+    let expected = Uint8Array::from(
+        &[
+            0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03,
+            0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+        ][..],
+    )
+    .to_vec();
+    assert_eq!(digest, expected, "FIPS 180-2's SHA-256 of \"abc\"");
+    let (one, two) = (key.random_id(), key.random_id());
+    assert_eq!(one.len(), 36);
+    assert_ne!(one, two);
+}
