@@ -197,7 +197,9 @@ async fn a_data_directory_inside_the_served_directory_is_refused() {
 
 #[tokio::test]
 async fn a_stopping_server_finishes_the_refresh_in_flight_then_exits() {
-    let mut server = ServedBinary::start(&["--demo", "--metrics", "--metrics-addr", "127.0.0.1:0"]);
+    // A Bearer client (`--dpop allowed`): what is tested is the stop, not the binding.
+    let mut server =
+        ServedBinary::start(&["--demo", "--dpop", "allowed", "--metrics", "--metrics-addr", "127.0.0.1:0"]);
     let http = reqwest::Client::new();
     let post = |path: &str| http.post(format!("{}{path}", server.base)).header("X-Requested-With", "fetch");
     let signed_in = post("/auth/login")
