@@ -27,7 +27,7 @@ pub fn run(part: Option<&str>, postgres: bool) -> Result<(), String> {
 fn client() -> Result<(), String> {
     setup::all()?;
     status(command("cargo", &["build", "--release", "--quiet", "--package", "session-server"]))?;
-    let server = ServerForPage::start(&built_server("release"))?;
+    let server = ServerForPage::start(&built_server("release"), &["--dpop", "allowed"])?;
     let mut bench =
         server.wasm_pack_test(&["session-leptos", "--release", "--test", "client_bench", "--features", "client-bench"]);
     bench.args(["--", "--nocapture"]);

@@ -16,11 +16,12 @@ pub struct ServerForPage {
 }
 
 impl ServerForPage {
-    /// Starts `binary` (a built `session-server`) on a free port.
-    pub fn start(binary: &Path) -> Result<Self, String> {
+    /// Starts `binary` (a built `session-server`) with `settings` on a free port.
+    pub fn start(binary: &Path, settings: &[&str]) -> Result<Self, String> {
         let (api_port, page_port) = (free_port()?, free_port()?);
         let data_dir = std::env::temp_dir().join(format!("session-page-{}-{api_port}", std::process::id()));
         let server = Command::new(binary)
+            .args(settings)
             .current_dir(workspace_root())
             .arg("--demo")
             .args(["--addr", &format!("127.0.0.1:{api_port}")])

@@ -217,7 +217,7 @@ fn against_the_real_server() -> (bool, String) {
     if let Err(error) = status(command("cargo", &["build", "--quiet", "--package", "session-server"])) {
         return not_run(error);
     }
-    match ServerForPage::start(&built_server("debug")) {
+    match ServerForPage::start(&built_server("debug"), &[]) {
         Ok(server) => {
             captured(server.wasm_pack_test(&["session-leptos", "--test", "real_server", "--features", "real-server"]))
         }
