@@ -149,7 +149,7 @@ pub fn check(proof: &str, request: ThisRequest<'_>, nonces: &Nonces, now: i64) -
     {
         return Err(ProofError::AccessTokenHash);
     }
-    let recent = (claims.iat - now).abs() <= IAT_WINDOW;
+    let recent = claims.iat.abs_diff(now) <= IAT_WINDOW.unsigned_abs();
     let fresh_nonce = claims.nonce.as_deref().is_some_and(|nonce| nonces.is_fresh(nonce, now));
     if !recent && !fresh_nonce {
         return Err(ProofError::UseNonce);

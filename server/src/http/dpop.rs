@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use session_contract::{DPOP_HEADER, DPOP_NONCE_HEADER};
 
+use crate::auth::dpop::replays::FirstUse;
 use crate::auth::dpop::{self, CheckedProof, DpopMode, ProofError, REPLAY_WINDOW, ThisRequest};
 use crate::auth::site_origin::SiteOrigin;
 use crate::http::error::{ApiError, ProofAt};
@@ -42,9 +43,11 @@ pub fn checked_proof(
         return Err(refuse(ProofError::Several));
     }
     let proof = proof.to_str().map_err(|_| refuse(ProofError::Malformed))?;
-    // The URL the client sees: the public one, or (served directly on loopback) the server's own.
+    // The URL the client sees: the public one, or (served directly on loopback) the server's own, as the CSRF
+    // check reads it: a rebound foreign name is not loopback.
     let origin = app.settings.public_origin.clone().or_else(|| {
-        headers.get(header::HOST).and_then(|host| host.to_str().ok()).and_then(SiteOrigin::of_plain_http_host)
+        let host = headers.get(header::HOST).and_then(|host| host.to_str().ok());
+        host.and_then(SiteOrigin::of_plain_http_host).filter(SiteOrigin::is_loopback)
     });
     let origin = origin.ok_or_else(|| refuse(ProofError::Url))?;
     let this =
@@ -57,10 +60,13 @@ pub fn checked_proof(
 /// # Errors
 /// A proof seen before (here or, on PostgreSQL, at another instance), or the store's failure.
 pub async fn record(app: &AppState, proof: &CheckedProof, at: ProofAt, now: i64) -> Result<(), ApiError> {
-    if app.dpop_proofs.first_use(proof.replay_key, now + REPLAY_WINDOW, now).await? {
-        Ok(())
-    } else {
-        Err(refusal(ProofError::Replayed, at))
+    match app.dpop_proofs.first_use(proof.replay_key, now + REPLAY_WINDOW, now).await? {
+        FirstUse::Yes => Ok(()),
+        FirstUse::Replayed => Err(refusal(ProofError::Replayed, at)),
+        FirstUse::Full => {
+            tracing::warn!(event = "dpop_proofs_full", "the proofs remembered are at their cap: proofs refused");
+            Err(ApiError::DatabaseBusy)
+        }
     }
 }
 

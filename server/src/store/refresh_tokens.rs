@@ -114,12 +114,13 @@ impl Store {
         })
     }
 
-    /// Revokes the session the token belongs to, if it is live and bound to `jkt`'s key or to none; returns that
-    /// session's id.
+    /// Revokes the session the token belongs to, if it is live and bound to `jkt`'s key or to none (or to any,
+    /// with `any_key`); returns that session's id.
     pub async fn revoke_by_token(
         &self,
         token_hash: &[u8],
         jkt: Option<&str>,
+        any_key: bool,
         now: i64,
     ) -> Result<Option<String>, sqlx::Error> {
         on_pool!(self, pool => {
@@ -127,13 +128,14 @@ impl Store {
             let revoked: Option<String> = sqlx::query_scalar(
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
                  WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE hash = $3)
-                   AND (jkt IS NULL OR jkt = $4)
+                   AND ($5 OR jkt IS NULL OR jkt = $4)
                  RETURNING id",
             )
             .bind(now)
             .bind(RevokeReason::Logout)
             .bind(token_hash)
             .bind(jkt)
+            .bind(any_key)
             .fetch_optional(&mut *tx)
             .await?;
             tx.announce_revoked(revoked.as_slice()).await?;

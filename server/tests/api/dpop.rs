@@ -256,3 +256,29 @@ async fn a_proof_replayed_at_another_instance_is_refused_there_too() {
     let fresh = key.proof("GET", &format!("{PUBLIC}/user"), now, Some(&token), None);
     assert_eq!(b.dpop_get("/user", &token, Some(fresh)).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn with_dpop_turned_off_a_session_bound_before_goes_on_as_bearer_and_signs_out() {
+    let bound = TestServer::start(required()).await;
+    let key = DpopKey::generate();
+    let session = bound.dpop_sign_in(&key).await;
+    let off = Launch {
+        data_dir: Some(bound.data_dir.clone()),
+        database_url: bound.database_url.clone(),
+        clock: bound.clock.clone(),
+        ..Launch::new(Settings { dpop: DpopMode::Off, ..Settings::default() })
+    }
+    .start()
+    .await;
+    // The refresh needs no proof now, and the tokens are Bearer ones.
+    let refreshed = off.dpop_refresh(&session.refresh_token, None).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let cookie = refresh_cookie(refreshed.headers()).expect("rotated");
+    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(body["tokenType"], "Bearer");
+    assert_eq!(off.user_status(body["accessToken"].as_str().unwrap()).await, StatusCode::OK);
+    // And the sign-out ends it without a proof.
+    assert_eq!(off.logout(&cookie).await.status(), StatusCode::NO_CONTENT);
+    let (status, code) = error_code(off.refresh(&cookie).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "session_expired"));
+}

@@ -7,9 +7,20 @@ use std::sync::Mutex;
 
 use crate::store::Store;
 
-/// Proofs remembered in memory at most; past it the soonest to end make room (a proof must pass its token's or
-/// session's check before it is remembered, so only clients with a live session can fill it).
+/// Proofs remembered in memory at most. A proof is remembered only once its token's or session's check passed
+/// (a live session, a right password, the session's own key), so only signed-in clients can fill it; when full,
+/// proofs are refused (`503`) rather than an unended one forgotten, which would let it be replayed.
 const MEMORY_CAPACITY: usize = 200_000;
+
+/// Whether a proof may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstUse {
+    Yes,
+    /// Seen before, and its record has not ended: a replay.
+    Replayed,
+    /// Nothing ended to make room: the proof cannot be remembered, so it is not accepted.
+    Full,
+}
 
 pub enum Replays {
     Memory(Mutex<Remembered>),
@@ -25,19 +36,21 @@ impl Replays {
         Self::Shared(store)
     }
 
-    /// Remembers `key` until `until`: `true` the first time, `false` when it was seen and has not ended.
-    pub async fn first_use(&self, key: [u8; 32], until: i64, now: i64) -> Result<bool, sqlx::Error> {
+    /// Remembers `key` until `until`, the first time.
+    pub async fn first_use(&self, key: [u8; 32], until: i64, now: i64) -> Result<FirstUse, sqlx::Error> {
         match self {
             Self::Memory(remembered) => {
                 Ok(remembered.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).first_use(key, until, now))
             }
-            Self::Shared(store) => store.first_use_of_proof(&key, until, now).await,
+            Self::Shared(store) => {
+                let first = store.first_use_of_proof(&key, until, now).await?;
+                Ok(if first { FirstUse::Yes } else { FirstUse::Replayed })
+            }
         }
     }
 }
 
-/// Keys with their end, and the same ordered by end, to forget the ended (and, when full, the soonest to end)
-/// without a sweep over everything.
+/// Keys with their end, and the same ordered by end, to forget the ended without a sweep over everything.
 pub struct Remembered {
     ends: HashMap<[u8; 32], i64>,
     by_end: BTreeSet<(i64, [u8; 32])>,
@@ -49,20 +62,23 @@ impl Remembered {
         Self { ends: HashMap::new(), by_end: BTreeSet::new(), capacity }
     }
 
-    fn first_use(&mut self, key: [u8; 32], until: i64, now: i64) -> bool {
+    fn first_use(&mut self, key: [u8; 32], until: i64, now: i64) -> FirstUse {
         while let Some(&(end, ended)) = self.by_end.first() {
-            if end > now && self.ends.len() < self.capacity {
+            if end > now {
                 break;
             }
             self.by_end.pop_first();
             self.ends.remove(&ended);
         }
         if self.ends.contains_key(&key) {
-            return false;
+            return FirstUse::Replayed;
+        }
+        if self.ends.len() >= self.capacity {
+            return FirstUse::Full;
         }
         self.ends.insert(key, until);
         self.by_end.insert((until, key));
-        true
+        FirstUse::Yes
     }
 }
 
@@ -73,23 +89,24 @@ mod tests {
     #[test]
     fn a_key_is_refused_until_it_ends_and_then_forgotten() {
         let mut remembered = Remembered::with_capacity(10);
-        assert!(remembered.first_use([1; 32], 100, 0));
-        assert!(!remembered.first_use([1; 32], 100, 50));
-        assert!(!remembered.first_use([1; 32], 100, 99));
-        assert!(remembered.first_use([2; 32], 200, 100), "another key");
+        assert_eq!(remembered.first_use([1; 32], 100, 0), FirstUse::Yes);
+        assert_eq!(remembered.first_use([1; 32], 100, 50), FirstUse::Replayed);
+        assert_eq!(remembered.first_use([1; 32], 100, 99), FirstUse::Replayed);
+        assert_eq!(remembered.first_use([2; 32], 200, 100), FirstUse::Yes, "another key");
         assert_eq!(remembered.ends.len(), 1, "the ended one is forgotten");
-        assert!(remembered.first_use([1; 32], 300, 100), "ended: a new proof may reuse the id");
+        assert_eq!(remembered.first_use([1; 32], 300, 100), FirstUse::Yes, "ended: a new proof may reuse the id");
     }
 
     #[test]
-    fn when_full_the_soonest_to_end_make_room() {
+    fn when_full_nothing_unended_is_forgotten_and_new_proofs_wait_for_room() {
         let mut remembered = Remembered::with_capacity(3);
         for (index, end) in [(1u8, 30), (2, 10), (3, 20)] {
-            assert!(remembered.first_use([index; 32], end, 0));
+            assert_eq!(remembered.first_use([index; 32], end, 0), FirstUse::Yes);
         }
-        assert!(remembered.first_use([4; 32], 40, 0));
-        assert_eq!(remembered.ends.len(), 3);
-        assert!(!remembered.ends.contains_key(&[2; 32]), "the soonest to end went");
-        assert!(!remembered.first_use([1; 32], 30, 0), "the others are still refused");
+        assert_eq!(remembered.first_use([4; 32], 40, 0), FirstUse::Full, "refused, not a replay window opened");
+        for index in 1..=3u8 {
+            assert_eq!(remembered.first_use([index; 32], 99, 0), FirstUse::Replayed, "{index} is still refused");
+        }
+        assert_eq!(remembered.first_use([4; 32], 40, 10), FirstUse::Yes, "room once one ended");
     }
 }

@@ -112,6 +112,8 @@ fn each_point_of_rfc_9449_refuses_what_breaks_it() {
             Err(ProofError::UseNonce),
         ),
         ("iat a string", Box::new(|_, c| c["iat"] = NOW.to_string().into()), Err(ProofError::Claims)),
+        ("iat i64::MIN", Box::new(|_, c| c["iat"] = i64::MIN.into()), Err(ProofError::UseNonce)),
+        ("iat i64::MAX", Box::new(|_, c| c["iat"] = i64::MAX.into()), Err(ProofError::UseNonce)),
     ];
     for (name, change, expected) in cases {
         let outcome =

@@ -57,10 +57,8 @@ pub async fn login(
     let now = app.now();
     // With a proof the session is bound to its key; without one only where Bearer clients are allowed.
     let proof = checked_proof(&app, &headers, &session_request(paths::LOGIN), now)?;
-    match &proof {
-        Some(proof) => record(&app, proof, ProofAt::Session, now).await?,
-        None if app.settings.dpop == DpopMode::Required => return Err(refusal(ProofError::Missing, ProofAt::Session)),
-        None => {}
+    if proof.is_none() && app.settings.dpop == DpopMode::Required {
+        return Err(refusal(ProofError::Missing, ProofAt::Session));
     }
     let mode = app.settings.cookie_mode;
     let device =
@@ -89,6 +87,10 @@ pub async fn login(
     let Some(user) = user.filter(|_| password_matches) else {
         return Err(invalid_credentials(&app));
     };
+    // Remembered once the password is right: nobody without it fills the proofs remembered.
+    if let Some(proof) = &proof {
+        record(&app, proof, ProofAt::Session, now).await?;
+    }
 
     let session_id = uuid::Uuid::new_v4().to_string();
     let refresh_token = app.refresh_tokens.generate();
@@ -189,7 +191,9 @@ pub async fn refresh(
         let (session_id, user_id) = (token.session_id.as_str(), token.user_id);
         // A bound session's cookie is worth nothing without its key: refused before anything is decided, so a
         // copied cookie neither rotates nor revokes the owner's session.
-        match (&token.jkt, &proof) {
+        // With DPoP off, a session bound before goes on as a Bearer one.
+        let binding = token.jkt.as_ref().filter(|_| app.settings.dpop != DpopMode::Off);
+        match (binding, &proof) {
             (Some(jkt), Some(proof)) if *jkt == proof.thumbprint => {
                 if !proof_recorded {
                     record(&app, proof, ProofAt::Session, now).await?;
@@ -209,7 +213,7 @@ pub async fn refresh(
             }
             (None, _) => {}
         }
-        let jkt = token.jkt.as_deref();
+        let jkt = binding.map(String::as_str);
         match decide(&token, now, rules) {
             Decision::Rotate => {
                 let child = app.refresh_tokens.generate();
@@ -315,14 +319,17 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
     // A bound session ends only with a proof of its key: a copied cookie cannot sign its owner out.
     let now = app.now();
     let proof = checked_proof(&app, &headers, &session_request(paths::LOGOUT), now)?;
-    if let Some(proof) = &proof {
-        record(&app, proof, ProofAt::Session, now).await?;
-    }
     let jkt = proof.as_ref().map(|proof| proof.thumbprint.as_str());
+    // With DPoP off, any session the cookie names ends, bound or not.
+    let any_key = app.settings.dpop == DpopMode::Off;
     for token in presented.iter().filter(|token| !token.is_empty()) {
-        if let Some(session_id) = app.store.revoke_by_token(&digest(token), jkt, now).await? {
+        if let Some(session_id) = app.store.revoke_by_token(&digest(token), jkt, any_key, now).await? {
             app.live_sessions.forget(&session_id);
             tracing::info!(event = "logout", session_id, "session revoked");
+            // Remembered once it ended a session: only its owner's proofs take room.
+            if let Some(proof) = &proof {
+                drop(record(&app, proof, ProofAt::Session, now).await);
+            }
         }
     }
     let response = (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie(mode))]).into_response();
