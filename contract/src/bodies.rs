@@ -17,9 +17,10 @@ pub struct Credentials {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
-    /// The JWT to send as `Authorization: Bearer …`.
+    /// The JWT to send as `Authorization: <tokenType> …`.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `DPoP` for a session bound to the client's key (send the token as `Authorization: DPoP` with a proof), else
+    /// `Bearer`.
     pub token_type: TokenType,
     /// Seconds the access token is valid for, from the moment it was issued.
     pub expires_in: u64,

@@ -10,10 +10,37 @@ use session_contract::paths;
 use session_server::testing::{DpopKey, wait_until};
 use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, DpopMode, Settings, SystemClock};
 
-const PAST_THE_ACCESS_TOKEN: Duration = Duration::from_secs(3);
+/// Long enough that the page reloads the cookie check makes (`refresh_cookie` visits `/auth/`) do not need a
+/// refresh; short enough to wait out.
+const ACCESS_TTL: i64 = 6;
+const PAST_THE_ACCESS_TOKEN: Duration = Duration::from_secs(ACCESS_TTL as u64 + 1);
 
 fn short_access() -> Settings {
-    Settings { access_token_ttl: 2, session_refresh_limit: 60, dpop: DpopMode::Required, ..Settings::default() }
+    Settings {
+        access_token_ttl: ACCESS_TTL,
+        session_refresh_limit: 60,
+        dpop: DpopMode::Required,
+        ..Settings::default()
+    }
+}
+
+const ROTATED: &str = "session_refreshes_total{outcome=\"rotated\"}";
+const INVALID_PROOF: &str = "session_refreshes_total{outcome=\"invalid_proof\"}";
+
+/// Whether IndexedDB holds the device's key (what any script of the page could look up; the key itself stays
+/// unexportable).
+async fn a_key_is_stored(browser: &Browser) -> Option<bool> {
+    let script = "const done = arguments[arguments.length - 1];
+        const opening = indexedDB.open('session-device-key');
+        opening.onerror = () => done(null);
+        opening.onsuccess = () => {
+            const database = opening.result;
+            if (!database.objectStoreNames.contains('keys')) { database.close(); return done(false); }
+            const reading = database.transaction('keys').objectStore('keys').get('device');
+            reading.onerror = () => done(null);
+            reading.onsuccess = () => { database.close(); done(reading.result !== undefined); };
+        };";
+    browser.client.execute_async(script, vec![]).await.expect("the script ran").as_bool()
 }
 
 /// The stored token's value, and whether the app stored it as bound to the device.
@@ -61,23 +88,29 @@ async fn what_a_thief_copies_out_of_the_browser_is_refused_and_the_user_stays_si
         assert_eq!(user_from_outside(&server, scheme, &token, proof).await, refused, "{scheme}");
     }
     // The cookie, from elsewhere: refused, and nothing rotated or revoked.
+    let rotated_before = server.counter(ROTATED).await;
     assert_eq!(refresh_from_outside(&server, &cookie).await, "400 Bad Request invalid_dpop_proof");
-    assert_eq!(server.refreshes().await, 0);
+    assert_eq!(server.counter(INVALID_PROOF).await, 1, "counted as a refused proof");
+    assert_eq!(server.counter(ROTATED).await, rotated_before, "nothing rotated");
 
     // The user's tab renews past the access token's life and goes on.
     tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
     browser.click_button("Refresh").await;
-    let renewed = wait_until(Duration::from_secs(10), POLL, async || server.refreshes().await > 0).await;
+    let renewed =
+        wait_until(Duration::from_secs(10), POLL, async || server.counter(ROTATED).await > rotated_before).await;
     assert!(renewed.is_some(), "the tab refreshed with its key");
     browser.wait_for(".actions button[aria-busy='false']").await;
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
-    assert_eq!(server.counter("session_refreshes_total{outcome=\"rotated\"}").await, 1);
     assert_eq!(server.counter("session_refreshes_total{outcome=\"reused\"}").await, 0, "the thief ended nothing");
     assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/user");
 
-    // Signing out forgets the key: the next sign-in binds the new session to another one.
+    // Signing out forgets the key (once the server heard the sign-out); the next sign-in binds the new session
+    // to another one.
+    assert_eq!(a_key_is_stored(&browser).await, Some(true));
     browser.click_button("Sign out").await;
     browser.wait_for_path("/login").await;
+    let forgotten = wait_until(Duration::from_secs(10), POLL, async || a_key_is_stored(&browser).await == Some(false));
+    assert!(forgotten.await.is_some(), "the key is gone from IndexedDB after the sign-out");
     browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
     let (next_token, _) = stored(&browser).await;
     assert_ne!(jkt_of(&next_token), jkt_of(&token), "a new key for the new session");
@@ -100,7 +133,7 @@ async fn a_browser_an_hour_off_the_servers_clock_signs_in_and_works_through_the_
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
     tokio::time::sleep(PAST_THE_ACCESS_TOKEN).await;
     browser.click_button("Refresh").await;
-    let renewed = wait_until(Duration::from_secs(10), POLL, async || server.refreshes().await > 0).await;
+    let renewed = wait_until(Duration::from_secs(10), POLL, async || server.counter(ROTATED).await > 0).await;
     assert!(renewed.is_some(), "a refresh with the nonce");
     browser.wait_for(".actions button[aria-busy='false']").await;
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use e2e::{Browser, POLL, TestServer};
 use session_server::testing::wait_until;
-use session_server::{DEMO_PASSWORD, DEMO_USERNAME, Settings};
+use session_server::{DEMO_PASSWORD, DEMO_USERNAME, DpopMode, Settings};
 
 const ACCESS_TTL: i64 = 3;
 const SESSION_TTL: i64 = 15;
@@ -98,9 +98,10 @@ async fn signing_out_in_one_tab_signs_out_the_other_tab() {
     browser.close().await;
 }
 
-/// The client relies on Web Locks (one refresh across tabs), BroadcastChannel (news between tabs) and the
-/// page visibility API (renew a tab shown again); each has a fallback, tested in the browser tests with the API
-/// removed. This says which of them the engine under test really has, so a missing one is noticed here.
+/// The client relies on Web Locks (one refresh across tabs), BroadcastChannel (news between tabs), the page
+/// visibility API (renew a tab shown again), WebCrypto and IndexedDB (the device key); each has a fallback (the
+/// key's: a Bearer session, which the app names). This says which of them the engine under test really has, so a
+/// missing one is noticed here.
 #[tokio::test]
 async fn the_engine_offers_the_browser_apis_the_client_uses() {
     let server = TestServer::start(Settings::default()).await;
@@ -109,20 +110,24 @@ async fn the_engine_offers_the_browser_apis_the_client_uses() {
     let apis = browser
         .client
         .execute(
-            "return [typeof navigator.locks?.request, typeof BroadcastChannel, typeof document.visibilityState]",
+            "return [typeof navigator.locks?.request, typeof BroadcastChannel, typeof document.visibilityState,
+                     typeof crypto.subtle?.sign, typeof indexedDB?.open]",
             vec![],
         )
         .await
         .expect("the script ran");
-    assert_eq!(apis, serde_json::json!(["function", "function", "string"]), "{:?}", browser.engine);
+    let expected = serde_json::json!(["function", "function", "string", "function", "function"]);
+    assert_eq!(apis, expected, "{:?}", browser.engine);
     browser.close().await;
 }
 
-/// Four tabs of one session whose access token has run out all reload at once: one refresh between them (the
-/// Web Lock, and each tab reading the token the first one stored), nobody signed out, no reuse detected.
+/// Four tabs of one session bound to the browser's key (DPoP required) whose access token has run out all
+/// reload at once: one refresh between them (the Web Lock, and each tab reading the token the first one stored),
+/// nobody signed out, no reuse detected.
 #[tokio::test]
 async fn four_tabs_reloading_at_once_after_the_expiry_refresh_once_and_stay_signed_in() {
-    let server = TestServer::start(Settings { access_token_ttl: 5, ..Settings::default() }).await;
+    let settings = Settings { access_token_ttl: 5, dpop: DpopMode::Required, ..Settings::default() };
+    let server = TestServer::start(settings).await;
     let browser = Browser::launch().await;
     sign_in(&browser, &server).await;
     let mut tabs = vec![browser.client.window().await.expect("the first tab")];

@@ -10,8 +10,8 @@ use futures::lock::{Mutex, MutexGuard};
 use serde::de::DeserializeOwned;
 use session_contract::{Credentials, DPOP_HEADER, DPOP_NONCE_HEADER, DPOP_SCHEME, ErrorCode, TokenResponse, TokenType};
 
-use crate::dpop::{DeviceKey, NoDeviceKey, ProofFor, proof, unix_seconds};
-use crate::error::{SessionError, TransportError};
+use crate::dpop::{DeviceKey, KeyUnavailable, NoDeviceKey, ProofFor, proof, unix_seconds};
+use crate::error::SessionError;
 use crate::listeners::{Listeners, Subscription};
 use crate::options::Options;
 use crate::policy::{backoff_delay, expires_soon, milliseconds, retry_after};
@@ -196,10 +196,19 @@ where
         // after this session's.
         self.after_the_renewal_in_flight().await;
         let _turn = self.inner.one_at_a_time().await;
-        // The key is made now if there is none; where it cannot be, the session will be a Bearer one.
-        self.inner.key_unavailable.set(self.inner.key.make().await.is_err());
-        let response = success(self.inner.exchange(&request, None, true).await?)?;
+        // A new key for the new session, kept only once the server took it: a sign-in that fails leaves the key
+        // there was. Where none can be made, the session will be a Bearer one, and the app says so.
+        let made = self.inner.key.make().await;
+        self.inner.key_unavailable.set(made.is_err());
+        let prove = made.as_ref().map_or(Prove::No, Prove::With);
+        let response = success(self.inner.exchange(&request, None, prove).await?)?;
         let token = self.inner.adopt(&response, None)?;
+        if let (Ok(pair), true) = (&made, token.bound)
+            && self.inner.key.keep(pair).await.is_err()
+        {
+            // Bound to a key this browser could not keep: its next request ends the session.
+            self.inner.key_unavailable.set(true);
+        }
         // The browser now holds the new session's cookie: a logout still pending would end that one.
         self.inner.store.set_logout_pending(false);
         self.inner.backoff.replace(Backoff::default());
@@ -230,7 +239,8 @@ where
         }
         let logout = RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous().keepalive();
         // A bound session ends only with its key's proof; the key goes once the server has heard.
-        let answer = self.inner.exchange(&logout, None, prove).await.map_err(SessionError::from).and_then(success);
+        let prove = if prove { Prove::TheDevicesKey } else { Prove::No };
+        let answer = self.inner.exchange(&logout, None, prove).await.and_then(success);
         let unheard =
             matches!(answer, Err(SessionError::Network | SessionError::Timeout | SessionError::Server { .. }));
         self.inner.store.set_logout_pending(unheard);
@@ -282,7 +292,13 @@ where
             return success(self.inner.transport.send(request, None).await?);
         }
         let sent_with = self.token_to_send().await?;
-        let response = self.inner.exchange(request, Some(&sent_with), false).await?;
+        let response = match self.inner.exchange(request, Some(&sent_with), Prove::No).await {
+            // A bound session whose key is gone cannot prove anything any more: it is over.
+            Err(SessionError::DeviceKey) if sent_with.bound => {
+                return Err(self.inner.end(&sent_with.session, EndReason::Expired));
+            }
+            outcome => outcome?,
+        };
         // Refused for a nonce even with the one the server gave: a refresh would not change that.
         if !self.inner.means_renew(response.status) || asks_for_a_nonce(&response) {
             return success(response);
@@ -290,7 +306,7 @@ where
 
         self.renew_unless_already_renewed(&sent_with).await?;
         let renewed = self.inner.token_of(&sent_with.session)?;
-        let replay = self.inner.exchange(request, Some(&renewed), false).await?;
+        let replay = self.inner.exchange(request, Some(&renewed), Prove::No).await?;
         if self.inner.means_renew(replay.status) {
             // A fresh token refused too: report it rather than loop through another renewal.
             return Err(SessionError::Unauthorized);
@@ -364,8 +380,8 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         &self,
         request: &RequestRecipe,
         token: Option<&AccessToken>,
-        prove: bool,
-    ) -> Result<Response, TransportError> {
+        prove: Prove<'_, K::Pair>,
+    ) -> Result<Response, SessionError> {
         let response = self.send_once(request, token, prove).await?;
         if !asks_for_a_nonce(&response) {
             return Ok(response);
@@ -373,14 +389,32 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         self.send_once(request, token, prove).await
     }
 
+    /// Sends `request` once. A bound token's proof is made with the device's key, read once for it; without
+    /// that key the request is not sent (`DeviceKey`): never as Bearer.
     async fn send_once(
         &self,
         request: &RequestRecipe,
         token: Option<&AccessToken>,
-        prove: bool,
-    ) -> Result<Response, TransportError> {
+        prove: Prove<'_, K::Pair>,
+    ) -> Result<Response, SessionError> {
         let bound = token.filter(|token| token.bound);
-        let proof = if prove || bound.is_some() { self.proof_for(request, bound).await } else { None };
+        let current;
+        let pair = match prove {
+            Prove::With(pair) => Some(pair),
+            Prove::No if bound.is_none() => None,
+            Prove::No | Prove::TheDevicesKey => {
+                current = self.key.current().await;
+                match &current {
+                    Ok(pair) => Some(pair),
+                    Err(_) if bound.is_some() => return Err(SessionError::DeviceKey),
+                    Err(_) => None,
+                }
+            }
+        };
+        let proof = match pair {
+            Some(pair) => Some(self.proof_for(request, bound, pair).await.map_err(|_| SessionError::DeviceKey)?),
+            None => None,
+        };
         let mut headers = Vec::new();
         if let Some(token) = bound {
             headers.push(("Authorization".to_owned(), format!("{DPOP_SCHEME} {}", token.value)));
@@ -402,8 +436,13 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         Ok(response)
     }
 
-    /// A proof for `request` (with `token`'s hash when it is bound), or none when the device has no key.
-    async fn proof_for(&self, request: &RequestRecipe, token: Option<&AccessToken>) -> Option<String> {
+    /// A proof for `request` by `pair`, with `token`'s hash when it is bound.
+    async fn proof_for(
+        &self,
+        request: &RequestRecipe,
+        token: Option<&AccessToken>,
+        pair: &K::Pair,
+    ) -> Result<String, KeyUnavailable> {
         let url = self.transport.url(&request.path);
         let nonce = self.nonce.borrow().clone();
         let about = ProofFor {
@@ -414,7 +453,15 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
             // Whole seconds of this device's clock; a nonce vouches for one that is off.
             iat: unix_seconds(self.clock.now_ms()),
         };
-        proof(&self.key, about).await.ok()
+        proof(&self.key, pair, about).await
+    }
+
+    /// Ends `session` here and in every tab, for `reason`; the error its callers get.
+    fn end(&self, session: &str, reason: EndReason) -> SessionError {
+        self.store.clear();
+        self.ended.replace(Some(session.to_owned()));
+        self.emit_and_announce(News::of_session(SessionEvent::Ended(reason), Some(session.to_owned())));
+        SessionError::SessionExpired
     }
 
     /// This tab's turn and the cross-tab lock: held while the session changes.
@@ -503,10 +550,13 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         let request = RequestRecipe::post(self.options.refresh_path.as_str())
             .anonymous()
             .with_timeout(self.options.refresh_timeout);
-        // A bound session's refresh proves its key; the retry with a proof of its own (one is never sent twice).
-        let response = match self.exchange(&request, None, bound).await {
-            Ok(response) => response,
-            Err(_) => self.exchange(&request, None, bound).await?,
+        // A bound session's refresh proves its key (one whose key is gone is over); the retry after a lost
+        // answer has a proof of its own (one is never sent twice).
+        let prove = if bound { Prove::TheDevicesKey } else { Prove::No };
+        let response = match self.exchange(&request, None, prove).await {
+            Err(SessionError::DeviceKey) => return Err(self.end(session, EndReason::Expired)),
+            Err(SessionError::Network | SessionError::Timeout) => self.exchange(&request, None, prove).await?,
+            outcome => outcome?,
         };
         self.token_of(session)?;
         if (200..300).contains(&response.status) {
@@ -521,10 +571,7 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
             self.backoff.borrow_mut().asked_to_wait = response.header("Retry-After").and_then(retry_after);
             return Err(refusal);
         };
-        self.store.clear();
-        self.ended.replace(Some(session.to_owned()));
-        self.emit_and_announce(News::of_session(SessionEvent::Ended(reason), Some(session.to_owned())));
-        Err(SessionError::SessionExpired)
+        Err(self.end(session, reason))
     }
 
     /// Stores the token of a sign-in's or refresh's answer, and returns it.
@@ -557,6 +604,23 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         self.listeners.emit(event);
     }
 }
+
+/// Which key, if any, proves a request besides a bound token's (which always does, with the device's key).
+enum Prove<'a, P> {
+    No,
+    /// The device's key, if it has one (the sign-out: a Bearer session's has none to give).
+    TheDevicesKey,
+    /// This pair (the sign-in's new key, not kept yet).
+    With(&'a P),
+}
+
+impl<P> Clone for Prove<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P> Copy for Prove<'_, P> {}
 
 /// Whether the answer refuses a DPoP proof for want of the server's nonce (which it carries).
 fn asks_for_a_nonce(response: &Response) -> bool {

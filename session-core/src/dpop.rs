@@ -18,37 +18,59 @@ pub struct PublicKey {
 #[error("this browser cannot keep a device key (WebCrypto or IndexedDB is unavailable)")]
 pub struct KeyUnavailable;
 
-/// The device's ECDSA P-256 key pair, shared by every tab: made by each sign-in, kept where no script can export
-/// the private key, forgotten at sign-out.
+/// The device's ECDSA P-256 key, shared by every tab: a new one for each sign-in, kept (where no script can
+/// export its private half) only once that sign-in succeeded, forgotten at sign-out.
 #[allow(async_fn_in_trait)]
 pub trait DeviceKey {
-    /// Makes a new key pair in place of any there was (each sign-in asks, under the cross-tab lock, so a key
-    /// a sign-out could not forget, the tab closed first, never outlives its session; every tab then uses it).
-    async fn make(&self) -> Result<(), KeyUnavailable>;
-    /// The public key of the key pair there is; [`KeyUnavailable`] without one (never made here: a session is
-    /// bound at its sign-in only).
-    async fn public_key(&self) -> Result<PublicKey, KeyUnavailable>;
-    /// The ES256 signature of `input` (64 bytes, `r` then `s`) by the private key.
-    async fn sign(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable>;
+    /// A key pair, read or made once and used for a whole proof (its public key and its signature always agree).
+    type Pair: KeyPair;
+    /// A new key pair for a sign-in, not kept yet: the key the browser has stays until [`DeviceKey::keep`].
+    async fn make(&self) -> Result<Self::Pair, KeyUnavailable>;
+    /// Keeps `pair` as the device's key, in place of any (the sign-in it proved succeeded); every tab uses it.
+    async fn keep(&self, pair: &Self::Pair) -> Result<(), KeyUnavailable>;
+    /// The device's key pair; [`KeyUnavailable`] without one.
+    async fn current(&self) -> Result<Self::Pair, KeyUnavailable>;
     /// The SHA-256 digest of `input`.
     async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable>;
     /// A new random id for a proof's `jti`.
     fn random_id(&self) -> String;
-    /// Forgets the key pair: the next sign-in makes another.
+    /// Forgets the key pair.
     async fn forget(&self);
+}
+
+/// One key pair: its public key, and signatures by its private one.
+#[allow(async_fn_in_trait)]
+pub trait KeyPair {
+    /// The public key.
+    async fn public_key(&self) -> Result<PublicKey, KeyUnavailable>;
+    /// The ES256 signature of `input` (64 bytes, `r` then `s`) by the private key.
+    async fn sign(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable>;
 }
 
 /// No device key: every session is a Bearer one (a client that does not want DPoP, or a test).
 pub struct NoDeviceKey;
 
-impl DeviceKey for NoDeviceKey {
-    async fn make(&self) -> Result<(), KeyUnavailable> {
-        Err(KeyUnavailable)
-    }
+/// The key pair [`NoDeviceKey`] never has.
+pub enum NoKeyPair {}
+
+impl KeyPair for NoKeyPair {
     async fn public_key(&self) -> Result<PublicKey, KeyUnavailable> {
-        Err(KeyUnavailable)
+        match *self {}
     }
     async fn sign(&self, _: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
+        match *self {}
+    }
+}
+
+impl DeviceKey for NoDeviceKey {
+    type Pair = NoKeyPair;
+    async fn make(&self) -> Result<NoKeyPair, KeyUnavailable> {
+        Err(KeyUnavailable)
+    }
+    async fn keep(&self, pair: &NoKeyPair) -> Result<(), KeyUnavailable> {
+        match *pair {}
+    }
+    async fn current(&self) -> Result<NoKeyPair, KeyUnavailable> {
         Err(KeyUnavailable)
     }
     async fn sha256(&self, _: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
@@ -103,19 +125,19 @@ struct Claims<'a> {
     nonce: Option<&'a str>,
 }
 
-/// A proof for `request`, signed by `key`.
+/// A proof for `request`, signed by `pair` (the key's digest and ids).
 ///
 /// # Errors
-/// The key cannot be made or used.
-pub async fn proof(key: &impl DeviceKey, request: ProofFor<'_>) -> Result<String, KeyUnavailable> {
-    let public = key.public_key().await?;
+/// The key cannot be used.
+pub async fn proof<K: DeviceKey>(key: &K, pair: &K::Pair, request: ProofFor<'_>) -> Result<String, KeyUnavailable> {
+    let public = pair.public_key().await?;
     let ath = match request.access_token {
         Some(token) => Some(base64url(&key.sha256(token.as_bytes()).await?)),
         None => None,
     };
     let jti = key.random_id();
     let input = signing_input(&public, &jti, ath.as_deref(), request);
-    let signature = key.sign(input.as_bytes()).await?;
+    let signature = pair.sign(input.as_bytes()).await?;
     Ok(format!("{input}.{}", base64url(&signature)))
 }
 

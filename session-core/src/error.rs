@@ -44,6 +44,10 @@ pub enum SessionError {
     /// An answer that is not the JSON the contract promises.
     #[error("the answer is not the JSON expected")]
     Decode(#[source] DecodeError),
+    /// The device's key could not sign a proof the sign-in or the session needs (WebCrypto or IndexedDB failed
+    /// after the key was made): the request is not sent without it, which would be a silent downgrade.
+    #[error("the device's key could not sign the request")]
+    DeviceKey,
     /// A request that cannot be sent as it was made: a body that cannot be JSON, or a header name or value the
     /// transport refuses.
     #[error("the request cannot be sent as it was made")]

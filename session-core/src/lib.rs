@@ -71,7 +71,7 @@ mod ports;
 mod request;
 
 pub use client::SessionClient;
-pub use dpop::{DeviceKey, KeyUnavailable, NoDeviceKey, PublicKey};
+pub use dpop::{DeviceKey, KeyPair, KeyUnavailable, NoDeviceKey, NoKeyPair, PublicKey};
 pub use error::{DecodeError, DecodeErrorKind, SessionError, TransportError};
 pub use listeners::Subscription;
 pub use options::Options;

@@ -13,7 +13,7 @@ mod transport;
 pub use client::{BrowserClient, REQUEST_TIMEOUT, browser_client};
 pub(crate) use clock::sleep;
 pub use clock::{BrowserClock, monotonic_ms};
-pub use device_key::WebCryptoKey;
+pub use device_key::{BrowserKeyPair, WebCryptoKey};
 pub use lifecycle::{keep_fresh, use_online_signal};
 pub use tabs::{ANNOUNCEMENT_KEY, BrowserTabs, HeldLock, OtherTabs, SessionLock};
 pub use token_store::LocalStorageTokens;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use session_core::{EndReason, SessionEvent};
+use session_core::{EndReason, SessionEvent, TokenStore};
 
 use crate::browser::{BrowserClient, OtherTabs, keep_fresh, use_online_signal};
 use crate::query::QueryClient;
@@ -22,8 +22,9 @@ pub struct SessionNotice {
     /// Signed in, but localStorage refused the token: the session lives in this tab's memory and ends with a
     /// reload.
     pub kept_in_memory: RwSignal<bool>,
-    /// Signed in here without a device key (no WebCrypto or IndexedDB): the session's tokens are Bearer ones, not
-    /// bound to this browser (never a silent downgrade: the app says so).
+    /// Signed in with a session not bound to this browser's key (no WebCrypto or IndexedDB here, or a server that
+    /// does not bind): its tokens are Bearer ones, which a copy would work with elsewhere. Read from the stored
+    /// token, so every tab and every reload say it (never a silent downgrade).
     pub without_device_key: RwSignal<bool>,
 }
 
@@ -49,6 +50,7 @@ pub fn provide_session(client: BrowserClient) {
     // Hears the other tabs until the owner is cleaned up, which drops (and silences) it.
     let _other_tabs = StoredValue::new_local(OtherTabs::listen(&client));
     let online = use_online_signal(&client);
+    let unbound = client.store().load().is_some_and(|token| !token.bound);
     provide_context(Online(online));
     let session = StoredValue::new_local(client);
     provide_context(session);
@@ -57,13 +59,13 @@ pub fn provide_session(client: BrowserClient) {
     let notice = SessionNotice {
         ended: RwSignal::new(None),
         kept_in_memory: RwSignal::new(false),
-        without_device_key: RwSignal::new(false),
+        without_device_key: RwSignal::new(unbound),
     };
     provide_context(notice);
     use_session_event(move |event| {
         let client = session.get_value();
         notice.kept_in_memory.set(client.is_signed_in() && client.store().is_in_memory_only());
-        notice.without_device_key.set(client.is_signed_in() && client.device_key_unavailable());
+        notice.without_device_key.set(client.store().load().is_some_and(|token| !token.bound));
         match event {
             SessionEvent::SignedIn => notice.ended.set(None),
             SessionEvent::Ended(reason) => notice.ended.set(Some(reason)),

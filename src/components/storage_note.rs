@@ -25,7 +25,8 @@ pub fn StorageNote() -> impl IntoView {
                 notice.without_device_key.get().then(|| {
                     view! {
                         <p class="banner">
-                            "This browser cannot keep a device key, so your sign-in is not tied to it: a copied                              token would work elsewhere until it expires."
+                            "Your sign-in is not tied to this browser (it cannot keep a device key here): a copied token \
+                             or cookie would work elsewhere."
                         </p>
                     }
                 })

@@ -6,31 +6,54 @@ use serde_json::Value;
 use super::*;
 
 /// A key whose every answer the test knows: its signature is fixed bytes, its digest the input reversed (see
-/// [`known_hash`]), its ids counted; it remembers being forgotten.
+/// [`known_hash`]), its ids counted; it remembers which pair it made and kept, and being forgotten.
 #[derive(Default)]
 pub(crate) struct KnownKey {
     pub(crate) signed: RefCell<Vec<String>>,
     ids: std::cell::Cell<u32>,
     pub(crate) forgotten: std::cell::Cell<u32>,
     pub(crate) made: std::cell::Cell<u32>,
+    /// The pair kept, by the number it was made with.
+    pub(crate) kept: std::cell::Cell<Option<u32>>,
 }
+
+/// The `n`th pair a [`KnownKey`] made: its `x` names it.
+pub(crate) struct KnownPair<'a>(u32, &'a KnownKey);
 
 /// What [`KnownKey`] answers as the SHA-256 of `text`, base64url: a proof's `ath` for the token `text`.
 pub(crate) fn known_hash(text: &str) -> String {
     base64url(&text.bytes().rev().collect::<Vec<u8>>())
 }
 
-impl DeviceKey for KnownKey {
-    async fn make(&self) -> Result<(), KeyUnavailable> {
-        self.made.set(self.made.get() + 1);
-        Ok(())
-    }
+impl KeyPair for KnownPair<'_> {
     async fn public_key(&self) -> Result<PublicKey, KeyUnavailable> {
-        Ok(PublicKey { x: "x-coordinate".to_owned(), y: "y-coordinate".to_owned() })
+        Ok(PublicKey { x: format!("x-{}", self.0), y: "y-coordinate".to_owned() })
     }
     async fn sign(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
-        self.signed.borrow_mut().push(String::from_utf8_lossy(input).into_owned());
+        self.1.signed.borrow_mut().push(String::from_utf8_lossy(input).into_owned());
         Ok(vec![7; 64])
+    }
+}
+
+impl KnownKey {
+    pub(crate) fn pair(&self, number: u32) -> KnownPair<'_> {
+        KnownPair(number, self)
+    }
+}
+
+/// The key through a shared handle, as a client holds it.
+impl<'k> DeviceKey for &'k KnownKey {
+    type Pair = KnownPair<'k>;
+    async fn make(&self) -> Result<KnownPair<'k>, KeyUnavailable> {
+        self.made.set(self.made.get() + 1);
+        Ok(KnownPair(self.made.get(), self))
+    }
+    async fn keep(&self, pair: &KnownPair<'k>) -> Result<(), KeyUnavailable> {
+        self.kept.set(Some(pair.0));
+        Ok(())
+    }
+    async fn current(&self) -> Result<KnownPair<'k>, KeyUnavailable> {
+        self.kept.get().map(|number| KnownPair(number, self)).ok_or(KeyUnavailable)
     }
     async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
         Ok(input.iter().rev().copied().collect())
@@ -41,6 +64,7 @@ impl DeviceKey for KnownKey {
     }
     async fn forget(&self) {
         self.forgotten.set(self.forgotten.get() + 1);
+        self.kept.set(None);
     }
 }
 
@@ -104,7 +128,9 @@ fn htu_is_the_url_without_query_and_fragment() {
 
 #[test]
 fn a_proof_says_what_rfc_9449_asks_and_nothing_private() {
-    let key = KnownKey::default();
+    let known = KnownKey::default();
+    let key = &known;
+    let pair = known.pair(1);
     let request = |access_token, nonce| ProofFor {
         method: "GET",
         url: "https://app.example/user?tab=sessions#top",
@@ -112,12 +138,12 @@ fn a_proof_says_what_rfc_9449_asks_and_nothing_private() {
         nonce,
         iat: 1_800_000_000,
     };
-    let with_token = block_on(proof(&key, request(Some("abc"), Some("the-nonce")))).unwrap();
+    let with_token = block_on(proof(&key, &pair, request(Some("abc"), Some("the-nonce")))).unwrap();
     let (header, claims) = parts_of(&with_token);
     assert_eq!(
         header,
         serde_json::json!({
-            "typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "EC", "crv": "P-256", "x": "x-coordinate", "y": "y-coordinate"}
+            "typ": "dpop+jwt", "alg": "ES256", "jwk": {"kty": "EC", "crv": "P-256", "x": "x-1", "y": "y-coordinate"}
         })
     );
     assert_eq!(
@@ -128,17 +154,16 @@ fn a_proof_says_what_rfc_9449_asks_and_nothing_private() {
         })
     );
     assert_eq!(with_token.rsplit('.').next(), Some(base64url(&[7; 64]).as_str()), "the key's signature");
-    assert_eq!(key.signed.borrow()[0], with_token.rsplit_once('.').unwrap().0, "it signed header.claims");
+    assert_eq!(known.signed.borrow()[0], with_token.rsplit_once('.').unwrap().0, "it signed header.claims");
 
-    let (_, claims) = parts_of(&block_on(proof(&key, request(None, None))).unwrap());
+    let (_, claims) = parts_of(&block_on(proof(&key, &pair, request(None, None))).unwrap());
     assert_eq!(claims.get("ath"), None, "no token, no hash");
     assert_eq!(claims.get("nonce"), None, "no nonce yet");
     assert_eq!(claims["jti"], "id-2", "a new id each time");
 }
 
 #[test]
-fn without_a_key_there_is_no_proof() {
-    let request =
-        ProofFor { method: "POST", url: "https://app.example/auth/login", access_token: None, nonce: None, iat: 0 };
-    assert_eq!(block_on(proof(&NoDeviceKey, request)), Err(KeyUnavailable));
+fn without_a_key_there_is_no_pair_to_prove_with() {
+    assert!(block_on(NoDeviceKey.make()).is_err());
+    assert!(block_on(NoDeviceKey.current()).is_err());
 }

@@ -5,7 +5,7 @@
 pub(crate) mod indexed_db;
 
 use js_sys::{Array, Reflect, Uint8Array};
-use session_core::{DeviceKey, KeyUnavailable, PublicKey};
+use session_core::{DeviceKey, KeyPair, KeyUnavailable, PublicKey};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, CryptoKeyPair, EcKeyGenParams, EcdsaParams, SubtleCrypto};
@@ -20,30 +20,25 @@ pub struct WebCryptoKey {
     store: KeyStore,
 }
 
+/// A key pair as WebCrypto holds it: the private half usable, never exportable.
+pub struct BrowserKeyPair(CryptoKeyPair);
+
 impl DeviceKey for WebCryptoKey {
-    async fn make(&self) -> Result<(), KeyUnavailable> {
+    type Pair = BrowserKeyPair;
+
+    async fn make(&self) -> Result<BrowserKeyPair, KeyUnavailable> {
         let algorithm = EcKeyGenParams::new("ECDSA", "P-256");
         let usages = Array::of2(&"sign".into(), &"verify".into());
         let made = subtle()?.generate_key_with_object(&algorithm, false, &usages).map_err(|_| KeyUnavailable)?;
-        let pair: CryptoKeyPair = JsFuture::from(made).await.map_err(|_| KeyUnavailable)?.unchecked_into();
-        self.store.put(&pair).await
+        Ok(BrowserKeyPair(JsFuture::from(made).await.map_err(|_| KeyUnavailable)?.unchecked_into()))
     }
 
-    async fn public_key(&self) -> Result<PublicKey, KeyUnavailable> {
-        let pair = self.store.get().await?.ok_or(KeyUnavailable)?;
-        let exported = subtle()?.export_key("jwk", &pair.get_public_key()).map_err(|_| KeyUnavailable)?;
-        let jwk = JsFuture::from(exported).await.map_err(|_| KeyUnavailable)?;
-        let member = |name: &str| Reflect::get(&jwk, &name.into()).ok().and_then(|value| value.as_string());
-        Ok(PublicKey { x: member("x").ok_or(KeyUnavailable)?, y: member("y").ok_or(KeyUnavailable)? })
+    async fn keep(&self, pair: &BrowserKeyPair) -> Result<(), KeyUnavailable> {
+        self.store.put(&pair.0).await
     }
 
-    async fn sign(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
-        let pair = self.store.get().await?.ok_or(KeyUnavailable)?;
-        let private: CryptoKey = pair.get_private_key();
-        let algorithm = EcdsaParams::new("ECDSA", &"SHA-256".into());
-        let signing =
-            subtle()?.sign_with_object_and_u8_array(&algorithm, &private, input).map_err(|_| KeyUnavailable)?;
-        bytes_of(signing).await
+    async fn current(&self) -> Result<BrowserKeyPair, KeyUnavailable> {
+        self.store.get().await?.map(BrowserKeyPair).ok_or(KeyUnavailable)
     }
 
     async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
@@ -56,6 +51,23 @@ impl DeviceKey for WebCryptoKey {
 
     async fn forget(&self) {
         self.store.delete().await;
+    }
+}
+
+impl KeyPair for BrowserKeyPair {
+    async fn public_key(&self) -> Result<PublicKey, KeyUnavailable> {
+        let exported = subtle()?.export_key("jwk", &self.0.get_public_key()).map_err(|_| KeyUnavailable)?;
+        let jwk = JsFuture::from(exported).await.map_err(|_| KeyUnavailable)?;
+        let member = |name: &str| Reflect::get(&jwk, &name.into()).ok().and_then(|value| value.as_string());
+        Ok(PublicKey { x: member("x").ok_or(KeyUnavailable)?, y: member("y").ok_or(KeyUnavailable)? })
+    }
+
+    async fn sign(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
+        let private: CryptoKey = self.0.get_private_key();
+        let algorithm = EcdsaParams::new("ECDSA", &"SHA-256".into());
+        let signing =
+            subtle()?.sign_with_object_and_u8_array(&algorithm, &private, input).map_err(|_| KeyUnavailable)?;
+        bytes_of(signing).await
     }
 }
 

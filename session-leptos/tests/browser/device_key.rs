@@ -1,5 +1,5 @@
 use js_sys::{Object, Reflect, Uint8Array};
-use session_core::{DeviceKey, KeyUnavailable};
+use session_core::{DeviceKey, KeyPair};
 use session_leptos::browser::WebCryptoKey;
 use session_leptos::testing::stored_device_key;
 use wasm_bindgen::JsCast;
@@ -30,19 +30,21 @@ async fn verifies(x: &str, y: &str, data: &[u8], signature: &[u8]) -> bool {
 async fn a_device_key_per_sign_in_shared_by_the_tabs_signs_verifiably_and_its_private_half_never_leaves() {
     let key = WebCryptoKey::default();
     key.forget().await;
-    assert_eq!(key.public_key().await, Err(KeyUnavailable), "no key before a sign-in makes one");
+    assert!(key.current().await.is_err(), "no key before a sign-in keeps one");
 
-    key.make().await.unwrap();
-    let public = key.public_key().await.unwrap();
+    let made = key.make().await.unwrap();
+    assert!(key.current().await.is_err(), "made, not kept until the sign-in succeeds");
+    key.keep(&made).await.unwrap();
+    let public = key.current().await.unwrap().public_key().await.unwrap();
     assert_eq!((public.x.len(), public.y.len()), (43, 43), "32-byte coordinates, base64url");
+    assert_eq!(made.public_key().await.unwrap(), public);
     let another_tab = WebCryptoKey::default();
-    assert_eq!(another_tab.public_key().await.unwrap(), public, "every tab reads the same key");
-    key.make().await.unwrap();
-    let next = key.public_key().await.unwrap();
-    assert_ne!(next, public, "each sign-in makes a new key");
-    let public = next;
+    assert_eq!(another_tab.current().await.unwrap().public_key().await.unwrap(), public, "every tab reads it");
+    let next = key.make().await.unwrap();
+    assert_ne!(next.public_key().await.unwrap(), public, "each sign-in makes a new key");
+    let key_pair = key.current().await.unwrap();
 
-    let signature = key.sign(b"header.claims").await.unwrap();
+    let signature = key_pair.sign(b"header.claims").await.unwrap();
     assert_eq!(signature.len(), 64, "r and s, as JWS ES256 wants them");
     assert!(verifies(&public.x, &public.y, b"header.claims", &signature).await);
     assert!(!verifies(&public.x, &public.y, b"another input", &signature).await);
@@ -55,7 +57,7 @@ async fn a_device_key_per_sign_in_shared_by_the_tabs_signs_verifiably_and_its_pr
     assert!(JsFuture::from(export).await.is_err(), "the private key cannot be exported");
 
     key.forget().await;
-    assert_eq!(another_tab.public_key().await, Err(KeyUnavailable), "forgotten for every tab");
+    assert!(another_tab.current().await.is_err(), "forgotten for every tab");
     assert!(stored_device_key().await.is_none());
 }
 

@@ -12,33 +12,12 @@ use super::fakes::{FakeClock, FakeServer, FakeTransport, MemoryStore, ORIGIN};
 use crate::dpop::tests::{KnownKey, known_hash};
 use crate::{Options, SessionClient, SessionError, SingleTab, TokenStore};
 
-type KeyedClient = SessionClient<FakeTransport, MemoryStore, FakeClock, SingleTab, Rc<KnownKey>>;
-
-impl crate::DeviceKey for Rc<KnownKey> {
-    async fn make(&self) -> Result<(), crate::KeyUnavailable> {
-        self.as_ref().make().await
-    }
-    async fn public_key(&self) -> Result<crate::PublicKey, crate::KeyUnavailable> {
-        self.as_ref().public_key().await
-    }
-    async fn sign(&self, input: &[u8]) -> Result<Vec<u8>, crate::KeyUnavailable> {
-        self.as_ref().sign(input).await
-    }
-    async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, crate::KeyUnavailable> {
-        self.as_ref().sha256(input).await
-    }
-    fn random_id(&self) -> String {
-        self.as_ref().random_id()
-    }
-    async fn forget(&self) {
-        self.as_ref().forget().await;
-    }
-}
+type KeyedClient = SessionClient<FakeTransport, MemoryStore, FakeClock, SingleTab, &'static KnownKey>;
 
 struct Keyed {
     server: Rc<FakeServer>,
     store: MemoryStore,
-    key: Rc<KnownKey>,
+    key: &'static KnownKey,
     client: KeyedClient,
 }
 
@@ -49,16 +28,11 @@ fn with_a_key() -> Keyed {
     let store = MemoryStore::default();
     let clock = FakeClock::default();
     clock.set(1_800_000_000_000.0);
-    let key = Rc::new(KnownKey::default());
+    // Leaked: a test's key lives as long as the test process, as the client's adapters must.
+    let key: &'static KnownKey = Box::leak(Box::default());
     let transport = FakeTransport(Rc::clone(&server));
-    let client = SessionClient::with_device_key(
-        transport,
-        store.clone(),
-        clock.clone(),
-        SingleTab,
-        Rc::clone(&key),
-        Options::default(),
-    );
+    let client =
+        SessionClient::with_device_key(transport, store.clone(), clock.clone(), SingleTab, key, Options::default());
     Keyed { server, store, key, client }
 }
 
@@ -81,6 +55,7 @@ fn a_sign_in_with_a_device_key_binds_the_session_and_each_request_proves_it() {
     assert!(token.bound, "the server said DPoP");
     assert!(!keyed.client.device_key_unavailable());
     assert_eq!(keyed.key.made.get(), 1, "the sign-in made the session's key");
+    assert_eq!(keyed.key.kept.get(), Some(1), "and kept it once the server took it");
 
     let answer: Value = block_on(keyed.client.get_json("/user?tab=1")).unwrap();
     assert_eq!(answer["ok"], true);
@@ -184,4 +159,27 @@ fn without_a_device_key_the_session_is_bearer_and_the_client_says_so() {
     assert!(store.load().is_some_and(|token| !token.bound));
     block_on(client.get_json::<Value>("/user")).unwrap();
     assert_eq!(server.requests_to("/user")[0].1.as_deref(), Some(store.load().unwrap().value.as_str()), "Bearer");
+}
+
+#[test]
+fn a_sign_in_that_fails_leaves_the_key_there_was() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    let refused = block_on(keyed.client.sign_in("ada", "wrong"));
+    assert!(matches!(refused, Err(SessionError::Status { status: 401, .. })), "{refused:?}");
+    assert_eq!(keyed.key.made.get(), 2, "a key was made for the attempt");
+    assert_eq!(keyed.key.kept.get(), Some(1), "but the session's key is the one kept");
+}
+
+#[test]
+fn a_bound_session_whose_key_is_gone_ends_instead_of_looping() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    // Site data cleared, or the database closed under the page: the key is gone.
+    keyed.key.kept.set(None);
+    let outcome = block_on(keyed.client.get_json::<Value>("/user"));
+    assert_eq!(outcome.err(), Some(SessionError::SessionExpired));
+    assert_eq!(keyed.server.requests_to("/user").len(), 0, "never sent as Bearer, nor without its proof");
+    assert_eq!(keyed.server.refreshes(), 0, "no refresh loop");
+    assert!(keyed.store.load().is_none(), "the session is over here");
 }

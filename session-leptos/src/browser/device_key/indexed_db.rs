@@ -47,19 +47,21 @@ impl KeyStore {
         }
     }
 
+    /// A transaction's store, on the connection kept; one the browser closed (site data cleared, a newer
+    /// version elsewhere) is opened again once.
     async fn store(&self, mode: IdbTransactionMode) -> Result<IdbObjectStore, KeyUnavailable> {
         let cached = self.database.borrow().clone();
-        let database = match cached {
-            Some(database) => database,
-            None => {
-                let opened = open().await?;
-                self.database.replace(Some(opened.clone()));
-                opened
-            }
-        };
-        let transaction = database.transaction_with_str_and_mode(STORE, mode).map_err(|_| KeyUnavailable)?;
-        transaction.object_store(STORE).map_err(|_| KeyUnavailable)
+        if let Some(store) = cached.and_then(|database| in_transaction(&database, mode)) {
+            return Ok(store);
+        }
+        let opened = open().await?;
+        self.database.replace(Some(opened.clone()));
+        in_transaction(&opened, mode).ok_or(KeyUnavailable)
     }
+}
+
+fn in_transaction(database: &IdbDatabase, mode: IdbTransactionMode) -> Option<IdbObjectStore> {
+    database.transaction_with_str_and_mode(STORE, mode).ok()?.object_store(STORE).ok()
 }
 
 /// Opens the database, creating its store the first time.
