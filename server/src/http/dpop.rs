@@ -3,15 +3,15 @@
 //! brings, for the next proofs.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use session_contract::{DPOP_HEADER, DPOP_NONCE_HEADER};
 
 use crate::auth::dpop::replays::FirstUse;
 use crate::auth::dpop::{self, CheckedProof, DpopMode, ProofError, REPLAY_WINDOW, ThisRequest};
-use crate::auth::site_origin::SiteOrigin;
 use crate::http::error::{ApiError, ProofAt};
+use crate::http::security::own_origin;
 use crate::state::{AppState, SharedState};
 
 /// The request a proof is checked against, as the handler knows it.
@@ -43,13 +43,7 @@ pub fn checked_proof(
         return Err(refuse(ProofError::Several));
     }
     let proof = proof.to_str().map_err(|_| refuse(ProofError::Malformed))?;
-    // The URL the client sees: the public one, or (served directly on loopback) the server's own, as the CSRF
-    // check reads it: a rebound foreign name is not loopback.
-    let origin = app.settings.public_origin.clone().or_else(|| {
-        let host = headers.get(header::HOST).and_then(|host| host.to_str().ok());
-        host.and_then(SiteOrigin::of_plain_http_host).filter(SiteOrigin::is_loopback)
-    });
-    let origin = origin.ok_or_else(|| refuse(ProofError::Url))?;
+    let origin = own_origin(headers, &app.settings).ok_or_else(|| refuse(ProofError::Url))?;
     let this =
         ThisRequest { method: request.method, origin: &origin, path: request.path, access_token: request.access_token };
     dpop::check(proof, this, &app.dpop_nonces, now).map(Some).map_err(refuse)

@@ -40,14 +40,18 @@ fn is_same_site_fetch(headers: &HeaderMap, settings: &Settings) -> bool {
     }
     let Some(origin) = origin else { return true };
     let Some(origin) = SiteOrigin::parse(origin) else { return false };
-    match &settings.public_origin {
-        // Scheme, host and port, as the browser compares origins: not the `Host` a proxy may have rewritten.
-        Some(public) => origin.is(public),
-        // No proxy: the server's own plain-HTTP loopback address (a rebound foreign name is not loopback).
-        None => text("host")
-            .and_then(SiteOrigin::of_plain_http_host)
-            .is_some_and(|own| own.is_loopback() && origin.is(&own)),
+    own_origin(headers, settings).is_some_and(|own| origin.is(&own))
+}
+
+/// The origin the app is served from, as its pages see it: `--public-url`'s (scheme, host and port, not the
+/// `Host` a proxy may have rewritten), or without a proxy the server's own plain-HTTP loopback address (a rebound
+/// foreign name is not loopback). What the CSRF check and a DPoP proof's `htu` are compared with.
+pub fn own_origin(headers: &HeaderMap, settings: &Settings) -> Option<SiteOrigin> {
+    if let Some(public) = &settings.public_origin {
+        return Some(public.clone());
     }
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok());
+    host.and_then(SiteOrigin::of_plain_http_host).filter(SiteOrigin::is_loopback)
 }
 
 /// The Content-Security-Policy for the built app: trunk's loader is one inline module script, allowed by its hash.
