@@ -202,6 +202,14 @@ impl Instances {
     }
 }
 
+/// An access token's claims, read and not verified (the server wrote them).
+pub fn claims_of(access_token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = access_token.split('.').nth(1).expect("a JWT");
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url claims");
+    serde_json::from_slice(&claims).expect("JSON claims")
+}
+
 /// trunk's output, built by `cargo xtask test` before the e2e suite runs.
 fn built_app_dir() -> PathBuf {
     let dir = std::env::var_os("E2E_DIST")
@@ -361,6 +369,13 @@ impl Browser {
     pub async fn stored_access_token(&self) -> Option<String> {
         let stored = self.client.execute("return localStorage.getItem('accessToken')", vec![]).await;
         stored.expect("the script ran").as_str().map(str::to_owned)
+    }
+
+    /// The stored access token's value, and whether the app stored it as bound to the device's key.
+    pub async fn stored_token(&self) -> Option<(String, bool)> {
+        let item: serde_json::Value =
+            serde_json::from_str(&self.stored_access_token().await?).expect("the stored token is JSON");
+        Some((item["value"].as_str().expect("a token value").to_owned(), item["bound"] == true))
     }
 
     pub async fn wait_for_path(&self, path: &str) {

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use cookie::SameSite;
-use e2e::{Browser, POLL, TestServer, TlsProxy, refresh_from_outside};
+use e2e::{Browser, POLL, TestServer, TlsProxy, claims_of, refresh_from_outside};
 use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE, paths};
 use session_server::testing::wait_until;
 use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, Settings, SystemClock};
@@ -71,7 +71,8 @@ async fn over_https_the_session_signs_in_refreshes_on_both_instances_and_signs_o
 
     let current = browser.refresh_cookie(&server, "/user").await.expect("the renewed cookie");
     browser.wait_for("[data-testid=display-name]").await;
-    let session = session_of(&browser).await;
+    let (token, _) = browser.stored_token().await.expect("a stored token");
+    let session = claims_of(&token)["sid"].as_str().expect("a session id").to_owned();
     let live = async || {
         let store = &server.app.store;
         store.live_session(&session, SystemClock.now(), Settings::default().idle_timeout).await.expect("read").is_some()
@@ -88,18 +89,6 @@ async fn over_https_the_session_signs_in_refreshes_on_both_instances_and_signs_o
     assert_eq!(refused, "400 Bad Request invalid_dpop_proof");
     assert_eq!(server.counter("session_refreshes_total{outcome=\"reused\"}").await, 0, "ended, not reused");
     browser.close().await;
-}
-
-/// The session id (`sid`) of the browser's stored access token.
-async fn session_of(browser: &Browser) -> String {
-    use base64::Engine;
-    let item = browser.stored_access_token().await.expect("a stored token");
-    let item: serde_json::Value = serde_json::from_str(&item).expect("the stored token is JSON");
-    let token = item["value"].as_str().expect("a token value");
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
-    let claims: serde_json::Value = serde_json::from_slice(&claims).expect("JSON claims");
-    claims["sid"].as_str().expect("a session id").to_owned()
 }
 
 /// Another client behind the same proxy (another loopback address to nginx) spends its whole sign-in budget,

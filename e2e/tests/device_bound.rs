@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::{Browser, POLL, TestServer, refresh_from_outside};
+use e2e::{Browser, POLL, TestServer, claims_of, refresh_from_outside};
 use session_contract::paths;
 use session_server::testing::{DpopKey, wait_until};
 use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, DpopMode, Settings, SystemClock};
@@ -43,13 +43,6 @@ async fn a_key_is_stored(browser: &Browser) -> Option<bool> {
     browser.client.execute_async(script, vec![]).await.expect("the script ran").as_bool()
 }
 
-/// The stored token's value, and whether the app stored it as bound to the device.
-async fn stored(browser: &Browser) -> (String, bool) {
-    let item = browser.stored_access_token().await.expect("a stored token");
-    let item: serde_json::Value = serde_json::from_str(&item).expect("the stored token is JSON");
-    (item["value"].as_str().expect("a value").to_owned(), item["bound"] == true)
-}
-
 /// `GET /user` from the test's own client: with the token as `scheme`, and `proof` if any.
 async fn user_from_outside(server: &TestServer, scheme: &str, token: &str, proof: Option<String>) -> String {
     let mut request = server
@@ -71,7 +64,7 @@ async fn what_a_thief_copies_out_of_the_browser_is_refused_and_the_user_stays_si
     let browser = Browser::launch().await;
     browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
-    let (token, bound) = stored(&browser).await;
+    let (token, bound) = browser.stored_token().await.expect("a stored token");
     assert!(bound, "the session is bound to this browser's key");
     let cookie = browser.refresh_cookie(&server, "/user").await.expect("the refresh cookie").value().to_owned();
     browser.wait_for("[data-testid=display-name]").await;
@@ -112,8 +105,10 @@ async fn what_a_thief_copies_out_of_the_browser_is_refused_and_the_user_stays_si
     let forgotten = wait_until(Duration::from_secs(10), POLL, async || a_key_is_stored(&browser).await == Some(false));
     assert!(forgotten.await.is_some(), "the key is gone from IndexedDB after the sign-out");
     browser.sign_in(&server.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
-    let (next_token, _) = stored(&browser).await;
-    assert_ne!(jkt_of(&next_token), jkt_of(&token), "a new key for the new session");
+    let (next_token, _) = browser.stored_token().await.expect("a stored token");
+    let (jkt, next_jkt) = (&claims_of(&token)["cnf"]["jkt"], &claims_of(&next_token)["cnf"]["jkt"]);
+    assert!(jkt.is_string() && next_jkt.is_string(), "both tokens bound: {jkt} {next_jkt}");
+    assert_ne!(next_jkt, jkt, "a new key for the new session");
     browser.close().await;
 }
 
@@ -139,14 +134,4 @@ async fn a_browser_an_hour_off_the_servers_clock_signs_in_and_works_through_the_
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
     assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/user", "nobody was signed out");
     browser.close().await;
-}
-
-/// The `cnf.jkt` of an access token (read, not verified: the server wrote it).
-fn jkt_of(token: &str) -> String {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).expect("a JWT");
-    let claims: serde_json::Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
-            .expect("JSON claims");
-    claims["cnf"]["jkt"].as_str().expect("a bound token").to_owned()
 }
