@@ -36,3 +36,24 @@ impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
         (http::Method::POST, Some(body.to_string()))
     }
 }
+
+/// A slower network and CPU than this machine's, as DevTools emulates them: each request `latency_ms` later, at
+/// most the given bytes a second each way, and the page's CPU `cpu_slowdown` times slower.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttling {
+    pub latency_ms: f64,
+    pub download_bytes_per_second: f64,
+    pub upload_bytes_per_second: f64,
+    pub cpu_slowdown: f64,
+}
+
+impl Throttling {
+    /// Lighthouse's mobile profile ("slow 4G"): 150 ms round trips, 1.6 Mbit/s down, 750 kbit/s up, a CPU four
+    /// times slower than a desktop's.
+    pub const SLOW_4G_PHONE: Self = Self {
+        latency_ms: 150.0,
+        download_bytes_per_second: 1.6 * 1024.0 * 1024.0 / 8.0,
+        upload_bytes_per_second: 750.0 * 1024.0 / 8.0,
+        cpu_slowdown: 4.0,
+    };
+}

@@ -28,14 +28,29 @@ pub enum Fault {
 /// The faults armed for the next request to each path.
 type Armed = Arc<Mutex<Vec<(String, Fault)>>>;
 
+/// A request as it reached the proxy: what a network observer (or a script in the page) could copy.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub method: String,
+    pub path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    /// The first value of the header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(header, _)| header.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+}
+
 /// A proxy between the browser and the server that forwards one request per connection, can hold or lose a
 /// refresh, and, given several upstreams, sends each request to the next (round robin).
 pub struct FaultProxy {
     pub base_url: String,
     armed: Armed,
     released: Arc<Notify>,
-    /// The path of every request that reached the proxy, in order.
-    seen: Arc<Mutex<Vec<String>>>,
+    /// Every request that reached the proxy, in order.
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
 }
 
 impl FaultProxy {
@@ -96,7 +111,12 @@ impl FaultProxy {
 
     /// How many requests to `path` reached the proxy.
     pub fn requests_to(&self, path: &str) -> usize {
-        self.seen.lock().expect("not poisoned").iter().filter(|seen| *seen == path).count()
+        self.seen.lock().expect("not poisoned").iter().filter(|seen| seen.path == path).count()
+    }
+
+    /// The last request to `path` that reached the proxy (held or not).
+    pub fn last_request_to(&self, path: &str) -> Option<SeenRequest> {
+        self.seen.lock().expect("not poisoned").iter().rev().find(|seen| seen.path == path).cloned()
     }
 }
 
@@ -104,13 +124,14 @@ struct Connection {
     upstream: SocketAddr,
     armed: Armed,
     released: Arc<Notify>,
-    seen: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
 }
 
 impl Connection {
     async fn forward(self, mut browser: TcpStream) {
-        let Some((request, path)) = read_request(&mut browser).await else { return };
-        self.seen.lock().expect("not poisoned").push(path.clone());
+        let Some((request, seen)) = read_request(&mut browser).await else { return };
+        let path = seen.path.clone();
+        self.seen.lock().expect("not poisoned").push(seen);
         let fault = {
             let mut armed = self.armed.lock().expect("not poisoned");
             let at = armed.iter().position(|(armed_path, _)| *armed_path == path);
@@ -142,8 +163,8 @@ impl Connection {
 }
 
 /// One whole request (head and `Content-Length` body), rewritten to close its connection after the answer;
-/// and its path.
-async fn read_request(browser: &mut TcpStream) -> Option<(Vec<u8>, String)> {
+/// and what it was.
+async fn read_request(browser: &mut TcpStream) -> Option<(Vec<u8>, SeenRequest)> {
     let mut bytes = Vec::new();
     let mut buffer = [0u8; 8192];
     let head_end = loop {
@@ -163,9 +184,16 @@ async fn read_request(browser: &mut TcpStream) -> Option<(Vec<u8>, String)> {
         let read = browser.read(&mut buffer).await.ok().filter(|read| *read > 0)?;
         bytes.extend_from_slice(&buffer[..read]);
     }
-    let path = head.split_whitespace().nth(1)?.to_owned();
+    let mut request_line = head.split_whitespace();
+    let (method, path) = (request_line.next()?.to_owned(), request_line.next()?.to_owned());
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
     let kept: Vec<&str> = head.lines().filter(|line| !line.to_ascii_lowercase().starts_with("connection:")).collect();
     let mut request = format!("{}\r\nConnection: close\r\n\r\n", kept.join("\r\n")).into_bytes();
     request.extend_from_slice(&bytes[head_end + 4..]);
-    Some((request, path))
+    Some((request, SeenRequest { method, path, headers }))
 }

@@ -6,8 +6,9 @@ mod engine;
 mod fault_proxy;
 mod tls_proxy;
 
+pub use devtools::Throttling;
 pub use engine::Engine;
-pub use fault_proxy::{Fault, FaultProxy};
+pub use fault_proxy::{Fault, FaultProxy, SeenRequest};
 pub use tls_proxy::TlsProxy;
 
 use std::path::PathBuf;
@@ -332,6 +333,19 @@ impl Browser {
     pub async fn set_offline(&self, offline: bool) {
         assert!(self.engine.has_devtools(), "network emulation is ChromeDriver's alone");
         self.client.issue_cmd(NetworkConditions { offline }).await.expect("ChromeDriver emulates the network");
+    }
+
+    /// The network and CPU of a slower device, for the pages loaded from now on.
+    pub async fn throttle(&self, throttling: Throttling) {
+        let network = serde_json::json!({
+            "offline": false,
+            "latency": throttling.latency_ms,
+            "downloadThroughput": throttling.download_bytes_per_second,
+            "uploadThroughput": throttling.upload_bytes_per_second,
+        });
+        self.devtools("Network.enable", serde_json::json!({})).await;
+        self.devtools("Network.emulateNetworkConditions", network).await;
+        self.devtools("Emulation.setCPUThrottlingRate", serde_json::json!({"rate": throttling.cpu_slowdown})).await;
     }
 
     /// Light or dark, as `prefers-color-scheme` reports it to the page.

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::{Browser, POLL, TestServer, claims_of, refresh_from_outside};
-use session_contract::paths;
+use e2e::{Browser, Fault, FaultProxy, POLL, TestServer, claims_of, refresh_from_outside};
+use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE, paths};
 use session_server::testing::{DpopKey, wait_until};
 use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, DpopMode, Settings, SystemClock};
 
@@ -43,19 +43,49 @@ async fn a_key_is_stored(browser: &Browser) -> Option<bool> {
     browser.client.execute_async(script, vec![]).await.expect("the script ran").as_bool()
 }
 
-/// `GET /user` from the test's own client: with the token as `scheme`, and `proof` if any.
-async fn user_from_outside(server: &TestServer, scheme: &str, token: &str, proof: Option<String>) -> String {
-    let mut request = server
-        .client()
-        .get(format!("{}{}", server.base_url, paths::USER))
-        .header("authorization", format!("{scheme} {token}"));
+/// `method path` at `base_url` from the test's own client, with the token as `scheme` and `proof` if any: the
+/// answer's status and error code (`401 Unauthorized invalid_dpop_proof`), and its message.
+async fn from_outside(
+    base_url: &str,
+    (method, path): (&str, &str),
+    (scheme, token): (&str, &str),
+    proof: Option<&str>,
+) -> (String, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{base_url}{path}"))
+        .header("authorization", format!("{scheme} {token}"))
+        .header(CSRF_HEADER, CSRF_HEADER_VALUE);
     if let Some(proof) = proof {
         request = request.header("dpop", proof);
     }
     let answer = request.send().await.expect("the server answers");
     let status = answer.status();
     let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap_or_default()).unwrap_or_default();
-    format!("{status} {}", body["error"].as_str().unwrap_or_default())
+    let code = body["error"].as_str().unwrap_or_default();
+    (format!("{status} {code}").trim_end().to_owned(), body["message"].as_str().unwrap_or_default().to_owned())
+}
+
+/// `GET /user` from the test's own client: the answer's status and error code.
+async fn user_from_outside(server: &TestServer, scheme: &str, token: &str, proof: Option<String>) -> String {
+    from_outside(&server.base_url, ("GET", paths::USER), (scheme, token), proof.as_deref()).await.0
+}
+
+/// A session of the thief's own, bound to `key`: its access token.
+async fn sign_in_elsewhere(base_url: &str, key: &DpopKey) -> String {
+    let url = format!("{base_url}{}", paths::LOGIN);
+    let credentials = serde_json::json!({ "username": DEMO_USERNAME, "password": DEMO_PASSWORD });
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .header(CSRF_HEADER, CSRF_HEADER_VALUE)
+        .header("content-type", "application/json")
+        .header("dpop", key.proof("POST", &url, SystemClock.now(), None, None))
+        .body(credentials.to_string())
+        .send()
+        .await
+        .expect("the server answers");
+    let body: serde_json::Value = serde_json::from_str(&answer.text().await.expect("a body")).expect("JSON");
+    body["accessToken"].as_str().expect("an access token").to_owned()
 }
 
 #[tokio::test]
@@ -109,6 +139,60 @@ async fn what_a_thief_copies_out_of_the_browser_is_refused_and_the_user_stays_si
     let (jkt, next_jkt) = (&claims_of(&token)["cnf"]["jkt"], &claims_of(&next_token)["cnf"]["jkt"]);
     assert!(jkt.is_string() && next_jkt.is_string(), "both tokens bound: {jkt} {next_jkt}");
     assert_ne!(next_jkt, jkt, "a new key for the new session");
+    browser.close().await;
+}
+
+/// The proof of a real request, copied on its way (the proxy holds the request before the server sees it): at
+/// another URL, with another method, or beside another token it is refused, each for that reason; as it was
+/// made it is accepted once, and never again. The browser's own request, arriving after it, is refused as a
+/// replay; the tab renews with its key and goes on.
+#[tokio::test]
+async fn a_proof_copied_from_the_browsers_request_works_once_and_nowhere_else() {
+    let server = TestServer::start(Settings { dpop: DpopMode::Required, ..Settings::default() }).await;
+    let proxy = FaultProxy::start(&server.base_url).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&proxy.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    browser.wait_for(".actions button[aria-busy='false']").await;
+
+    proxy.on_next(paths::USER, Fault::HoldTheRequest);
+    let sent_before = proxy.requests_to(paths::USER);
+    browser.click_button("Refresh").await;
+    let held = wait_until(Duration::from_secs(10), POLL, async || proxy.requests_to(paths::USER) > sent_before);
+    assert!(held.await.is_some(), "the browser asked for the user");
+    let copied = proxy.last_request_to(paths::USER).expect("the held request");
+    let proof = copied.header("dpop").expect("the browser's proof").to_owned();
+    let token = copied.header("authorization").and_then(|value| value.strip_prefix("DPoP ")).expect("a DPoP token");
+    let session = claims_of(token)["sid"].as_str().expect("a session id").to_owned();
+    let thiefs_own_token = sign_in_elsewhere(&proxy.base_url, &DpopKey::generate()).await;
+
+    let base = proxy.base_url.as_str();
+    let this_session = paths::user_session(&session);
+    for (request, token, reason) in [
+        (("GET", paths::USER_SESSIONS), token, "the proof is for another URL"),
+        (("DELETE", this_session.as_str()), token, "the proof is for another method"),
+        (("GET", paths::USER), thiefs_own_token.as_str(), "the proof's ath is not the presented access token's hash"),
+    ] {
+        let (status, message) = from_outside(base, request, ("DPoP", token), Some(&proof)).await;
+        assert_eq!(status, "401 Unauthorized invalid_dpop_proof", "{request:?}");
+        assert!(message.contains(reason), "{request:?}: {message}");
+    }
+    let as_made = from_outside(base, ("GET", paths::USER), ("DPoP", token), Some(&proof)).await;
+    assert_eq!(as_made.0, "200 OK", "the copy is good until its first use: the refusals above were for their reasons");
+    let (status, message) = from_outside(base, ("GET", paths::USER), ("DPoP", token), Some(&proof)).await;
+    assert_eq!(status, "401 Unauthorized invalid_dpop_proof");
+    assert!(message.contains("the proof was presented before"), "{message}");
+
+    // The browser's own request comes second: a replay, refused; the tab renews and asks again.
+    let rotated_before = server.counter(ROTATED).await;
+    proxy.release();
+    let renewed =
+        wait_until(Duration::from_secs(10), POLL, async || server.counter(ROTATED).await > rotated_before).await;
+    assert!(renewed.is_some(), "the refused request made the tab renew");
+    browser.wait_for(".actions button[aria-busy='false']").await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    assert_eq!(browser.client.current_url().await.expect("a URL").path(), "/user", "still signed in");
+    assert_eq!(server.counter("session_refreshes_total{outcome=\"reused\"}").await, 0);
     browser.close().await;
 }
 
