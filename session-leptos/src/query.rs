@@ -88,8 +88,7 @@ impl<T: Clone + 'static> Entry<T> {
 
     /// The entry as a resource: see [`Query::resource`].
     fn resource(self: &Rc<Self>) -> ArcLocalResource<Result<T, SessionError>> {
-        let entry = Rc::downgrade(self);
-        self.resource.get_or_init(|| ArcLocalResource::new(move || next_outcome(entry.clone()))).clone()
+        self.resource.get_or_init(|| resource_of(Rc::downgrade(self))).clone()
     }
 
     /// Tells the resource, and the loads waiting for it, what readers see now that the outcome may have changed
@@ -305,7 +304,7 @@ impl<T: Clone + 'static> Query<T> {
     /// `Err(SessionError::SessionChanged)` until the entry's next outcome. Its own `refetch` only reads the entry
     /// again; [`Query::refetch`] asks the server.
     pub fn resource(&self) -> ArcLocalResource<Result<T, SessionError>> {
-        let gone = || ArcLocalResource::new(|| async { Err(SessionError::SessionChanged) });
+        let gone = || resource_of(Weak::new());
         self.entry.try_get_value().map_or_else(gone, |entry| entry.resource())
     }
 
@@ -364,6 +363,12 @@ where
         set_timeout(move || client.collect_garbage_now(wall_clock_ms()), options.gc_time);
     });
     Query { entry: StoredValue::new_local(entry), online: client.online }
+}
+
+/// A resource of the entry's outcomes. One function makes every resource of a data type, an entry's and a gone
+/// entry's (which is `SessionChanged` at once), so Leptos' resource machinery is compiled once per data type.
+fn resource_of<T: Clone + 'static>(entry: Weak<Entry<T>>) -> ArcLocalResource<Result<T, SessionError>> {
+    ArcLocalResource::new(move || next_outcome(entry.clone()))
 }
 
 /// The entry's outcome once it has one; `SessionChanged` when it was reset (or dropped) first.
