@@ -28,7 +28,8 @@ pub fn build_tools() -> Result<(), String> {
         let mut npm = Command::new("npm");
         npm.args(["install", "-g", &format!("binaryen@{BINARYEN_VERSION}")]);
         status(npm).map_err(|error| format!("{error}; install binaryen's wasm-opt by hand"))
-    })
+    })?;
+    npm_project("esbuild", "xtask/minify", "node_modules/esbuild/package.json")
 }
 
 /// Everything, including what the browser tests need.
@@ -52,17 +53,23 @@ fn other_engines() -> Result<(), String> {
     })
 }
 
-/// axe-core, which the e2e suite injects into every page it checks: from npm, as its lock file pins it.
+/// axe-core, which the e2e suite injects into every page it checks.
 fn axe_core() -> Result<(), String> {
-    let project = workspace_root().join("e2e/axe");
-    if project.join("node_modules/axe-core/axe.min.js").is_file() {
-        println!("setup: axe-core present");
+    npm_project("axe-core", "e2e/axe", "node_modules/axe-core/axe.min.js")
+}
+
+/// The npm project in `folder` (esbuild for the release build's JS, axe-core for the e2e suite), installed as
+/// its lock file pins it unless `installed` is there.
+fn npm_project(what: &str, folder: &str, installed: &str) -> Result<(), String> {
+    let project = workspace_root().join(folder);
+    if project.join(installed).is_file() {
+        println!("setup: {what} present");
         return Ok(());
     }
-    println!("setup: installing axe-core with npm ci");
+    println!("setup: installing {what} with npm ci in {folder}");
     let mut npm = Command::new("npm");
     npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(project);
-    status(npm).map_err(|error| format!("could not install axe-core: {error}"))
+    status(npm).map_err(|error| format!("could not install {what}: {error}"))
 }
 
 /// cargo-mutants, for `cargo xtask mutants`.
