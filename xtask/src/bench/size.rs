@@ -22,7 +22,22 @@ pub fn run() -> Result<(), String> {
         None => println!(),
     }
     ratios("this app / the card's packages alone", ours, floor);
+    budget(ours, floor);
     Ok(())
+}
+
+/// What the app may add to the floor (issue 22): everything it does above "sign in and show a user".
+const BUDGET_GZIP_KB: f64 = 20.0;
+const BUDGET_BROTLI_KB: f64 = 16.0;
+
+fn budget(ours: Sizes, floor: Sizes) {
+    let added = |ours: usize, floor: usize| (f64_of(ours) - f64_of(floor)) / 1000.0;
+    let (gzip, brotli) = (added(ours.gzip, floor.gzip), added(ours.brotli, floor.brotli));
+    let verdict = if gzip <= BUDGET_GZIP_KB && brotli <= BUDGET_BROTLI_KB { "within" } else { "OVER" };
+    println!(
+        "this app above the card's packages alone: {gzip:+.1} KB gzip, {brotli:+.1} KB brotli \
+         (budget +{BUDGET_GZIP_KB} / +{BUDGET_BROTLI_KB}): {verdict}"
+    );
 }
 
 fn ratios(title: &str, ours: Sizes, theirs: Sizes) {
