@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use e2e::{Browser, Fault, FaultProxy, POLL, TestServer, claims_of, refresh_from_outside};
-use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE, paths};
+use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE, DPOP_HEADER, DPOP_SCHEME, paths};
 use session_server::testing::{DpopKey, wait_until};
 use session_server::{Clock, DEMO_PASSWORD, DEMO_USERNAME, DpopMode, Settings, SystemClock};
 
@@ -155,17 +155,24 @@ async fn a_proof_copied_from_the_browsers_request_works_once_and_nowhere_else() 
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
     browser.wait_for(".actions button[aria-busy='false']").await;
 
+    // The thief's own session first: the browser abandons a request after 15 s, and the hold below must stay
+    // well inside that.
+    let thiefs_own_token = sign_in_elsewhere(&proxy.base_url, &DpopKey::generate()).await;
     proxy.on_next(paths::USER, Fault::HoldTheRequest);
     let sent_before = proxy.requests_to(paths::USER);
     browser.click_button("Refresh").await;
     let held = wait_until(Duration::from_secs(10), POLL, async || proxy.requests_to(paths::USER) > sent_before);
     assert!(held.await.is_some(), "the browser asked for the user");
     let copied = proxy.last_request_to(paths::USER).expect("the held request");
-    let proof = copied.header("dpop").expect("the browser's proof").to_owned();
-    let token = copied.header("authorization").and_then(|value| value.strip_prefix("DPoP ")).expect("a DPoP token");
+    assert_eq!(copied.method, "GET");
+    let proof = copied.header(DPOP_HEADER).expect("the browser's proof").to_owned();
+    let token = copied.header("authorization").and_then(|value| value.strip_prefix(DPOP_SCHEME)).expect("DPoP");
+    let token = token.trim_start();
     let session = claims_of(token)["sid"].as_str().expect("a session id").to_owned();
-    let thiefs_own_token = sign_in_elsewhere(&proxy.base_url, &DpopKey::generate()).await;
 
+    // Each refusal names the first check that failed (server/src/auth/dpop.rs checks htm before htu, and ath
+    // before the key is compared with the token's), so: the URL alone changed; the method (and the URL) of a
+    // DELETE; the token, for one of the thief's own (bound to another key, refused for its hash first).
     let base = proxy.base_url.as_str();
     let this_session = paths::user_session(&session);
     for (request, token, reason) in [
