@@ -288,3 +288,21 @@ async fn a_change_of_session_never_shows_the_last_users_data_and_await_always_ha
     let awaited = resource.get_untracked().unwrap().await;
     assert_eq!(awaited, Err(session_core::SessionError::SessionChanged));
 }
+
+#[wasm_bindgen_test]
+async fn a_query_kept_after_its_component_is_gone_is_a_resource_that_says_the_session_changed() {
+    let _clean = clean_page();
+    stub_fetch(COUNTING_USER);
+    store_token("valid", 900_000.0);
+    let kept = StoredValue::new_local(None::<session_leptos::Query<User>>);
+    let page = mount_with_session(browser_client(""), move || {
+        kept.set_value(Some(use_user()));
+        view! { <UserReader name="reader"/> }
+    });
+    eventually_true("the user shows", || text_of("reader") == "Ada 1").await;
+    drop(page);
+
+    let query = kept.get_value().expect("the query handle outlives its component");
+    let answer = query.resource().await;
+    assert_eq!(answer, Err(session_core::SessionError::SessionChanged), "an answer at once, never a pending load");
+}
