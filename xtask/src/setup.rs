@@ -29,7 +29,7 @@ pub fn build_tools() -> Result<(), String> {
         npm.args(["install", "-g", &format!("binaryen@{BINARYEN_VERSION}")]);
         status(npm).map_err(|error| format!("{error}; install binaryen's wasm-opt by hand"))
     })?;
-    npm_project("esbuild", "xtask/minify", "node_modules/esbuild/package.json")
+    npm_project("xtask/minify", "esbuild")
 }
 
 /// Everything, including what the browser tests need.
@@ -55,21 +55,34 @@ fn other_engines() -> Result<(), String> {
 
 /// axe-core, which the e2e suite injects into every page it checks.
 fn axe_core() -> Result<(), String> {
-    npm_project("axe-core", "e2e/axe", "node_modules/axe-core/axe.min.js")
+    npm_project("e2e/axe", "axe-core")
 }
 
 /// The npm project in `folder` (esbuild for the release build's JS, axe-core for the e2e suite), installed as
-/// its lock file pins it unless `installed` is there.
-fn npm_project(what: &str, folder: &str, installed: &str) -> Result<(), String> {
+/// its lock file pins it, unless `package` is already there at the version `package.json` pins. Install
+/// scripts never run: esbuild's would fetch its binary itself, outside the lock's integrity checks, and it
+/// finds the binary the lock installed without it.
+fn npm_project(folder: &str, package: &str) -> Result<(), String> {
     let project = workspace_root().join(folder);
-    if project.join(installed).is_file() {
-        println!("setup: {what} present");
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    let pinned = read(&project.join("package.json"));
+    let installed = read(&project.join("node_modules").join(package).join("package.json"));
+    let wanted =
+        json_string(&pinned, package).ok_or_else(|| format!("{folder}/package.json does not pin {package}"))?;
+    if json_string(&installed, "version") == Some(wanted) {
+        println!("setup: {package} {wanted} present");
         return Ok(());
     }
-    println!("setup: installing {what} with npm ci in {folder}");
+    println!("setup: installing {package} {wanted} with npm ci in {folder}");
     let mut npm = Command::new("npm");
-    npm.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(project);
-    status(npm).map_err(|error| format!("could not install {what}: {error}"))
+    npm.args(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(project);
+    status(npm).map_err(|error| format!("could not install {package}: {error}"))
+}
+
+/// The string value of the first `"key": "value"` in a package.json.
+fn json_string<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let after_key = json.split_once(&format!("\"{key}\""))?.1.trim_start().strip_prefix(':')?;
+    after_key.trim_start().strip_prefix('"')?.split('"').next()
 }
 
 /// cargo-mutants, for `cargo xtask mutants`.
