@@ -48,12 +48,21 @@ pub struct Throttling {
 }
 
 impl Throttling {
-    /// Lighthouse's mobile profile ("slow 4G"): 150 ms round trips, 1.6 Mbit/s down, 750 kbit/s up, a CPU four
-    /// times slower than a desktop's.
-    pub const SLOW_4G_PHONE: Self = Self {
+    /// Lighthouse's mobile figures (`mobileSlow4G`: 150 ms round trip, 1.6 Mbit/s down, 750 kbit/s up, a CPU four
+    /// times slower), applied as they are: DevTools adds the latency once per request.
+    pub const LIGHTHOUSE_MOBILE: Self = Self {
         latency_ms: 150.0,
         download_bytes_per_second: 1.6 * 1024.0 * 1024.0 / 8.0,
         upload_bytes_per_second: 750.0 * 1024.0 / 8.0,
+        cpu_slowdown: 4.0,
+    };
+
+    /// Chrome DevTools' own "Slow 4G" preset, which stands for the same network under request-level throttling
+    /// (the latency 3.75 times Lighthouse's round trip, 90% of its throughput), with the same CPU.
+    pub const DEVTOOLS_SLOW_4G: Self = Self {
+        latency_ms: 150.0 * 3.75,
+        download_bytes_per_second: 1.6e6 / 8.0 * 0.9,
+        upload_bytes_per_second: 750e3 / 8.0 * 0.9,
         cpu_slowdown: 4.0,
     };
 }
