@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
-  setup   install what is missing: wasm32 target, trunk, wasm-bindgen-cli, wasm-pack, wasm-opt, Chromium
+  setup   install what is missing: wasm32 target, trunk, wasm-bindgen-cli, wasm-opt, esbuild, wasm-pack, Chromium
   serve   build the app (release) and serve it with the API on http://127.0.0.1:8080
           (arguments after `--` go to the server, e.g. `cargo xtask serve -- --addr 0.0.0.0:8080`)
   dev     the API on :3000 and `trunk serve` with hot reload on http://127.0.0.1:8080
