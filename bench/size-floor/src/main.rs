@@ -75,6 +75,8 @@ fn UserPage() -> impl IntoView {
 }
 
 fn main() {
+    // As the app: the panic hook in debug builds only.
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     mount_to_body(|| {
         view! {
