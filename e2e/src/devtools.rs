@@ -48,8 +48,9 @@ pub struct Throttling {
 }
 
 impl Throttling {
-    /// Lighthouse's mobile figures (`mobileSlow4G`: 150 ms round trip, 1.6 Mbit/s down, 750 kbit/s up, a CPU four
-    /// times slower), applied as they are: DevTools adds the latency once per request.
+    /// Lighthouse's mobile figures (`mobileSlow4G`: 150 ms round trip, 1.6 Mbit/s down, 750 kbit/s up, counted in
+    /// 1,024s as Lighthouse does; a CPU four times slower), applied as they are: DevTools adds the latency once
+    /// per request.
     pub const LIGHTHOUSE_MOBILE: Self = Self {
         latency_ms: 150.0,
         download_bytes_per_second: 1.6 * 1024.0 * 1024.0 / 8.0,
@@ -58,7 +59,8 @@ impl Throttling {
     };
 
     /// Chrome DevTools' own "Slow 4G" preset, which stands for the same network under request-level throttling
-    /// (the latency 3.75 times Lighthouse's round trip, 90% of its throughput), with the same CPU.
+    /// (the latency 3.75 times Lighthouse's round trip, 90% of 1.6 Mbit/s and 750 kbit/s counted in thousands),
+    /// with the same CPU.
     pub const DEVTOOLS_SLOW_4G: Self = Self {
         latency_ms: 150.0 * 3.75,
         download_bytes_per_second: 1.6e6 / 8.0 * 0.9,
