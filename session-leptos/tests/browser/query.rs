@@ -17,6 +17,17 @@ const COUNTING_USER: &str = r#"window.answers = (window.answers || 0) + 1;
     return new Response(JSON.stringify({id: 7, username: "ada", displayName: "Ada " + window.answers,
         email: "", createdAt: "2026-11-27T10:00:00Z"}), {status: 200});"#;
 
+/// Lets the answer a stub holds go, once one is held: the stub sets `window.release` only after its `fetch` has
+/// read the request, a few tasks after the page shows that it is loading. The release is forgotten, so the next
+/// call waits for the next held answer.
+async fn release_the_held_answer() {
+    eventually_true("an answer is held", || {
+        js_sys::Reflect::get(&js_sys::global(), &"release".into()).is_ok_and(|release| release.is_function())
+    })
+    .await;
+    run_js("const release = window.release; delete window.release; release();");
+}
+
 fn fire(target: &str, event: &str) {
     run_js(&format!("{target}.dispatchEvent(new Event('{event}', {{bubbles: true}}));"));
 }
@@ -128,7 +139,7 @@ async fn stale_data_stays_on_screen_while_the_tab_becoming_visible_refetches_it(
     fire("document", "visibilitychange");
     eventually_true("shown again, the stale entry refetches", || text_of("fetching") == "true").await;
     assert_eq!(text_of("stale"), "Ada 1", "the old data stays while the new is fetched");
-    run_js("window.release();");
+    release_the_held_answer().await;
     eventually_true("the new answer replaces it", || text_of("stale") == "Ada 2").await;
     assert_eq!(text_of("fetching"), "false");
 }
@@ -222,7 +233,7 @@ async fn a_query_read_as_a_resource_suspends_until_the_first_answer_then_changes
     let _page = mount_with_session(browser_client(""), SuspendedUser);
     eventually_true("the fallback shows while the first answer is on its way", || text_of("suspended") == "loading")
         .await;
-    run_js("window.release();");
+    release_the_held_answer().await;
     eventually_true("the answer replaces the fallback", || text_of("suspended") == "Ada 1").await;
 
     watch_texts();
@@ -230,7 +241,7 @@ async fn a_query_read_as_a_resource_suspends_until_the_first_answer_then_changes
     eventually_true("the refetch is on the wire", || requests_to("/user") == 2).await;
     sleep(Duration::from_millis(50)).await;
     assert_eq!(text_of("suspended"), "Ada 1", "a refetch keeps what is shown");
-    run_js("window.release();");
+    release_the_held_answer().await;
     eventually_true("the new answer replaces it in place", || text_of("suspended") == "Ada 2").await;
     let seen = seen_texts();
     assert!(!seen.is_empty() && !seen.iter().any(|text| text == "loading"), "never back to loading: {seen:?}");
@@ -273,7 +284,7 @@ async fn a_change_of_session_never_shows_the_last_users_data_and_await_always_ha
     assert_eq!(text_of("suspended"), CHANGED, "while Bob's answer is held, nothing of Ada's");
     let awaited = resource.get_untracked().unwrap().await;
     assert_eq!(awaited, Err(session_core::SessionError::SessionChanged), "awaiting now answers at once");
-    run_js("window.release();");
+    release_the_held_answer().await;
     eventually_true("Bob's answer shows", || text_of("suspended") == "Bob").await;
     let seen = seen_texts();
     assert!(!seen.iter().any(|text| text == "Ada"), "Ada's data after Bob signed in: {seen:?}");
