@@ -282,12 +282,16 @@ impl Browser {
     }
 
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|error| panic!("no {css} appeared: {error}"))
+        let waited = self.client.wait().at_most(Duration::from_secs(15)).for_element(Locator::Css(css)).await;
+        match waited {
+            Ok(element) => element,
+            Err(error) => {
+                // What the page showed instead, for a failure that happens only in a full run.
+                let url = self.client.current_url().await.map(|url| url.to_string()).unwrap_or_default();
+                let shown = self.client.execute("return document.body.innerText.slice(0, 400);", vec![]).await;
+                panic!("no {css} appeared: {error}; the page at {url} showed: {:?}", shown.unwrap_or_default())
+            }
+        }
     }
 
     /// Clicks the button labelled `label` once there is one, as a user waits for "Refreshing…" to end.
