@@ -63,12 +63,17 @@ async fn a_wrong_password_shows_an_error_and_stays_on_the_login_page() {
     browser.close().await;
 }
 
+/// The link is opened in a new tab, as a bookmark or a link from elsewhere is. Not in the tab that just signed in:
+/// WebKit, asked to load the URL its page has just pushed, now and then loads the entry before it instead (a
+/// document at `/login`, one new history entry, no referrer), where the app rightly says "You are signed in".
 #[tokio::test]
 async fn a_deep_link_to_the_user_page_loads_the_app_and_the_user() {
     let server = TestServer::start(Settings::default()).await;
     let browser = Browser::launch().await;
     sign_in(&browser, &server).await;
-    browser.client.goto(&format!("{}/user", server.base_url)).await.expect("reloaded");
+    let new_tab = browser.client.new_window(true).await.expect("a new tab").handle;
+    browser.client.switch_to_window(new_tab).await.expect("switched");
+    browser.client.goto(&format!("{}/user", server.base_url)).await.expect("opened");
     assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
     browser.click_button("Sign out").await;
     browser.wait_for_path("/login").await;
@@ -95,6 +100,34 @@ async fn signing_out_in_one_tab_signs_out_the_other_tab() {
     browser.client.switch_to_window(second_tab).await.expect("switched");
     browser.wait_for_path("/login").await;
     assert_eq!(browser.stored_access_token().await, None, "the token is cleared");
+    browser.close().await;
+}
+
+/// A page that read localStorage before a sign-in's token reached it, and whose announcement went before it
+/// listened, follows the token when it arrives (WebKit hands another page's writes over late, even to the page a
+/// reload makes). Here the token arrives as a bare write from another tab, which announces nothing.
+#[tokio::test]
+async fn a_tab_that_missed_the_sign_in_follows_the_token_when_it_reaches_the_store() {
+    let server = TestServer::start(Settings::default()).await;
+    let browser = Browser::launch().await;
+    sign_in(&browser, &server).await;
+    let first_tab = browser.client.window().await.expect("the first tab");
+    let script =
+        "const token = localStorage.getItem('accessToken'); localStorage.removeItem('accessToken'); return token;";
+    let token = browser.client.execute(script, vec![]).await.expect("the token is taken out");
+    assert!(token.is_string(), "{token:?}");
+    let second_tab = browser.client.new_window(true).await.expect("a second tab").handle;
+    browser.client.switch_to_window(second_tab.clone()).await.expect("switched");
+    browser.client.goto(&format!("{}/user", server.base_url)).await.expect("navigated");
+    browser.wait_for_path("/login").await;
+    browser.wait_for("#username").await;
+
+    browser.client.switch_to_window(first_tab).await.expect("switched back");
+    let put_back = "localStorage.setItem('accessToken', arguments[0])";
+    browser.client.execute(put_back, vec![token]).await.expect("the token is put back");
+    browser.client.switch_to_window(second_tab).await.expect("switched");
+    browser.wait_for_path("/user").await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
     browser.close().await;
 }
 

@@ -58,6 +58,9 @@ struct Inner<T, S, C, X, K> {
     expired: Cell<bool>,
     /// The session signed out or ended last, here or in another tab: later news carrying its token is old.
     ended: RefCell<Option<String>>,
+    /// The session this tab's listeners know of (`None`: none), so that a session told once, by its news or by
+    /// the shared store, is not told again by the other.
+    told: RefCell<Option<String>>,
 }
 
 /// Renewals that got no usable answer, so that a blip is retried but an outage is not hammered.
@@ -98,6 +101,8 @@ where
 {
     /// A client that binds each session to the device's `key` (DPoP, RFC 9449) where it can make one.
     pub fn with_device_key(transport: T, store: S, clock: C, tabs: X, key: K, options: Options) -> Self {
+        // What the page starts from, which it shows without being told.
+        let told = RefCell::new(store.load().map(|token| token.session));
         Self {
             inner: Rc::new(Inner {
                 transport,
@@ -114,6 +119,7 @@ where
                 listeners: Rc::default(),
                 expired: Cell::new(false),
                 ended: RefCell::new(None),
+                told,
             }),
         }
     }
@@ -136,7 +142,24 @@ where
         if let (SessionEvent::SignedOut | SessionEvent::Ended(_), Some(session)) = (news.event, &news.session) {
             self.inner.ended.replace(Some(session.clone()));
         }
-        self.inner.emit(news.event);
+        // A sign-in the shared store brought first is told already.
+        if news.event != SessionEvent::SignedIn || *self.inner.told.borrow() != news.session {
+            self.inner.emit(&news);
+        }
+    }
+
+    /// Another page changed the shared store (the browser's `storage` event). A session there that this tab's
+    /// listeners do not know of is a sign-in to them: a page that read the store before another page's sign-in
+    /// reached it (WebKit hands localStorage writes over late, even to the page a reload makes) and missed the
+    /// announcement follows the session rather than staying signed out, and a page of one user never goes on
+    /// showing that user's data under another's token. A token gone is left to its announcement, which says
+    /// why (a sign-out, or an end and its notice); meanwhile this tab's next request finds out.
+    pub fn store_changed_elsewhere(&self) {
+        let Some(stored) = self.inner.store.load() else { return };
+        let told = self.inner.told.borrow().as_deref() == Some(stored.session.as_str());
+        if !told && !self.inner.has_ended(&stored.session) {
+            self.inner.emit(&News::of_token(SessionEvent::SignedIn, stored));
+        }
     }
 
     /// Renews a token about to expire; the periodic check of idle tabs calls this.
@@ -592,16 +615,18 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
 
     fn emit_and_announce(&self, news: News) {
         self.tabs.announce(&news);
-        self.emit(news.event);
+        self.emit(&news);
     }
 
-    fn emit(&self, event: SessionEvent) {
-        match event {
-            SessionEvent::Ended(_) => self.expired.set(true),
-            SessionEvent::SignedIn | SessionEvent::SignedOut => self.expired.set(false),
-            SessionEvent::Renewed => {}
-        }
-        self.listeners.emit(event);
+    fn emit(&self, news: &News) {
+        let (expired, told) = match news.event {
+            SessionEvent::Ended(_) => (true, None),
+            SessionEvent::SignedOut => (false, None),
+            SessionEvent::SignedIn | SessionEvent::Renewed => (false, news.session.clone()),
+        };
+        self.expired.set(expired);
+        self.told.replace(told);
+        self.listeners.emit(news.event);
     }
 }
 

@@ -1,6 +1,6 @@
 //! The other tabs of the app: one change of session at a time across all of them (a Web Lock), and news of
 //! sign-in, renewal, sign-out and expiry (a BroadcastChannel; where there is none, a localStorage item whose
-//! `storage` event reaches every other tab).
+//! `storage` event reaches every other tab), and the token other pages store (its `storage` event).
 
 mod web_lock;
 
@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::channel::oneshot;
 use leptos::prelude::{WindowListenerHandle, window_event_listener_untyped};
 use serde::{Deserialize, Serialize};
+use session_contract::ACCESS_TOKEN_STORAGE_KEY;
 use session_core::{EndReason, News, SessionEvent, Tabs};
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -190,21 +191,22 @@ impl Message {
     }
 }
 
-/// Passes what the other tabs announce to a client, until dropped.
-pub struct OtherTabs(Listening);
+type OnMessage = Closure<dyn Fn(MessageEvent)>;
 
-enum Listening {
+/// Passes what the other tabs announce to a client, and the changes they make to the stored token, until
+/// dropped.
+pub struct OtherTabs {
     /// A `message` listener of its own (not the channel's one `onmessage`, which a second listener would take
     /// over): the closure lives as long as the channel may call it.
-    Channel {
-        channel: BroadcastChannel,
-        on_message: Closure<dyn Fn(MessageEvent)>,
-    },
-    StorageEvents(Option<WindowListenerHandle>),
+    channel: Option<(BroadcastChannel, OnMessage)>,
+    /// The token written by another page (a sign-in that reached this page's view of localStorage late, after
+    /// its announcement) and, where there is no channel, the announcements.
+    storage: Option<WindowListenerHandle>,
 }
 
 impl OtherTabs {
-    /// Starts passing the other tabs' announcements to `api`, and counting their release notices.
+    /// Starts passing the other tabs' announcements and token changes to `api`, and counting their release
+    /// notices.
     pub fn listen(api: &BrowserClient) -> Self {
         let receiver = api.clone();
         let releases = Rc::clone(&api.tabs().releases);
@@ -217,35 +219,37 @@ impl OtherTabs {
                 receiver.receive_from_other_tab(news);
             }
         };
-        match api.tabs().channel.clone() {
-            Some(channel) => {
-                let on_message = Closure::<dyn Fn(MessageEvent)>::new(move |message: MessageEvent| {
-                    hear(&message.data().as_string().unwrap_or_default());
-                });
-                let _ = channel.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
-                Self(Listening::Channel { channel, on_message })
-            }
-            None => Self(Listening::StorageEvents(Some(window_event_listener_untyped("storage", move |event| {
-                let Some(event) = event.dyn_ref::<StorageEvent>() else { return };
-                if event.key().as_deref() == Some(ANNOUNCEMENT_KEY) {
-                    hear(&event.new_value().unwrap_or_default());
+        let channel = api.tabs().channel.clone();
+        let announced_in_storage = channel.is_none();
+        let (follower, hear_in_storage) = (api.clone(), hear.clone());
+        let storage = window_event_listener_untyped("storage", move |event| {
+            let Some(event) = event.dyn_ref::<StorageEvent>() else { return };
+            match event.key().as_deref() {
+                Some(ACCESS_TOKEN_STORAGE_KEY) => follower.store_changed_elsewhere(),
+                Some(ANNOUNCEMENT_KEY) if announced_in_storage => {
+                    hear_in_storage(&event.new_value().unwrap_or_default());
                 }
-            })))),
-        }
+                _ => {}
+            }
+        });
+        let channel = channel.map(|channel| {
+            let on_message = OnMessage::new(move |message: MessageEvent| {
+                hear(&message.data().as_string().unwrap_or_default());
+            });
+            let _ = channel.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+            (channel, on_message)
+        });
+        Self { channel, storage: Some(storage) }
     }
 }
 
 impl Drop for OtherTabs {
     fn drop(&mut self) {
-        match &mut self.0 {
-            Listening::Channel { channel, on_message } => {
-                let _ = channel.remove_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
-            }
-            Listening::StorageEvents(listener) => {
-                if let Some(listener) = listener.take() {
-                    listener.remove();
-                }
-            }
+        if let Some((channel, on_message)) = &self.channel {
+            let _ = channel.remove_event_listener_with_callback("message", on_message.as_ref().unchecked_ref());
+        }
+        if let Some(storage) = self.storage.take() {
+            storage.remove();
         }
     }
 }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::prelude::Owner;
+use session_contract::ACCESS_TOKEN_STORAGE_KEY;
 use session_core::{EndReason, RequestRecipe, SessionEvent, Subscription, TokenStore};
 use session_leptos::browser::{ANNOUNCEMENT_KEY, LocalStorageTokens, OtherTabs, keep_fresh};
 use session_leptos::{BrowserClient, browser_client};
@@ -157,6 +158,40 @@ async fn without_a_broadcast_channel_the_storage_event_carries_the_news() {
     let other_page = other_page();
     other_page.local_storage().unwrap().unwrap().set_item(ANNOUNCEMENT_KEY, &announced).unwrap();
     eventually_true("the storage event reaches this page", || *heard.borrow() == [SessionEvent::SignedOut]).await;
+    drop(listening);
+}
+
+#[wasm_bindgen_test]
+async fn a_sign_in_that_reaches_this_page_only_through_the_store_signs_it_in_once() {
+    // A page that read localStorage before another page's sign-in reached it (WebKit hands writes over late, to
+    // the page a reload makes too) started signed out, and the announcement went before it listened: the token
+    // arrives alone, as the browser's `storage` event.
+    let _clean = clean_page();
+    stub_fetch(SERVER);
+    let tab = browser_client("");
+    let heard = Rc::new(RefCell::new(Vec::new()));
+    let recorder = Rc::clone(&heard);
+    let _heard = tab.on_event(move |event| recorder.borrow_mut().push(event));
+    let listening = OtherTabs::listen(&tab);
+    store_token("fresh", 600_000.0);
+    let storage = session_leptos::testing::local_storage();
+    let written = storage.get_item(ACCESS_TOKEN_STORAGE_KEY).unwrap().expect("a token");
+    storage.remove_item(ACCESS_TOKEN_STORAGE_KEY).unwrap();
+
+    other_page().local_storage().unwrap().unwrap().set_item(ACCESS_TOKEN_STORAGE_KEY, &written).unwrap();
+    eventually_true("the page follows the sign-in", || *heard.borrow() == [SessionEvent::SignedIn]).await;
+    assert!(tab.is_signed_in());
+
+    // The announcement, arriving after all, is not a second sign-in (the page would load the user twice); the
+    // sign-out posted after it shows it was heard.
+    run_js(&format!(
+        "const other = new BroadcastChannel('session');
+         other.postMessage(JSON.stringify({{event: 'signed-in', session: 'test-session', token: {written}, at: 1}}));
+         other.postMessage(JSON.stringify({{event: 'signed-out', session: 'test-session', at: 2}}));
+         other.close();"
+    ));
+    eventually_true("the sign-out is heard", || heard.borrow().len() > 1).await;
+    assert_eq!(*heard.borrow(), [SessionEvent::SignedIn, SessionEvent::SignedOut]);
     drop(listening);
 }
 

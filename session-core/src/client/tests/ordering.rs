@@ -281,3 +281,75 @@ fn a_sign_out_whose_turn_comes_after_someone_signed_in_leaves_their_session_alon
     assert!(harness.server.requests_to(LOGOUT_PATH).is_empty(), "the cookie is the new session's now");
     assert_eq!(harness.store.load(), Some(someone_else()));
 }
+
+/// A client whose store was empty when it started, as a page that read localStorage before another page's
+/// sign-in reached it.
+fn started_signed_out() -> Harness {
+    let harness = signed_in();
+    harness.store.clear();
+    let client = SessionClient::new(
+        FakeTransport(Rc::clone(&harness.server)),
+        harness.store.clone(),
+        harness.clock.clone(),
+        SingleTab,
+    );
+    let events = record_events(&client);
+    Harness { client, events, ..harness }
+}
+
+/// How the client starts, what another page writes, the news that follows, what this tab's listeners hear.
+type StoreChange = (fn() -> Harness, Option<AccessToken>, Option<News>, &'static [SessionEvent]);
+
+#[test]
+fn a_session_reaching_the_shared_store_without_news_is_told_once_whichever_comes_first() {
+    let renewed = AccessToken::new("t1", "s0", Some(960_000.0), Duration::from_secs(900));
+    let table: [StoreChange; 6] = [
+        // The page started signed out; the sign-in's write lands late, its announcement went before it listened.
+        (started_signed_out, Some(someone_else()), None, &[SessionEvent::SignedIn]),
+        // Both reach it: the announcement after the write is not a second sign-in.
+        (
+            started_signed_out,
+            Some(someone_else()),
+            Some(News::of_token(SessionEvent::SignedIn, someone_else())),
+            &[SessionEvent::SignedIn],
+        ),
+        // Another user signed in over this tab's session: the page must not go on showing the last one's data.
+        (signed_in, Some(someone_else()), None, &[SessionEvent::SignedIn]),
+        // A renewal of the session this tab shows is no news to its listeners.
+        (signed_in, Some(renewed.clone()), None, &[]),
+        // A token gone is left to its announcement, which says why (signed out, or ended, and which notice).
+        (signed_in, None, None, &[]),
+        (started_signed_out, None, None, &[]),
+    ];
+    for (client, written, news, heard) in table {
+        let harness = client();
+        match &written {
+            Some(token) => harness.store.save(token),
+            None => harness.store.clear(),
+        }
+        harness.client.store_changed_elsewhere();
+        if let Some(news) = news {
+            harness.client.receive_from_other_tab(news);
+        }
+        assert_eq!(*harness.events.borrow(), heard, "{written:?}");
+        assert_eq!(harness.store.load(), written, "the store is the other page's to write");
+    }
+}
+
+#[test]
+fn an_announced_sign_in_reaching_the_store_afterwards_is_not_told_again() {
+    let harness = started_signed_out();
+    harness.client.receive_from_other_tab(News::of_token(SessionEvent::SignedIn, someone_else()));
+    harness.client.store_changed_elsewhere();
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedIn]);
+}
+
+#[test]
+fn the_session_this_tab_signed_out_written_back_by_a_late_tab_does_not_sign_it_back_in() {
+    let harness = signed_in();
+    let before = harness.store.load().unwrap();
+    block_on(harness.client.sign_out());
+    harness.store.save(&before);
+    harness.client.store_changed_elsewhere();
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+}
