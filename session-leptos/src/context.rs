@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
-use session_core::{EndReason, SessionEvent, TokenStore};
+use session_core::{EndReason, SessionError, SessionEvent, TokenStore};
 
 use crate::browser::{BrowserClient, OtherTabs, keep_fresh, use_online_signal};
 use crate::query::QueryClient;
@@ -100,6 +100,35 @@ pub fn use_session_event(listener: impl Fn(SessionEvent) + 'static) {
     let subscription = use_session().get_value().on_event(listener);
     // Dropped, and so unsubscribed, with the owner.
     let _subscription = StoredValue::new_local(subscription);
+}
+
+/// Signs in with `(username, password)`, as an action a form dispatches: pending while it runs, its value the
+/// outcome (a refusal carries the contract's code). The session's events do the rest (the cache, the notice, the
+/// other tabs).
+///
+/// Defined here rather than in each app so that the client's sign-in is compiled once, in this crate (a
+/// release build instantiates a generic method anew in every crate that calls it).
+///
+/// # Panics
+/// Outside [`provide_session`].
+pub fn use_sign_in() -> Action<(String, String), Result<(), SessionError>> {
+    let api = use_session();
+    Action::new_local(move |(username, password): &(String, String)| {
+        let (api, username, password) = (api.get_value(), username.clone(), password.clone());
+        async move { api.sign_in(&username, &password).await }
+    })
+}
+
+/// Signs out, as an action: at once here and in every tab, then on the server when it can be reached.
+///
+/// # Panics
+/// Outside [`provide_session`].
+pub fn use_sign_out() -> Action<(), ()> {
+    let api = use_session();
+    Action::new_local(move |_: &()| {
+        let api = api.get_value();
+        async move { api.sign_out().await }
+    })
 }
 
 /// Whether the browser is online, kept current by its online and offline events.

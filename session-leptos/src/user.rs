@@ -2,6 +2,9 @@
 
 use leptos::prelude::GetValue;
 use session_contract::{SessionEntry, User, paths};
+use session_core::{RequestRecipe, SessionError};
+
+use crate::browser::BrowserClient;
 
 use crate::context::use_session;
 use crate::query::{Query, QueryOptions, use_query};
@@ -35,4 +38,12 @@ pub fn use_sessions() -> Query<Vec<SessionEntry>> {
         },
         QueryOptions::default(),
     )
+}
+
+/// `DELETE /user/sessions/{id}`: signs that device out.
+///
+/// # Errors
+/// As [`BrowserClient::send`](session_core::SessionClient::send); `not_found` when it was gone already.
+pub async fn revoke_session(api: &BrowserClient, id: &str) -> Result<(), SessionError> {
+    api.send(&RequestRecipe::delete(paths::user_session(id))).await.map(drop)
 }

@@ -1,24 +1,20 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use session_leptos::{use_session, use_user};
+use session_leptos::{use_sign_out, use_user};
 
 /// `/login` while a session is stored: who is signed in (from the query cache, or asked of the server), and
 /// the two ways on, so that nobody signs in over someone else's session by accident. Signing out shows the form
 /// at once (the page follows the session's events); the server hears of it when it can.
 #[component]
 pub fn AlreadySignedIn() -> impl IntoView {
-    let api = use_session();
     // The query the user page reads: no request when it already knows.
     let user = use_user();
     let who = move || match user.data() {
         Some(user) => ["You are signed in as ", &user.display_name, "."].concat(),
         None => "You are already signed in.".to_owned(),
     };
-    let sign_out = Action::new_local(move |_: &()| {
-        let api = api.get_value();
-        async move { api.sign_out().await }
-    });
+    let sign_out = use_sign_out();
     view! {
         <p data-testid="signed-in-as">{who}</p>
         <div class="actions">

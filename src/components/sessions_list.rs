@@ -1,7 +1,7 @@
 use leptos::prelude::*;
-use session_contract::{SessionEntry, paths};
-use session_core::{ErrorCode, RequestRecipe, SessionError};
-use session_leptos::{Query, SESSIONS, use_query_client, use_session};
+use session_contract::SessionEntry;
+use session_core::{ErrorCode, SessionError};
+use session_leptos::{Query, SESSIONS, revoke_session, use_query_client, use_session};
 
 use crate::components::device_name::device_name;
 use crate::components::{Announce, LiveRegion, RequestNotice};
@@ -98,7 +98,7 @@ fn sign_out_device(id: String, device: String, report: Report) -> Action<(), ()>
     Action::new_local(move |_: &()| {
         let (api, id, device) = (api.get_value(), id.clone(), device.clone());
         async move {
-            match api.send(&RequestRecipe::delete(paths::user_session(&id))).await {
+            match revoke_session(&api, &id).await {
                 Err(error) if error.code() != Some(ErrorCode::NotFound) => report.failed.set(Some(error)),
                 _ => {
                     report.failed.set(None);

@@ -1,7 +1,7 @@
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use session_core::{ErrorCode, SessionError};
-use session_leptos::{use_session, use_session_event};
+use session_leptos::{use_session, use_session_event, use_sign_in};
 
 use crate::components::{AlreadySignedIn, Announce, LiveRegion, PageHeading, SessionExpiredBanner, error_text};
 
@@ -14,10 +14,7 @@ pub fn LoginPage() -> impl IntoView {
     // out first" button, at once, before the server heard) changes what it shows.
     let signed_in = RwSignal::new(api.get_value().is_signed_in());
     use_session_event(move |_| signed_in.set(api.get_value().is_signed_in()));
-    let sign_in = Action::new_local(move |(username, password): &(String, String)| {
-        let (api, username, password) = (api.get_value(), username.clone(), password.clone());
-        async move { api.sign_in(&username, &password).await }
-    });
+    let sign_in = use_sign_in();
     let pending = sign_in.pending();
     let error = move || sign_in.value().get().and_then(Result::err).map(sign_in_error_text);
 

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
-use session_leptos::{use_session, use_sessions, use_user};
+use session_leptos::{use_session, use_sessions, use_sign_out, use_user};
 
 use crate::components::{PageHeading, Profile, RequestNotice, SessionsList};
 use crate::replacing;
@@ -15,10 +15,7 @@ pub fn UserPage() -> impl IntoView {
     }
     let user = use_user();
     let sessions = use_sessions();
-    let sign_out = Action::new_local(move |_: &()| {
-        let api = api.get_value();
-        async move { api.sign_out().await }
-    });
+    let sign_out = use_sign_out();
     let refreshing = move || user.is_fetching() || sessions.is_fetching();
     let refresh = move |_| {
         user.refetch();
