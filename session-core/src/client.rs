@@ -58,8 +58,9 @@ struct Inner<T, S, C, X, K> {
     expired: Cell<bool>,
     /// The session signed out or ended last, here or in another tab: later news carrying its token is old.
     ended: RefCell<Option<String>>,
-    /// The session this tab's listeners know of (`None`: none), so that a session told once, by its news or by
-    /// the shared store, is not told again by the other.
+    /// The session this tab's listeners know of (`None`: none): a sign-in of it is not told twice (by its news
+    /// and by the shared store, in either order, or by both this tab's sign-in and the store), and a renewal of
+    /// another session is told as the sign-in it is to them.
     told: RefCell<Option<String>>,
 }
 
@@ -124,10 +125,12 @@ where
         }
     }
 
-    /// What another tab announced: its listeners hear it, and this tab's view of the store takes it in unless it
-    /// is old news (see [`News::is_news_to`]). A token it carries is stored at once, so that this tab does not
-    /// depend on the shared store reaching it in time (WebKit hands localStorage writes to other tabs late, and a
-    /// store in a tab's memory never does).
+    /// What another tab announced: this tab's view of the store takes it in unless it is old news (see
+    /// [`News::is_news_to`]), and its listeners hear it unless the store told them first (a sign-in or sign-out
+    /// [`store_changed_elsewhere`](Self::store_changed_elsewhere) followed; an end is heard still, for its
+    /// reason). A token it carries is stored at once, so that this tab does not depend on the shared store
+    /// reaching it in time (WebKit hands localStorage writes to other tabs late, and a store in a tab's memory
+    /// never does).
     pub fn receive_from_other_tab(&self, news: News) {
         let stored = self.inner.store.load();
         let ended_here = news.token.as_ref().is_some_and(|token| self.inner.has_ended(&token.session));
@@ -142,23 +145,34 @@ where
         if let (SessionEvent::SignedOut | SessionEvent::Ended(_), Some(session)) = (news.event, &news.session) {
             self.inner.ended.replace(Some(session.clone()));
         }
-        // A sign-in the shared store brought first is told already.
-        if news.event != SessionEvent::SignedIn || *self.inner.told.borrow() != news.session {
+        // A sign-out the shared store brought first is told already.
+        let followed = news.event == SessionEvent::SignedOut
+            && self.inner.told.borrow().is_none()
+            && news.session.as_deref().is_some_and(|session| self.inner.has_ended(session));
+        if !followed {
             self.inner.emit(&news);
         }
     }
 
-    /// Another page changed the shared store (the browser's `storage` event). A session there that this tab's
-    /// listeners do not know of is a sign-in to them: a page that read the store before another page's sign-in
-    /// reached it (WebKit hands localStorage writes over late, even to the page a reload makes) and missed the
-    /// announcement follows the session rather than staying signed out, and a page of one user never goes on
-    /// showing that user's data under another's token. A token gone is left to its announcement, which says
-    /// why (a sign-out, or an end and its notice); meanwhile this tab's next request finds out.
+    /// Another page changed the shared store (the browser's `storage` event): this tab's listeners follow what
+    /// it holds now, whether or not the announcement reached them (a page that started listening after it was
+    /// posted, or one whose view of localStorage was late, misses it). A session there that they do not know of
+    /// is a sign-in to them (not one that ended here), so that a page of one user never goes on showing that
+    /// user's data under another's token; the session they know gone is a sign-out (an end announced after it
+    /// is still heard, with its reason). A renewal of the session they know changes nothing.
     pub fn store_changed_elsewhere(&self) {
-        let Some(stored) = self.inner.store.load() else { return };
-        let told = self.inner.told.borrow().as_deref() == Some(stored.session.as_str());
-        if !told && !self.inner.has_ended(&stored.session) {
-            self.inner.emit(&News::of_token(SessionEvent::SignedIn, stored));
+        let told = self.inner.told.borrow().clone();
+        match (self.inner.store.load(), told) {
+            (Some(stored), told)
+                if told.as_deref() != Some(stored.session.as_str()) && !self.inner.has_ended(&stored.session) =>
+            {
+                self.inner.emit(&News::of_token(SessionEvent::SignedIn, stored));
+            }
+            (None, Some(session)) => {
+                self.inner.ended.replace(Some(session.clone()));
+                self.inner.emit(&News::of_session(SessionEvent::SignedOut, Some(session)));
+            }
+            _ => {}
         }
     }
 
@@ -618,15 +632,25 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         self.emit(&news);
     }
 
+    /// Tells this tab's listeners, as they see it: a sign-in they were told of already is not told again, and a
+    /// renewal of a session they do not know of is a sign-in to them.
     fn emit(&self, news: &News) {
-        let (expired, told) = match news.event {
+        let told = self.told.replace(None);
+        let event = match news.event {
+            SessionEvent::SignedIn if told == news.session => None,
+            SessionEvent::Renewed if told != news.session => Some(SessionEvent::SignedIn),
+            event => Some(event),
+        };
+        let (expired, now_told) = match news.event {
             SessionEvent::Ended(_) => (true, None),
             SessionEvent::SignedOut => (false, None),
             SessionEvent::SignedIn | SessionEvent::Renewed => (false, news.session.clone()),
         };
         self.expired.set(expired);
-        self.told.replace(told);
-        self.listeners.emit(news.event);
+        self.told.replace(now_told);
+        if let Some(event) = event {
+            self.listeners.emit(event);
+        }
     }
 }
 

@@ -121,7 +121,8 @@ impl Tabs for SingleTab {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SessionEvent {
-    /// A sign-in stored a new session's token.
+    /// A session this tab's listeners did not know of is stored: a sign-in, here or in another tab (heard by its
+    /// announcement or found in the shared store).
     SignedIn,
     /// A new access token was stored; other tabs hear it with the token, in case their view of the shared store
     /// is late.

@@ -36,7 +36,8 @@ struct Online(ReadSignal<bool>);
 /// lives:
 ///
 /// - the client itself ([`use_session`]) and the news of its [`SessionEvent`]s ([`use_session_event`]);
-/// - the other tabs' announcements, and a check every 30 s (and when the tab is shown) that renews an idle tab's
+/// - the other tabs' announcements and the token they store (followed when an announcement was missed), and a
+///   check every 30 s (and when the tab is shown) that renews an idle tab's
 ///   token before it expires;
 /// - a sign-out that did not reach the server is told to it now;
 /// - the online signal ([`use_online`]): back online, the client forgets its backoff;

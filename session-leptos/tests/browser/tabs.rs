@@ -163,9 +163,8 @@ async fn without_a_broadcast_channel_the_storage_event_carries_the_news() {
 
 #[wasm_bindgen_test]
 async fn a_sign_in_that_reaches_this_page_only_through_the_store_signs_it_in_once() {
-    // A page that read localStorage before another page's sign-in reached it (WebKit hands writes over late, to
-    // the page a reload makes too) started signed out, and the announcement went before it listened: the token
-    // arrives alone, as the browser's `storage` event.
+    // A page that started signed out and missed the announcement (posted before it listened, or its view of
+    // localStorage was late): the token arrives alone, as the browser's `storage` event.
     let _clean = clean_page();
     stub_fetch(SERVER);
     let tab = browser_client("");
@@ -180,7 +179,6 @@ async fn a_sign_in_that_reaches_this_page_only_through_the_store_signs_it_in_onc
 
     other_page().local_storage().unwrap().unwrap().set_item(ACCESS_TOKEN_STORAGE_KEY, &written).unwrap();
     eventually_true("the page follows the sign-in", || *heard.borrow() == [SessionEvent::SignedIn]).await;
-    assert!(tab.is_signed_in());
 
     // The announcement, arriving after all, is not a second sign-in (the page would load the user twice); the
     // sign-out posted after it shows it was heard.

@@ -303,7 +303,7 @@ type StoreChange = (fn() -> Harness, Option<AccessToken>, Option<News>, &'static
 #[test]
 fn a_session_reaching_the_shared_store_without_news_is_told_once_whichever_comes_first() {
     let renewed = AccessToken::new("t1", "s0", Some(960_000.0), Duration::from_secs(900));
-    let table: [StoreChange; 6] = [
+    let table: [StoreChange; 7] = [
         // The page started signed out; the sign-in's write lands late, its announcement went before it listened.
         (started_signed_out, Some(someone_else()), None, &[SessionEvent::SignedIn]),
         // Both reach it: the announcement after the write is not a second sign-in.
@@ -317,8 +317,15 @@ fn a_session_reaching_the_shared_store_without_news_is_told_once_whichever_comes
         (signed_in, Some(someone_else()), None, &[SessionEvent::SignedIn]),
         // A renewal of the session this tab shows is no news to its listeners.
         (signed_in, Some(renewed.clone()), None, &[]),
-        // A token gone is left to its announcement, which says why (signed out, or ended, and which notice).
-        (signed_in, None, None, &[]),
+        // The session this tab shows, gone without news: signed out here too; its announcement after it is no
+        // second sign-out.
+        (signed_in, None, None, &[SessionEvent::SignedOut]),
+        (
+            signed_in,
+            None,
+            Some(News::of_session(SessionEvent::SignedOut, Some("s0".to_owned()))),
+            &[SessionEvent::SignedOut],
+        ),
         (started_signed_out, None, None, &[]),
     ];
     for (client, written, news, heard) in table {
@@ -352,4 +359,30 @@ fn the_session_this_tab_signed_out_written_back_by_a_late_tab_does_not_sign_it_b
     harness.store.save(&before);
     harness.client.store_changed_elsewhere();
     assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+}
+
+#[test]
+fn an_end_announced_after_the_store_lost_the_session_is_still_heard_for_its_reason() {
+    let harness = signed_in();
+    harness.store.clear();
+    harness.client.store_changed_elsewhere();
+    harness
+        .client
+        .receive_from_other_tab(News::of_session(SessionEvent::Ended(EndReason::Reused), Some("s0".to_owned())));
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut, SessionEvent::Ended(EndReason::Reused)]);
+    // And the session, written back late by a tab that had not heard, does not come back.
+    harness.store.save(&AccessToken::new("t1", "s0", Some(960_000.0), Duration::from_secs(900)));
+    harness.client.store_changed_elsewhere();
+    assert_eq!(harness.events.borrow().len(), 2);
+}
+
+#[test]
+fn a_renewal_of_a_session_the_listeners_do_not_know_is_a_sign_in_to_them() {
+    // The store holds s1 (its storage event still queued), and another tab's renewal of s1 is heard first.
+    let harness = started_signed_out();
+    let renewed = AccessToken::new("u1", "s1", Some(960_000.0), Duration::from_secs(900));
+    harness.store.save(&someone_else());
+    harness.client.receive_from_other_tab(News::of_token(SessionEvent::Renewed, renewed));
+    harness.client.store_changed_elsewhere();
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedIn]);
 }
