@@ -1,4 +1,4 @@
-//! The contract's two reads, as queries every page can share.
+//! The contract's two reads, as queries every page can share, and its one write of the devices list.
 
 use leptos::prelude::GetValue;
 use session_contract::{SessionEntry, User, paths};
