@@ -1,5 +1,7 @@
 //! The contract's two reads, as queries every page can share, and its one write of the devices list.
 
+use futures::FutureExt;
+use futures::future::LocalBoxFuture;
 use leptos::prelude::GetValue;
 use session_contract::{SessionEntry, User, paths};
 use session_core::{RequestRecipe, SessionError};
@@ -42,8 +44,13 @@ pub fn use_sessions() -> Query<Vec<SessionEntry>> {
 
 /// `DELETE /user/sessions/{id}`: signs that device out.
 ///
+/// Boxed here, so that its state machine (and the client's whole request path under it) is compiled once, in
+/// this crate: rustc treats every `async` body as generic, and a release build compiles a generic item again
+/// in each crate that polls it (`-C symbol-mangling-version=v0` names the crate in every instance).
+///
 /// # Errors
 /// As [`BrowserClient::send`](session_core::SessionClient::send); `not_found` when it was gone already.
-pub async fn revoke_session(api: &BrowserClient, id: &str) -> Result<(), SessionError> {
-    api.send(&RequestRecipe::delete(paths::user_session(id))).await.map(drop)
+pub fn revoke_session(api: &BrowserClient, id: &str) -> LocalBoxFuture<'static, Result<(), SessionError>> {
+    let (api, request) = (api.clone(), RequestRecipe::delete(paths::user_session(id)));
+    async move { api.send(&request).await.map(drop) }.boxed_local()
 }
