@@ -12,4 +12,5 @@ pub fn NotFoundPage() -> impl IntoView {
             <A href=crate::start_path()>"Go to the start"</A>
         </section>
     }
+    .into_any()
 }
