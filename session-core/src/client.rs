@@ -145,7 +145,8 @@ where
         if let (SessionEvent::SignedOut | SessionEvent::Ended(_), Some(session)) = (news.event, &news.session) {
             self.inner.ended.replace(Some(session.clone()));
         }
-        // A sign-out the shared store brought first is told already.
+        // A sign-out the shared store brought first is told already. Decided here rather than in `emit`: this
+        // tab's own sign-out is told even when its listeners knew of no session.
         let followed = news.event == SessionEvent::SignedOut
             && self.inner.told.borrow().is_none()
             && news.session.as_deref().is_some_and(|session| self.inner.has_ended(session));
@@ -635,19 +636,17 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
     /// Tells this tab's listeners, as they see it: a sign-in they were told of already is not told again, and a
     /// renewal of a session they do not know of is a sign-in to them.
     fn emit(&self, news: &News) {
-        let told = self.told.replace(None);
+        let now_told = match news.event {
+            SessionEvent::SignedIn | SessionEvent::Renewed => news.session.clone(),
+            SessionEvent::SignedOut | SessionEvent::Ended(_) => None,
+        };
+        let told = self.told.replace(now_told);
         let event = match news.event {
             SessionEvent::SignedIn if told == news.session => None,
             SessionEvent::Renewed if told != news.session => Some(SessionEvent::SignedIn),
             event => Some(event),
         };
-        let (expired, now_told) = match news.event {
-            SessionEvent::Ended(_) => (true, None),
-            SessionEvent::SignedOut => (false, None),
-            SessionEvent::SignedIn | SessionEvent::Renewed => (false, news.session.clone()),
-        };
-        self.expired.set(expired);
-        self.told.replace(now_told);
+        self.expired.set(matches!(news.event, SessionEvent::Ended(_)));
         if let Some(event) = event {
             self.listeners.emit(event);
         }

@@ -386,3 +386,17 @@ fn a_renewal_of_a_session_the_listeners_do_not_know_is_a_sign_in_to_them() {
     harness.client.store_changed_elsewhere();
     assert_eq!(*harness.events.borrow(), [SessionEvent::SignedIn]);
 }
+
+#[test]
+fn signing_out_of_a_session_the_listeners_have_not_heard_of_yet_is_still_told() {
+    // Another page's sign-in reached the store; its storage event and its announcement are still queued here.
+    let harness = started_signed_out();
+    harness.store.save(&someone_else());
+    block_on(harness.client.sign_out());
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+    // The news that comes in after changes nothing: the sign-out stands.
+    harness.client.store_changed_elsewhere();
+    harness.client.receive_from_other_tab(News::of_token(SessionEvent::SignedIn, someone_else()));
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+    assert_eq!(harness.store.load(), None);
+}
