@@ -12,14 +12,12 @@ pub fn Profile(user: Query<User>) -> impl IntoView {
     view! {
         <section aria-labelledby="profile-heading" aria-busy=move || user.is_pending().to_string()>
             <h2 id="profile-heading" class="visually-hidden">"Profile"</h2>
-            <Suspense fallback=ProfileSkeleton>
-                {move || match profile.get() {
-                    Some(Ok(user)) => view! { <ProfileDetails user/> }.into_any(),
-                    // The session changed: the page is about to follow it; nothing of the last one shows.
-                    Some(Err(SessionError::SessionChanged)) | None => view! { <ProfileSkeleton/> }.into_any(),
-                    Some(Err(_)) => view! { <p class="muted">"Your profile could not be loaded."</p> }.into_any(),
-                }}
-            </Suspense>
+            {move || match profile.get() {
+                Some(Ok(user)) => view! { <ProfileDetails user/> }.into_any(),
+                // The session changed: the page is about to follow it; nothing of the last one shows.
+                Some(Err(SessionError::SessionChanged)) | None => view! { <ProfileSkeleton/> }.into_any(),
+                Some(Err(_)) => view! { <p class="muted">"Your profile could not be loaded."</p> }.into_any(),
+            }}
         </section>
     }
 }

@@ -21,22 +21,20 @@ pub fn SessionsList(sessions: Query<Vec<SessionEntry>>) -> impl IntoView {
             <LiveRegion announce=Announce::Politely>
                 {move || report.done.get().map(|text| view! { <p class="muted small">{text}</p> })}
             </LiveRegion>
-            <Suspense fallback=SessionsSkeleton>
-                {move || match devices.get() {
-                    Some(Ok(list)) => {
-                        view! {
-                            <ul class="sessions" data-testid="sessions">
-                                {list.into_iter().map(|session| view! { <SessionItem session report/> }).collect_view()}
-                            </ul>
-                        }
-                            .into_any()
+            {move || match devices.get() {
+                Some(Ok(list)) => {
+                    view! {
+                        <ul class="sessions" data-testid="sessions">
+                            {list.into_iter().map(|session| view! { <SessionItem session report/> }).collect_view()}
+                        </ul>
                     }
-                    Some(Err(SessionError::SessionChanged)) | None => view! { <SessionsSkeleton/> }.into_any(),
-                    Some(Err(_)) => {
-                        view! { <p class="muted">"The list of devices could not be loaded."</p> }.into_any()
-                    }
-                }}
-            </Suspense>
+                        .into_any()
+                }
+                Some(Err(SessionError::SessionChanged)) | None => view! { <SessionsSkeleton/> }.into_any(),
+                Some(Err(_)) => {
+                    view! { <p class="muted">"The list of devices could not be loaded."</p> }.into_any()
+                }
+            }}
         </section>
     }
 }
