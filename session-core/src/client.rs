@@ -185,10 +185,21 @@ where
     pub async fn renew_if_due(&self) -> Result<(), SessionError> {
         match self.inner.store.load() {
             Some(token) if self.inner.expires_soon(&token) => {
-                unless_session_ended(self.renew_unless_already_renewed(&token).await)
+                self.following_the_store(unless_session_ended(self.renew_unless_already_renewed(&token).await))
             }
             _ => Ok(()),
         }
+    }
+
+    /// An outcome that found the store holding another session, or none ([`SessionError::SessionChanged`],
+    /// [`SessionError::Unauthorized`]): this tab's listeners follow the store at once (see
+    /// [`store_changed_elsewhere`](Self::store_changed_elsewhere)) rather than when the page that changed it is
+    /// heard from, so that no page goes on showing a session the store no longer holds.
+    fn following_the_store<R>(&self, outcome: Result<R, SessionError>) -> Result<R, SessionError> {
+        if matches!(outcome, Err(SessionError::SessionChanged | SessionError::Unauthorized)) {
+            self.store_changed_elsewhere();
+        }
+        outcome
     }
 
     /// The browser is online again: whatever a lost connection made the client wait for is retried at once.
@@ -321,8 +332,13 @@ where
     ///
     /// # Errors
     /// Any answer but a 2xx, as an [`SessionError`]; [`SessionError::Unauthorized`] when the user was signed out, and
-    /// [`SessionError::SessionChanged`] when someone else signed in, while the request waited.
+    /// [`SessionError::SessionChanged`] when someone else signed in, while the request waited; either way this
+    /// tab's listeners are told of what the store holds now.
     pub async fn send(&self, request: &RequestRecipe) -> Result<Response, SessionError> {
+        self.following_the_store(self.send_with_one_replay(request).await)
+    }
+
+    async fn send_with_one_replay(&self, request: &RequestRecipe) -> Result<Response, SessionError> {
         // Every request that changes something carries the CSRF marker, however it was made.
         let marked = request.with_marker_if_missing();
         let request = marked.as_ref().unwrap_or(request);

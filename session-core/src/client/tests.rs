@@ -580,9 +580,44 @@ fn a_sign_in_in_another_tab_during_a_refresh_is_neither_overwritten_nor_wiped() 
         let outcome = signed_in_with_a_refresh_on_the_wire(&harness, async || harness.store.save(&someone_else()));
         assert_eq!(harness.store.load(), Some(someone_else()), "{answer:?}");
         assert_eq!(outcome, Err(SessionError::SessionChanged), "{answer:?}");
-        assert!(harness.events.borrow().is_empty(), "{answer:?}: no renewal, no expiry announced");
+        // No renewal, no expiry: the sign-in the request found, told at once (its storage event may come later).
+        assert_eq!(*harness.events.borrow(), [SessionEvent::SignedIn], "{answer:?}");
         assert_eq!(harness.server.requests_to("/user").len(), 1, "{answer:?}: not replayed with their token");
     }
+}
+
+#[test]
+fn a_request_that_finds_the_session_gone_from_the_store_tells_the_listeners_at_once() {
+    // Another page signed out: the store is empty, its storage event not here yet.
+    let harness = signed_in();
+    harness.store.clear();
+    let outcome = block_on(harness.client.send(&RequestRecipe::get("/user")));
+    assert_eq!(outcome, Err(SessionError::Unauthorized));
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+    assert!(harness.server.requests_to("/user").is_empty(), "nothing to send it with");
+    // The storage event, when it comes, is old news.
+    harness.client.store_changed_elsewhere();
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedOut]);
+}
+
+#[test]
+fn the_periodic_check_that_finds_another_session_stored_tells_the_listeners_at_once() {
+    let harness = signed_in();
+    // Due: the wall clock moved past the expiry.
+    harness.clock.set(2_000_000.0);
+    harness.server.hold(REFRESH_PATH);
+    let outcome = block_on(async {
+        let check = harness.client.renew_if_due();
+        let elsewhere = async {
+            until(|| harness.server.refreshes() == 1).await;
+            harness.store.save(&someone_else());
+            harness.server.release(REFRESH_PATH);
+        };
+        futures::join!(check, elsewhere).0
+    });
+    assert_eq!(outcome, Err(SessionError::SessionChanged));
+    assert_eq!(*harness.events.borrow(), [SessionEvent::SignedIn]);
+    assert_eq!(harness.store.load(), Some(someone_else()));
 }
 
 #[test]
