@@ -107,9 +107,9 @@ pub fn use_session_event(listener: impl Fn(SessionEvent) + 'static) {
 /// outcome (a refusal carries the contract's code). The session's events do the rest (the cache, the notice, the
 /// other tabs).
 ///
-/// Defined here rather than in each app so that the client's sign-in is compiled once, in this crate: rustc
-/// treats every `async` body as generic, and a release build compiles a generic item again in each crate that
-/// polls it (`-C symbol-mangling-version=v0` names the crate in every instance).
+/// Defined here rather than in each app so that the client's sign-in is compiled once, in this crate: an app that
+/// polls the client's `async` bodies itself gets instances of them made in its own crate, beside this crate's
+/// (seen in release builds with `-C symbol-mangling-version=v0`, which names the crate that made each instance).
 ///
 /// # Panics
 /// Outside [`provide_session`].

@@ -45,8 +45,9 @@ pub fn use_sessions() -> Query<Vec<SessionEntry>> {
 /// `DELETE /user/sessions/{id}`: signs that device out.
 ///
 /// Boxed here, so that its state machine (and the client's whole request path under it) is compiled once, in
-/// this crate: rustc treats every `async` body as generic, and a release build compiles a generic item again
-/// in each crate that polls it (`-C symbol-mangling-version=v0` names the crate in every instance).
+/// this crate: when the app awaited an `async fn` of this crate, the app's release build held a second instance
+/// of it and of everything under it, made in the app's crate (`-C symbol-mangling-version=v0` names the crate
+/// that made each instance).
 ///
 /// # Errors
 /// As [`BrowserClient::send`](session_core::SessionClient::send); `not_found` when it was gone already.
