@@ -1,7 +1,8 @@
 //! Which sessions are live, kept in memory so that Bearer requests rarely touch the database.
 //!
 //! Every request is still checked against this set. Revocations made by this process (logout, reuse detection,
-//! signing out a device, a password change) remove the session at once; those made by another process (the
+//! signing out a device, a password change), and a refresh that finds the session ended, remove the session at
+//! once; those made by another process (the
 //! `user set-password` command, another instance on the same database) are seen within [`RECHECK_SECONDS`];
 //! on PostgreSQL they are announced, and while this instance hears the announcements it re-reads a session only
 //! every [`LISTENING_RECHECK_SECONDS`].

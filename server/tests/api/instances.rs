@@ -28,14 +28,6 @@ async fn two_instances() -> (TestServer, TestServer) {
     (a, b)
 }
 
-/// Polls `server` until the access token is refused; how long that took, if within `limit`.
-async fn refused_within(server: &TestServer, access_token: &str, limit: Duration) -> Option<Duration> {
-    wait_until(limit, Duration::from_millis(5), async || {
-        server.user_status(access_token).await == StatusCode::UNAUTHORIZED
-    })
-    .await
-}
-
 #[tokio::test]
 #[ignore = "needs PostgreSQL: cargo xtask test starts a cluster and includes it"]
 async fn reuse_detected_by_one_instance_revokes_the_session_on_the_other_at_once() {
@@ -50,7 +42,7 @@ async fn reuse_detected_by_one_instance_revokes_the_session_on_the_other_at_once
     // The old token again, through A, after the grace window: reuse.
     a.clock.advance(11);
     assert_eq!(error_code(a.refresh(&session.refresh_token).await).await.1, "refresh_token_reused");
-    let took = refused_within(&b, &access_token, Duration::from_millis(100)).await;
+    let took = b.refused_within(&access_token, Duration::from_millis(100)).await;
     assert!(took.is_some(), "B still accepts the revoked session's access token after 100 ms");
 }
 
@@ -61,7 +53,7 @@ async fn signing_out_through_one_instance_reaches_the_other_at_once() {
     let session = a.sign_in().await;
     assert_eq!(a.user_status(&session.access_token).await, StatusCode::OK);
     assert_eq!(b.logout(&session.refresh_token).await.status(), StatusCode::NO_CONTENT);
-    let took = refused_within(&a, &session.access_token, Duration::from_millis(100)).await;
+    let took = a.refused_within(&session.access_token, Duration::from_millis(100)).await;
     assert!(took.is_some(), "A still accepts the signed-out session's access token after 100 ms");
 }
 

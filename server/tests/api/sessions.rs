@@ -1,5 +1,7 @@
 //! Sessions and refresh: rotation, reuse detection, grace window, lifetimes, revocation.
 
+use std::time::Duration;
+
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -139,13 +141,31 @@ async fn a_password_change_revokes_every_session_of_the_user() {
     assert_eq!(server.user_status(&laptop.access_token).await, StatusCode::OK);
     // As the `user set-password` command does it: from outside the serving process, seen within a recheck.
     set_password(&server.app.store, "demo", "a brand new password", 0).await.unwrap();
+    // Seen at the next recheck (SQLite) or when the announcement is heard, moments later (PostgreSQL): the access
+    // tokens are asked first, so no refresh of this instance's own can be what made them refused.
     server.clock.advance(RECHECK_SECONDS);
     for device in [&laptop, &phone] {
+        let refused = server.refused_within(&device.access_token, Duration::from_secs(1)).await;
+        assert!(refused.is_some(), "an access token of a revoked session is still accepted after a second");
+    }
+    for device in [&laptop, &phone] {
         expect(error_code(server.refresh(&device.refresh_token).await).await, EXPIRED);
-        assert_eq!(server.user_status(&device.access_token).await, StatusCode::UNAUTHORIZED);
     }
     let fresh = server.login_as("demo", "a brand new password").await.json::<Value>().await.unwrap();
     assert!(fresh["accessToken"].is_string());
+}
+
+#[tokio::test]
+async fn a_refresh_answered_session_expired_leaves_no_access_token_of_that_session_accepted() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    // Remembered as live for a recheck (on PostgreSQL, while revocations are heard, for a minute).
+    assert_eq!(server.user_status(&session.access_token).await, StatusCode::OK);
+    // Ended from outside this process, and read as ended by this instance's own refresh: the clock never moves,
+    // so nothing but that refresh can have made this instance forget the session.
+    set_password(&server.app.store, "demo", "a brand new password", 0).await.unwrap();
+    expect(error_code(server.refresh(&session.refresh_token).await).await, EXPIRED);
+    assert_eq!(server.user_status(&session.access_token).await, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! A server on an ephemeral port with a clock the test moves, and the requests every suite makes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -8,7 +9,7 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
-use session_server::testing::spawn_server_at;
+use session_server::testing::{spawn_server_at, wait_until};
 use session_server::{
     Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, ManualClock, ServerConfig, Settings, SharedState,
 };
@@ -208,6 +209,15 @@ impl TestServer {
 
     pub async fn user_status(&self, access_token: &str) -> StatusCode {
         self.get("/user", access_token).send().await.unwrap().status()
+    }
+
+    /// Polls until the access token is refused; how long that took, if within `limit`. A revocation made by another
+    /// process reaches this one asynchronously (announced on PostgreSQL), never before the call that made it returns.
+    pub async fn refused_within(&self, access_token: &str, limit: Duration) -> Option<Duration> {
+        wait_until(limit, Duration::from_millis(5), async || {
+            self.user_status(access_token).await == StatusCode::UNAUTHORIZED
+        })
+        .await
     }
 }
 

@@ -260,6 +260,9 @@ pub async fn refresh(
                 return Err(ApiError::TooManyAttempts { retry_after });
             }
             Decision::Expired | Decision::Idle => {
+                // Ended here or elsewhere (a password change, another instance): whatever this instance remembers
+                // of it goes too, so its access tokens are refused from now on, not at the next recheck.
+                app.live_sessions.forget(session_id);
                 app.metrics.refresh(RefreshOutcome::Expired);
                 return Err(ApiError::SessionExpired);
             }
