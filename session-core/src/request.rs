@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use session_contract::{CSRF_HEADER, CSRF_HEADER_VALUE};
 
-use crate::error::{DecodeError, SessionError};
+use crate::error::{DecodeError, SessionError, json_text};
 
 /// An HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +194,8 @@ impl Response {
     /// [`SessionError::Decode`], which says where the body stopped fitting but never repeats any of it (a malformed
     /// sign-in answer may hold the start of a token).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, SessionError> {
-        serde_json::from_slice(&self.body).map_err(|error| SessionError::Decode(DecodeError::from(&error)))
+        let text = json_text(&self.body).map_err(SessionError::Decode)?;
+        serde_json::from_str(text).map_err(|error| SessionError::Decode(DecodeError::from(&error)))
     }
 }
 
@@ -254,6 +255,32 @@ mod tests {
         }
         let anonymous = RequestRecipe::post("/auth/login").anonymous();
         assert_eq!(anonymous.header(CSRF_HEADER), Some(CSRF_HEADER_VALUE), "sign-in and refresh too");
+    }
+
+    #[test]
+    fn a_body_that_is_not_the_json_expected_says_how_and_where_without_its_text() {
+        use crate::error::DecodeErrorKind::{Shape, Syntax, Truncated};
+        #[derive(Debug, serde::Deserialize)]
+        struct Body {
+            #[serde(rename = "a")]
+            _a: String,
+        }
+        let table: [(&[u8], _); 7] = [
+            (b"{\"a\": 1}", (Shape, 1, 7)),
+            (b"{\"a\": \"x\"", (Truncated, 1, 9)),
+            (b"<html>", (Syntax, 1, 1)),
+            // JSON is UTF-8 (RFC 8259): a byte that is not is a syntax error where it stands, never a guess.
+            (b"{\"a\":\n \"\xff\"}", (Syntax, 2, 3)),
+            (b"\xfe{\"a\": \"x\"}", (Syntax, 1, 1)),
+            // Cut in the middle of a character: a truncated body.
+            (b"{\"a\": \"\xc3", (Truncated, 1, 8)),
+            (b"", (Truncated, 1, 0)),
+        ];
+        for (body, (kind, line, column)) in table {
+            let decoded = Response::new(200, body.to_vec()).json::<Body>();
+            let Err(SessionError::Decode(error)) = decoded else { panic!("{body:?} decoded as {decoded:?}") };
+            assert_eq!((error.kind, error.line, error.column), (kind, line, column), "{body:?}");
+        }
     }
 
     #[test]
