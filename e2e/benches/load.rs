@@ -1,5 +1,6 @@
 //! `cargo xtask bench load`: the time from navigation to an interactive sign-in form on a cold start (a new
-//! browser profile each time, so nothing is cached), for this app and for the article's React app, each served
+//! browser profile each time, so nothing is cached), for this app, for the article's React app and for the
+//! design card's packages alone (`bench/size-floor`: what no build with those packages can go below), each served
 //! by the same server, precompressed the same way, alternating load by load; on this machine as it is (the
 //! desktop), and as a phone on a slow mobile network with a CPU four times slower, emulated by DevTools: with
 //! Lighthouse's mobile figures applied per request, and with DevTools' own "Slow 4G" preset. (Only the network
@@ -27,13 +28,17 @@ struct Load {
     code_kb: f64,
 }
 
+/// A build served for the bench, if its `dist/` was given in `variable`.
+async fn served(variable: &str) -> Option<TestServer> {
+    let dir = std::env::var_os(variable)?;
+    Some(TestServer::serving(Settings::default(), PathBuf::from(dir)).await)
+}
+
 #[tokio::main]
 async fn main() {
     let ours = TestServer::start(Settings::default()).await;
-    let react = match std::env::var_os("REACT_DIST") {
-        Some(dir) => Some(TestServer::serving(Settings::default(), PathBuf::from(dir)).await),
-        None => None,
-    };
+    let floor = served("FLOOR_DIST").await;
+    let react = served("REACT_DIST").await;
     let profiles = [
         ("desktop (this machine, unthrottled)", None),
         (
@@ -46,18 +51,25 @@ async fn main() {
         ),
     ];
     for (profile, throttling) in profiles {
-        let (mut our_loads, mut react_loads) = (Vec::new(), Vec::new());
+        let (mut our_loads, mut floor_loads, mut react_loads) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..LOADS {
             our_loads.push(cold_load(&ours.base_url, throttling).await);
+            if let Some(floor) = &floor {
+                floor_loads.push(cold_load(&floor.base_url, throttling).await);
+            }
             if let Some(react) = &react {
                 react_loads.push(cold_load(&react.base_url, throttling).await);
             }
         }
         println!("{profile}: cold load to an interactive sign-in form, median of {LOADS}");
         let our_form = report("this app", &mut our_loads);
+        let floor_form = (!floor_loads.is_empty()).then(|| report("the card's packages alone", &mut floor_loads));
         if !react_loads.is_empty() {
             let react_form = report("React original", &mut react_loads);
             println!("  this app / React original: {:.2}", our_form / react_form);
+            if let Some(floor_form) = floor_form {
+                println!("  the card's packages alone / React original: {:.2}", floor_form / react_form);
+            }
         }
     }
 }

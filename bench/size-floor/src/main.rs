@@ -56,7 +56,7 @@ fn LoginPage() -> impl IntoView {
             event.prevent_default();
             submit.dispatch(());
         }>
-            <input bind:value=username autocomplete="username" />
+            <input id="username" bind:value=username autocomplete="username" />
             <input bind:value=password type="password" autocomplete="current-password" />
             <button>"Sign in"</button>
             {move || submit.value().get().and_then(Result::err)}
