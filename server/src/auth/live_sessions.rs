@@ -1,9 +1,9 @@
 //! Which sessions are live, kept in memory so that Bearer requests rarely touch the database.
 //!
 //! Every request is still checked against this set. Revocations made by this process (logout, reuse detection,
-//! signing out a device, a password change), and a refresh that finds the session ended, remove the session at
-//! once; those made by another process (the
-//! `user set-password` command, another instance on the same database) are seen within [`RECHECK_SECONDS`];
+//! the rotation limit, signing out a device) remove the session at once, and so does a refresh that finds the
+//! session ended; those made by another process (the `user set-password` command, another instance on the same
+//! database) are seen within [`RECHECK_SECONDS`];
 //! on PostgreSQL they are announced, and while this instance hears the announcements it re-reads a session only
 //! every [`LISTENING_RECHECK_SECONDS`].
 //!
@@ -93,6 +93,17 @@ impl LiveSessions {
         entries.generation += 1;
     }
 
+    /// A session this instance found ended by a request of its own (a refresh): dropped if remembered. Nothing
+    /// remembered, nothing moves, so a client presenting an ended session's cookie again and again cannot keep
+    /// every other lookup from being remembered; a lookup of this session in flight may still remember it, as
+    /// before, until the announcement or the recheck.
+    pub fn forget_remembered(&self, session_id: &str) {
+        let mut entries = self.write();
+        if entries.by_session.remove(session_id).is_some() {
+            entries.generation += 1;
+        }
+    }
+
     pub fn forget(&self, session_id: &str) {
         let mut entries = self.write();
         entries.by_session.remove(session_id);
@@ -152,6 +163,30 @@ mod tests {
         assert!(answer.unwrap().is_some(), "the request that read first is answered as it read");
         let after = sessions.user_of("s", 10, gone()).await.unwrap();
         assert!(after.is_none(), "the revoked session came back from the cache");
+    }
+
+    #[tokio::test]
+    async fn a_session_ended_elsewhere_is_dropped_if_remembered_and_moves_nothing_if_not() {
+        let sessions = LiveSessions::default();
+        assert!(sessions.user_of("s", 10, live(100)).await.unwrap().is_some());
+        sessions.forget_remembered("s");
+        assert!(sessions.user_of("s", 10, gone()).await.unwrap().is_none(), "the remembered session stayed");
+        // A cookie of an ended session presented again and again must not keep other sessions from being
+        // remembered: a lookup in flight still remembers what it read.
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let in_flight = async {
+            released.await.unwrap();
+            live(100).await
+        };
+        let lookup = sessions.user_of("t", 10, in_flight);
+        let presented_again = async {
+            tokio::task::yield_now().await;
+            sessions.forget_remembered("s");
+            release.send(()).unwrap();
+        };
+        let (answer, ()) = tokio::join!(lookup, presented_again);
+        assert!(answer.unwrap().is_some());
+        assert!(sessions.user_of("t", 10, gone()).await.unwrap().is_some(), "the other session was not remembered");
     }
 
     #[tokio::test]

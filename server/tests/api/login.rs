@@ -123,6 +123,7 @@ async fn the_user_add_command_creates_an_account_that_can_sign_in() {
 #[tokio::test]
 async fn the_set_password_command_signs_the_user_out_everywhere() {
     let server = TestServer::start(Settings::default()).await;
+    server.hearing_revocations().await;
     let (laptop, phone) = (server.sign_in().await, server.sign_in().await);
     for device in [&laptop, &phone] {
         assert_eq!(server.user_status(&device.access_token).await, StatusCode::OK);

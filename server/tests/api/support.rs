@@ -211,6 +211,17 @@ impl TestServer {
         self.get("/user", access_token).send().await.unwrap().status()
     }
 
+    /// On PostgreSQL, once this server hears the revocations other processes announce; at once on SQLite. A test
+    /// of the announcement waits for it: a listener that connects later forgets every remembered session anyway,
+    /// and would hide an announcement that never came.
+    pub async fn hearing_revocations(&self) {
+        if self.database_url.is_some() {
+            let listening = async || self.app.live_sessions.is_listening();
+            let heard = wait_until(Duration::from_secs(10), Duration::from_millis(10), listening).await;
+            assert!(heard.is_some(), "the server never listened for revocations");
+        }
+    }
+
     /// Polls until the access token is refused; how long that took, if within `limit`. A revocation made by another
     /// process reaches this one asynchronously (announced on PostgreSQL), never before the call that made it returns.
     pub async fn refused_within(&self, access_token: &str, limit: Duration) -> Option<Duration> {

@@ -260,9 +260,10 @@ pub async fn refresh(
                 return Err(ApiError::TooManyAttempts { retry_after });
             }
             Decision::Expired | Decision::Idle => {
-                // Ended here or elsewhere (a password change, another instance): whatever this instance remembers
-                // of it goes too, so its access tokens are refused from now on, not at the next recheck.
-                app.live_sessions.forget(session_id);
+                // Ended elsewhere (the `user set-password` command, another instance) or by time: whatever this
+                // instance remembers of it goes too, so its access tokens are refused from now on, not at the next
+                // recheck or announcement.
+                app.live_sessions.forget_remembered(session_id);
                 app.metrics.refresh(RefreshOutcome::Expired);
                 return Err(ApiError::SessionExpired);
             }
