@@ -265,15 +265,19 @@ mod tests {
             #[serde(rename = "a")]
             _a: String,
         }
-        let table: [(&[u8], _); 7] = [
+        let table: [(&[u8], _); 9] = [
             (b"{\"a\": 1}", (Shape, 1, 7)),
             (b"{\"a\": \"x\"", (Truncated, 1, 9)),
             (b"<html>", (Syntax, 1, 1)),
             // JSON is UTF-8 (RFC 8259): a byte that is not is a syntax error where it stands, never a guess.
             (b"{\"a\":\n \"\xff\"}", (Syntax, 2, 3)),
             (b"\xfe{\"a\": \"x\"}", (Syntax, 1, 1)),
-            // Cut in the middle of a character: a truncated body.
+            // Even in a member the body type ignores (serde_json's byte reader never looked at it): the whole body
+            // is UTF-8 or it is not JSON.
+            (b"{\"a\":\"x\",\"z\":\"\xff\"}", (Syntax, 1, 15)),
+            // Cut in the middle of a character: a truncated body, inside a string or not.
             (b"{\"a\": \"\xc3", (Truncated, 1, 8)),
+            (b"{\"a\":\"x\"}\xc3", (Truncated, 1, 10)),
             (b"", (Truncated, 1, 0)),
         ];
         for (body, (kind, line, column)) in table {
