@@ -6,9 +6,9 @@
 //! Lighthouse's mobile figures applied per request, and with DevTools' own "Slow 4G" preset. (Only the network
 //! and the CPU: the window stays a desktop's.)
 //!
-//! The measure is the page's First Contentful Paint: both pages are empty until their framework renders, and the
+//! The measure is the page's First Contentful Paint: every page is empty until its framework renders, and the
 //! first thing each renders is the sign-in form with its handlers attached. Two phases before it show where the
-//! time goes: the HTML received, and the last of the code (this app's wasm, React's bundle) received.
+//! time goes: the HTML received, and the last of the code (the wasm and its JS, React's bundle) received.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -51,21 +51,24 @@ async fn main() {
         ),
     ];
     for (profile, throttling) in profiles {
-        let (mut our_loads, mut floor_loads, mut react_loads) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..LOADS {
-            our_loads.push(cold_load(&ours.base_url, throttling).await);
-            if let Some(floor) = &floor {
-                floor_loads.push(cold_load(&floor.base_url, throttling).await);
-            }
-            if let Some(react) = &react {
-                react_loads.push(cold_load(&react.base_url, throttling).await);
+        let builds: Vec<&TestServer> = [Some(&ours), floor.as_ref(), react.as_ref()].into_iter().flatten().collect();
+        let mut loads = vec![Vec::new(); builds.len()];
+        for round in 0..LOADS {
+            // Each round starts with another build, so none always loads first (or right after another).
+            for turn in 0..builds.len() {
+                let build = (round + turn) % builds.len();
+                loads[build].push(cold_load(&builds[build].base_url, throttling).await);
             }
         }
         println!("{profile}: cold load to an interactive sign-in form, median of {LOADS}");
-        let our_form = report("this app", &mut our_loads);
-        let floor_form = (!floor_loads.is_empty()).then(|| report("the card's packages alone", &mut floor_loads));
-        if !react_loads.is_empty() {
-            let react_form = report("React original", &mut react_loads);
+        let mut loads = loads.iter_mut();
+        let our_form = report("this app", loads.next().unwrap());
+        let floor_form = floor.as_ref().map(|_| report("the card's packages alone", loads.next().unwrap()));
+        let react_form = react.as_ref().map(|_| report("React original", loads.next().unwrap()));
+        if let Some(floor_form) = floor_form {
+            println!("  this app / the card's packages alone: {:.2}", our_form / floor_form);
+        }
+        if let Some(react_form) = react_form {
             println!("  this app / React original: {:.2}", our_form / react_form);
             if let Some(floor_form) = floor_form {
                 println!("  the card's packages alone / React original: {:.2}", floor_form / react_form);
