@@ -144,23 +144,29 @@ mod tests {
         Ok(None)
     }
 
-    #[tokio::test]
-    async fn a_lookup_that_raced_a_revocation_does_not_resurrect_the_session() {
-        let sessions = LiveSessions::default();
+    /// A lookup of `session` that reads it as live, then waits while `meanwhile` runs, before it may remember
+    /// what it read; its answer.
+    async fn lookup_racing(sessions: &LiveSessions, session: &str, meanwhile: impl FnOnce()) -> Option<Arc<User>> {
         let (release, released) = tokio::sync::oneshot::channel::<()>();
-        // The lookup read the session as live, then waits; the revocation lands before it is remembered.
-        let stale_lookup = async {
+        let read_first = async {
             released.await.unwrap();
             live(100).await
         };
-        let racing = sessions.user_of("s", 10, stale_lookup);
-        let revoke = async {
+        let lookup = sessions.user_of(session, 10, read_first);
+        let then = async {
             tokio::task::yield_now().await;
-            sessions.forget("s");
+            meanwhile();
             release.send(()).unwrap();
         };
-        let (answer, ()) = tokio::join!(racing, revoke);
-        assert!(answer.unwrap().is_some(), "the request that read first is answered as it read");
+        tokio::join!(lookup, then).0.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_lookup_that_raced_a_revocation_does_not_resurrect_the_session() {
+        let sessions = LiveSessions::default();
+        // The lookup read the session as live, then waits; the revocation lands before it is remembered.
+        let answer = lookup_racing(&sessions, "s", || sessions.forget("s")).await;
+        assert!(answer.is_some(), "the request that read first is answered as it read");
         let after = sessions.user_of("s", 10, gone()).await.unwrap();
         assert!(after.is_none(), "the revoked session came back from the cache");
     }
@@ -173,19 +179,8 @@ mod tests {
         assert!(sessions.user_of("s", 10, gone()).await.unwrap().is_none(), "the remembered session stayed");
         // A cookie of an ended session presented again and again must not keep other sessions from being
         // remembered: a lookup in flight still remembers what it read.
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let in_flight = async {
-            released.await.unwrap();
-            live(100).await
-        };
-        let lookup = sessions.user_of("t", 10, in_flight);
-        let presented_again = async {
-            tokio::task::yield_now().await;
-            sessions.forget_remembered("s");
-            release.send(()).unwrap();
-        };
-        let (answer, ()) = tokio::join!(lookup, presented_again);
-        assert!(answer.unwrap().is_some());
+        let answer = lookup_racing(&sessions, "t", || sessions.forget_remembered("s")).await;
+        assert!(answer.is_some());
         assert!(sessions.user_of("t", 10, gone()).await.unwrap().is_some(), "the other session was not remembered");
     }
 
