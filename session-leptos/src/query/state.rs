@@ -116,6 +116,21 @@ impl<T> QueryState<T> {
         self.data.clone().map(Ok).or_else(|| self.error.clone().map(Err))
     }
 
+    /// The same state with its data mapped by `map` (`None` for data it cannot map).
+    pub(crate) fn map_data<U>(&self, map: impl FnOnce(&T) -> Option<U>) -> QueryState<U> {
+        QueryState {
+            data: self.data.as_ref().and_then(map),
+            updated_at_ms: self.updated_at_ms,
+            error: self.error.clone(),
+            fetch_status: self.fetch_status,
+            failures: self.failures,
+            invalidated: self.invalidated,
+            observers: self.observers,
+            inactive_since_ms: self.inactive_since_ms,
+            fetch_id: self.fetch_id,
+        }
+    }
+
     /// A fetch runs (the first, or a refetch while the old data is shown).
     pub fn is_fetching(&self) -> bool {
         self.fetch_status == FetchStatus::Fetching
