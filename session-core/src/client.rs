@@ -299,12 +299,16 @@ where
     }
 
     /// Ends the session here and in every tab at once, then on the server when it can be reached: closing the
-    /// tab right after still signs out locally, and a refresh still on the wire finds the session gone.
+    /// tab right after still signs out locally (and on the server at the next start, see
+    /// [`SessionClient::finish_pending_logout`]), and a refresh still on the wire finds the session gone.
     pub async fn sign_out(&self) {
         let stored = self.inner.store.load();
         let bound = stored.as_ref().is_some_and(|token| token.bound);
         let session = stored.map(|token| token.session);
         self.inner.store.clear();
+        // Remembered before anything is awaited: a tab closed while its logout waits for its turn (or for the
+        // device's key) is told to the server at the next start, not forgotten with a live cookie in the jar.
+        self.inner.store.set_logout_pending(true);
         self.inner.ended.replace(session.clone());
         self.inner.emit_and_announce(News::of_session(SessionEvent::SignedOut, session.clone()));
         self.tell_the_server_of_the_sign_out(session.as_deref(), bound).await;
