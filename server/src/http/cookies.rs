@@ -71,7 +71,15 @@ pub enum Presented {
     One(String),
     /// Two or more: another site of the domain planted one (`Domain=`), hoping the server picks it.
     Several(Vec<String>),
+    /// More than a browser holds under one name ([`MOST_PRESENTED`]): no browser's request, and none is read.
+    TooMany,
 }
+
+/// The most values under one cookie name a browser can send here: one per cookie it holds whose domain and path
+/// match, that is per domain level of the host (a deep host has five or six, each with or without `Domain=`)
+/// and per path above `/auth/logout` (four). Each value costs the server a lookup, so a request with more is
+/// refused without reading any.
+pub const MOST_PRESENTED: usize = 48;
 
 /// The refresh cookie(s) in every `Cookie` header of `headers`.
 pub fn presented_refresh_token(mode: CookieMode, headers: &HeaderMap) -> Presented {
@@ -84,6 +92,7 @@ pub fn presented_devices(mode: CookieMode, headers: &HeaderMap) -> Vec<String> {
         Presented::Nothing => Vec::new(),
         Presented::One(value) => vec![value],
         Presented::Several(values) => values,
+        Presented::TooMany => Vec::new(),
     }
 }
 
@@ -96,11 +105,13 @@ fn presented(name: &str, headers: &HeaderMap) -> Presented {
         .filter_map(Result::ok)
         .filter(|cookie| cookie.name() == name)
         .map(|cookie| cookie.value_trimmed().to_owned())
+        .take(MOST_PRESENTED + 1)
         .collect();
     match values.len() {
         0 => Presented::Nothing,
         1 => Some(values.swap_remove(0)).filter(|value| !value.is_empty()).map_or(Presented::Nothing, Presented::One),
-        _ => Presented::Several(values),
+        2..=MOST_PRESENTED => Presented::Several(values),
+        _ => Presented::TooMany,
     }
 }
 
@@ -130,6 +141,10 @@ mod tests {
             (&["__Secure-refresh=abc; __Secure-refresh=abc"], several(&["abc", "abc"])),
             (&["__Secure-refresh=; __Secure-refresh=planted"], several(&["", "planted"])),
         ];
+        let most = vec!["__Secure-refresh=x"; MOST_PRESENTED];
+        assert_eq!(presented_refresh_token(secure, &sent(&most)), several(&vec!["x"; MOST_PRESENTED]));
+        let more = vec!["__Secure-refresh=x"; MOST_PRESENTED + 1];
+        assert_eq!(presented_refresh_token(secure, &sent(&more)), Presented::TooMany);
         for (headers, expected) in cases {
             assert_eq!(presented_refresh_token(secure, &sent(headers)), *expected, "{headers:?}");
         }

@@ -256,6 +256,20 @@ async fn a_sign_out_with_the_cookie_twice_ends_both_sessions() {
 }
 
 #[tokio::test]
+async fn a_sign_out_with_more_refresh_cookies_than_a_browser_holds_is_refused_and_ends_nothing() {
+    let server = TestServer::start(Settings::default()).await;
+    let mine = server.sign_in().await;
+    // One lookup and one write each, for anyone who can send a request: no browser sends this many.
+    let flood = std::iter::once(format!("__Secure-refresh={}", mine.refresh_token))
+        .chain((0..2_000).map(|guess| format!("__Secure-refresh=guess{guess}")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let answer = server.post("/auth/logout").header("Cookie", flood).send().await.unwrap();
+    assert_eq!(error_code(answer).await, (StatusCode::BAD_REQUEST, "bad_request".into()));
+    assert_eq!(server.user_status(&mine.access_token).await, StatusCode::OK, "no session was looked at");
+}
+
+#[tokio::test]
 async fn malformed_login_bodies_get_clear_errors() {
     let server = TestServer::start(Settings::default()).await;
     let text = server.post("/auth/login").header("Content-Type", "text/plain").body("demo").send().await.unwrap();

@@ -165,7 +165,7 @@ pub async fn refresh(
         }
         // Neither is used (one may be a sibling site's, fixing the user into its session). Ours is kept; every
         // cookie a sibling could have planted is cleared, so the next refresh finds ours alone.
-        Presented::Several(_) => {
+        Presented::Several(_) | Presented::TooMany => {
             tracing::warn!(event = "refresh_cookie_twice", "refresh refused: the cookie was sent more than once");
             return Ok(with_planted_cookies_cleared(&app, ApiError::CookieTwice.into_response()));
         }
@@ -308,6 +308,7 @@ fn token_response(
     responses(
         (status = 204, description = "Signed out (or nobody was; a session bound to a key ends only with a `DPoP` proof of that key).",
             headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
+        (status = 400, description = "`bad_request`: more refresh cookies than a browser holds (48); none was read.", body = ErrorBody),
         (status = 403, description = "`csrf`.", body = ErrorBody),
         (status = 500, description = "`internal`: the session may still be live.", body = ErrorBody),
     )
@@ -319,6 +320,10 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
         Presented::Nothing => (Vec::new(), false),
         Presented::One(token) => (vec![token], false),
         Presented::Several(tokens) => (tokens, true),
+        Presented::TooMany => {
+            tracing::warn!(event = "logout_cookie_flood", "logout refused: more refresh cookies than a browser holds");
+            return Ok(with_planted_cookies_cleared(&app, ApiError::CookieTwice.into_response()));
+        }
     };
     // A bound session ends only with a proof of its key: a copied cookie cannot sign its owner out.
     let now = app.now();
