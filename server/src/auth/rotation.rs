@@ -31,9 +31,10 @@ pub enum Decision {
     Rotate,
     /// Rotated moments ago and its child is still unused: answer with that same child (a lost answer's retry).
     GraceSameChild,
-    /// A rotated token presented again outside the grace rule, or a token of a session revoked for reuse: the
-    /// whole session is (or stays) revoked.
+    /// A rotated token presented again outside the grace rule: reuse, and the whole session is revoked.
     Reused,
+    /// A token of a session revoked for reuse before: refused as reuse, with nothing left to revoke.
+    RevokedForReuse,
     /// The session has ended: absolute lifetime, or revoked for any other reason.
     Expired,
     /// The session went unused (not refreshed) for longer than the idle timeout.
@@ -47,7 +48,7 @@ pub enum Decision {
 
 pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decision {
     match token.revoke_reason {
-        Some(RevokeReason::Reuse) => return Decision::Reused,
+        Some(RevokeReason::Reuse) => return Decision::RevokedForReuse,
         Some(_) => return Decision::Expired,
         None => {}
     }
@@ -134,13 +135,13 @@ mod tests {
                 "revoked for reuse",
                 PresentedToken { revoke_reason: Some(RevokeReason::Reuse), ..newest() },
                 RULES,
-                Decision::Reused,
+                Decision::RevokedForReuse,
             ),
             (
                 "revoked for reuse, past its end",
                 PresentedToken { revoke_reason: Some(RevokeReason::Reuse), expires_at: 0, ..newest() },
                 RULES,
-                Decision::Reused,
+                Decision::RevokedForReuse,
             ),
             ("retried inside the grace", rotated(NOW - 10, true, true), RULES, Decision::GraceSameChild),
             ("retried after the grace", rotated(NOW - 11, true, true), RULES, Decision::Reused),

@@ -94,6 +94,34 @@ async fn reuse_outside_the_grace_window_revokes_the_whole_session() {
 }
 
 #[tokio::test]
+async fn a_token_of_a_session_revoked_for_reuse_presented_again_is_counted_as_a_failure_and_changes_nothing() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let _child = server.rotate(&session.refresh_token).await;
+    server.clock.advance(11);
+    let detected = server.refresh(&session.refresh_token).await;
+    assert_eq!(error_code(detected).await, (StatusCode::FORBIDDEN, "refresh_token_reused".into()));
+    let revoked_at = async || -> Vec<i64> {
+        sqlx::query_scalar("SELECT revoked_at FROM sessions WHERE revoke_reason IS NOT NULL")
+            .fetch_all(&server.database().await)
+            .await
+            .unwrap()
+    };
+    let detected_at = revoked_at().await;
+
+    // Presented again and again (by a thief, or to move the live-session cache): the same answer, no new
+    // revocation, and the address is throttled as for unknown tokens.
+    server.clock.advance(1);
+    let mut answers = Vec::new();
+    for _ in 0..31 {
+        answers.push(server.refresh(&session.refresh_token).await.status());
+    }
+    assert!(answers[..30].iter().all(|status| *status == StatusCode::FORBIDDEN), "{answers:?}");
+    assert_eq!(answers[30], StatusCode::TOO_MANY_REQUESTS, "{answers:?}");
+    assert_eq!(revoked_at().await, detected_at, "revoked once");
+}
+
+#[tokio::test]
 async fn an_expired_access_token_is_refused_with_www_authenticate() {
     // The server's clock alone decides, not the system's: the token expires when the test says.
     let server = TestServer::start(Settings::default()).await;

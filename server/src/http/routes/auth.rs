@@ -247,6 +247,15 @@ pub async fn refresh(
                 tracing::warn!(event = "refresh_reuse_detected", user_id, session_id, "session revoked");
                 return Err(ApiError::RefreshTokenReused);
             }
+            Decision::RevokedForReuse => {
+                // Presented again after the reuse that revoked it: the same answer, and nothing to write. It counts
+                // against this address as an unknown token does, so replaying it (to make the server write, or to
+                // keep other sessions out of the live cache) is throttled, and the reuse alarm rings once.
+                app.throttle.refresh_failed(client, now).await?;
+                app.live_sessions.forget_remembered(session_id);
+                app.metrics.refresh(RefreshOutcome::Expired);
+                return Err(ApiError::RefreshTokenReused);
+            }
             Decision::Exhausted => {
                 app.store.revoke(session_id, RevokeReason::RotationLimit, now).await?;
                 app.live_sessions.forget(session_id);
