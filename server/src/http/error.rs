@@ -1,7 +1,7 @@
 //! Every failure the API can answer with, mapped to its HTTP form in this one place.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{ErrorBody, ErrorCode};
@@ -14,6 +14,10 @@ use crate::http::cookies::cleared_refresh_cookies;
 pub enum ApiError {
     #[error("The request is malformed: {}", .0.body_text())]
     BadRequest(#[source] JsonRejection),
+    #[error("The path is malformed: {}", .0.body_text())]
+    BadPath(#[source] PathRejection),
+    #[error("This endpoint does not take that method (the Allow header says which it takes).")]
+    MethodNotAllowed,
     #[error(
         "The refresh cookie was sent more than once (another site of this domain may have set one); none was used."
     )]
@@ -70,7 +74,10 @@ impl ProofAt {
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::BadRequest(_) | Self::CookieTwice => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            Self::BadRequest(_) | Self::BadPath(_) | Self::CookieTwice => {
+                (StatusCode::BAD_REQUEST, ErrorCode::BadRequest)
+            }
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType),
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
             Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyAttempts),
@@ -108,6 +115,12 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => Self::UnsupportedMediaType,
             rejection => Self::BadRequest(rejection),
         }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadPath(rejection)
     }
 }
 

@@ -17,6 +17,7 @@ use session_contract::{CSRF_HEADER, paths};
 
 use crate::auth::cookie_mode::CookieMode;
 use crate::auth::site_origin::SiteOrigin;
+use crate::http::error::ApiError;
 use crate::http::security::{self, content_security_policy};
 use crate::http::static_files;
 use crate::http::{dpop, routes};
@@ -36,8 +37,10 @@ pub async fn build(app: &SharedState, static_dir: Option<PathBuf>) -> Result<Rou
     let state_changing =
         routes::state_changing().route_layer(middleware::from_fn_with_state(app.clone(), security::refuse_cross_site));
     let reads = routes::reads().route_layer(middleware::from_fn_with_state(app.clone(), serve_app_to_navigations));
-    let mut api = security::with_api_headers(state_changing.merge(reads).merge(routes::health()))
-        .layer(middleware::from_fn_with_state(app.clone(), dpop::with_nonce));
+    // A known path asked with another method answers in the contract's JSON too (axum adds `Allow`).
+    let routes = state_changing.merge(reads).merge(routes::health()).method_not_allowed_fallback(method_not_allowed);
+    let mut api =
+        security::with_api_headers(routes).layer(middleware::from_fn_with_state(app.clone(), dpop::with_nonce));
     if !app.settings.allowed_origins.is_empty() {
         api = api.layer(cors_for(&app.settings.allowed_origins)?);
     }
@@ -49,6 +52,9 @@ pub async fn build(app: &SharedState, static_dir: Option<PathBuf>) -> Result<Rou
             tracing::warn!(path = %path.display(), %error, "cannot precompress the app; compressing per request");
         }
         router = router.merge(static_files::service(&dir));
+    } else {
+        // The API alone: a path it does not have is refused in the contract's JSON too.
+        router = router.fallback(not_found);
     }
     // Not for https://localhost: HSTS would pin every port of this machine's loopback name to HTTPS for a year.
     let loopback = app.settings.public_origin.as_ref().is_some_and(SiteOrigin::is_loopback);
@@ -59,6 +65,14 @@ pub async fn build(app: &SharedState, static_dir: Option<PathBuf>) -> Result<Rou
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
         }))
         .with_state(app.clone()))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
 }
 
 /// Credentials for exactly the configured origins (and no CORS layer at all when there are none).

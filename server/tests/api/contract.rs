@@ -298,6 +298,25 @@ async fn a_sign_out_with_more_refresh_cookies_than_a_browser_holds_is_refused_an
 }
 
 #[tokio::test]
+async fn a_wrong_method_and_an_undecodable_path_get_the_contracts_json_errors() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    let wrong_method = server.http.get(format!("{}/auth/login", server.base)).header("X-Requested-With", "fetch");
+    let wrong_method = wrong_method.send().await.unwrap();
+    assert_eq!(wrong_method.headers()["allow"], "POST");
+    assert_eq!(error_code(wrong_method).await, (StatusCode::METHOD_NOT_ALLOWED, "bad_request".into()));
+    let put = server.http.put(format!("{}/user/sessions/x", server.base)).bearer_auth(&session.access_token);
+    let put = put.header("X-Requested-With", "fetch").send().await.unwrap();
+    assert_eq!(error_code(put).await, (StatusCode::METHOD_NOT_ALLOWED, "bad_request".into()));
+    // `%FF` decodes to no UTF-8: no session id can be that.
+    let undecodable =
+        server.http.delete(format!("{}/user/sessions/%FF", server.base)).bearer_auth(&session.access_token);
+    let undecodable = undecodable.header("X-Requested-With", "fetch").send().await.unwrap();
+    assert_eq!(error_code(undecodable).await, (StatusCode::BAD_REQUEST, "bad_request".into()));
+    assert_eq!(server.user_status(&session.access_token).await, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn malformed_login_bodies_get_clear_errors() {
     let server = TestServer::start(Settings::default()).await;
     let text = server.post("/auth/login").header("Content-Type", "text/plain").body("demo").send().await.unwrap();

@@ -64,7 +64,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn no_request_gets_a_server_error_or_a_panic(
+    fn no_request_gets_a_server_error_or_a_panic_and_every_refusal_says_why_in_json(
         method in method(),
         path in path(),
         headers in headers(),
@@ -75,7 +75,7 @@ proptest! {
     ) {
         let (runtime, router, _) = shared_server();
         let status = runtime.block_on(async {
-            let mut request = Request::builder().method(method).uri(&path);
+            let mut request = Request::builder().method(method.clone()).uri(&path);
             for (name, value) in &headers {
                 if let Ok(value) = HeaderValue::from_bytes(value) {
                     request = request.header(HeaderName::from_static(name), value);
@@ -83,10 +83,19 @@ proptest! {
             }
             let Ok(mut request) = request.body(Body::from(body)) else { return None };
             request.extensions_mut().insert(ConnectInfo(SocketAddr::from((peer, 40_000))));
-            Some(router.clone().oneshot(request).await.unwrap().status())
+            let response = router.clone().oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+            Some((status, body))
         });
-        if let Some(status) = status {
+        if let Some((status, body)) = status {
             prop_assert!(!status.is_server_error(), "{status}");
+            // Every refusal says why in the contract's JSON (a HEAD answer has no body to say it in).
+            if status.is_client_error() && method != Method::HEAD {
+                let error: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+                let code = error.as_ref().and_then(|error| error["error"].as_str());
+                prop_assert!(code.is_some(), "{status} {path}: {}", String::from_utf8_lossy(&body));
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum_extra::extract::WithRejection;
 use session_contract::{ErrorBody, SessionEntry, User, paths};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -86,7 +87,7 @@ pub async fn list_sessions(
 pub async fn revoke_session(
     State(app): State<SharedState>,
     caller: Caller,
-    Path(id): Path<String>,
+    WithRejection(Path(id), _): WithRejection<Path<String>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
     if !app.store.revoke_user_session(caller.user.id, &id, app.now()).await? {
         return Err(ApiError::NotFound);
