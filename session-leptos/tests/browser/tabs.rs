@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use leptos::prelude::Owner;
 use session_contract::ACCESS_TOKEN_STORAGE_KEY;
-use session_core::{EndReason, RequestRecipe, SessionEvent, Subscription, TokenStore};
-use session_leptos::browser::{ANNOUNCEMENT_KEY, LocalStorageTokens, OtherTabs, keep_fresh};
+use session_core::{EndReason, RequestRecipe, SessionEvent, Subscription, Tabs, TokenStore};
+use session_leptos::browser::{ANNOUNCEMENT_KEY, BrowserTabs, LocalStorageTokens, OtherTabs, keep_fresh};
 use session_leptos::{BrowserClient, browser_client};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -127,6 +127,24 @@ async fn the_periodic_check_renews_an_idle_tabs_token_before_it_expires_and_stop
     store_token("about-to-expire", 5_000.0);
     session_leptos::testing::sleep(Duration::from_millis(200)).await;
     assert_eq!(requests_to("/auth/refresh"), 1, "no check runs once its owner is gone");
+}
+
+/// Takes `AbortSignal.timeout` away, as Safari 15.4 to 15.8 has Web Locks without it, until dropped.
+fn no_abort_signal_timeout() -> Patched {
+    patch(
+        "window.RealTimeout = AbortSignal.timeout; delete AbortSignal.timeout;",
+        "if (window.RealTimeout) { AbortSignal.timeout = window.RealTimeout; }",
+    )
+}
+
+#[wasm_bindgen_test]
+async fn without_abort_signal_timeout_a_tab_waits_for_the_busy_lock_and_takes_it_once_released() {
+    let _clean = clean_page();
+    let _missing = no_abort_signal_timeout();
+    // Another tab holds the session's lock for 200 ms.
+    run_js("navigator.locks.request('session-refresh', () => new Promise(release => setTimeout(release, 200)));");
+    let tabs = BrowserTabs::new(Duration::ZERO);
+    assert!(tabs.lock().await.is_some(), "taken once the other tab let go, not thrown over");
 }
 
 /// Takes `BroadcastChannel` away, as some browsers and embedded views lack it, until dropped.

@@ -1,9 +1,12 @@
 //! `navigator.locks.request`, which web-sys exposes only behind its unstable-API flag.
 
+use std::time::Duration;
+
 use js_sys::{Function, Object, Promise, Reflect};
+use leptos::prelude::set_timeout;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::AbortSignal;
+use web_sys::{AbortController, AbortSignal};
 
 /// A Web Lock, held until dropped. Made before the request is sent, so that dropping the request at any point
 /// (while it waits, or between the grant and its first poll) releases the lock, now or as soon as it is granted.
@@ -22,8 +25,25 @@ impl Drop for HeldLock {
 /// the wait outlasts `timeout_ms`.
 pub async fn request(name: &str, timeout_ms: u32) -> Option<HeldLock> {
     let options = Object::new();
-    Reflect::set(&options, &"signal".into(), &AbortSignal::timeout_with_u32(timeout_ms)).ok()?;
+    let signal = timeout_signal(timeout_ms)?;
+    Reflect::set(&options, &"signal".into(), &signal).ok()?;
     request_with(name, &options).await
+}
+
+/// A signal that aborts in `timeout_ms`: `AbortSignal.timeout` where the browser has it, else a controller a
+/// timer aborts (Safari has Web Locks from 15.4, `AbortSignal.timeout` only from 16). Looked up and called
+/// through `Reflect`, which catches: web-sys' binding would throw through the wasm where it is missing, leaving
+/// the tab's turn taken for good.
+fn timeout_signal(timeout_ms: u32) -> Option<AbortSignal> {
+    let class = Reflect::get(&js_sys::global(), &"AbortSignal".into()).ok()?;
+    let timeout = Reflect::get(&class, &"timeout".into()).ok().and_then(|timeout| timeout.dyn_into::<Function>().ok());
+    if let Some(timeout) = timeout {
+        return timeout.call1(&class, &timeout_ms.into()).ok()?.dyn_into().ok();
+    }
+    let controller = AbortController::new().ok()?;
+    let signal = controller.signal();
+    set_timeout(move || controller.abort(), Duration::from_millis(timeout_ms.into()));
+    Some(signal)
 }
 
 /// The lock if no other tab holds it or waits for it (`{ifAvailable: true}`: the callback gets `null`
