@@ -251,13 +251,16 @@ where
         self.inner.key_unavailable.set(made.is_err());
         let prove = made.as_ref().map_or(Prove::No, Prove::With);
         let response = success(self.inner.exchange(&request, None, prove).await?)?;
-        let token = self.inner.adopt(&response, None)?;
+        let token = self.inner.answered_token(&response, None)?;
+        // The key first, then the token: another tab that hears of the token from the store finds the key that
+        // proves it, not none (which would end the new session) nor the one before.
         if let (Ok(pair), true) = (&made, token.bound)
             && self.inner.key.keep(pair).await.is_err()
         {
             // Bound to a key this browser could not keep: its next request ends the session.
             self.inner.key_unavailable.set(true);
         }
+        self.inner.store.save(&token);
         // The browser now holds the new session's cookie: a logout still pending would end that one.
         self.inner.store.set_logout_pending(false);
         self.inner.backoff.replace(Backoff::default());
@@ -618,7 +621,8 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         };
         self.token_of(session)?;
         if (200..300).contains(&response.status) {
-            let token = self.adopt(&response, Some(session.to_owned()))?;
+            let token = self.answered_token(&response, Some(session.to_owned()))?;
+            self.store.save(&token);
             // Told before the lock is released: the next tab to take it has the token without trusting its
             // view of the shared store to be current.
             self.emit_and_announce(News::of_token(SessionEvent::Renewed, token));
@@ -632,8 +636,8 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         Err(self.end(session, reason))
     }
 
-    /// Stores the token of a sign-in's or refresh's answer, and returns it.
-    fn adopt(&self, response: &Response, session: Option<String>) -> Result<AccessToken, SessionError> {
+    /// The token a sign-in's or refresh's answer carries, of `session` (a sign-in's: the one the token names).
+    fn answered_token(&self, response: &Response, session: Option<String>) -> Result<AccessToken, SessionError> {
         let body: TokenResponse = response.json()?;
         let session = session.unwrap_or_else(|| session_of(&body.access_token));
         let lifetime = Duration::from_secs(body.expires_in);
@@ -644,7 +648,6 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
             lifetime,
             bound: body.token_type == TokenType::DPoP,
         };
-        self.store.save(&token);
         Ok(token)
     }
 

@@ -183,3 +183,40 @@ fn a_bound_session_whose_key_is_gone_ends_instead_of_looping() {
     assert_eq!(keyed.server.refreshes(), 0, "no refresh loop");
     assert!(keyed.store.load().is_none(), "the session is over here");
 }
+
+/// A store that notes which key the device keeps at the moment a token arrives: what another tab, woken by the
+/// store's change, would find.
+struct Watching {
+    store: MemoryStore,
+    key: &'static KnownKey,
+    kept_when_saved: Rc<std::cell::Cell<Option<Option<u32>>>>,
+}
+
+impl TokenStore for Watching {
+    fn load(&self) -> Option<crate::AccessToken> {
+        self.store.load()
+    }
+    fn save(&self, token: &crate::AccessToken) {
+        self.kept_when_saved.set(Some(self.key.kept.get()));
+        self.store.save(token);
+    }
+    fn clear(&self) {
+        self.store.clear();
+    }
+}
+
+#[test]
+fn a_bound_sign_in_reaches_the_store_only_once_its_key_is_kept() {
+    let server = FakeServer::new();
+    *server.jar.borrow_mut() = None;
+    let key: &'static KnownKey = Box::leak(Box::default());
+    let kept_when_saved = Rc::default();
+    let store = Watching { store: MemoryStore::default(), key, kept_when_saved: Rc::clone(&kept_when_saved) };
+    let transport = FakeTransport(Rc::clone(&server));
+    let client =
+        SessionClient::with_device_key(transport, store, FakeClock::default(), SingleTab, key, Options::default());
+    block_on(client.sign_in("ada", "right")).unwrap();
+    // Another tab hears of the token from the store: it must find the key that proves it, not none (which would
+    // end the new session) nor the previous one.
+    assert_eq!(kept_when_saved.get(), Some(Some(1)), "the key made for this sign-in was kept first");
+}
