@@ -54,9 +54,13 @@ pub fn checked_proof(
 /// # Errors
 /// A proof seen before (here or, on PostgreSQL, at another instance), or the store's failure.
 pub async fn record(app: &AppState, proof: &CheckedProof, at: ProofAt, now: i64) -> Result<(), ApiError> {
-    match app.dpop_proofs.first_use(proof.replay_key, now + REPLAY_WINDOW, now).await? {
+    match app.dpop_proofs.first_use(proof.replay_key, &proof.thumbprint, now + REPLAY_WINDOW, now).await? {
         FirstUse::Yes => Ok(()),
         FirstUse::Replayed => Err(refusal(ProofError::Replayed, at)),
+        FirstUse::TooMany => {
+            tracing::warn!(event = "dpop_proofs_per_key", "one device key made too many proofs: refused");
+            Err(ApiError::TooManyAttempts { retry_after: u64::try_from(REPLAY_WINDOW).unwrap_or(1) })
+        }
         FirstUse::Full => {
             tracing::warn!(event = "dpop_proofs_full", "the proofs remembered are at their cap: proofs refused");
             Err(ApiError::DatabaseBusy)

@@ -11,6 +11,10 @@ use crate::store::Store;
 /// (a live session, a right password, the session's own key), so only signed-in clients can fill it; when full,
 /// proofs are refused (`503`) rather than an unended one forgotten, which would let it be replayed.
 const MEMORY_CAPACITY: usize = 200_000;
+/// Proofs of one device key remembered in memory at most: one client, even one looping requests, fills a
+/// hundredth of the memory (2,000 proofs in the 660 s a proof is remembered, three a second; a browser proves a
+/// few requests a minute), and the others go on.
+const MEMORY_PER_KEY: usize = MEMORY_CAPACITY / 100;
 
 /// Whether a proof may go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +24,8 @@ pub enum FirstUse {
     Replayed,
     /// Nothing ended to make room: the proof cannot be remembered, so it is not accepted.
     Full,
+    /// Its device key has as many proofs remembered as one key may: not accepted until some end.
+    TooMany,
 }
 
 pub enum Replays {
@@ -29,19 +35,26 @@ pub enum Replays {
 
 impl Replays {
     pub fn in_memory() -> Self {
-        Self::Memory(Mutex::new(Remembered::with_capacity(MEMORY_CAPACITY)))
+        Self::Memory(Mutex::new(Remembered::with_capacity(MEMORY_CAPACITY, MEMORY_PER_KEY)))
     }
 
     pub fn shared(store: Store) -> Self {
         Self::Shared(store)
     }
 
-    /// Remembers `key` until `until`, the first time.
-    pub async fn first_use(&self, key: [u8; 32], until: i64, now: i64) -> Result<FirstUse, sqlx::Error> {
+    /// Remembers `key`, a proof of the device key `thumbprint`, until `until`, the first time.
+    pub async fn first_use(
+        &self,
+        key: [u8; 32],
+        thumbprint: &str,
+        until: i64,
+        now: i64,
+    ) -> Result<FirstUse, sqlx::Error> {
         match self {
-            Self::Memory(remembered) => {
-                Ok(remembered.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).first_use(key, until, now))
-            }
+            Self::Memory(remembered) => Ok(remembered
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .first_use(key, thumbprint, until, now)),
             Self::Shared(store) => {
                 let first = store.first_use_of_proof(&key, until, now).await?;
                 Ok(if first { FirstUse::Yes } else { FirstUse::Replayed })
@@ -50,34 +63,48 @@ impl Replays {
     }
 }
 
-/// Keys with their end, and the same ordered by end, to forget the ended without a sweep over everything.
+/// Keys with their end and device key, the same ordered by end (to forget the ended without a sweep over
+/// everything), and how many each device key has.
 pub struct Remembered {
-    ends: HashMap<[u8; 32], i64>,
+    ends: HashMap<[u8; 32], (i64, String)>,
     by_end: BTreeSet<(i64, [u8; 32])>,
+    per_key: HashMap<String, usize>,
     capacity: usize,
+    per_key_capacity: usize,
 }
 
 impl Remembered {
-    fn with_capacity(capacity: usize) -> Self {
-        Self { ends: HashMap::new(), by_end: BTreeSet::new(), capacity }
+    fn with_capacity(capacity: usize, per_key_capacity: usize) -> Self {
+        Self { ends: HashMap::new(), by_end: BTreeSet::new(), per_key: HashMap::new(), capacity, per_key_capacity }
     }
 
-    fn first_use(&mut self, key: [u8; 32], until: i64, now: i64) -> FirstUse {
+    fn first_use(&mut self, key: [u8; 32], thumbprint: &str, until: i64, now: i64) -> FirstUse {
         while let Some(&(end, ended)) = self.by_end.first() {
             if end > now {
                 break;
             }
             self.by_end.pop_first();
-            self.ends.remove(&ended);
+            if let Some((_, holder)) = self.ends.remove(&ended)
+                && let Some(count) = self.per_key.get_mut(&holder)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_key.remove(&holder);
+                }
+            }
         }
         if self.ends.contains_key(&key) {
             return FirstUse::Replayed;
         }
+        if self.per_key.get(thumbprint).is_some_and(|&count| count >= self.per_key_capacity) {
+            return FirstUse::TooMany;
+        }
         if self.ends.len() >= self.capacity {
             return FirstUse::Full;
         }
-        self.ends.insert(key, until);
+        self.ends.insert(key, (until, thumbprint.to_owned()));
         self.by_end.insert((until, key));
+        *self.per_key.entry(thumbprint.to_owned()).or_default() += 1;
         FirstUse::Yes
     }
 }
@@ -88,25 +115,39 @@ mod tests {
 
     #[test]
     fn a_key_is_refused_until_it_ends_and_then_forgotten() {
-        let mut remembered = Remembered::with_capacity(10);
-        assert_eq!(remembered.first_use([1; 32], 100, 0), FirstUse::Yes);
-        assert_eq!(remembered.first_use([1; 32], 100, 50), FirstUse::Replayed);
-        assert_eq!(remembered.first_use([1; 32], 100, 99), FirstUse::Replayed);
-        assert_eq!(remembered.first_use([2; 32], 200, 100), FirstUse::Yes, "another key");
+        let mut remembered = Remembered::with_capacity(10, 10);
+        assert_eq!(remembered.first_use([1; 32], "k", 100, 0), FirstUse::Yes);
+        assert_eq!(remembered.first_use([1; 32], "k", 100, 50), FirstUse::Replayed);
+        assert_eq!(remembered.first_use([1; 32], "k", 100, 99), FirstUse::Replayed);
+        assert_eq!(remembered.first_use([2; 32], "k", 200, 100), FirstUse::Yes, "another key");
         assert_eq!(remembered.ends.len(), 1, "the ended one is forgotten");
-        assert_eq!(remembered.first_use([1; 32], 300, 100), FirstUse::Yes, "ended: a new proof may reuse the id");
+        assert_eq!(remembered.first_use([1; 32], "k", 300, 100), FirstUse::Yes, "ended: a new proof may reuse the id");
     }
 
     #[test]
     fn when_full_nothing_unended_is_forgotten_and_new_proofs_wait_for_room() {
-        let mut remembered = Remembered::with_capacity(3);
+        let mut remembered = Remembered::with_capacity(3, 3);
         for (index, end) in [(1u8, 30), (2, 10), (3, 20)] {
-            assert_eq!(remembered.first_use([index; 32], end, 0), FirstUse::Yes);
+            assert_eq!(remembered.first_use([index; 32], &format!("k{index}"), end, 0), FirstUse::Yes);
         }
-        assert_eq!(remembered.first_use([4; 32], 40, 0), FirstUse::Full, "refused, not a replay window opened");
+        assert_eq!(remembered.first_use([4; 32], "k4", 40, 0), FirstUse::Full, "refused, not a replay window opened");
         for index in 1..=3u8 {
-            assert_eq!(remembered.first_use([index; 32], 99, 0), FirstUse::Replayed, "{index} is still refused");
+            assert_eq!(remembered.first_use([index; 32], "k1", 99, 0), FirstUse::Replayed, "{index} is still refused");
         }
-        assert_eq!(remembered.first_use([4; 32], 40, 10), FirstUse::Yes, "room once one ended");
+        assert_eq!(remembered.first_use([4; 32], "k4", 40, 10), FirstUse::Yes, "room once one ended");
+    }
+
+    #[test]
+    fn one_device_key_takes_at_most_its_share_and_leaves_room_for_every_other() {
+        let mut remembered = Remembered::with_capacity(10, 3);
+        for index in 1..=3u8 {
+            assert_eq!(remembered.first_use([index; 32], "busy", 100, 0), FirstUse::Yes);
+        }
+        assert_eq!(remembered.first_use([4; 32], "busy", 100, 0), FirstUse::TooMany, "its share is used");
+        assert_eq!(remembered.first_use([1; 32], "busy", 100, 0), FirstUse::Replayed, "a replay is still one");
+        assert_eq!(remembered.first_use([5; 32], "other", 100, 0), FirstUse::Yes, "another key is not held back");
+        assert_eq!(remembered.first_use([6; 32], "busy", 200, 100), FirstUse::Yes, "its share is back as they end");
+        let counts: Vec<_> = remembered.per_key.iter().map(|(key, count)| (key.as_str(), *count)).collect();
+        assert_eq!(counts, [("busy", 1)], "a key whose proofs all ended is forgotten");
     }
 }
