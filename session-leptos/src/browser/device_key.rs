@@ -4,6 +4,8 @@
 
 pub(crate) mod indexed_db;
 
+use std::cell::RefCell;
+
 use js_sys::{Array, Reflect, Uint8Array};
 use session_core::{DeviceKey, KeyPair, KeyUnavailable, PublicKey};
 use wasm_bindgen::{JsCast, JsValue};
@@ -13,11 +15,15 @@ use web_sys::{CryptoKey, CryptoKeyPair, EcKeyGenParams, EcdsaParams, SubtleCrypt
 use indexed_db::KeyStore;
 
 /// The [`DeviceKey`] of a browser: WebCrypto for the key, the signatures, the digests and the ids; IndexedDB
-/// to keep the key pair. Where either is missing or refuses (some private modes), every call is
-/// [`KeyUnavailable`], and the session client signs in with Bearer tokens and says so.
+/// to keep the key pair. Without WebCrypto every call is [`KeyUnavailable`], and the session client signs in
+/// with Bearer tokens and says so. Where IndexedDB refuses to keep the pair (a browser keeping no site data),
+/// this tab keeps it in memory, as the token store keeps the token: the session it was bound to goes on here
+/// until the page is left.
 #[derive(Default)]
 pub struct WebCryptoKey {
     store: KeyStore,
+    /// The pair IndexedDB refused to keep.
+    memory: RefCell<Option<CryptoKeyPair>>,
 }
 
 /// A key pair as WebCrypto holds it: the private half usable, never exportable.
@@ -34,11 +40,17 @@ impl DeviceKey for WebCryptoKey {
     }
 
     async fn keep(&self, pair: &BrowserKeyPair) -> Result<(), KeyUnavailable> {
-        self.store.put(&pair.0).await
+        let refused = self.store.put(&pair.0).await.is_err();
+        self.memory.replace(refused.then(|| pair.0.clone()));
+        Ok(())
     }
 
     async fn current(&self) -> Result<BrowserKeyPair, KeyUnavailable> {
-        self.store.get().await?.map(BrowserKeyPair).ok_or(KeyUnavailable)
+        let in_memory = self.memory.borrow().clone();
+        match in_memory {
+            Some(pair) => Ok(BrowserKeyPair(pair)),
+            None => self.store.get().await?.map(BrowserKeyPair).ok_or(KeyUnavailable),
+        }
     }
 
     async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
@@ -50,6 +62,7 @@ impl DeviceKey for WebCryptoKey {
     }
 
     async fn forget(&self) {
+        self.memory.replace(None);
         self.store.delete().await;
     }
 }

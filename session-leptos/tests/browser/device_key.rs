@@ -1,7 +1,7 @@
 use js_sys::{Object, Reflect, Uint8Array};
 use session_core::{DeviceKey, KeyPair};
 use session_leptos::browser::WebCryptoKey;
-use session_leptos::testing::stored_device_key;
+use session_leptos::testing::{patch, stored_device_key};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -76,4 +76,24 @@ async fn digests_and_ids_are_the_browsers_own() {
     let (one, two) = (key.random_id(), key.random_id());
     assert_eq!(one.len(), 36);
     assert_ne!(one, two);
+}
+
+#[wasm_bindgen_test]
+async fn where_indexed_db_refuses_the_key_is_kept_in_this_tab_and_still_signs() {
+    // Storage blocked for the site (a browser set to keep no site data): IndexedDB refuses to open, WebCrypto
+    // still makes keys. The sign-in binds the session to its key; this tab must go on proving with it.
+    let _blocked = patch(
+        "window.realOpen = IDBFactory.prototype.open;
+         IDBFactory.prototype.open = function () { throw new DOMException('blocked', 'SecurityError'); };",
+        "IDBFactory.prototype.open = window.realOpen;",
+    );
+    let key = WebCryptoKey::default();
+    let made = key.make().await.unwrap();
+    let public = made.public_key().await.unwrap();
+    assert!(key.keep(&made).await.is_ok(), "kept, in this tab's memory");
+    let current = key.current().await.expect("this tab still has the session's key");
+    assert_eq!(current.public_key().await.unwrap(), public);
+    assert!(WebCryptoKey::default().current().await.is_err(), "another tab cannot read it");
+    key.forget().await;
+    assert!(key.current().await.is_err(), "forgotten here too");
 }
