@@ -50,6 +50,36 @@ async fn a_lost_refresh_answer_does_not_sign_the_user_out() {
 }
 
 #[tokio::test]
+async fn an_idle_tabs_refresh_answered_too_late_twice_is_no_theft_at_its_next_renewal() {
+    let server = TestServer::start(short_access()).await;
+    let proxy = FaultProxy::start(&server.base_url).await;
+    let browser = Browser::launch().await;
+    browser.sign_in(&proxy.base_url, DEMO_USERNAME, DEMO_PASSWORD).await;
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+
+    // A server under load: it rotates at once, but the answer and the retry's (the same child) take 6 s, past
+    // the client's 4 s, so the browser drops both and keeps the old cookie. Nobody uses the page: the tab renews
+    // on its own, every 30 s.
+    proxy.on_next_refresh(Fault::DelayTheAnswer(Duration::from_secs(6)));
+    proxy.on_next_refresh(Fault::DelayTheAnswer(Duration::from_secs(6)));
+    wait_until(Duration::from_secs(45), POLL, async || proxy.refreshes() >= 2).await;
+    // The server is fast again. The tab's next renewal, 30 s after the first rotation, carries the old cookie,
+    // whose child nobody has used: the lost answers' retry, not a thief's.
+    wait_until(Duration::from_secs(45), POLL, async || proxy.refreshes() >= 3).await;
+    wait_until(Duration::from_secs(5), POLL, async || {
+        counter(&server, "grace").await + counter(&server, "reused").await >= 2
+    })
+    .await;
+    assert_eq!(counter(&server, "reused").await + counter(&server, "expired").await, 0, "a slow answer is no theft");
+    browser.click_button("Refresh").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    no_expiry_notice(&browser).await;
+    assert_eq!(browser.client.current_url().await.unwrap().path(), "/user", "still signed in");
+    assert_eq!(browser.text_of("[data-testid=display-name]").await, "Demo User");
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn back_to_sign_in_and_signing_in_as_someone_else_shows_only_their_data() {
     let server = TestServer::start(Settings::default()).await;
     add_user(&server.app.store, ADA, server.app.now()).await.expect("a second account");

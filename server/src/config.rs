@@ -24,7 +24,9 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub session_ttl: i64,
     pub idle_timeout: i64,
-    /// How long a just-rotated refresh token may be presented again and get the same child (0 turns it off).
+    /// How long a just-rotated refresh token may be presented again and get the same child, while nobody has used
+    /// that child (0 turns it off). A minute: an idle tab whose renewal's answers came too late renews again at
+    /// its next check, 30 s on, and that is a lost answer's retry, not reuse.
     pub refresh_grace: i64,
     /// Rotations one session may make in a minute (its sign-in counts as one); more get `429`.
     pub session_refresh_limit: u32,
@@ -54,7 +56,7 @@ impl Default for Settings {
             access_token_ttl: 15 * 60,
             session_ttl: 7 * 24 * 60 * 60,
             idle_timeout: 24 * 60 * 60,
-            refresh_grace: 10,
+            refresh_grace: 60,
             session_refresh_limit: 12,
             issuer: "session-server".to_owned(),
             audience: "session-app".to_owned(),

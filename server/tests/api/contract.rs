@@ -82,7 +82,7 @@ async fn reuse_outside_the_grace_window_revokes_the_whole_session() {
     let child = refresh_cookie(child_response.headers()).unwrap();
     let child_access: Value = child_response.json().await.unwrap();
     assert_eq!(server.user_status(child_access["accessToken"].as_str().unwrap()).await, StatusCode::OK);
-    server.clock.advance(11);
+    server.clock.advance(server.app.settings.refresh_grace + 1);
 
     assert_eq!(
         error_code(server.refresh(&session.refresh_token).await).await,
@@ -98,7 +98,7 @@ async fn a_token_of_a_session_revoked_for_reuse_presented_again_is_counted_as_a_
     let server = TestServer::start(Settings::default()).await;
     let session = server.sign_in().await;
     let _child = server.rotate(&session.refresh_token).await;
-    server.clock.advance(11);
+    server.clock.advance(server.app.settings.refresh_grace + 1);
     let detected = server.refresh(&session.refresh_token).await;
     assert_eq!(error_code(detected).await, (StatusCode::FORBIDDEN, "refresh_token_reused".into()));
     let revoked_at = async || -> Vec<i64> {

@@ -40,7 +40,7 @@ async fn reuse_detected_by_one_instance_revokes_the_session_on_the_other_at_once
     assert_eq!(b.user_status(&access_token).await, StatusCode::OK);
 
     // The old token again, through A, after the grace window: reuse.
-    a.clock.advance(11);
+    a.clock.advance(a.app.settings.refresh_grace + 1);
     assert_eq!(error_code(a.refresh(&session.refresh_token).await).await.1, "refresh_token_reused");
     let took = b.refused_within(&access_token, Duration::from_millis(100)).await;
     assert!(took.is_some(), "B still accepts the revoked session's access token after 100 ms");

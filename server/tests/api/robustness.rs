@@ -147,7 +147,7 @@ async fn reuse_is_logged_with_session_and_user_and_no_log_holds_a_token_or_passw
     let server = TestServer::start(Settings::default()).await;
     let session = server.sign_in().await;
     let child = server.rotate(&session.refresh_token).await;
-    server.clock.advance(60);
+    server.clock.advance(server.app.settings.refresh_grace + 1);
     let reused = server.refresh(&session.refresh_token).await;
     assert_eq!(error_code(reused).await.1, "refresh_token_reused");
     let _ = server.login_as("demo", "a wrong password to keep out of logs").await;
