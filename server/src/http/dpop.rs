@@ -49,17 +49,21 @@ pub fn checked_proof(
     dpop::check(proof, this, &app.dpop_nonces, now).map(Some).map_err(refuse)
 }
 
-/// Records `proof` as seen, for as long as it could be fresh.
+/// How long an account whose share of the proofs remembered is used waits: some of a steady client's proofs end
+/// in that time.
+const PROOF_SHARE_WAIT: u64 = 60;
+
+/// Records `proof`, made for the account `user_id`, as seen, for as long as it could be fresh.
 ///
 /// # Errors
 /// A proof seen before (here or, on PostgreSQL, at another instance), or the store's failure.
-pub async fn record(app: &AppState, proof: &CheckedProof, at: ProofAt, now: i64) -> Result<(), ApiError> {
-    match app.dpop_proofs.first_use(proof.replay_key, &proof.thumbprint, now + REPLAY_WINDOW, now).await? {
+pub async fn record(app: &AppState, proof: &CheckedProof, user_id: i64, at: ProofAt, now: i64) -> Result<(), ApiError> {
+    match app.dpop_proofs.first_use(proof.replay_key, user_id, now + REPLAY_WINDOW, now).await? {
         FirstUse::Yes => Ok(()),
         FirstUse::Replayed => Err(refusal(ProofError::Replayed, at)),
         FirstUse::TooMany => {
-            tracing::warn!(event = "dpop_proofs_per_key", "one device key made too many proofs: refused");
-            Err(ApiError::TooManyAttempts { retry_after: u64::try_from(REPLAY_WINDOW).unwrap_or(1) })
+            tracing::warn!(event = "dpop_proofs_per_account", user_id, "one account made too many proofs: refused");
+            Err(ApiError::TooManyAttempts { retry_after: PROOF_SHARE_WAIT })
         }
         FirstUse::Full => {
             tracing::warn!(event = "dpop_proofs_full", "the proofs remembered are at their cap: proofs refused");

@@ -67,7 +67,7 @@ impl FromRequestParts<SharedState> for Caller {
         };
         // Recorded last, so that only a live session's requests take room among the proofs remembered.
         if let Some(proof) = &proof {
-            record(app, proof, ProofAt::Resource, now).await?;
+            record(app, proof, user.id, ProofAt::Resource, now).await?;
         }
         Ok(Self { user, session_id: claims.sid.clone() })
     }

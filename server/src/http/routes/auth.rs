@@ -89,7 +89,7 @@ pub async fn login(
     };
     // Remembered once the password is right: nobody without it fills the proofs remembered.
     if let Some(proof) = &proof {
-        record(&app, proof, ProofAt::Session, now).await?;
+        record(&app, proof, user.id, ProofAt::Session, now).await?;
     }
 
     let session_id = uuid::Uuid::new_v4().to_string();
@@ -196,7 +196,7 @@ pub async fn refresh(
         match (binding, &proof) {
             (Some(jkt), Some(proof)) if *jkt == proof.thumbprint => {
                 if !proof_recorded {
-                    record(&app, proof, ProofAt::Session, now).await?;
+                    record(&app, proof, token.user_id, ProofAt::Session, now).await?;
                     proof_recorded = true;
                 }
             }
@@ -341,12 +341,19 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
     // With DPoP off, any session the cookie names ends, bound or not.
     let any_key = app.settings.dpop == DpopMode::Off;
     for token in presented.iter().filter(|token| !token.is_empty()) {
-        if let Some(session_id) = app.store.revoke_by_token(&digest(token), jkt, any_key, now).await? {
+        let hash = digest(token);
+        // Read without the write lock first, as a refresh does: a value the server never issued, or a session
+        // already ended, costs no write.
+        let Some(found) = app.store.presented_token(&hash, now).await? else { continue };
+        if found.revoke_reason.is_some() {
+            continue;
+        }
+        if let Some(session_id) = app.store.revoke_by_token(&hash, jkt, any_key, now).await? {
             app.live_sessions.forget(&session_id);
             tracing::info!(event = "logout", session_id, "session revoked");
             // Remembered once it ended a session: only its owner's proofs take room.
             if let Some(proof) = &proof {
-                drop(record(&app, proof, ProofAt::Session, now).await);
+                drop(record(&app, proof, found.user_id, ProofAt::Session, now).await);
             }
         }
     }
