@@ -105,6 +105,11 @@ impl FaultProxy {
         self.released.notify_one();
     }
 
+    /// Faults armed that no request has met yet.
+    pub fn armed(&self) -> usize {
+        self.armed.lock().expect("not poisoned").len()
+    }
+
     pub fn refreshes(&self) -> usize {
         self.requests_to(paths::REFRESH)
     }

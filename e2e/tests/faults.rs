@@ -59,18 +59,25 @@ async fn an_idle_tabs_refresh_answered_too_late_twice_is_no_theft_at_its_next_re
 
     // A server under load: it rotates at once, but the answer and the retry's (the same child) take 6 s, past
     // the client's 4 s, so the browser drops both and keeps the old cookie. Nobody uses the page: the tab renews
-    // on its own, every 30 s.
+    // on its own, on its 30 s check.
+    let (rotated, grace) = (counter(&server, "rotated").await, counter(&server, "grace").await);
     proxy.on_next_refresh(Fault::DelayTheAnswer(Duration::from_secs(6)));
     proxy.on_next_refresh(Fault::DelayTheAnswer(Duration::from_secs(6)));
-    wait_until(Duration::from_secs(45), POLL, async || proxy.refreshes() >= 2).await;
-    // The server is fast again. The tab's next renewal, 30 s after the first rotation, carries the old cookie,
-    // whose child nobody has used: the lost answers' retry, not a thief's.
-    wait_until(Duration::from_secs(45), POLL, async || proxy.refreshes() >= 3).await;
-    wait_until(Duration::from_secs(5), POLL, async || {
-        counter(&server, "grace").await + counter(&server, "reused").await >= 2
-    })
-    .await;
+    let met = wait_until(Duration::from_secs(45), POLL, async || proxy.armed() == 0).await;
+    assert!(met.is_some(), "the tab's check renewed, and retried once");
+    let (faulted, retried_at) = (proxy.refreshes(), tokio::time::Instant::now());
+    // The server is fast again. The tab's next renewal, 30 s after the first rotation (well past a 10 s window),
+    // carries the old cookie, whose child nobody has used: the lost answers' retry, not a thief's.
+    let next = wait_until(Duration::from_secs(45), POLL, async || proxy.refreshes() > faulted).await;
+    assert!(next.is_some(), "the next check renewed");
+    assert!(retried_at.elapsed() > Duration::from_secs(15), "the next renewal came {:?} after", retried_at.elapsed());
+    let settled = wait_until(Duration::from_secs(5), POLL, async || {
+        counter(&server, "grace").await + counter(&server, "reused").await >= grace + 2
+    });
+    assert!(settled.await.is_some(), "the next renewal was answered");
     assert_eq!(counter(&server, "reused").await + counter(&server, "expired").await, 0, "a slow answer is no theft");
+    assert_eq!(counter(&server, "grace").await - grace, 2, "the retry and the next renewal got the same child");
+    assert!(counter(&server, "rotated").await > rotated, "the first faulted refresh rotated");
     browser.click_button("Refresh").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     no_expiry_notice(&browser).await;

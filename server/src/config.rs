@@ -24,9 +24,9 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub session_ttl: i64,
     pub idle_timeout: i64,
-    /// How long a just-rotated refresh token may be presented again and get the same child, while nobody has used
-    /// that child (0 turns it off). A minute: an idle tab whose renewal's answers came too late renews again at
-    /// its next check, 30 s on, and that is a lost answer's retry, not reuse.
+    /// How long a just-rotated refresh token of a Bearer session may be presented again and get the same child,
+    /// while nobody has used that child (0 turns it off for every session). A DPoP-bound session's parent,
+    /// presented with a proof of its key, gets its unused child whenever it comes (`RotationRules`).
     pub refresh_grace: i64,
     /// Rotations one session may make in a minute (its sign-in counts as one); more get `429`.
     pub session_refresh_limit: u32,
@@ -56,7 +56,7 @@ impl Default for Settings {
             access_token_ttl: 15 * 60,
             session_ttl: 7 * 24 * 60 * 60,
             idle_timeout: 24 * 60 * 60,
-            refresh_grace: 60,
+            refresh_grace: 10,
             session_refresh_limit: 12,
             issuer: "session-server".to_owned(),
             audience: "session-app".to_owned(),

@@ -21,8 +21,8 @@ pub struct Options {
     pub backoff_first: Duration,
     /// …up to this (30 s).
     pub backoff_max: Duration,
-    /// How long a refresh may take before it is retried (4 s): well inside the server's grace window (60 s by
-    /// default), so that the retry of a lost answer gets the same child rather than a reuse alarm.
+    /// How long a refresh may take before it is retried (4 s): well inside the server's grace window (10 s by
+    /// default for a Bearer session), so that the retry of a lost answer gets the same child rather than a reuse alarm.
     pub refresh_timeout: Duration,
     /// Runs a refresh to completion whoever still waits for it (`wasm_bindgen_futures::spawn_local` in a
     /// browser). Without it a refresh progresses only while some request awaits it.

@@ -8,6 +8,10 @@ use crate::store::{PresentedToken, RevokeReason};
 pub struct RotationRules {
     pub idle_timeout: i64,
     pub grace: i64,
+    /// The presenter proved the key the session is bound to (DPoP), which a thief of the cookie cannot: a
+    /// rotated parent gets its child again for as long as that child is unused, however late (a lost answer's
+    /// retry from a tab that was hidden), unless the grace is off.
+    pub proven_by_the_sessions_key: bool,
     /// Rotations one session may make in [`ROTATION_WINDOW`] seconds (its sign-in counts as one).
     pub rotations_per_window: u32,
     /// Rotations one session may make in its whole life ([`max_rotations`]).
@@ -69,19 +73,22 @@ pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decisio
         return Decision::Rotate;
     };
     let child_unused = token.child_is_newest == Some(true);
-    if rules.grace > 0 && now - used_at <= rules.grace && child_unused && token.sealed_child.is_some() {
-        Decision::GraceSameChild
-    } else {
-        Decision::Reused
-    }
+    let in_grace = rules.grace > 0 && (rules.proven_by_the_sessions_key || now - used_at <= rules.grace);
+    if in_grace && child_unused && token.sealed_child.is_some() { Decision::GraceSameChild } else { Decision::Reused }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const RULES: RotationRules =
-        RotationRules { idle_timeout: 100, grace: 10, rotations_per_window: 3, max_rotations: 20 };
+    const RULES: RotationRules = RotationRules {
+        idle_timeout: 100,
+        grace: 10,
+        proven_by_the_sessions_key: false,
+        rotations_per_window: 3,
+        max_rotations: 20,
+    };
+    const PROVEN: RotationRules = RotationRules { proven_by_the_sessions_key: true, ..RULES };
     const NOW: i64 = 1_000;
 
     fn newest() -> PresentedToken {
@@ -145,6 +152,19 @@ mod tests {
             ),
             ("retried inside the grace", rotated(NOW - 10, true, true), RULES, Decision::GraceSameChild),
             ("retried after the grace", rotated(NOW - 11, true, true), RULES, Decision::Reused),
+            (
+                "retried late with the session key's proof",
+                rotated(NOW - 99, true, true),
+                PROVEN,
+                Decision::GraceSameChild,
+            ),
+            ("the child used, with the session key's proof", rotated(NOW - 1, false, true), PROVEN, Decision::Reused),
+            (
+                "retried late with the session key's proof, grace off",
+                rotated(NOW - 99, true, true),
+                RotationRules { grace: 0, ..PROVEN },
+                Decision::Reused,
+            ),
             ("the child was already rotated", rotated(NOW - 1, false, true), RULES, Decision::Reused),
             ("no seal kept (grace off then)", rotated(NOW - 1, true, false), RULES, Decision::Reused),
             ("grace off, same second", rotated(NOW, true, true), RotationRules { grace: 0, ..RULES }, Decision::Reused),

@@ -282,3 +282,26 @@ async fn with_dpop_turned_off_a_session_bound_before_goes_on_as_bearer_and_signs
     let (status, code) = error_code(off.refresh(&cookie).await).await;
     assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "session_expired"));
 }
+
+#[tokio::test]
+async fn a_bound_sessions_rotation_whose_answer_was_lost_is_retried_with_its_keys_proof_until_the_child_is_used() {
+    let server = TestServer::start(required()).await;
+    let key = DpopKey::generate();
+    let session = server.dpop_sign_in(&key).await;
+    let proof = || Some(server.proof(&key, "POST", "/auth/refresh", None));
+    let first = server.dpop_refresh(&session.refresh_token, proof()).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let child = refresh_cookie(first.headers()).expect("rotated");
+
+    // The answer never reached the browser, and the tab, hidden, renews only when shown again, minutes later:
+    // with a proof of the session's key (which a thief cannot make), the old cookie is its own client's retry.
+    server.clock.advance(5 * 60);
+    let retry = server.dpop_refresh(&session.refresh_token, proof()).await;
+    assert_eq!(retry.status(), StatusCode::OK);
+    assert_eq!(refresh_cookie(retry.headers()).as_deref(), Some(child.as_str()), "the same child");
+
+    // Once the child is used, the parent is reuse, whoever proves what.
+    assert_eq!(server.dpop_refresh(&child, proof()).await.status(), StatusCode::OK);
+    let (status, code, _, _) = refusal(server.dpop_refresh(&session.refresh_token, proof()).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "refresh_token_reused"));
+}

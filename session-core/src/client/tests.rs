@@ -651,7 +651,7 @@ fn a_lost_refresh_answer_is_retried_at_once_and_gets_the_same_child() {
     for refresh in harness.server.refresh_requests() {
         assert!(
             refresh.timeout.is_some_and(|timeout| timeout <= Duration::from_secs(5)),
-            "well inside the server's grace window (60 s by default)"
+            "well inside the server's grace window (10 s by default for a Bearer session)"
         );
     }
     assert_eq!(*harness.events.borrow(), [SessionEvent::Renewed]);

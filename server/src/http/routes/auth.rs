@@ -177,6 +177,7 @@ pub async fn refresh(
     let rules = RotationRules {
         idle_timeout: app.settings.idle_timeout,
         grace: app.settings.refresh_grace,
+        proven_by_the_sessions_key: false,
         rotations_per_window: app.settings.session_refresh_limit,
         max_rotations: max_rotations(app.settings.session_ttl, app.settings.access_token_ttl),
     };
@@ -214,6 +215,8 @@ pub async fn refresh(
             (None, _) => {}
         }
         let jkt = binding.map(String::as_str);
+        // Past the match above, a bound session's presenter has proved its key.
+        let rules = RotationRules { proven_by_the_sessions_key: binding.is_some(), ..rules };
         match decide(&token, now, rules) {
             Decision::Rotate => {
                 let child = app.refresh_tokens.generate();
