@@ -17,8 +17,8 @@ use indexed_db::KeyStore;
 /// The [`DeviceKey`] of a browser: WebCrypto for the key, the signatures, the digests and the ids; IndexedDB
 /// to keep the key pair. Without WebCrypto every call is [`KeyUnavailable`], and the session client signs in
 /// with Bearer tokens and says so. Where IndexedDB refuses to keep the pair (a browser keeping no site data),
-/// this tab keeps it in memory, as the token store keeps the token: the session it was bound to goes on here
-/// until the page is left.
+/// the tab that made it keeps it in memory, and the session it was bound to goes on in that tab until the page
+/// is left (where localStorage works the token is shared, but another tab has no key to prove it with).
 #[derive(Default)]
 pub struct WebCryptoKey {
     store: KeyStore,
@@ -45,12 +45,11 @@ impl DeviceKey for WebCryptoKey {
         Ok(())
     }
 
+    /// IndexedDB's pair where it holds one (every tab's, and the newest: another tab may have signed in since),
+    /// else the one this tab kept in memory.
     async fn current(&self) -> Result<BrowserKeyPair, KeyUnavailable> {
-        let in_memory = self.memory.borrow().clone();
-        match in_memory {
-            Some(pair) => Ok(BrowserKeyPair(pair)),
-            None => self.store.get().await?.map(BrowserKeyPair).ok_or(KeyUnavailable),
-        }
+        let stored = self.store.get().await.ok().flatten();
+        stored.or_else(|| self.memory.borrow().clone()).map(BrowserKeyPair).ok_or(KeyUnavailable)
     }
 
     async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {

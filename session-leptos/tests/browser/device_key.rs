@@ -82,7 +82,7 @@ async fn digests_and_ids_are_the_browsers_own() {
 async fn where_indexed_db_refuses_the_key_is_kept_in_this_tab_and_still_signs() {
     // Storage blocked for the site (a browser set to keep no site data): IndexedDB refuses to open, WebCrypto
     // still makes keys. The sign-in binds the session to its key; this tab must go on proving with it.
-    let _blocked = patch(
+    let blocked = patch(
         "window.realOpen = IDBFactory.prototype.open;
          IDBFactory.prototype.open = function () { throw new DOMException('blocked', 'SecurityError'); };",
         "IDBFactory.prototype.open = window.realOpen;",
@@ -94,6 +94,14 @@ async fn where_indexed_db_refuses_the_key_is_kept_in_this_tab_and_still_signs() 
     let current = key.current().await.expect("this tab still has the session's key");
     assert_eq!(current.public_key().await.unwrap(), public);
     assert!(WebCryptoKey::default().current().await.is_err(), "another tab cannot read it");
+
+    // IndexedDB works again, and another tab signs in with a key of its own: that one is every tab's now.
+    drop(blocked);
+    let another_tab = WebCryptoKey::default();
+    let newer = another_tab.make().await.unwrap();
+    another_tab.keep(&newer).await.unwrap();
+    let newer = newer.public_key().await.unwrap();
+    assert_eq!(key.current().await.unwrap().public_key().await.unwrap(), newer, "not the one left in memory");
     key.forget().await;
     assert!(key.current().await.is_err(), "forgotten here too");
 }
