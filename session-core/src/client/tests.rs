@@ -756,12 +756,7 @@ fn a_sign_out_the_server_did_not_hear_is_told_at_the_next_start() {
 
     // The next start: a new client on the same store, the network back.
     harness.server.unreachable.set(false);
-    let next_start = SessionClient::new(
-        FakeTransport(Rc::clone(&harness.server)),
-        harness.store.clone(),
-        harness.clock.clone(),
-        SingleTab,
-    );
+    let next_start = started_again(&harness);
     block_on(next_start.finish_pending_logout());
     assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 2, "told again, and heard");
     assert!(!harness.store.logout_pending());
@@ -772,31 +767,29 @@ fn a_sign_out_the_server_did_not_hear_is_told_at_the_next_start() {
 #[test]
 fn a_tab_closed_while_its_sign_out_waits_for_its_turn_is_signed_out_on_the_server_at_the_next_start() {
     let harness = signed_in();
-    harness.server.expire_access_token();
-    harness.server.hold(REFRESH_PATH);
-    block_on(async {
-        // A refresh on the wire holds the turn; the user signs out, then closes the tab before the logout goes.
-        let user = RequestRecipe::get("/user");
-        let mut request = Box::pin(harness.client.send(&user));
-        until_polled(&mut request, || harness.server.refreshes() == 1).await;
+    // A refresh on the wire holds the turn; the user signs out, then closes the tab before the logout goes.
+    let _ = signed_in_with_a_refresh_on_the_wire(&harness, async || {
         let mut sign_out = Box::pin(harness.client.sign_out());
         until_polled(&mut sign_out, || harness.store.load().is_none()).await;
-        turns(5).await;
         assert!(futures::poll!(&mut sign_out).is_pending(), "still waiting for its turn");
     });
     assert!(harness.server.requests_to(LOGOUT_PATH).is_empty(), "the tab closed before the logout was sent");
     assert!(harness.store.logout_pending(), "remembered before the first wait");
 
-    let next_start = SessionClient::new(
+    block_on(started_again(&harness).finish_pending_logout());
+    assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1, "told at the next start");
+    assert_eq!(*harness.server.jar.borrow(), None, "the server ended the session");
+    assert!(!harness.store.logout_pending());
+}
+
+/// The next start of the page: a new client on the same store and server.
+fn started_again(harness: &Harness) -> SessionClient<FakeTransport, MemoryStore, FakeClock, SingleTab> {
+    SessionClient::new(
         FakeTransport(Rc::clone(&harness.server)),
         harness.store.clone(),
         harness.clock.clone(),
         SingleTab,
-    );
-    block_on(next_start.finish_pending_logout());
-    assert_eq!(harness.server.requests_to(LOGOUT_PATH).len(), 1, "told at the next start");
-    assert_eq!(*harness.server.jar.borrow(), None, "the server ended the session");
-    assert!(!harness.store.logout_pending());
+    )
 }
 
 #[test]
