@@ -15,6 +15,7 @@ use crate::auth::dpop::nonces::Nonces;
 use crate::auth::dpop::replays::Replays;
 use crate::auth::live_sessions::LiveSessions;
 use crate::auth::passwords::{CredentialError, NewUser, PasswordChecks, add_user};
+use crate::auth::rotation::PROVEN_GRACE;
 use crate::auth::throttle::Throttle;
 use crate::auth::tokens::{AccessTokens, RefreshTokens, derive_key};
 use crate::clock::{Clock, DatabaseTime, Resync};
@@ -119,12 +120,13 @@ pub async fn build_app(config: ServerConfig) -> Result<(SharedState, Router), St
         }
         None => (config.clock, None),
     };
-    // What the previous secret signed lives one access lifetime (or one grace window) from the first start that
-    // named it, however often the server starts again with it.
+    // What the previous secret signed lives one access lifetime (or one grace window, a bound session's minute
+    // among them) from the first start that named it, however often the server starts again with it.
     let previous_until = match &previous {
         Some(previous) => {
             let started = store.rotation_started_at(&fingerprint(previous), clock.now()).await?;
-            Some(started + config.settings.access_token_ttl.max(config.settings.refresh_grace))
+            let grace = config.settings.refresh_grace.max(PROVEN_GRACE);
+            Some(started + config.settings.access_token_ttl.max(grace))
         }
         None => None,
     };

@@ -8,9 +8,9 @@ use crate::store::{PresentedToken, RevokeReason};
 pub struct RotationRules {
     pub idle_timeout: i64,
     pub grace: i64,
-    /// The presenter proved the key the session is bound to (DPoP), which a thief of the cookie cannot: a
-    /// rotated parent gets its child again for as long as that child is unused, however late (a lost answer's
-    /// retry from a tab that was hidden), unless the grace is off.
+    /// The presenter proved the key the session is bound to (DPoP), which a thief of the cookie alone cannot: a
+    /// rotated parent gets its unused child again for [`PROVEN_GRACE`] at least (a tab whose renewal's answers
+    /// came too late renews at its next 30 s check), unless the grace is off.
     pub proven_by_the_sessions_key: bool,
     /// Rotations one session may make in [`ROTATION_WINDOW`] seconds (its sign-in counts as one).
     pub rotations_per_window: u32,
@@ -25,6 +25,12 @@ pub struct RotationRules {
 pub fn max_rotations(session_ttl: i64, access_ttl: i64) -> i64 {
     2 * (session_ttl / access_ttl.max(1) + 1) + 10
 }
+
+/// Seconds a DPoP-bound session's rotated parent, presented with a proof of its key, gets its unused child
+/// again: the app's idle tab renews every 30 s, so a renewal whose answers came too late is retried within it.
+/// Bounded, as the Bearer window is, so that two holders of the cookie and the key who present it further apart
+/// are found out (a copied browser profile holds both).
+pub const PROVEN_GRACE: i64 = 60;
 
 /// The window the rotation limit counts in, seconds.
 pub const ROTATION_WINDOW: i64 = 60;
@@ -73,8 +79,12 @@ pub fn decide(token: &PresentedToken, now: i64, rules: RotationRules) -> Decisio
         return Decision::Rotate;
     };
     let child_unused = token.child_is_newest == Some(true);
-    let in_grace = rules.grace > 0 && (rules.proven_by_the_sessions_key || now - used_at <= rules.grace);
-    if in_grace && child_unused && token.sealed_child.is_some() { Decision::GraceSameChild } else { Decision::Reused }
+    let grace = if rules.proven_by_the_sessions_key { rules.grace.max(PROVEN_GRACE) } else { rules.grace };
+    if rules.grace > 0 && now - used_at <= grace && child_unused && token.sealed_child.is_some() {
+        Decision::GraceSameChild
+    } else {
+        Decision::Reused
+    }
 }
 
 #[cfg(test)]
@@ -153,11 +163,12 @@ mod tests {
             ("retried inside the grace", rotated(NOW - 10, true, true), RULES, Decision::GraceSameChild),
             ("retried after the grace", rotated(NOW - 11, true, true), RULES, Decision::Reused),
             (
-                "retried late with the session key's proof",
-                rotated(NOW - 99, true, true),
+                "retried 60 s late with the session key's proof",
+                rotated(NOW - 60, true, true),
                 PROVEN,
                 Decision::GraceSameChild,
             ),
+            ("retried 61 s late with the session key's proof", rotated(NOW - 61, true, true), PROVEN, Decision::Reused),
             ("the child used, with the session key's proof", rotated(NOW - 1, false, true), PROVEN, Decision::Reused),
             (
                 "retried late with the session key's proof, grace off",

@@ -87,9 +87,13 @@ pub async fn login(
     let Some(user) = user.filter(|_| password_matches) else {
         return Err(invalid_credentials(&app));
     };
-    // Remembered once the password is right: nobody without it fills the proofs remembered.
-    if let Some(proof) = &proof {
-        record(&app, proof, user.id, ProofAt::Session, now).await?;
+    // Remembered once the password is right: nobody without it fills the proofs remembered. A proof refused here
+    // (replayed, its account's share used, the memory full) is no failed attempt at the password.
+    if let Some(proof) = &proof
+        && let Err(refused) = record(&app, proof, user.id, ProofAt::Session, now).await
+    {
+        app.throttle.cancel(reservation, now).await?;
+        return Err(refused);
     }
 
     let session_id = uuid::Uuid::new_v4().to_string();
@@ -328,7 +332,7 @@ fn token_response(
 pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let mode = app.settings.cookie_mode;
     // With a planted second cookie the server cannot tell which is the user's: every one presented is signed out.
-    let (presented, several) = match presented_refresh_token(mode, &headers) {
+    let (mut presented, several) = match presented_refresh_token(mode, &headers) {
         Presented::Nothing => (Vec::new(), false),
         Presented::One(token) => (vec![token], false),
         Presented::Several(tokens) => (tokens, true),
@@ -343,12 +347,15 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
     let jkt = proof.as_ref().map(|proof| proof.thumbprint.as_str());
     // With DPoP off, any session the cookie names ends, bound or not.
     let any_key = app.settings.dpop == DpopMode::Off;
+    presented.sort_unstable();
+    presented.dedup();
     for token in presented.iter().filter(|token| !token.is_empty()) {
         let hash = digest(token);
-        // Read without the write lock first, as a refresh does: a value the server never issued, or a session
-        // already ended, costs no write.
+        // Read without the write lock first, as a refresh does: a value the server never issued, a session
+        // already ended, or a bound one without its key's proof costs no write.
         let Some(found) = app.store.presented_token(&hash, now).await? else { continue };
-        if found.revoke_reason.is_some() {
+        let unproven = !any_key && found.jkt.as_deref().is_some_and(|bound| jkt != Some(bound));
+        if found.revoke_reason.is_some() || unproven {
             continue;
         }
         if let Some(session_id) = app.store.revoke_by_token(&hash, jkt, any_key, now).await? {
