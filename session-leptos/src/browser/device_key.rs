@@ -41,6 +41,11 @@ impl DeviceKey for WebCryptoKey {
 
     async fn keep(&self, pair: &BrowserKeyPair) -> Result<(), KeyUnavailable> {
         let refused = self.store.put(&pair.0).await.is_err();
+        if refused {
+            // The pair IndexedDB still holds, if it can be read, is an earlier session's: gone, so that it is not
+            // read before this one.
+            self.store.delete().await;
+        }
         self.memory.replace(refused.then(|| pair.0.clone()));
         Ok(())
     }

@@ -105,3 +105,21 @@ async fn where_indexed_db_refuses_the_key_is_kept_in_this_tab_and_still_signs() 
     key.forget().await;
     assert!(key.current().await.is_err(), "forgotten here too");
 }
+
+#[wasm_bindgen_test]
+async fn a_key_indexed_db_refuses_to_write_but_reads_is_not_shadowed_by_the_previous_sessions() {
+    let key = WebCryptoKey::default();
+    let previous = key.make().await.unwrap();
+    key.keep(&previous).await.unwrap();
+    // Writes fail (quota), reads still work: IndexedDB still holds the previous session's pair.
+    let _refusing = patch(
+        "window.realPut = IDBObjectStore.prototype.put;
+         IDBObjectStore.prototype.put = function () { throw new DOMException('full', 'QuotaExceededError'); };",
+        "IDBObjectStore.prototype.put = window.realPut;",
+    );
+    let made = key.make().await.unwrap();
+    key.keep(&made).await.unwrap();
+    let current = key.current().await.unwrap().public_key().await.unwrap();
+    assert_eq!(current, made.public_key().await.unwrap(), "this sign-in's key, not the previous session's");
+    key.forget().await;
+}
