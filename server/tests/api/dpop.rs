@@ -283,26 +283,31 @@ async fn with_dpop_turned_off_a_session_bound_before_goes_on_as_bearer_and_signs
     assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "session_expired"));
 }
 
+/// A bound session rotated once: its first refresh token and the child it was rotated into.
+async fn bound_and_rotated(server: &TestServer, key: &DpopKey) -> (String, String) {
+    let session = server.dpop_sign_in(key).await;
+    let first = server.dpop_refresh(&session.refresh_token, Some(server.proof(key, "POST", "/auth/refresh", None)));
+    let child = refresh_cookie(first.await.headers()).expect("rotated");
+    (session.refresh_token, child)
+}
+
 #[tokio::test]
 async fn a_bound_sessions_rotation_whose_answer_was_lost_is_retried_with_its_keys_proof_for_a_minute() {
     let server = TestServer::start(required()).await;
     let key = DpopKey::generate();
-    let session = server.dpop_sign_in(&key).await;
+    let (parent, child) = bound_and_rotated(&server, &key).await;
     let proof = || Some(server.proof(&key, "POST", "/auth/refresh", None));
-    let first = server.dpop_refresh(&session.refresh_token, proof()).await;
-    assert_eq!(first.status(), StatusCode::OK);
-    let child = refresh_cookie(first.headers()).expect("rotated");
 
     // The answers never reached the browser, and the idle tab renews at its next check, 30 s on: with a proof of
     // the session's key the old cookie is its own client's retry, past the 10 s a Bearer session has.
     server.clock.advance(30);
-    let retry = server.dpop_refresh(&session.refresh_token, proof()).await;
+    let retry = server.dpop_refresh(&parent, proof()).await;
     assert_eq!(retry.status(), StatusCode::OK);
     assert_eq!(refresh_cookie(retry.headers()).as_deref(), Some(child.as_str()), "the same child");
 
     // Past the minute, even a proven parent is reuse: two holders of the cookie and the key are found out.
     server.clock.advance(31);
-    let (status, code, _, _) = refusal(server.dpop_refresh(&session.refresh_token, proof()).await).await;
+    let (status, code, _, _) = refusal(server.dpop_refresh(&parent, proof()).await).await;
     assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "refresh_token_reused"));
 }
 
@@ -310,11 +315,10 @@ async fn a_bound_sessions_rotation_whose_answer_was_lost_is_retried_with_its_key
 async fn a_bound_sessions_parent_is_reuse_once_its_child_is_used_whoever_proves_what() {
     let server = TestServer::start(required()).await;
     let key = DpopKey::generate();
-    let session = server.dpop_sign_in(&key).await;
+    let (parent, child) = bound_and_rotated(&server, &key).await;
     let proof = || Some(server.proof(&key, "POST", "/auth/refresh", None));
-    let child = refresh_cookie(server.dpop_refresh(&session.refresh_token, proof()).await.headers()).expect("rotated");
     assert_eq!(server.dpop_refresh(&child, proof()).await.status(), StatusCode::OK);
-    let (status, code, _, _) = refusal(server.dpop_refresh(&session.refresh_token, proof()).await).await;
+    let (status, code, _, _) = refusal(server.dpop_refresh(&parent, proof()).await).await;
     assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "refresh_token_reused"));
 }
 
