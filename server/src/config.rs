@@ -24,9 +24,9 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub session_ttl: i64,
     pub idle_timeout: i64,
-    /// How long a just-rotated refresh token of a Bearer session may be presented again and get the same child,
-    /// while nobody has used that child (0 turns it off for every session). A DPoP-bound session's parent,
-    /// presented with a proof of its key, gets its unused child whenever it comes (`RotationRules`).
+    /// How long a just-rotated refresh token may be presented again and get the same child, while nobody has used
+    /// that child (0 turns it off for every session). A DPoP-bound session's parent, presented with a proof of its
+    /// key, gets a minute at least (`rotation::PROVEN_GRACE`).
     pub refresh_grace: i64,
     /// Rotations one session may make in a minute (its sign-in counts as one); more get `429`.
     pub session_refresh_limit: u32,

@@ -167,9 +167,14 @@ impl Entry {
     }
 }
 
+/// The data as `T`, which it is whenever `T` is its entry's data type.
+fn of_type<T: Clone + 'static>(data: &Data) -> Option<T> {
+    data.downcast_ref::<T>().cloned()
+}
+
 /// An outcome as its data type. An entry holds one type (`Entry::data_type`), so the data always is a `T`.
 fn typed<T: Clone + 'static>(outcome: Result<Data, SessionError>) -> Result<T, SessionError> {
-    outcome.and_then(|data| data.downcast_ref::<T>().cloned().ok_or(SessionError::SessionChanged))
+    outcome.and_then(|data| of_type(&data).ok_or(SessionError::SessionChanged))
 }
 
 /// The app's one cache, in context ([`use_query_client`]); copyable.
@@ -241,7 +246,7 @@ impl QueryClient {
     pub fn set_data<T: Clone + 'static>(self, key: &str, change: impl FnOnce(&mut T)) {
         if let Some(entry) = self.get(key, TypeId::of::<T>()) {
             entry.state.update(|state| {
-                if let Some(mut data) = state.data.as_ref().and_then(|data| data.downcast_ref::<T>()).cloned() {
+                if let Some(mut data) = state.data.as_ref().and_then(of_type::<T>) {
                     change(&mut data);
                     state.set_data(wall_clock_ms(), Rc::new(data));
                 }
@@ -314,7 +319,7 @@ impl<T: Clone + 'static> Query<T> {
 
     /// Reads the entry's state (tracked: a view that calls it follows the entry).
     pub fn with<R>(&self, read: impl FnOnce(&QueryState<T>) -> R) -> Option<R> {
-        self.with_erased(|state| read(&state.map_data(|data| data.downcast_ref::<T>().cloned())))
+        self.with_erased(|state| read(&state.map_data(of_type)))
     }
 
     fn with_erased<R>(&self, read: impl FnOnce(&QueryState<Data>) -> R) -> Option<R> {
@@ -323,7 +328,7 @@ impl<T: Clone + 'static> Query<T> {
 
     /// The data, if any has arrived (tracked).
     pub fn data(&self) -> Option<T> {
-        self.with_erased(|state| state.data.as_ref().and_then(|data| data.downcast_ref::<T>()).cloned()).flatten()
+        self.with_erased(|state| state.data.as_ref().and_then(of_type)).flatten()
     }
 
     /// The last fetch's final error, after its retries (tracked); data fetched before it is still there.

@@ -89,10 +89,9 @@ pub fn presented_refresh_token(mode: CookieMode, headers: &HeaderMap) -> Present
 /// Every device cookie sent (a planted one among them is checked like any other, and fails: each is signed).
 pub fn presented_devices(mode: CookieMode, headers: &HeaderMap) -> Vec<String> {
     match presented(mode.device_cookie_name(), headers) {
-        Presented::Nothing => Vec::new(),
+        Presented::Nothing | Presented::TooMany => Vec::new(),
         Presented::One(value) => vec![value],
         Presented::Several(values) => values,
-        Presented::TooMany => Vec::new(),
     }
 }
 
