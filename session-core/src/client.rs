@@ -293,8 +293,11 @@ where
         // A bound session ends only with its key's proof; the key goes once the server has heard.
         let prove = if prove { Prove::TheDevicesKey } else { Prove::No };
         let answer = self.inner.exchange(&logout, None, prove).await.and_then(success);
-        let unheard =
-            matches!(answer, Err(SessionError::Network | SessionError::Timeout | SessionError::Server { .. }));
+        // Unheard too when the key that proves it could not be read just now: the proof is made later.
+        let unheard = matches!(
+            answer,
+            Err(SessionError::Network | SessionError::Timeout | SessionError::Server { .. } | SessionError::DeviceKey)
+        );
         self.inner.store.set_logout_pending(unheard);
         if !unheard {
             self.inner.key.forget().await;
@@ -353,13 +356,7 @@ where
             return success(self.inner.transport.send(request, None).await?);
         }
         let sent_with = self.token_to_send().await?;
-        let response = match self.inner.exchange(request, Some(&sent_with), Prove::No).await {
-            // A bound session whose key is gone cannot prove anything any more: it is over.
-            Err(SessionError::DeviceKey) if sent_with.bound => {
-                return Err(self.inner.end(&sent_with.session, EndReason::Expired));
-            }
-            outcome => outcome?,
-        };
+        let response = self.inner.exchange(request, Some(&sent_with), Prove::No).await?;
         // Refused for a nonce even with the one the server gave: a refresh would not change that.
         if !self.inner.means_renew(response.status) || asks_for_a_nonce(&response) {
             return success(response);
@@ -450,8 +447,10 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         self.send_once(request, token, prove).await
     }
 
-    /// Sends `request` once. A bound token's proof is made with the device's key, read once for it; without
-    /// that key the request is not sent (`DeviceKey`): never as Bearer.
+    /// Sends `request` once. A bound token's proof is made with the device's key, read once for it; the request
+    /// is never sent as Bearer instead. Where no key is kept, the session it proves is over (ended here and in
+    /// every tab); where it cannot be read or sign just now, this request fails with [`SessionError::DeviceKey`]
+    /// and the session stays.
     async fn send_once(
         &self,
         request: &RequestRecipe,
@@ -463,12 +462,17 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         let pair = match prove {
             Prove::With(pair) => Some(pair),
             Prove::No if bound.is_none() => None,
-            Prove::No | Prove::TheDevicesKey => {
-                current = self.key.current().await;
-                match &current {
-                    Ok(pair) => Some(pair),
-                    Err(_) if bound.is_some() => return Err(SessionError::DeviceKey),
-                    Err(_) => None,
+            Prove::No | Prove::TheDevicesKey | Prove::TheKeyOf(_) => {
+                current = self.key.current().await.map_err(|_| SessionError::DeviceKey)?;
+                let needs_it = match prove {
+                    Prove::TheKeyOf(session) => Some(session),
+                    _ => bound.map(|token| token.session.as_str()),
+                };
+                match (&current, needs_it) {
+                    (Some(pair), _) => Some(pair),
+                    // A bound session whose key is gone cannot prove anything any more: it is over.
+                    (None, Some(session)) => return Err(self.end(session, EndReason::Expired)),
+                    (None, None) => None,
                 }
             }
         };
@@ -611,11 +615,11 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         let request = RequestRecipe::post(self.options.refresh_path.as_str())
             .anonymous()
             .with_timeout(self.options.refresh_timeout);
-        // A bound session's refresh proves its key (one whose key is gone is over); the retry after a lost
-        // answer has a proof of its own (one is never sent twice).
-        let prove = if bound { Prove::TheDevicesKey } else { Prove::No };
+        // A bound session's refresh proves its key (one whose key is gone is over; one that cannot be read just
+        // now is retried later, as a lost answer is); the retry after a lost answer has a proof of its own (one is
+        // never sent twice).
+        let prove = if bound { Prove::TheKeyOf(session) } else { Prove::No };
         let response = match self.exchange(&request, None, prove).await {
-            Err(SessionError::DeviceKey) => return Err(self.end(session, EndReason::Expired)),
             Err(SessionError::Network | SessionError::Timeout) => self.exchange(&request, None, prove).await?,
             outcome => outcome?,
         };
@@ -681,6 +685,8 @@ enum Prove<'a, P> {
     No,
     /// The device's key, if it has one (the sign-out: a Bearer session's has none to give).
     TheDevicesKey,
+    /// The key of this bound session (its refresh): without one kept, the session is over.
+    TheKeyOf(&'a str),
     /// This pair (the sign-in's new key, not kept yet).
     With(&'a P),
 }

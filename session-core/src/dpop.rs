@@ -13,7 +13,8 @@ pub struct PublicKey {
     pub y: String,
 }
 
-/// The device's key cannot be made or used here (no WebCrypto, no IndexedDB, a private mode that refuses them).
+/// The device's key cannot be made, read or used here (no WebCrypto, no IndexedDB, a private mode that refuses
+/// them, a database that fails to answer just now).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("this browser cannot keep a device key (WebCrypto or IndexedDB is unavailable)")]
 pub struct KeyUnavailable;
@@ -28,8 +29,10 @@ pub trait DeviceKey {
     async fn make(&self) -> Result<Self::Pair, KeyUnavailable>;
     /// Keeps `pair` as the device's key, in place of any (the sign-in it proved succeeded); every tab uses it.
     async fn keep(&self, pair: &Self::Pair) -> Result<(), KeyUnavailable>;
-    /// The device's key pair; [`KeyUnavailable`] without one.
-    async fn current(&self) -> Result<Self::Pair, KeyUnavailable>;
+    /// The device's key pair, `None` where none is kept (never made here, forgotten, site data cleared):
+    /// a session bound to it is over. [`KeyUnavailable`] where one may be kept but cannot be read just now:
+    /// the request fails, the session stays.
+    async fn current(&self) -> Result<Option<Self::Pair>, KeyUnavailable>;
     /// The SHA-256 digest of `input`.
     async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable>;
     /// A new random id for a proof's `jti`.
@@ -70,8 +73,8 @@ impl DeviceKey for NoDeviceKey {
     async fn keep(&self, pair: &NoKeyPair) -> Result<(), KeyUnavailable> {
         match *pair {}
     }
-    async fn current(&self) -> Result<NoKeyPair, KeyUnavailable> {
-        Err(KeyUnavailable)
+    async fn current(&self) -> Result<Option<NoKeyPair>, KeyUnavailable> {
+        Ok(None)
     }
     async fn sha256(&self, _: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {
         Err(KeyUnavailable)

@@ -44,8 +44,9 @@ pub enum SessionError {
     /// An answer that is not the JSON the contract promises.
     #[error("the answer is not the JSON expected")]
     Decode(#[source] DecodeError),
-    /// The device's key could not sign a proof the sign-in or the session needs (WebCrypto or IndexedDB failed
-    /// after the key was made): the request is not sent without it, which would be a silent downgrade.
+    /// The device's key could not be read or sign a proof the sign-in or the session needs (WebCrypto or
+    /// IndexedDB failed just now): the request is not sent without it, which would be a silent downgrade, and
+    /// the session stays for the next attempt. (A key that is gone ends its session instead.)
     #[error("the device's key could not sign the request")]
     DeviceKey,
     /// A request that cannot be sent as it was made: a body that cannot be JSON, or a header name or value the

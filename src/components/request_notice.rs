@@ -39,6 +39,11 @@ pub fn error_text(error: &SessionError) -> String {
         SessionError::SessionChanged => "You are now signed in as someone else.".to_owned(),
         SessionError::SessionExpired => "Your session has expired. Please sign in again.".to_owned(),
         SessionError::Encode => "The request could not be sent. Please reload the page.".to_owned(),
+        SessionError::DeviceKey => {
+            "This browser could not read the key that proves your sign-in. Your session is kept: try Refresh, or \
+             reload the page if this goes on."
+                .to_owned()
+        }
         _ => "Unexpected answer from the server. Please try again later.".to_owned(),
     }
 }
@@ -61,11 +66,17 @@ mod tests {
             ),
             (SessionError::Status { status: 418, code: ErrorCode::Unknown, message: String::new() }, "failed (418)"),
             (SessionError::Encode, "could not be sent"),
+            (SessionError::DeviceKey, "could not read the key"),
         ];
         for (error, expected) in cases {
             assert!(error_text(&error).contains(expected), "{error:?}: {}", error_text(&error));
         }
-        for error in [SessionError::Network, SessionError::Timeout, SessionError::Server { status: 500 }] {
+        for error in [
+            SessionError::Network,
+            SessionError::Timeout,
+            SessionError::Server { status: 500 },
+            SessionError::DeviceKey,
+        ] {
             assert!(error_text(&error).contains("session is kept") || error_text(&error).contains("Nothing was lost"));
         }
     }

@@ -51,10 +51,15 @@ impl DeviceKey for WebCryptoKey {
     }
 
     /// IndexedDB's pair where it holds one (every tab's, and the newest: another tab may have signed in since),
-    /// else the one this tab kept in memory.
-    async fn current(&self) -> Result<BrowserKeyPair, KeyUnavailable> {
-        let stored = self.store.get().await.ok().flatten();
-        stored.or_else(|| self.memory.borrow().clone()).map(BrowserKeyPair).ok_or(KeyUnavailable)
+    /// else the one this tab kept in memory; else none, or IndexedDB's failure to read (the pair may be there).
+    async fn current(&self) -> Result<Option<BrowserKeyPair>, KeyUnavailable> {
+        match self.store.get().await {
+            Ok(Some(stored)) => Ok(Some(BrowserKeyPair(stored))),
+            outcome => match self.memory.borrow().clone() {
+                Some(kept) => Ok(Some(BrowserKeyPair(kept))),
+                None => outcome.map(|_| None),
+            },
+        }
     }
 
     async fn sha256(&self, input: &[u8]) -> Result<Vec<u8>, KeyUnavailable> {

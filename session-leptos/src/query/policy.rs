@@ -8,11 +8,14 @@ pub const RETRIES: u32 = 3;
 const FIRST_RETRY_MS: f64 = 1_000.0;
 const MAX_RETRY_MS: f64 = 30_000.0;
 
-/// Worth asking again: no answer, no answer in time, or a server error. A 401 or 403 never is: the session client
-/// has already refreshed and replayed, and a refusal it passes on is final. Neither is any other refusal or an
-/// answer that does not decode: asking again gets the same.
+/// Worth asking again: no answer, no answer in time, a server error, or a device key the browser failed to read
+/// just now. A 401 or 403 never is: the session client has already refreshed and replayed, and a refusal it
+/// passes on is final. Neither is any other refusal or an answer that does not decode: asking again gets the same.
 pub fn is_retryable(error: &SessionError) -> bool {
-    matches!(error, SessionError::Network | SessionError::Timeout | SessionError::Server { .. })
+    matches!(
+        error,
+        SessionError::Network | SessionError::Timeout | SessionError::Server { .. } | SessionError::DeviceKey
+    )
 }
 
 /// The wait before retry number `retry` (1 for the first): 1 s, 2 s, 4 s, …, at most 30 s.
@@ -34,6 +37,7 @@ mod tests {
             (SessionError::Timeout, true),
             (SessionError::Server { status: 500 }, true),
             (SessionError::Server { status: 503 }, true),
+            (SessionError::DeviceKey, true),
             (SessionError::Unauthorized, false),
             (SessionError::SessionExpired, false),
             (SessionError::SessionChanged, false),

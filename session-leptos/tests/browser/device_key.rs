@@ -30,19 +30,19 @@ async fn verifies(x: &str, y: &str, data: &[u8], signature: &[u8]) -> bool {
 async fn a_device_key_per_sign_in_shared_by_the_tabs_signs_verifiably_and_its_private_half_never_leaves() {
     let key = WebCryptoKey::default();
     key.forget().await;
-    assert!(key.current().await.is_err(), "no key before a sign-in keeps one");
+    assert!(key.current().await.unwrap().is_none(), "no key before a sign-in keeps one");
 
     let made = key.make().await.unwrap();
-    assert!(key.current().await.is_err(), "made, not kept until the sign-in succeeds");
+    assert!(key.current().await.unwrap().is_none(), "made, not kept until the sign-in succeeds");
     key.keep(&made).await.unwrap();
-    let public = key.current().await.unwrap().public_key().await.unwrap();
+    let public = key.current().await.unwrap().unwrap().public_key().await.unwrap();
     assert_eq!((public.x.len(), public.y.len()), (43, 43), "32-byte coordinates, base64url");
     assert_eq!(made.public_key().await.unwrap(), public);
     let another_tab = WebCryptoKey::default();
-    assert_eq!(another_tab.current().await.unwrap().public_key().await.unwrap(), public, "every tab reads it");
+    assert_eq!(another_tab.current().await.unwrap().unwrap().public_key().await.unwrap(), public, "every tab reads it");
     let next = key.make().await.unwrap();
     assert_ne!(next.public_key().await.unwrap(), public, "each sign-in makes a new key");
-    let key_pair = key.current().await.unwrap();
+    let key_pair = key.current().await.unwrap().unwrap();
 
     let signature = key_pair.sign(b"header.claims").await.unwrap();
     assert_eq!(signature.len(), 64, "r and s, as JWS ES256 wants them");
@@ -57,7 +57,7 @@ async fn a_device_key_per_sign_in_shared_by_the_tabs_signs_verifiably_and_its_pr
     assert!(JsFuture::from(export).await.is_err(), "the private key cannot be exported");
 
     key.forget().await;
-    assert!(another_tab.current().await.is_err(), "forgotten for every tab");
+    assert!(another_tab.current().await.unwrap().is_none(), "forgotten for every tab");
     assert!(stored_device_key().await.is_none());
 }
 
@@ -91,9 +91,9 @@ async fn where_indexed_db_refuses_the_key_is_kept_in_this_tab_and_still_signs() 
     let made = key.make().await.unwrap();
     let public = made.public_key().await.unwrap();
     assert!(key.keep(&made).await.is_ok(), "kept, in this tab's memory");
-    let current = key.current().await.expect("this tab still has the session's key");
+    let current = key.current().await.unwrap().expect("this tab still has the session's key");
     assert_eq!(current.public_key().await.unwrap(), public);
-    assert!(WebCryptoKey::default().current().await.is_err(), "another tab cannot read it");
+    assert!(WebCryptoKey::default().current().await.unwrap().is_none(), "another tab cannot read it");
 
     // IndexedDB works again, and another tab signs in with a key of its own: that one is every tab's now.
     drop(blocked);
@@ -101,9 +101,9 @@ async fn where_indexed_db_refuses_the_key_is_kept_in_this_tab_and_still_signs() 
     let newer = another_tab.make().await.unwrap();
     another_tab.keep(&newer).await.unwrap();
     let newer = newer.public_key().await.unwrap();
-    assert_eq!(key.current().await.unwrap().public_key().await.unwrap(), newer, "not the one left in memory");
+    assert_eq!(key.current().await.unwrap().unwrap().public_key().await.unwrap(), newer, "not the one left in memory");
     key.forget().await;
-    assert!(key.current().await.is_err(), "forgotten here too");
+    assert!(key.current().await.unwrap().is_none(), "forgotten here too");
 }
 
 #[wasm_bindgen_test]
@@ -119,7 +119,49 @@ async fn a_key_indexed_db_refuses_to_write_but_reads_is_not_shadowed_by_the_prev
     );
     let made = key.make().await.unwrap();
     key.keep(&made).await.unwrap();
-    let current = key.current().await.unwrap().public_key().await.unwrap();
+    let current = key.current().await.unwrap().unwrap().public_key().await.unwrap();
     assert_eq!(current, made.public_key().await.unwrap(), "this sign-in's key, not the previous session's");
+    key.forget().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_key_read_on_a_lost_connection_is_read_again_on_a_new_one_and_a_read_that_keeps_failing_is_no_lost_key() {
+    let key = WebCryptoKey::default();
+    let made = key.make().await.unwrap();
+    key.keep(&made).await.unwrap();
+    let public = made.public_key().await.unwrap();
+    // WebKit loses a page's connection to its database process (a tab long in the background): every request on
+    // that connection fails, while the key is still stored and a new connection reads it.
+    let lost = patch(
+        "window.realGet = IDBObjectStore.prototype.get;
+         window.loseNextConnection = true;
+         window.lostConnections = [];
+         IDBObjectStore.prototype.get = function (key) {
+           const request = window.realGet.call(this, key);
+           const db = this.transaction.db;
+           if (window.loseNextConnection) { window.loseNextConnection = false; window.lostConnections.push(db); }
+           if (window.lostConnections.includes(db)) this.transaction.abort();
+           return request;
+         };",
+        "IDBObjectStore.prototype.get = window.realGet;",
+    );
+    let current = key.current().await.expect("read again on a new connection");
+    assert_eq!(current.expect("the key is still there").public_key().await.unwrap(), public);
+
+    // Every connection fails to read: the key may still be there, so this is a failure, not "no key".
+    let failing = patch(
+        "window.lostGet = IDBObjectStore.prototype.get;
+         IDBObjectStore.prototype.get = function (key) {
+           const request = window.lostGet.call(this, key);
+           this.transaction.abort();
+           return request;
+         };",
+        "IDBObjectStore.prototype.get = window.lostGet;",
+    );
+    assert!(WebCryptoKey::default().current().await.is_err(), "a failed read, never taken for a key that is gone");
+    drop(failing);
+    drop(lost);
+    let read = WebCryptoKey::default().current().await.unwrap().expect("read once IndexedDB answers again");
+    assert_eq!(read.public_key().await.unwrap(), public);
     key.forget().await;
 }

@@ -18,8 +18,12 @@ struct Keyed {
     server: Rc<FakeServer>,
     store: MemoryStore,
     key: &'static KnownKey,
+    clock: FakeClock,
     client: KeyedClient,
 }
+
+/// The clocks' reading when [`with_a_key`] starts, in milliseconds.
+const SIGNED_IN_AT: f64 = 1_800_000_000_000.0;
 
 /// Signed out, with a device key; the clock at 1_800_000_000 s.
 fn with_a_key() -> Keyed {
@@ -27,13 +31,13 @@ fn with_a_key() -> Keyed {
     *server.jar.borrow_mut() = None;
     let store = MemoryStore::default();
     let clock = FakeClock::default();
-    clock.set(1_800_000_000_000.0);
+    clock.set(SIGNED_IN_AT);
     // Leaked: a test's key lives as long as the test process, as the client's adapters must.
     let key: &'static KnownKey = Box::leak(Box::default());
     let transport = FakeTransport(Rc::clone(&server));
     let client =
         SessionClient::with_device_key(transport, store.clone(), clock.clone(), SingleTab, key, Options::default());
-    Keyed { server, store, key, client }
+    Keyed { server, store, key, clock, client }
 }
 
 fn header_of(server: &FakeServer, path: &str, at: usize, name: &str) -> Option<String> {
@@ -182,6 +186,61 @@ fn a_bound_session_whose_key_is_gone_ends_instead_of_looping() {
     assert_eq!(keyed.server.requests_to("/user").len(), 0, "never sent as Bearer, nor without its proof");
     assert_eq!(keyed.server.refreshes(), 0, "no refresh loop");
     assert!(keyed.store.load().is_none(), "the session is over here");
+}
+
+#[test]
+fn a_key_that_cannot_be_read_for_a_moment_fails_that_request_and_keeps_the_session() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    // The key is there, but IndexedDB fails to read it just now (WebKit's "connection lost").
+    keyed.key.unreadable.set(true);
+    let outcome = block_on(keyed.client.get_json::<Value>("/user"));
+    assert_eq!(outcome.err(), Some(SessionError::DeviceKey), "this request's error, for the page to show");
+    assert_eq!(keyed.server.requests_to("/user").len(), 0, "never sent as Bearer, nor without its proof");
+    assert!(keyed.store.load().is_some(), "no sign-out for a read that failed");
+
+    keyed.key.unreadable.set(false);
+    let answer: Value = block_on(keyed.client.get_json("/user")).unwrap();
+    assert_eq!(answer["ok"], true, "the next request proves with the same key");
+    assert_eq!(keyed.server.refreshes(), 0);
+}
+
+#[test]
+fn a_renewal_whose_key_cannot_be_read_is_retried_later_not_taken_for_a_lost_key() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    // Half a minute before the token's 15 minutes are up, the key fails to read: the renewal cannot prove it.
+    keyed.clock.set(SIGNED_IN_AT + 870_000.0);
+    keyed.key.unreadable.set(true);
+    let outcome = block_on(keyed.client.get_json::<Value>("/user"));
+    assert_eq!(outcome.err(), Some(SessionError::DeviceKey));
+    assert_eq!(keyed.server.refreshes(), 0, "no refresh sent without the key's proof");
+    assert!(keyed.store.load().is_some(), "still signed in");
+
+    keyed.key.unreadable.set(false);
+    keyed.clock.set(SIGNED_IN_AT + 890_000.0);
+    let answer: Value = block_on(keyed.client.get_json("/user")).unwrap();
+    assert_eq!(answer["ok"], true, "renewed with the key's proof once it reads again");
+    assert_eq!(keyed.server.refreshes(), 1);
+    assert!(keyed.server.proofs_to(REFRESH_PATH)[0].is_some());
+}
+
+#[test]
+fn a_sign_out_whose_key_cannot_be_read_stays_pending_and_is_proved_later() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    keyed.key.unreadable.set(true);
+    block_on(keyed.client.sign_out());
+    assert!(keyed.store.load().is_none(), "signed out here at once");
+    assert_eq!(keyed.server.requests_to(LOGOUT_PATH).len(), 0, "not sent without the proof the server needs");
+    assert!(keyed.store.logout_pending(), "the server is told later");
+    assert_eq!(keyed.key.forgotten.get(), 0, "the key stays for that proof");
+
+    keyed.key.unreadable.set(false);
+    block_on(keyed.client.finish_pending_logout());
+    assert!(keyed.server.proofs_to(LOGOUT_PATH)[0].is_some(), "the sign-out proves the key");
+    assert!(!keyed.store.logout_pending());
+    assert_eq!(keyed.key.forgotten.get(), 1);
 }
 
 /// A store that notes which key the device keeps at the moment a token arrives: what another tab, woken by the

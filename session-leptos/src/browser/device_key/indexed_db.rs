@@ -23,12 +23,19 @@ pub(crate) struct KeyStore {
 }
 
 impl KeyStore {
-    /// The stored key pair, if any.
+    /// The stored key pair, if any; none where IndexedDB cannot be opened (storage blocked for the site), since
+    /// it holds nothing this page can read. A read that fails is tried once more on a new connection: WebKit
+    /// loses a page's connection to its database process, after which every request on it fails while the pair
+    /// is still stored. Failing again, it is [`KeyUnavailable`], never taken for a pair that is gone.
     pub(crate) async fn get(&self) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
-        let store = self.store(IdbTransactionMode::Readonly).await?;
-        let request = store.get(&RECORD.into()).map_err(|_| KeyUnavailable)?;
-        let found = settled(&request).await?;
-        Ok((!found.is_undefined()).then(|| found.unchecked_into()))
+        let Ok(store) = self.store(IdbTransactionMode::Readonly).await else {
+            return Ok(None);
+        };
+        if let Ok(found) = read(&store).await {
+            return Ok(found);
+        }
+        self.database.replace(None);
+        read(&self.store(IdbTransactionMode::Readonly).await?).await
     }
 
     /// Stores `pair` in place of the one there was.
@@ -58,6 +65,12 @@ impl KeyStore {
         self.database.replace(Some(opened.clone()));
         in_transaction(&opened, mode).ok_or(KeyUnavailable)
     }
+}
+
+async fn read(store: &IdbObjectStore) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
+    let request = store.get(&RECORD.into()).map_err(|_| KeyUnavailable)?;
+    let found = settled(&request).await?;
+    Ok((!found.is_undefined()).then(|| found.unchecked_into()))
 }
 
 fn in_transaction(database: &IdbDatabase, mode: IdbTransactionMode) -> Option<IdbObjectStore> {
