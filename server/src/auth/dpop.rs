@@ -38,6 +38,28 @@ pub enum DpopMode {
     Off,
 }
 
+/// What a request with a refresh cookie (at the refresh or the sign-out) proves of the cookie's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKey {
+    /// The session is bound to no key, or DPoP is off (a session bound before goes on as a Bearer one).
+    Unbound,
+    /// The session is bound, and the request's proof is of its key.
+    Proven,
+    /// The session is bound, and the request proves no key or another one: a cookie without its key, worth
+    /// nothing.
+    Unproven,
+}
+
+/// What a proof of the key `proved` (its thumbprint, if a proof came) says of a session bound to `bound_to`,
+/// under `mode`.
+pub fn session_key(bound_to: Option<&str>, proved: Option<&str>, mode: DpopMode) -> SessionKey {
+    match bound_to {
+        Some(jkt) if mode != DpopMode::Off && proved == Some(jkt) => SessionKey::Proven,
+        Some(_) if mode != DpopMode::Off => SessionKey::Unproven,
+        _ => SessionKey::Unbound,
+    }
+}
+
 /// The request a proof must match.
 #[derive(Debug, Clone, Copy)]
 pub struct ThisRequest<'a> {

@@ -3,7 +3,6 @@
 
 use sqlx::FromRow;
 
-use super::revocations::Announce;
 use super::sessions::RevokeReason;
 use super::{Pool, Store};
 
@@ -111,36 +110,6 @@ impl Store {
                 .await?;
             tx.commit().await?;
             Ok(true)
-        })
-    }
-
-    /// Revokes the session the token belongs to, if it is live and bound to `jkt`'s key or to none (or to any,
-    /// with `any_key`); returns that session's id.
-    pub async fn revoke_by_token(
-        &self,
-        token_hash: &[u8],
-        jkt: Option<&str>,
-        any_key: bool,
-        now: i64,
-    ) -> Result<Option<String>, sqlx::Error> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let revoked: Option<String> = sqlx::query_scalar(
-                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
-                 WHERE revoked_at IS NULL AND id = (SELECT session_id FROM refresh_tokens WHERE hash = $3)
-                   AND ($5 OR jkt IS NULL OR jkt = $4)
-                 RETURNING id",
-            )
-            .bind(now)
-            .bind(RevokeReason::Logout)
-            .bind(token_hash)
-            .bind(jkt)
-            .bind(any_key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            tx.announce_revoked(revoked.as_slice()).await?;
-            tx.commit().await?;
-            Ok(revoked)
         })
     }
 }

@@ -137,7 +137,8 @@ impl Store {
         })
     }
 
-    pub async fn revoke(&self, session_id: &str, reason: RevokeReason, now: i64) -> Result<(), sqlx::Error> {
+    /// Revokes the session, for `reason`, unless it is revoked already; whether it was live until now.
+    pub async fn revoke(&self, session_id: &str, reason: RevokeReason, now: i64) -> Result<bool, sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let revoked: Vec<String> = sqlx::query_scalar(
@@ -150,7 +151,8 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
             tx.announce_revoked(&revoked).await?;
-            tx.commit().await
+            tx.commit().await?;
+            Ok(revoked.len() == 1)
         })
     }
 

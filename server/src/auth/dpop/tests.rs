@@ -167,3 +167,21 @@ fn the_rfcs_own_example_passes_with_the_rfcs_thumbprint() {
     let elsewhere = ThisRequest { path: "/user", ..this };
     assert_eq!(check(RFC_9449_PROOF, elsewhere, &nonces(), 1_562_262_616), Err(ProofError::Url));
 }
+
+#[test]
+fn a_bound_session_is_proven_only_by_a_proof_of_its_own_key_unless_dpop_is_off() {
+    use DpopMode::{Allowed, Off, Required};
+    use SessionKey::{Proven, Unbound, Unproven};
+    for (bound_to, proved, mode, expected) in [
+        (None, None, Required, Unbound),
+        (None, Some("k1"), Allowed, Unbound),
+        (Some("k1"), Some("k1"), Required, Proven),
+        (Some("k1"), Some("k1"), Allowed, Proven),
+        (Some("k1"), None, Required, Unproven),
+        (Some("k1"), Some("k2"), Allowed, Unproven),
+        (Some("k1"), None, Off, Unbound),
+        (Some("k1"), Some("k2"), Off, Unbound),
+    ] {
+        assert_eq!(session_key(bound_to, proved, mode), expected, "{bound_to:?} {proved:?} {mode:?}");
+    }
+}

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
-use crate::auth::dpop::{DpopMode, ProofError};
+use crate::auth::dpop::{DpopMode, ProofError, SessionKey, session_key};
 use crate::auth::passwords::{Unchecked, is_valid_username};
 use crate::auth::rotation::{Decision, ROTATION_WINDOW, RotationRules, decide, max_rotations};
 use crate::auth::site_origin::SiteOrigin;
@@ -175,6 +175,7 @@ pub async fn refresh(
         }
     };
     let proof = checked_proof(&app, &headers, &session_request(paths::REFRESH), now)?;
+    let proved = proof.as_ref().map(|proof| proof.thumbprint.as_str());
     let mut proof_recorded = false;
     let presented = presented.as_str();
     let presented_hash = digest(presented);
@@ -196,31 +197,28 @@ pub async fn refresh(
         let (session_id, user_id) = (token.session_id.as_str(), token.user_id);
         // A bound session's cookie is worth nothing without its key: refused before anything is decided, so a
         // copied cookie neither rotates nor revokes the owner's session.
-        // With DPoP off, a session bound before goes on as a Bearer one.
-        let binding = token.jkt.as_ref().filter(|_| app.settings.dpop != DpopMode::Off);
-        match (binding, &proof) {
-            (Some(jkt), Some(proof)) if *jkt == proof.thumbprint => {
-                if !proof_recorded {
-                    record(&app, proof, token.user_id, ProofAt::Session, now).await?;
-                    proof_recorded = true;
-                }
+        let key = session_key(token.jkt.as_deref(), proved, app.settings.dpop);
+        match (key, &proof) {
+            (SessionKey::Proven, Some(proof)) if !proof_recorded => {
+                record(&app, proof, token.user_id, ProofAt::Session, now).await?;
+                proof_recorded = true;
             }
-            (Some(_), proof) => {
+            (SessionKey::Unproven, proof) => {
                 app.throttle.refresh_failed(client, now).await?;
                 app.metrics.refresh(RefreshOutcome::InvalidProof);
                 let reason = if proof.is_some() { ProofError::OtherKey } else { ProofError::Missing };
                 return Err(refusal(reason, ProofAt::Session));
             }
             // Signed in before DPoP was required: over.
-            (None, _) if app.settings.dpop == DpopMode::Required => {
+            (SessionKey::Unbound, _) if app.settings.dpop == DpopMode::Required => {
                 app.metrics.refresh(RefreshOutcome::Expired);
                 return Err(ApiError::SessionExpired);
             }
-            (None, _) => {}
+            _ => {}
         }
-        let jkt = binding.map(String::as_str);
-        // Past the match above, a bound session's presenter has proved its key.
-        let rules = RotationRules { proven_by_the_sessions_key: binding.is_some(), ..rules };
+        let proven = key == SessionKey::Proven;
+        let jkt = token.jkt.as_deref().filter(|_| proven);
+        let rules = RotationRules { proven_by_the_sessions_key: proven, ..rules };
         match decide(&token, now, rules) {
             Decision::Rotate => {
                 let child = app.refresh_tokens.generate();
@@ -344,9 +342,7 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
     // A bound session ends only with a proof of its key: a copied cookie cannot sign its owner out.
     let now = app.now();
     let proof = checked_proof(&app, &headers, &session_request(paths::LOGOUT), now)?;
-    let jkt = proof.as_ref().map(|proof| proof.thumbprint.as_str());
-    // With DPoP off, any session the cookie names ends, bound or not.
-    let any_key = app.settings.dpop == DpopMode::Off;
+    let proved = proof.as_ref().map(|proof| proof.thumbprint.as_str());
     presented.sort_unstable();
     presented.dedup();
     for token in presented.iter().filter(|token| !token.is_empty()) {
@@ -354,12 +350,13 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
         // Read without the write lock first, as a refresh does: a value the server never issued, a session
         // already ended, or a bound one without its key's proof costs no write.
         let Some(found) = app.store.presented_token(&hash, now).await? else { continue };
-        let unproven = !any_key && found.jkt.as_deref().is_some_and(|bound| jkt != Some(bound));
+        let unproven = session_key(found.jkt.as_deref(), proved, app.settings.dpop) == SessionKey::Unproven;
         if found.revoke_reason.is_some() || unproven {
             continue;
         }
-        if let Some(session_id) = app.store.revoke_by_token(&hash, jkt, any_key, now).await? {
-            app.live_sessions.forget(&session_id);
+        let session_id = found.session_id.as_str();
+        if app.store.revoke(session_id, RevokeReason::Logout, now).await? {
+            app.live_sessions.forget(session_id);
             tracing::info!(event = "logout", session_id, "session revoked");
             // Remembered once it ended a session: only its owner's proofs take room.
             if let Some(proof) = &proof {
