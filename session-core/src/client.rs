@@ -521,8 +521,12 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         proof(&self.key, pair, about).await
     }
 
-    /// Ends `session` here and in every tab, for `reason`; the error its callers get.
+    /// Ends `session` here and in every tab, for `reason`; the error its callers get. Where the store holds
+    /// another session by now (or none), that one is left alone: the error says what the store holds.
     fn end(&self, session: &str, reason: EndReason) -> SessionError {
+        if let Err(moved_on) = self.token_of(session) {
+            return moved_on;
+        }
         self.store.clear();
         self.ended.replace(Some(session.to_owned()));
         self.emit_and_announce(News::of_session(SessionEvent::Ended(reason), Some(session.to_owned())));

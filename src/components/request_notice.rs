@@ -40,8 +40,8 @@ pub fn error_text(error: &SessionError) -> String {
         SessionError::SessionExpired => "Your session has expired. Please sign in again.".to_owned(),
         SessionError::Encode => "The request could not be sent. Please reload the page.".to_owned(),
         SessionError::DeviceKey => {
-            "This browser could not read the key that proves your sign-in. Your session is kept: try Refresh, or \
-             reload the page if this goes on."
+            "This browser could not read the key that proves your sign-in. Your session is kept: try Refresh; if \
+             this goes on, reload the page, or sign out and in again."
                 .to_owned()
         }
         _ => "Unexpected answer from the server. Please try again later.".to_owned(),

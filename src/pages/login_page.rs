@@ -66,6 +66,7 @@ fn sign_in_error_text(error: SessionError) -> String {
         (SessionError::Network, _) => "Check your network connection.".to_owned(),
         (SessionError::Timeout, _) => "The server took too long to answer. Please try again.".to_owned(),
         (SessionError::Server { .. }, _) => "Server error. Please try again later.".to_owned(),
+        (SessionError::DeviceKey, _) => "This browser could not sign with its device key. Please try again.".to_owned(),
         _ => error_text(&error),
     }
 }
@@ -88,6 +89,7 @@ mod tests {
                 SessionError::Status { status: 429, code: ErrorCode::TooManyAttempts, message: "Wait 8 s.".into() },
                 "Wait 8 s.",
             ),
+            (SessionError::DeviceKey, "This browser could not sign with its device key. Please try again."),
         ];
         for (error, expected) in cases {
             assert_eq!(sign_in_error_text(error.clone()), expected, "{error:?}");

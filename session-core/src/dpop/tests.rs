@@ -17,6 +17,8 @@ pub(crate) struct KnownKey {
     pub(crate) kept: std::cell::Cell<Option<u32>>,
     /// Whether reading the kept pair fails for now (the database's connection lost for a moment).
     pub(crate) unreadable: std::cell::Cell<bool>,
+    /// What happens elsewhere while the next read waits for the database.
+    pub(crate) while_read: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
 /// The `n`th pair a [`KnownKey`] made: its `x` names it.
@@ -55,6 +57,9 @@ impl<'k> DeviceKey for &'k KnownKey {
         Ok(())
     }
     async fn current(&self) -> Result<Option<KnownPair<'k>>, KeyUnavailable> {
+        if let Some(elsewhere) = self.while_read.take() {
+            elsewhere();
+        }
         if self.unreadable.get() {
             return Err(KeyUnavailable);
         }

@@ -93,7 +93,10 @@ async fn where_indexed_db_refuses_the_key_is_kept_in_this_tab_and_still_signs() 
     assert!(key.keep(&made).await.is_ok(), "kept, in this tab's memory");
     let current = key.current().await.unwrap().expect("this tab still has the session's key");
     assert_eq!(current.public_key().await.unwrap(), public);
-    assert!(WebCryptoKey::default().current().await.unwrap().is_none(), "another tab cannot read it");
+    assert!(
+        WebCryptoKey::default().current().await.is_err(),
+        "another tab cannot read it: a failure, not a key that is gone (this tab's session goes on)"
+    );
 
     // IndexedDB works again, and another tab signs in with a key of its own: that one is every tab's now.
     drop(blocked);
@@ -163,5 +166,60 @@ async fn a_key_read_on_a_lost_connection_is_read_again_on_a_new_one_and_a_read_t
     drop(lost);
     let read = WebCryptoKey::default().current().await.unwrap().expect("read once IndexedDB answers again");
     assert_eq!(read.public_key().await.unwrap(), public);
+    key.forget().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_connection_the_browser_closed_and_cannot_open_again_is_a_failure_not_a_key_that_is_gone() {
+    let key = WebCryptoKey::default();
+    let made = key.make().await.unwrap();
+    key.keep(&made).await.unwrap();
+    // WebKit marks the page's connection as closing (`transaction` throws), and the database process does not
+    // take a new one for now (`open` fails, as its request's error event says).
+    let closed = patch(
+        "window.realTransaction = IDBDatabase.prototype.transaction;
+         window.realOpen = IDBFactory.prototype.open;
+         IDBDatabase.prototype.transaction = function () {
+           throw new DOMException('The database connection is closing.', 'InvalidStateError');
+         };
+         IDBFactory.prototype.open = function (name, version) {
+           const request = window.realOpen.call(this, name, version);
+           request.addEventListener('success', (event) => {
+             event.stopImmediatePropagation();
+             request.result.close();
+             request.dispatchEvent(new Event('error'));
+           }, { once: true });
+           return request;
+         };",
+        "IDBDatabase.prototype.transaction = window.realTransaction; IDBFactory.prototype.open = window.realOpen;",
+    );
+    assert!(key.current().await.is_err(), "the key may still be there: never taken for one that is gone");
+    drop(closed);
+    let read = key.current().await.unwrap().expect("read once IndexedDB answers again");
+    assert_eq!(read.public_key().await.unwrap(), made.public_key().await.unwrap());
+    key.forget().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_read_that_never_settles_fails_at_its_deadline_instead_of_holding_the_tab() {
+    let key = WebCryptoKey::default();
+    let made = key.make().await.unwrap();
+    key.keep(&made).await.unwrap();
+    // Safari 14.1's IndexedDB, whose requests could stay pending: the key read holds a sign-in's, a refresh's or
+    // a sign-out's turn, so it must end.
+    let hanging = patch(
+        "window.realGet = IDBObjectStore.prototype.get;
+         IDBObjectStore.prototype.get = function (key) {
+           const request = window.realGet.call(this, key);
+           for (const type of ['success', 'error']) {
+             request.addEventListener(type, (event) => event.stopImmediatePropagation());
+           }
+           return request;
+         };",
+        "IDBObjectStore.prototype.get = window.realGet;",
+    );
+    assert!(key.current().await.is_err(), "a failure at the deadline");
+    drop(hanging);
+    assert!(key.current().await.unwrap().is_some());
     key.forget().await;
 }

@@ -10,7 +10,7 @@ use session_contract::paths::{LOGIN as LOGIN_PATH, LOGOUT as LOGOUT_PATH, REFRES
 
 use super::fakes::{FakeClock, FakeServer, FakeTransport, MemoryStore, ORIGIN};
 use crate::dpop::tests::{KnownKey, known_hash};
-use crate::{Options, SessionClient, SessionError, SingleTab, TokenStore};
+use crate::{AccessToken, Options, SessionClient, SessionError, SingleTab, TokenStore};
 
 type KeyedClient = SessionClient<FakeTransport, MemoryStore, FakeClock, SingleTab, &'static KnownKey>;
 
@@ -241,6 +241,31 @@ fn a_sign_out_whose_key_cannot_be_read_stays_pending_and_is_proved_later() {
     assert!(keyed.server.proofs_to(LOGOUT_PATH)[0].is_some(), "the sign-out proves the key");
     assert!(!keyed.store.logout_pending());
     assert_eq!(keyed.key.forgotten.get(), 1);
+}
+
+#[test]
+fn a_request_that_finds_its_sessions_key_gone_leaves_the_session_stored_since() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    // While this request reads the key, another tab signs out (the key goes) and someone else signs in there
+    // as a Bearer session (no key could be made for it).
+    let elsewhere = keyed.store.clone();
+    let key = keyed.key;
+    let someone_else = AccessToken {
+        value: "another.session.token".to_owned(),
+        session: "token".to_owned(),
+        expires_at_ms: None,
+        lifetime: std::time::Duration::ZERO,
+        bound: false,
+    };
+    let signed_in_since = someone_else.clone();
+    *keyed.key.while_read.borrow_mut() = Some(Box::new(move || {
+        key.kept.set(None);
+        elsewhere.save(&signed_in_since);
+    }));
+    let outcome = block_on(keyed.client.get_json::<Value>("/user"));
+    assert_eq!(outcome.err(), Some(SessionError::SessionChanged), "this request's session is not the stored one");
+    assert_eq!(keyed.store.load(), Some(someone_else), "the new session is not ended for the old one's key");
 }
 
 /// A store that notes which key the device keeps at the moment a token arrives: what another tab, woken by the

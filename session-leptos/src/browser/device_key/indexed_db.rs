@@ -15,6 +15,9 @@ const VERSION: u32 = 1;
 const STORE: &str = "keys";
 /// The one record's key.
 const RECORD: &str = "device";
+/// How long a request may stay pending before it counts as failed (Safari 14.1's could stay pending for good):
+/// a key read holds a sign-in's, a refresh's or a sign-out's turn.
+const DEADLINE_MS: i32 = 3_000;
 
 /// The database, opened on first use and kept open.
 #[derive(Default)]
@@ -23,19 +26,26 @@ pub(crate) struct KeyStore {
 }
 
 impl KeyStore {
-    /// The stored key pair, if any; none where IndexedDB cannot be opened (storage blocked for the site), since
-    /// it holds nothing this page can read. A read that fails is tried once more on a new connection: WebKit
-    /// loses a page's connection to its database process, after which every request on it fails while the pair
-    /// is still stored. Failing again, it is [`KeyUnavailable`], never taken for a pair that is gone.
+    /// The stored key pair, or none where IndexedDB answers that it holds none. A read that fails is tried once
+    /// more on a new connection: WebKit loses a page's connection to its database process, after which every
+    /// request on it fails while the pair is still stored. Failing again (or where IndexedDB cannot be opened at
+    /// all: another tab may hold the key in its memory) it is [`KeyUnavailable`], never taken for a pair that is
+    /// gone.
     pub(crate) async fn get(&self) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
-        let Ok(store) = self.store(IdbTransactionMode::Readonly).await else {
-            return Ok(None);
-        };
-        if let Ok(found) = read(&store).await {
+        if let Ok(found) = self.read().await {
             return Ok(found);
         }
-        self.database.replace(None);
-        read(&self.store(IdbTransactionMode::Readonly).await?).await
+        if let Some(lost) = self.database.take() {
+            lost.close();
+        }
+        self.read().await
+    }
+
+    async fn read(&self) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
+        let store = self.store(IdbTransactionMode::Readonly).await?;
+        let request = store.get(&RECORD.into()).map_err(|_| KeyUnavailable)?;
+        let found = settled(&request).await?;
+        Ok((!found.is_undefined()).then(|| found.unchecked_into()))
     }
 
     /// Stores `pair` in place of the one there was.
@@ -67,12 +77,6 @@ impl KeyStore {
     }
 }
 
-async fn read(store: &IdbObjectStore) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
-    let request = store.get(&RECORD.into()).map_err(|_| KeyUnavailable)?;
-    let found = settled(&request).await?;
-    Ok((!found.is_undefined()).then(|| found.unchecked_into()))
-}
-
 fn in_transaction(database: &IdbDatabase, mode: IdbTransactionMode) -> Option<IdbObjectStore> {
     database.transaction_with_str_and_mode(STORE, mode).ok()?.object_store(STORE).ok()
 }
@@ -94,10 +98,14 @@ async fn open() -> Result<IdbDatabase, KeyUnavailable> {
     Ok(opened?.unchecked_into())
 }
 
-/// The request's result once it succeeded; [`KeyUnavailable`] when it failed.
+/// The request's result once it succeeded; [`KeyUnavailable`] when it failed, or was still pending at the
+/// deadline.
 async fn settled(request: &IdbRequest) -> Result<JsValue, KeyUnavailable> {
     let handlers = RefCell::new(None);
     let promise = Promise::new(&mut |resolve, reject| {
+        if let Some(window) = web_sys::window() {
+            drop(window.set_timeout_with_callback_and_timeout_and_arguments_0(&reject, DEADLINE_MS));
+        }
         let succeeded = Closure::once(move || drop(resolve.call0(&JsValue::UNDEFINED)));
         let failed = Closure::once(move || drop(reject.call0(&JsValue::UNDEFINED)));
         request.set_onsuccess(Some(succeeded.as_ref().unchecked_ref()));
