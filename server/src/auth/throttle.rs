@@ -123,15 +123,23 @@ impl Throttle {
         }
     }
 
-    /// Seconds this address must wait before presenting another refresh token, if it failed too often.
+    /// Seconds this address must wait before presenting another refresh token, if it failed too often. Only
+    /// read: every refresh asks, and a question costs no write (on PostgreSQL, no row lock).
     pub async fn refresh_wait(&self, address: AddressBucket, now: i64) -> Result<Option<u64>, sqlx::Error> {
-        let keys = [refresh_key(address)];
-        self.update(&keys, now, |[failures]: &mut [Counter; 1]| failures.window_wait(now, REFRESH_WINDOW)).await
+        Ok(self.read(&refresh_key(address)).await?.window_wait(now, REFRESH_WINDOW))
     }
 
     pub async fn refresh_failed(&self, address: AddressBucket, now: i64) -> Result<(), sqlx::Error> {
         let keys = [refresh_key(address)];
         self.update(&keys, now, |[failures]: &mut [Counter; 1]| failures.window_count(now, REFRESH_WINDOW)).await
+    }
+
+    /// The counter of `key` as it stands.
+    async fn read(&self, key: &str) -> Result<Counter, sqlx::Error> {
+        match &self.counters {
+            Counters::Memory(memory) => Ok(memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(key)),
+            Counters::Shared(store) => store.counter(key).await,
+        }
     }
 
     /// Reads the counters of `keys`, lets `change` decide and change them, and writes them back, as one step.

@@ -21,6 +21,19 @@ pub struct ForgetBefore {
 }
 
 impl Store {
+    /// The throttle counter of `key` as it stands, read without a lock: a question that writes nothing.
+    /// PostgreSQL only, as [`Store::update_counters`].
+    pub async fn counter(&self, key: &str) -> Result<Counter, sqlx::Error> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Err(sqlx::Error::Configuration("shared throttle counters need PostgreSQL".into()));
+        };
+        let row = sqlx::query_as("SELECT started_at, count, locked_until FROM throttle_counters WHERE key = $1")
+            .bind(key)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.map(counter_of).unwrap_or_default())
+    }
+
     /// Reads the throttle counters of `keys` under a row lock, lets `change` decide and change them, and writes
     /// them back, in one transaction: concurrent attempts on any instance count one after another. PostgreSQL
     /// only (on SQLite, one process serves and keeps its counters in memory).
@@ -54,11 +67,7 @@ impl Store {
         let mut counters = keys.clone().map(|key| {
             rows.iter()
                 .find(|(stored, ..)| *stored == key)
-                .map(|&(_, started_at, count, locked_until)| Counter {
-                    started_at,
-                    count: u32::try_from(count).unwrap_or(u32::MAX),
-                    locked_until,
-                })
+                .map(|&(_, started_at, count, locked_until)| counter_of((started_at, count, locked_until)))
                 .unwrap_or_default()
         });
         let decided = change(&mut counters);
@@ -74,4 +83,9 @@ impl Store {
         tx.commit().await?;
         Ok(decided)
     }
+}
+
+/// A stored row's counter (its count is stored as a 64-bit integer).
+fn counter_of((started_at, count, locked_until): (i64, i64, i64)) -> Counter {
+    Counter { started_at, count: u32::try_from(count).unwrap_or(u32::MAX), locked_until }
 }

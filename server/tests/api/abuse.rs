@@ -355,6 +355,26 @@ async fn guessing_refresh_tokens_is_limited_per_address() {
     assert_eq!(elsewhere.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn refreshes_that_present_nothing_or_stay_under_the_limit_write_no_counter() {
+    let server = TestServer::start(Settings::default()).await;
+    let session = server.sign_in().await;
+    // A flood without any cookie: each is refused at once, and must not cost a locked write (on PostgreSQL, a
+    // counter row inserted, locked and rewritten for every request, queued on one row lock).
+    for _ in 0..40 {
+        let answer = server.post("/auth/refresh").send().await.unwrap();
+        assert_eq!(error_code(answer).await, (StatusCode::FORBIDDEN, "session_expired".into()));
+    }
+    assert_eq!(server.refresh(&session.refresh_token).await.status(), StatusCode::OK, "nothing counted");
+    if server.database_url.is_some() {
+        let counters: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM throttle_counters WHERE key LIKE 'refresh %'")
+            .fetch_one(&server.database().await)
+            .await
+            .unwrap();
+        assert_eq!(counters, 0, "asking whether to wait wrote nothing");
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_sign_in_flood_leaves_memory_bounded_by_the_password_checks() {
