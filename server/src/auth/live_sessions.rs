@@ -62,7 +62,9 @@ impl LiveSessions {
             entries.generation
         };
         let Some(LiveSession { user, live_until }) = lookup.await?.filter(|session| now < session.live_until) else {
-            self.forget(session_id);
+            // Ended elsewhere (or never live): no revocation of this process, so the generation moves only if it
+            // was remembered; an ended session's token presented again and again costs no one else's lookups.
+            self.forget_remembered(session_id);
             return Ok(None);
         };
         let user = Arc::new(user);
@@ -93,7 +95,7 @@ impl LiveSessions {
         entries.generation += 1;
     }
 
-    /// A session this instance found ended by a request of its own (a refresh): dropped if remembered. Nothing
+    /// A session this instance found ended by a request of its own (a refresh, a lookup): dropped if remembered. Nothing
     /// remembered, nothing moves, so a client presenting an ended session's cookie again and again cannot keep
     /// every other lookup from being remembered; a lookup of this session in flight may still remember it, as
     /// before, until the announcement or the recheck.
@@ -180,6 +182,17 @@ mod tests {
         // A cookie of an ended session presented again and again must not keep other sessions from being
         // remembered: a lookup in flight still remembers what it read.
         let answer = lookup_racing(&sessions, "t", || sessions.forget_remembered("s")).await;
+        assert!(answer.is_some());
+        assert!(sessions.user_of("t", 10, gone()).await.unwrap().is_some(), "the other session was not remembered");
+    }
+
+    #[tokio::test]
+    async fn a_token_of_an_ended_session_presented_again_and_again_keeps_no_other_session_from_being_remembered() {
+        use futures_util::FutureExt;
+        let sessions = LiveSessions::default();
+        // A signed-out user replays their last access token (and its proof) while another user's lookup runs.
+        let ended = || assert!(sessions.user_of("s", 10, gone()).now_or_never().unwrap().unwrap().is_none());
+        let answer = lookup_racing(&sessions, "t", ended).await;
         assert!(answer.is_some());
         assert!(sessions.user_of("t", 10, gone()).await.unwrap().is_some(), "the other session was not remembered");
     }
