@@ -175,6 +175,28 @@ async fn a_sign_out_without_the_key_ends_nothing() {
 }
 
 #[tokio::test]
+async fn a_sign_outs_proof_presented_again_is_refused_and_ends_nothing() {
+    let server = TestServer::start(required()).await;
+    // A client that keeps one key over two sign-ins (RFC 9449 allows it; this app makes a key per sign-in).
+    let key = DpopKey::generate();
+    let (first, second) = (server.dpop_sign_in(&key).await, server.dpop_sign_in(&key).await);
+    let proof = server.proof(&key, "POST", "/auth/logout", None);
+    let sign_out = |refresh_token: &str| {
+        server
+            .post("/auth/logout")
+            .header("Cookie", format!("__Secure-refresh={refresh_token}"))
+            .header("DPoP", proof.clone())
+            .send()
+    };
+    assert_eq!(sign_out(&first.refresh_token).await.unwrap().status(), StatusCode::NO_CONTENT);
+    // The same proof, copied off the wire, with the other session's cookie: each `jti` is accepted once.
+    let (status, code, ..) = refusal(sign_out(&second.refresh_token).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_dpop_proof"));
+    let proof = server.proof(&key, "GET", "/user", Some(&second.access_token));
+    assert_eq!(server.dpop_get("/user", &second.access_token, Some(proof)).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_client_whose_clock_is_off_is_asked_for_the_servers_nonce_and_passes_with_it() {
     let server = TestServer::start(required()).await;
     let key = DpopKey::generate();

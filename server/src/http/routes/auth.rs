@@ -145,11 +145,12 @@ pub async fn login(
             headers(("set-cookie" = String, description = "The rotated refresh token."))),
         (status = 400, description = "`invalid_dpop_proof`: the session is bound to a key and the proof is missing, invalid or of another key (nothing is rotated or revoked); `use_dpop_nonce`: send it again with the `DPoP-Nonce` given. `bad_request`: the refresh cookie was sent more than once (another site of the domain planted one); none is used, the session is kept, and every cookie a sibling could have planted (`Domain=` the public host or a parent) is cleared.", body = ErrorBody,
             headers(("set-cookie" = String, description = "Clears the planted forms (with `Domain=`); this host's own cookie is kept."))),
-        (status = 403, description = "`session_expired` (missing, unknown, expired, idle or revoked token) or `refresh_token_reused` (the whole session is revoked); `csrf`. The cookie is cleared.", body = ErrorBody,
-            headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
+        (status = 403, description = "`session_expired` (missing, unknown, expired, idle or revoked token) or `refresh_token_reused` (the whole session is revoked): the cookie is cleared. `csrf`: nothing read, the cookie kept.", body = ErrorBody,
+            headers(("set-cookie" = String, description = "Clears the refresh cookie (not for `csrf`)."))),
         (status = 429, description = "`too_many_attempts`: too many unknown tokens from this address, or this session rotated too often in the last minute; the cookie is kept.", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`.", body = ErrorBody),
+        (status = 503, description = "`server_busy`: the DPoP proofs remembered are at their cap.", body = ErrorBody),
     )
 )]
 pub async fn refresh(
@@ -322,9 +323,12 @@ fn token_response(
     responses(
         (status = 204, description = "Signed out (or nobody was; a session bound to a key ends only with a `DPoP` proof of that key).",
             headers(("set-cookie" = String, description = "Clears the refresh cookie."))),
-        (status = 400, description = "`bad_request`: more refresh cookies than a browser holds (48); none was read.", body = ErrorBody),
+        (status = 400, description = "`bad_request`: more refresh cookies than a browser holds (48); none was read. `invalid_dpop_proof`: the `DPoP` proof fails its checks or was presented before; `use_dpop_nonce`: send it again with the `DPoP-Nonce` given. Nothing is revoked.", body = ErrorBody),
         (status = 403, description = "`csrf`.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: the account's share of the DPoP proofs remembered is used.", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`: the session may still be live.", body = ErrorBody),
+        (status = 503, description = "`server_busy`: the DPoP proofs remembered are at their cap.", body = ErrorBody),
     )
 )]
 pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
@@ -343,6 +347,7 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
     let now = app.now();
     let proof = checked_proof(&app, &headers, &session_request(paths::LOGOUT), now)?;
     let proved = proof.as_ref().map(|proof| proof.thumbprint.as_str());
+    let mut proof_recorded = false;
     presented.sort_unstable();
     presented.dedup();
     for token in presented.iter().filter(|token| !token.is_empty()) {
@@ -354,14 +359,16 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
         if found.revoke_reason.is_some() || unproven {
             continue;
         }
+        // Remembered before it ends anything, and only once it would: only an owner's proofs take room, and a
+        // proof presented again ends nothing.
+        if let Some(proof) = proof.as_ref().filter(|_| !proof_recorded) {
+            record(&app, proof, found.user_id, ProofAt::Session, now).await?;
+            proof_recorded = true;
+        }
         let session_id = found.session_id.as_str();
         if app.store.revoke(session_id, RevokeReason::Logout, now).await? {
             app.live_sessions.forget(session_id);
             tracing::info!(event = "logout", session_id, "session revoked");
-            // Remembered once it ended a session: only its owner's proofs take room.
-            if let Some(proof) = &proof {
-                drop(record(&app, proof, found.user_id, ProofAt::Session, now).await);
-            }
         }
     }
     let response = (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_refresh_cookie(mode))]).into_response();

@@ -22,7 +22,10 @@ use crate::state::SharedState;
         (status = 200, body = User),
         (status = 401, description = "`invalid_token`: missing, malformed, expired or forged, its session ended, or a DPoP-bound token sent as `Bearer`. `invalid_dpop_proof` (`WWW-Authenticate: DPoP`): the token is bound to a key and the `DPoP` proof is missing, invalid, replayed, for another request or token, or of another key. `use_dpop_nonce`: send it again with the `DPoP-Nonce` given.", body = ErrorBody,
             headers(("www-authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
+        (status = 429, description = "`too_many_attempts`: the account's share of the DPoP proofs remembered is used.", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`.", body = ErrorBody),
+        (status = 503, description = "`server_busy`: the DPoP proofs remembered are at their cap.", body = ErrorBody),
     )
 )]
 pub async fn current_user(caller: Caller) -> Json<User> {
@@ -46,7 +49,10 @@ pub async fn current_user(caller: Caller) -> Json<User> {
         (status = 200, body = Vec<SessionEntry>),
         (status = 401, description = "`invalid_token`, `invalid_dpop_proof`, `use_dpop_nonce` (as `GET /user`).", body = ErrorBody,
             headers(("www-authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
+        (status = 429, description = "`too_many_attempts`: the account's share of the DPoP proofs remembered is used.", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`.", body = ErrorBody),
+        (status = 503, description = "`server_busy`: the DPoP proofs remembered are at their cap.", body = ErrorBody),
     )
 )]
 pub async fn list_sessions(
@@ -80,8 +86,11 @@ pub async fn list_sessions(
         (status = 401, description = "`invalid_token`, `invalid_dpop_proof`, `use_dpop_nonce` (as `GET /user`).", body = ErrorBody,
             headers(("www-authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
         (status = 403, description = "`csrf`.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such session of this user.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such session of this user (ended, expired, or an id that is not a UUID); an idle one is ended (`204`).", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: the account's share of the DPoP proofs remembered is used.", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait."))),
         (status = 500, description = "`internal`.", body = ErrorBody),
+        (status = 503, description = "`server_busy`: the DPoP proofs remembered are at their cap.", body = ErrorBody),
     )
 )]
 pub async fn revoke_session(
@@ -89,6 +98,9 @@ pub async fn revoke_session(
     caller: Caller,
     WithRejection(Path(id), _): WithRejection<Path<String>, ApiError>,
 ) -> Result<StatusCode, ApiError> {
+    // Session ids are UUIDs: anything else names no session, and is never put to the database (PostgreSQL
+    // refuses a NUL byte in text).
+    let id = uuid::Uuid::try_parse(&id).map_err(|_| ApiError::NotFound)?.to_string();
     if !app.store.revoke_user_session(caller.user.id, &id, app.now()).await? {
         return Err(ApiError::NotFound);
     }
