@@ -13,9 +13,10 @@ use crate::store::Store;
 const MEMORY_CAPACITY: usize = 200_000;
 /// Proofs of one account remembered in memory at most, whatever keys they were made with (a client chooses its
 /// key, and each sign-in may bring a new one): one account, even one looping requests from many sessions,
-/// fills a tenth of the memory (20,000 proofs in the 660 s a proof is remembered, thirty a second; a browser
-/// proves a few requests a minute), and the others go on.
-const MEMORY_PER_ACCOUNT: usize = MEMORY_CAPACITY / 10;
+/// fills a fiftieth of the memory (4,000 proofs in the 660 s a proof is remembered, six a second; a browser
+/// proves a few requests a minute, `cargo xtask bench client` 2,000 in a burst), so filling it takes fifty
+/// accounts, and the others go on.
+const MEMORY_PER_ACCOUNT: usize = MEMORY_CAPACITY / 50;
 
 /// Whether a proof may go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
