@@ -285,7 +285,7 @@ mod tests {
     async fn a_known_device_has_a_backoff_of_its_own_and_no_account_ceiling() {
         let throttle = Throttle::in_memory();
         let cookies = DeviceCookies::new(b"a key".to_vec());
-        let device = cookies.check(&cookies.issue("demo"), "demo", 0).unwrap();
+        let device = cookies.check(&cookies.issue("demo", "$argon2id$demo"), "demo", 0).unwrap();
         let from_device = |now| throttle.reserve("demo", address(7), Some(&device), now);
         // Guessers everywhere reach the account's ceiling: unknown devices wait...
         for last in 0..=u8::MAX {

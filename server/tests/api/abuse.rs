@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
-use session_server::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, Settings};
+use session_server::{ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, Settings, set_password};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -211,6 +211,25 @@ async fn guesses_from_everywhere_lock_unknown_devices_out_never_a_device_that_si
     let forged = format!("__Secure-device={}", "A".repeat(80));
     let refused = login_from(&server, [127, 0, 2, 3], DEMO_PASSWORD, Some(&forged)).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_device_cookie_from_before_a_password_change_is_an_unknown_device_again() {
+    let server = TestServer::start(Settings::default()).await;
+    // Someone who had the old password signed in, and keeps the browser's device cookie (or many of them).
+    let signed_in = login_from(&server, [127, 0, 0, 1], DEMO_PASSWORD, None).await;
+    let old_device = format!("__Secure-device={}", cookie_named(signed_in.headers(), "__Secure-device").unwrap());
+    set_password(&server.app.store, DEMO_USERNAME, "a brand new password", 0).await.unwrap();
+    // Guesses from everywhere reach the account's hourly ceiling for unknown devices.
+    for address in 0..20 {
+        for attempt in 0..5 {
+            let guess = login_from(&server, [127, 0, 1, address], &format!("guess {attempt}"), None).await;
+            assert_eq!(guess.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    // The old cookie no longer gives its holder a budget of its own beside the account's ceiling.
+    let old = login_from(&server, [127, 0, 2, 1], "a brand new password", Some(&old_device)).await;
+    assert_eq!(old.status(), StatusCode::TOO_MANY_REQUESTS, "a device of the old password is a stranger");
 }
 
 #[tokio::test]

@@ -6,10 +6,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_contract::{Credentials, ErrorBody, TokenResponse, TokenType, paths};
 
+use crate::auth::client_address::AddressBucket;
+use crate::auth::devices::KnownDevice;
 use crate::auth::dpop::{DpopMode, ProofError, SessionKey, session_key};
 use crate::auth::passwords::{Unchecked, is_valid_username};
 use crate::auth::rotation::{Decision, ROTATION_WINDOW, RotationRules, decide, max_rotations};
 use crate::auth::site_origin::SiteOrigin;
+use crate::auth::throttle::Reservation;
 use crate::auth::tokens::{IssuedRefreshToken, digest};
 use crate::http::cookies::{
     Presented, cleared_planted_refresh_cookies, cleared_refresh_cookie, device_cookie, presented_devices,
@@ -61,15 +64,19 @@ pub async fn login(
         return Err(refusal(ProofError::Missing, ProofAt::Session));
     }
     let mode = app.settings.cookie_mode;
-    let device =
-        presented_devices(mode, &headers).iter().find_map(|value| app.devices.check(value, &credentials.username, now));
+    let username = credentials.username.as_str();
+    let device = presented_devices(mode, &headers).iter().find_map(|value| app.devices.check(value, username, now));
     // Reserved before the (slow) password check, so a burst of guesses counts as a sequence.
-    let reservation =
-        app.throttle.reserve(&credentials.username, client, device.as_ref(), now).await?.map_err(|retry_after| {
-            app.metrics.login(LoginOutcome::Throttled);
-            ApiError::TooManyAttempts { retry_after }
-        })?;
-    let user = app.store.user_by_username(&credentials.username).await?;
+    let reservation = reserve(&app, username, client, device.as_ref(), now).await?;
+    let user = app.store.user_by_username(username).await?;
+    // A device of an earlier password is a stranger again: its attempt counts as an unknown device's.
+    let (device, reservation) = match device {
+        Some(stale) if !user.as_ref().is_some_and(|user| stale.of_password(&user.password_hash)) => {
+            app.throttle.cancel(reservation, now).await?;
+            (None, reserve(&app, username, client, None, now).await?)
+        }
+        device => (device, reservation),
+    };
     let stored_hash = user.as_ref().map(|user| user.password_hash.clone());
     let password_matches = match app.password_checks.verify(credentials.password, stored_hash).await {
         Ok(matches) => matches,
@@ -131,8 +138,24 @@ pub async fn login(
     );
     let mut response = token_response(&app, user.id, &session_id, session.jkt, &refresh_token, expires_at - now)?;
     // This browser is now a known device of the account: its own sign-in budget from now on.
-    response.headers_mut().append(header::SET_COOKIE, device_cookie(mode, &app.devices.issue(&user.username)));
+    let device = app.devices.issue(&user.username, &user.password_hash);
+    response.headers_mut().append(header::SET_COOKIE, device_cookie(mode, &device));
     Ok(response)
+}
+
+/// An attempt at `username`'s password from `client`, on `device`'s budget if it is a known one; refused with
+/// the seconds to wait.
+async fn reserve(
+    app: &SharedState,
+    username: &str,
+    client: AddressBucket,
+    device: Option<&KnownDevice>,
+    now: i64,
+) -> Result<Reservation, ApiError> {
+    app.throttle.reserve(username, client, device, now).await?.map_err(|retry_after| {
+        app.metrics.login(LoginOutcome::Throttled);
+        ApiError::TooManyAttempts { retry_after }
+    })
 }
 
 /// Exchanges the refresh cookie for a new access token and a rotated cookie.
