@@ -13,7 +13,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::{Value, json};
 use session_server::testing::{fresh_postgres_database, resident_kib, serve_on_loopback, spawn_server};
-use session_server::{Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, NewSession, ServerConfig, SystemClock};
+use session_server::{
+    Clock, ConnectionLimits, DEMO_PASSWORD, DEMO_USERNAME, MAX_SESSIONS_PER_ACCOUNT, NewSession, NewUser, ServerConfig,
+    SystemClock, add_user,
+};
 use sha2::{Digest, Sha256};
 
 const SECONDS: u32 = 3;
@@ -202,9 +205,21 @@ async fn sign_in(base: &str) -> String {
 /// One session per token, written straight to the store: signing in 40,000 times would measure Argon2.
 async fn seed_refresh_tokens(app: &session_server::SharedState, round: usize, path: &Path) {
     let now = SystemClock.now();
-    let demo = app.store.user_by_username(DEMO_USERNAME).await.unwrap().unwrap();
+    // Spread over accounts of the round's own, each holding at most the sessions one account keeps: every round's
+    // sessions stay.
+    let mut accounts = Vec::new();
+    let per_account = usize::try_from(MAX_SESSIONS_PER_ACCOUNT).unwrap();
+    for account in 0..REFRESH_TOKENS_PER_ROUND.div_ceil(per_account) {
+        let username = format!("bench-{round}-{account}");
+        if app.store.user_by_username(&username).await.unwrap().is_none() {
+            let user = NewUser { username: &username, password: DEMO_PASSWORD, display_name: "Bench", email: "" };
+            add_user(&app.store, user, now).await.unwrap();
+        }
+        accounts.push(app.store.user_by_username(&username).await.unwrap().unwrap());
+    }
     let mut lines = String::new();
     for index in 0..REFRESH_TOKENS_PER_ROUND {
+        let account = &accounts[index / per_account];
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let token = URL_SAFE_NO_PAD.encode(bytes);
@@ -212,15 +227,15 @@ async fn seed_refresh_tokens(app: &session_server::SharedState, round: usize, pa
         let session_id = format!("bench-{round}-{index}");
         let session = NewSession {
             session_id: &session_id,
-            user_id: demo.id,
-            checked_hash: &demo.password_hash,
+            user_id: account.id,
+            checked_hash: &account.password_hash,
             user_agent: "wrk",
             token_hash: &hash,
             now,
             expires_at: now + 3600,
             jkt: None,
         };
-        assert!(app.store.create_session(&session).await.unwrap());
+        assert!(app.store.create_session(&session).await.unwrap().is_some());
         lines.push_str(&token);
         lines.push('\n');
     }

@@ -28,4 +28,4 @@ pub use http::router::metrics as metrics_router;
 pub use http::serve::{raise_open_file_limit, serve, serve_until};
 pub use startup::{StartupError, build_app};
 pub use state::{AppState, SharedState};
-pub use store::{LISTENER_NAME, NewSession, Store};
+pub use store::{LISTENER_NAME, MAX_SESSIONS_PER_ACCOUNT, NewSession, Store};

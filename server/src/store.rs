@@ -57,7 +57,7 @@ mod users;
 pub use counters::{Counter, ForgetBefore};
 pub use refresh_tokens::{Child, PresentedToken};
 pub use revocations::REVOCATIONS_CHANNEL;
-pub use sessions::{LiveSession, NewSession, RevokeReason};
+pub use sessions::{LiveSession, MAX_SESSIONS_PER_ACCOUNT, NewSession, RevokeReason};
 pub use users::User;
 
 /// How busy the connection pool is, for `/metrics`.

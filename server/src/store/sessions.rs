@@ -26,7 +26,16 @@ pub enum RevokeReason {
     /// The session rotated more often than its lifetime needs (a client looping refreshes, or a thief).
     #[sqlx(rename = "rotation_limit")]
     RotationLimit,
+    /// The account signed in again with [`MAX_SESSIONS_PER_ACCOUNT`] sessions unrevoked: the least recently used
+    /// made room.
+    #[sqlx(rename = "session_limit")]
+    SessionLimit,
 }
+
+/// Sessions one account keeps unrevoked at most: whoever has the password signs in 30 times a minute from each
+/// address, and each session is kept up to its lifetime, so without a bound one account could grow the
+/// database, and its sessions list, for as long as it likes. Far more browsers than one person uses.
+pub const MAX_SESSIONS_PER_ACCOUNT: u32 = 500;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionSummary {
@@ -68,13 +77,14 @@ struct LiveSessionRow {
 
 impl Store {
     /// Creates a session for `new.user_id`, only if the account's password is still the one the sign-in was
-    /// checked against (`new.checked_hash`); `false` when it changed meanwhile.
+    /// checked against (`new.checked_hash`); `None` when it changed meanwhile. Past
+    /// [`MAX_SESSIONS_PER_ACCOUNT`], the account's least recently used sessions are revoked: their ids.
     ///
     /// The check is a write to the account's row, first in the transaction: on PostgreSQL it waits for a
     /// concurrent password change to commit and then sees the new hash (or the change waits for this session and
     /// then revokes it); on SQLite it takes the write lock. Either way a password change ends every sign-in
     /// checked against the old password, waiting ones included.
-    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<bool, sqlx::Error> {
+    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<Option<Vec<String>>, sqlx::Error> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let unchanged = sqlx::query(
@@ -86,7 +96,7 @@ impl Store {
             .await?
             .rows_affected();
             if unchanged != 1 {
-                return Ok(false);
+                return Ok(None);
             }
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, expires_at, last_used_at, user_agent, jkt)
@@ -107,8 +117,22 @@ impl Store {
                 .bind(new.now)
                 .execute(&mut *tx)
                 .await?;
+            let evicted: Vec<String> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
+                 WHERE user_id = $3 AND revoked_at IS NULL AND id NOT IN (
+                     SELECT id FROM sessions WHERE user_id = $3 AND revoked_at IS NULL
+                     ORDER BY last_used_at DESC, created_at DESC, id LIMIT $4)
+                 RETURNING id",
+            )
+            .bind(new.now)
+            .bind(RevokeReason::SessionLimit)
+            .bind(new.user_id)
+            .bind(i64::from(MAX_SESSIONS_PER_ACCOUNT))
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.announce_revoked(&evicted).await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(Some(evicted))
         })
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
-use session_server::{RECHECK_SECONDS, Settings, set_password};
+use session_server::{Clock, NewSession, RECHECK_SECONDS, Settings, set_password};
 use sqlx::Row;
 
 use crate::support::{Launch, TestServer, error_code, refresh_cookie, sha256};
@@ -312,4 +312,39 @@ async fn a_session_rotating_past_what_its_life_needs_is_revoked_and_its_chain_st
     assert_eq!(reason, "rotation_limit");
     // Every token of the chain is still known, none was pruned: an old one presented now reads as revoked.
     expect(error_code(server.refresh(&tokens[0]).await).await, EXPIRED);
+}
+
+#[tokio::test]
+async fn an_account_keeps_at_most_500_sessions_and_a_new_sign_in_ends_the_least_recently_used() {
+    let server = TestServer::start(Settings::default()).await;
+    let user = server.app.store.user_by_username("demo").await.unwrap().unwrap();
+    let now = server.clock.now();
+    // 500 sessions signed in before (with the password, from anywhere: 30 a minute per address), the first
+    // the least recently used.
+    for index in 0..500_i64 {
+        let id = format!("00000000-0000-4000-8000-{index:012}");
+        let hash = sha256(&id);
+        let session = NewSession {
+            session_id: &id,
+            user_id: user.id,
+            checked_hash: &user.password_hash,
+            user_agent: "a script",
+            token_hash: &hash,
+            now: now - 1_000 + index,
+            expires_at: now + 1_000_000,
+            jkt: None,
+        };
+        assert!(server.app.store.create_session(&session).await.unwrap().is_some());
+    }
+    let newest = server.sign_in().await;
+    let listed = server.get("/user/sessions", &newest.access_token).send().await.unwrap();
+    let listed: Vec<Value> = listed.json().await.unwrap();
+    assert_eq!(listed.len(), 500, "the account's sessions stay bounded");
+    assert!(listed.iter().any(|session| session["current"] == true), "the new sign-in is one of them");
+    let ended: Option<String> = sqlx::query_scalar("SELECT revoke_reason FROM sessions WHERE id = $1")
+        .bind("00000000-0000-4000-8000-000000000000")
+        .fetch_one(&server.database().await)
+        .await
+        .unwrap();
+    assert_eq!(ended.as_deref(), Some("session_limit"), "the least recently used one made room");
 }

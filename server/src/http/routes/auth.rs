@@ -124,8 +124,17 @@ pub async fn login(
         jkt: proof.as_ref().map(|proof| proof.thumbprint.as_str()),
     };
     // The password changed while this sign-in waited for its check: it was checked against the old one.
-    if !app.store.create_session(&session).await? {
+    let Some(evicted) = app.store.create_session(&session).await? else {
         return Err(invalid_credentials(&app));
+    };
+    for session_id in &evicted {
+        app.live_sessions.forget(session_id);
+        tracing::info!(
+            event = "session_evicted",
+            user_id = user.id,
+            session_id,
+            "session limit: least recently used ended"
+        );
     }
     app.throttle.succeeded(reservation, now).await?;
     app.metrics.login(LoginOutcome::Success);
