@@ -271,8 +271,9 @@ where
     /// Tells the server of a sign-out it did not hear (no answer, or a 5xx), if nobody signed in since.
     pub async fn finish_pending_logout(&self) {
         if self.inner.store.logout_pending() && !self.is_signed_in() {
-            // The key was kept for this: it goes once the server hears.
-            self.tell_the_server_of_the_sign_out(None, true).await;
+            // The key was kept for this: it goes once the server hears. Still unreadable, the sign-out goes without
+            // it: waiting longer would leave the session's cookie in the browser at every start.
+            self.tell_the_server_of_the_sign_out(None, Prove::TheDevicesKeyIfReadable).await;
         }
     }
 
@@ -281,7 +282,7 @@ where
     /// session the user left. If it is stored again meanwhile (a refresh in another tab, whose view of the
     /// store was late, wrote its renewal back), it is cleared again and the logout still goes; only another
     /// session stored meanwhile (someone signed in) owns the cookie now, and then nothing is sent.
-    async fn tell_the_server_of_the_sign_out(&self, signed_out: Option<&str>, prove: bool) {
+    async fn tell_the_server_of_the_sign_out(&self, signed_out: Option<&str>, prove: Prove<'_, K::Pair>) {
         self.after_the_renewal_in_flight().await;
         let _turn = self.inner.one_at_a_time().await;
         match self.inner.store.load() {
@@ -291,13 +292,13 @@ where
         }
         let logout = RequestRecipe::post(self.inner.options.logout_path.as_str()).anonymous().keepalive();
         // A bound session ends only with its key's proof; the key goes once the server has heard.
-        let prove = if prove { Prove::TheDevicesKey } else { Prove::No };
         let answer = self.inner.exchange(&logout, None, prove).await.and_then(success);
-        // Unheard too when the key that proves it could not be read just now: the proof is made later.
+        // Unheard too when the key that proves it could not be read just now (the proof is made later), or when
+        // the server asked to wait.
         let unheard = matches!(
             answer,
             Err(SessionError::Network | SessionError::Timeout | SessionError::Server { .. } | SessionError::DeviceKey)
-        );
+        ) || answer.as_ref().err().and_then(SessionError::code) == Some(ErrorCode::TooManyAttempts);
         self.inner.store.set_logout_pending(unheard);
         if !unheard {
             self.inner.key.forget().await;
@@ -317,7 +318,8 @@ where
         self.inner.store.set_logout_pending(true);
         self.inner.ended.replace(session.clone());
         self.inner.emit_and_announce(News::of_session(SessionEvent::SignedOut, session.clone()));
-        self.tell_the_server_of_the_sign_out(session.as_deref(), bound).await;
+        let prove = if bound { Prove::TheDevicesKey } else { Prove::No };
+        self.tell_the_server_of_the_sign_out(session.as_deref(), prove).await;
     }
 
     /// Waits for the renewal in flight, if any: without a spawner (see [`Options::spawn`]) a renewal whose
@@ -462,8 +464,12 @@ impl<T: Transport, S: TokenStore, C: Clock, X: Tabs, K: DeviceKey> Inner<T, S, C
         let pair = match prove {
             Prove::With(pair) => Some(pair),
             Prove::No if bound.is_none() => None,
-            Prove::No | Prove::TheDevicesKey | Prove::TheKeyOf(_) => {
-                current = self.key.current().await.map_err(|_| SessionError::DeviceKey)?;
+            Prove::No | Prove::TheDevicesKey | Prove::TheDevicesKeyIfReadable | Prove::TheKeyOf(_) => {
+                current = match self.key.current().await {
+                    Ok(current) => current,
+                    Err(_) if matches!(prove, Prove::TheDevicesKeyIfReadable) => None,
+                    Err(_) => return Err(SessionError::DeviceKey),
+                };
                 let needs_it = match prove {
                     Prove::TheKeyOf(session) => Some(session),
                     _ => bound.map(|token| token.session.as_str()),
@@ -689,6 +695,8 @@ enum Prove<'a, P> {
     No,
     /// The device's key, if it has one (the sign-out: a Bearer session's has none to give).
     TheDevicesKey,
+    /// The device's key, if it has one that can be read now (a sign-out pending since an earlier page).
+    TheDevicesKeyIfReadable,
     /// The key of this bound session (its refresh): without one kept, the session is over.
     TheKeyOf(&'a str),
     /// This pair (the sign-in's new key, not kept yet).

@@ -205,8 +205,8 @@ async fn a_read_that_never_settles_fails_at_its_deadline_instead_of_holding_the_
     let key = WebCryptoKey::default();
     let made = key.make().await.unwrap();
     key.keep(&made).await.unwrap();
-    // Safari 14.1's IndexedDB, whose requests could stay pending: the key read holds a sign-in's, a refresh's or
-    // a sign-out's turn, so it must end.
+    // A read the database never answers: the key read holds a request's, a refresh's or a sign-out's turn, so it
+    // must end.
     let hanging = patch(
         "window.realGet = IDBObjectStore.prototype.get;
          IDBObjectStore.prototype.get = function (key) {

@@ -268,6 +268,37 @@ fn a_request_that_finds_its_sessions_key_gone_leaves_the_session_stored_since() 
     assert_eq!(keyed.store.load(), Some(someone_else), "the new session is not ended for the old one's key");
 }
 
+#[test]
+fn a_pending_sign_out_whose_key_still_cannot_be_read_at_the_next_start_clears_the_cookie_without_it() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    keyed.key.unreadable.set(true);
+    block_on(keyed.client.sign_out());
+    assert!(keyed.store.logout_pending());
+    // The next start, the key still unreadable (or IndexedDB blocked for good): waiting longer would leave the
+    // session's cookie in the browser at every start. Sent without the proof, the cookie is cleared (a bound
+    // session then has no cookie anywhere; a Bearer one ends).
+    block_on(keyed.client.finish_pending_logout());
+    assert_eq!(keyed.server.proofs_to(LOGOUT_PATH), vec![None], "sent once, without the proof it cannot make");
+    assert!(keyed.server.jar.borrow().is_none(), "the browser's refresh cookie is cleared");
+    assert!(!keyed.store.logout_pending());
+}
+
+#[test]
+fn a_sign_out_the_server_asks_to_wait_for_stays_pending() {
+    let keyed = with_a_key();
+    block_on(keyed.client.sign_in("ada", "right")).unwrap();
+    keyed.server.throttles_sign_outs.set(true);
+    block_on(keyed.client.sign_out());
+    assert!(keyed.store.logout_pending(), "429: the server did not end the session, so it is told again later");
+    assert_eq!(keyed.key.forgotten.get(), 0, "the key stays for that proof");
+    keyed.server.throttles_sign_outs.set(false);
+    block_on(keyed.client.finish_pending_logout());
+    assert!(!keyed.store.logout_pending());
+    assert!(keyed.server.jar.borrow().is_none());
+    assert_eq!(keyed.key.forgotten.get(), 1);
+}
+
 /// A store that notes which key the device keeps at the moment a token arrives: what another tab, woken by the
 /// store's change, would find.
 struct Watching {

@@ -96,6 +96,9 @@ pub(super) struct FakeServer {
     pub(super) refuses_every_token: Cell<bool>,
     /// No answer to anything: the network is gone.
     pub(super) unreachable: Cell<bool>,
+    /// The sign-out is answered `429 too_many_attempts` (its account's share of DPoP proofs is used), nothing
+    /// revoked.
+    pub(super) throttles_sign_outs: Cell<bool>,
     /// The browser's refresh cookie, as the last answer to arrive set it.
     pub(super) jar: RefCell<Option<String>>,
     families: RefCell<Vec<Family>>,
@@ -124,6 +127,7 @@ impl FakeServer {
             refresh_statuses: RefCell::new(Vec::new()),
             refuses_every_token: Cell::new(false),
             unreachable: Cell::new(false),
+            throttles_sign_outs: Cell::new(false),
             jar: RefCell::new(Some("r0".to_owned())),
             families: RefCell::new(vec![Family { current: "r0".to_owned(), rotated: None, revoked: false }]),
             held: RefCell::new(Vec::new()),
@@ -284,6 +288,9 @@ impl FakeServer {
                     self.bound_sessions.borrow_mut().push(cookie.clone());
                 }
                 (json(200, &token_body(&token, bound)), Some(Some(cookie)))
+            }
+            LOGOUT_PATH if self.throttles_sign_outs.get() => {
+                (json(429, r#"{"error":"too_many_attempts","message":"wait"}"#), None)
             }
             LOGOUT_PATH => {
                 // A bound session ends only with a proof of its key.

@@ -15,9 +15,11 @@ const VERSION: u32 = 1;
 const STORE: &str = "keys";
 /// The one record's key.
 const RECORD: &str = "device";
-/// How long a request may stay pending before it counts as failed (Safari 14.1's could stay pending for good):
-/// a key read holds a sign-in's, a refresh's or a sign-out's turn.
-const DEADLINE_MS: i32 = 3_000;
+/// How long a read may stay pending before it counts as failed: it holds a request's, a refresh's or a
+/// sign-out's turn. Writes and the opening wait as long as they take: a write answered late still lands (and a
+/// delete sent after it would remove the key it wrote), and an opening left behind would create the database
+/// without its store once its upgrade came with nobody to handle it.
+const READ_DEADLINE_MS: i32 = 3_000;
 
 /// The database, opened on first use and kept open.
 #[derive(Default)]
@@ -44,7 +46,7 @@ impl KeyStore {
     async fn read(&self) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
         let store = self.store(IdbTransactionMode::Readonly).await?;
         let request = store.get(&RECORD.into()).map_err(|_| KeyUnavailable)?;
-        let found = settled(&request).await?;
+        let found = settled(&request, Some(READ_DEADLINE_MS)).await?;
         Ok((!found.is_undefined()).then(|| found.unchecked_into()))
     }
 
@@ -52,7 +54,7 @@ impl KeyStore {
     pub(super) async fn put(&self, pair: &CryptoKeyPair) -> Result<(), KeyUnavailable> {
         let store = self.store(IdbTransactionMode::Readwrite).await?;
         let request = store.put_with_key(pair, &RECORD.into()).map_err(|_| KeyUnavailable)?;
-        settled(&request).await.map(drop)
+        settled(&request, None).await.map(drop)
     }
 
     /// Deletes the key pair (nothing to do where IndexedDB is unavailable).
@@ -60,7 +62,7 @@ impl KeyStore {
         if let Ok(store) = self.store(IdbTransactionMode::Readwrite).await
             && let Ok(request) = store.delete(&RECORD.into())
         {
-            drop(settled(&request).await);
+            drop(settled(&request, None).await);
         }
     }
 
@@ -93,18 +95,18 @@ async fn open() -> Result<IdbDatabase, KeyUnavailable> {
         }
     });
     request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-    let opened = settled(&request).await;
+    let opened = settled(&request, None).await;
     request.set_onupgradeneeded(None);
     Ok(opened?.unchecked_into())
 }
 
-/// The request's result once it succeeded; [`KeyUnavailable`] when it failed, or was still pending at the
-/// deadline.
-async fn settled(request: &IdbRequest) -> Result<JsValue, KeyUnavailable> {
+/// The request's result once it succeeded; [`KeyUnavailable`] when it failed, or was still pending `deadline`
+/// milliseconds after it was sent, if one is given.
+async fn settled(request: &IdbRequest, deadline: Option<i32>) -> Result<JsValue, KeyUnavailable> {
     let handlers = RefCell::new(None);
     let promise = Promise::new(&mut |resolve, reject| {
-        if let Some(window) = web_sys::window() {
-            drop(window.set_timeout_with_callback_and_timeout_and_arguments_0(&reject, DEADLINE_MS));
+        if let (Some(deadline), Some(window)) = (deadline, web_sys::window()) {
+            drop(window.set_timeout_with_callback_and_timeout_and_arguments_0(&reject, deadline));
         }
         let succeeded = Closure::once(move || drop(resolve.call0(&JsValue::UNDEFINED)));
         let failed = Closure::once(move || drop(reject.call0(&JsValue::UNDEFINED)));
