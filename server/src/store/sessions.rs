@@ -117,17 +117,20 @@ impl Store {
                 .bind(new.now)
                 .execute(&mut *tx)
                 .await?;
+            // The new session stays, whatever ties its times make with others'; the most recently used of the
+            // rest fill the other places.
             let evicted: Vec<String> = sqlx::query_scalar(
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2
-                 WHERE user_id = $3 AND revoked_at IS NULL AND id NOT IN (
-                     SELECT id FROM sessions WHERE user_id = $3 AND revoked_at IS NULL
+                 WHERE user_id = $3 AND revoked_at IS NULL AND id <> $5 AND id NOT IN (
+                     SELECT id FROM sessions WHERE user_id = $3 AND revoked_at IS NULL AND id <> $5
                      ORDER BY last_used_at DESC, created_at DESC, id LIMIT $4)
                  RETURNING id",
             )
             .bind(new.now)
             .bind(RevokeReason::SessionLimit)
             .bind(new.user_id)
-            .bind(i64::from(MAX_SESSIONS_PER_ACCOUNT))
+            .bind(i64::from(MAX_SESSIONS_PER_ACCOUNT) - 1)
+            .bind(new.session_id)
             .fetch_all(&mut *tx)
             .await?;
             tx.announce_revoked(&evicted).await?;

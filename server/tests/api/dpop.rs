@@ -197,6 +197,28 @@ async fn a_sign_outs_proof_presented_again_is_refused_and_ends_nothing() {
 }
 
 #[tokio::test]
+async fn a_sign_outs_proof_is_remembered_only_for_the_bound_session_it_proves() {
+    let server = TestServer::start(Settings { dpop: DpopMode::Allowed, ..Settings::default() }).await;
+    // A Bearer session (a cookie someone planted, say) and the user's own session, bound to their key.
+    let bearer = server.sign_in().await;
+    let key = DpopKey::generate();
+    let bound = server.dpop_sign_in(&key).await;
+    let proof = server.proof(&key, "POST", "/auth/logout", None);
+    let sign_out = |refresh_token: &str| {
+        server
+            .post("/auth/logout")
+            .header("Cookie", format!("__Secure-refresh={refresh_token}"))
+            .header("DPoP", proof.clone())
+            .send()
+    };
+    // The Bearer session's cookie ends it alone: the proof proves nothing of it and is not charged to it.
+    assert_eq!(sign_out(&bearer.refresh_token).await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(sign_out(&bound.refresh_token).await.unwrap().status(), StatusCode::NO_CONTENT, "first use for it");
+    let proof = server.proof(&key, "GET", "/user", Some(&bound.access_token));
+    assert_eq!(server.dpop_get("/user", &bound.access_token, Some(proof)).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn a_client_whose_clock_is_off_is_asked_for_the_servers_nonce_and_passes_with_it() {
     let server = TestServer::start(required()).await;
     let key = DpopKey::generate();

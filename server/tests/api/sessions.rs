@@ -314,13 +314,11 @@ async fn a_session_rotating_past_what_its_life_needs_is_revoked_and_its_chain_st
     expect(error_code(server.refresh(&tokens[0]).await).await, EXPIRED);
 }
 
-#[tokio::test]
-async fn an_account_keeps_at_most_500_sessions_and_a_new_sign_in_ends_the_least_recently_used() {
-    let server = TestServer::start(Settings::default()).await;
+/// 500 sessions of the demo account signed in before (with the password, from anywhere: 30 a minute per
+/// address), the `n`th last used `used_at(n)` seconds from now, its id ordered by `n`.
+async fn five_hundred_sessions(server: &TestServer, used_at: impl Fn(i64) -> i64) {
     let user = server.app.store.user_by_username("demo").await.unwrap().unwrap();
     let now = server.clock.now();
-    // 500 sessions signed in before (with the password, from anywhere: 30 a minute per address), the first
-    // the least recently used.
     for index in 0..500_i64 {
         let id = format!("00000000-0000-4000-8000-{index:012}");
         let hash = sha256(&id);
@@ -330,12 +328,18 @@ async fn an_account_keeps_at_most_500_sessions_and_a_new_sign_in_ends_the_least_
             checked_hash: &user.password_hash,
             user_agent: "a script",
             token_hash: &hash,
-            now: now - 1_000 + index,
+            now: now + used_at(index),
             expires_at: now + 1_000_000,
             jkt: None,
         };
         assert!(server.app.store.create_session(&session).await.unwrap().is_some());
     }
+}
+
+#[tokio::test]
+async fn an_account_keeps_at_most_500_sessions_and_a_new_sign_in_ends_the_least_recently_used() {
+    let server = TestServer::start(Settings::default()).await;
+    five_hundred_sessions(&server, |index| index - 1_000).await;
     let newest = server.sign_in().await;
     let listed = server.get("/user/sessions", &newest.access_token).send().await.unwrap();
     let listed: Vec<Value> = listed.json().await.unwrap();
@@ -347,4 +351,13 @@ async fn an_account_keeps_at_most_500_sessions_and_a_new_sign_in_ends_the_least_
         .await
         .unwrap();
     assert_eq!(ended.as_deref(), Some("session_limit"), "the least recently used one made room");
+}
+
+#[tokio::test]
+async fn a_sign_in_never_ends_its_own_session_to_make_room() {
+    let server = TestServer::start(Settings::default()).await;
+    // Every one of them used in this very second, as the new sign-in is: a tie on every time.
+    five_hundred_sessions(&server, |_| 0).await;
+    let newest = server.sign_in().await;
+    assert_eq!(server.user_status(&newest.access_token).await, StatusCode::OK, "the new session was ended");
 }

@@ -387,13 +387,14 @@ pub async fn logout(State(app): State<SharedState>, headers: HeaderMap) -> Resul
         // Read without the write lock first, as a refresh does: a value the server never issued, a session
         // already ended, or a bound one without its key's proof costs no write.
         let Some(found) = app.store.presented_token(&hash, now).await? else { continue };
-        let unproven = session_key(found.jkt.as_deref(), proved, app.settings.dpop) == SessionKey::Unproven;
-        if found.revoke_reason.is_some() || unproven {
+        let key = session_key(found.jkt.as_deref(), proved, app.settings.dpop);
+        if found.revoke_reason.is_some() || key == SessionKey::Unproven {
             continue;
         }
-        // Remembered before it ends anything, and only once it would: only an owner's proofs take room, and a
-        // proof presented again ends nothing.
-        if let Some(proof) = proof.as_ref().filter(|_| !proof_recorded) {
+        // Remembered before it ends the session it proves, once: only an owner's proofs take room (an unbound
+        // session's cookie, perhaps planted, ends it alone and is charged nothing), and a proof presented again
+        // ends nothing.
+        if let Some(proof) = proof.as_ref().filter(|_| key == SessionKey::Proven && !proof_recorded) {
             record(&app, proof, found.user_id, ProofAt::Session, now).await?;
             proof_recorded = true;
         }
