@@ -294,11 +294,15 @@ where
         // A bound session ends only with its key's proof; the key goes once the server has heard.
         let answer = self.inner.exchange(&logout, None, prove).await.and_then(success);
         // Unheard too when the key that proves it could not be read just now (the proof is made later), or when
-        // the server asked to wait.
+        // a 429 (the server's, or a proxy's) said nothing was done.
         let unheard = matches!(
             answer,
-            Err(SessionError::Network | SessionError::Timeout | SessionError::Server { .. } | SessionError::DeviceKey)
-        ) || answer.as_ref().err().and_then(SessionError::code) == Some(ErrorCode::TooManyAttempts);
+            Err(SessionError::Network
+                | SessionError::Timeout
+                | SessionError::Server { .. }
+                | SessionError::DeviceKey
+                | SessionError::Status { status: 429, .. })
+        );
         self.inner.store.set_logout_pending(unheard);
         if !unheard {
             self.inner.key.forget().await;

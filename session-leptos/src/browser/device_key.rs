@@ -12,7 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, CryptoKeyPair, EcKeyGenParams, EcdsaParams, SubtleCrypto};
 
-use indexed_db::KeyStore;
+use indexed_db::{Failed, KeyStore};
 
 /// The [`DeviceKey`] of a browser: WebCrypto for the key, the signatures, the digests and the ids; IndexedDB
 /// to keep the key pair. Without WebCrypto every call is [`KeyUnavailable`], and the session client signs in
@@ -40,13 +40,13 @@ impl DeviceKey for WebCryptoKey {
     }
 
     async fn keep(&self, pair: &BrowserKeyPair) -> Result<(), KeyUnavailable> {
-        let refused = self.store.put(&pair.0).await.is_err();
-        if refused {
+        let kept = self.store.put(&pair.0).await;
+        if kept == Err(Failed::Refused) {
             // The pair IndexedDB still holds, if it can be read, is an earlier session's: gone, so that it is not
-            // read before this one.
+            // read before this one. (Not after a write that was late: a delete sent now would land after it.)
             self.store.delete().await;
         }
-        self.memory.replace(refused.then(|| pair.0.clone()));
+        self.memory.replace(kept.is_err().then(|| pair.0.clone()));
         Ok(())
     }
 

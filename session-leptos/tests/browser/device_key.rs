@@ -223,3 +223,44 @@ async fn a_read_that_never_settles_fails_at_its_deadline_instead_of_holding_the_
     assert!(key.current().await.unwrap().is_some());
     key.forget().await;
 }
+
+#[wasm_bindgen_test]
+async fn a_key_write_or_an_opening_that_never_settles_is_given_up_on_and_this_tab_still_signs() {
+    let key = WebCryptoKey::default();
+    key.forget().await;
+    // A write the database never answers: the sign-in holds its turn and the lock of every tab while it waits.
+    let hanging = patch(
+        "window.realPut = IDBObjectStore.prototype.put;
+         IDBObjectStore.prototype.put = function (value, key) {
+           const request = window.realPut.call(this, value, key);
+           for (const type of ['success', 'error']) {
+             request.addEventListener(type, (event) => event.stopImmediatePropagation());
+           }
+           return request;
+         };",
+        "IDBObjectStore.prototype.put = window.realPut;",
+    );
+    let made = key.make().await.unwrap();
+    key.keep(&made).await.unwrap();
+    drop(hanging);
+    let current = key.current().await.unwrap().expect("this tab's key, whether the late write landed or not");
+    assert_eq!(current.public_key().await.unwrap(), made.public_key().await.unwrap());
+
+    // An opening the database never answers, on a page that has no connection yet.
+    let opening = patch(
+        "window.realOpen = IDBFactory.prototype.open;
+         IDBFactory.prototype.open = function (name, version) {
+           const request = window.realOpen.call(this, name, version);
+           for (const type of ['success', 'error']) {
+             request.addEventListener(type, (event) => event.stopImmediatePropagation());
+           }
+           return request;
+         };",
+        "IDBFactory.prototype.open = window.realOpen;",
+    );
+    let another_tab = WebCryptoKey::default();
+    assert!(another_tab.current().await.is_err(), "given up on: a failure, not a key that is gone");
+    drop(opening);
+    assert!(another_tab.current().await.unwrap().is_some(), "opened again once IndexedDB answers");
+    key.forget().await;
+}

@@ -15,11 +15,22 @@ const VERSION: u32 = 1;
 const STORE: &str = "keys";
 /// The one record's key.
 const RECORD: &str = "device";
-/// How long a read may stay pending before it counts as failed: it holds a request's, a refresh's or a
-/// sign-out's turn. Writes and the opening wait as long as they take: a write answered late still lands (and a
-/// delete sent after it would remove the key it wrote), and an opening left behind would create the database
-/// without its store once its upgrade came with nobody to handle it.
-const READ_DEADLINE_MS: i32 = 3_000;
+/// How long a request may stay pending before this page goes on without it: each holds a request's, a
+/// refresh's, a sign-in's or a sign-out's turn, and the lock every tab shares. A request given up on may still
+/// be done: a late write is not taken for a refused one (see [`Failed::Late`]), and an opening given up on keeps
+/// its upgrade handler, so that a late upgrade still creates the store.
+const DEADLINE_MS: i32 = 3_000;
+/// What the deadline rejects with, to tell it from the request's own failure.
+const LATE: &str = "late";
+
+/// How a request ended without its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failed {
+    /// It failed: nothing was done.
+    Refused,
+    /// It was still pending at the deadline: it may yet be done.
+    Late,
+}
 
 /// The database, opened on first use and kept open.
 #[derive(Default)]
@@ -46,15 +57,15 @@ impl KeyStore {
     async fn read(&self) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
         let store = self.store(IdbTransactionMode::Readonly).await?;
         let request = store.get(&RECORD.into()).map_err(|_| KeyUnavailable)?;
-        let found = settled(&request, Some(READ_DEADLINE_MS)).await?;
+        let found = settled(&request).await.map_err(|_| KeyUnavailable)?;
         Ok((!found.is_undefined()).then(|| found.unchecked_into()))
     }
 
     /// Stores `pair` in place of the one there was.
-    pub(super) async fn put(&self, pair: &CryptoKeyPair) -> Result<(), KeyUnavailable> {
-        let store = self.store(IdbTransactionMode::Readwrite).await?;
-        let request = store.put_with_key(pair, &RECORD.into()).map_err(|_| KeyUnavailable)?;
-        settled(&request, None).await.map(drop)
+    pub(super) async fn put(&self, pair: &CryptoKeyPair) -> Result<(), Failed> {
+        let store = self.store(IdbTransactionMode::Readwrite).await.map_err(|_| Failed::Refused)?;
+        let request = store.put_with_key(pair, &RECORD.into()).map_err(|_| Failed::Refused)?;
+        settled(&request).await.map(drop)
     }
 
     /// Deletes the key pair (nothing to do where IndexedDB is unavailable).
@@ -62,7 +73,7 @@ impl KeyStore {
         if let Ok(store) = self.store(IdbTransactionMode::Readwrite).await
             && let Ok(request) = store.delete(&RECORD.into())
         {
-            drop(settled(&request, None).await);
+            drop(settled(&request).await);
         }
     }
 
@@ -95,18 +106,24 @@ async fn open() -> Result<IdbDatabase, KeyUnavailable> {
         }
     });
     request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
-    let opened = settled(&request, None).await;
-    request.set_onupgradeneeded(None);
-    Ok(opened?.unchecked_into())
+    let opened = settled(&request).await;
+    if opened == Err(Failed::Late) {
+        // Its upgrade may still come: the handler stays for it, for as long as the page lives.
+        upgrade.forget();
+    } else {
+        request.set_onupgradeneeded(None);
+    }
+    Ok(opened.map_err(|_| KeyUnavailable)?.unchecked_into())
 }
 
-/// The request's result once it succeeded; [`KeyUnavailable`] when it failed, or was still pending `deadline`
-/// milliseconds after it was sent, if one is given.
-async fn settled(request: &IdbRequest, deadline: Option<i32>) -> Result<JsValue, KeyUnavailable> {
+/// The request's result once it succeeded; how it failed otherwise, or that it was still pending at the
+/// deadline.
+async fn settled(request: &IdbRequest) -> Result<JsValue, Failed> {
     let handlers = RefCell::new(None);
     let promise = Promise::new(&mut |resolve, reject| {
-        if let (Some(deadline), Some(window)) = (deadline, web_sys::window()) {
-            drop(window.set_timeout_with_callback_and_timeout_and_arguments_0(&reject, deadline));
+        if let Some(window) = web_sys::window() {
+            let late = JsValue::from_str(LATE);
+            drop(window.set_timeout_with_callback_and_timeout_and_arguments_1(&reject, DEADLINE_MS, &late));
         }
         let succeeded = Closure::once(move || drop(resolve.call0(&JsValue::UNDEFINED)));
         let failed = Closure::once(move || drop(reject.call0(&JsValue::UNDEFINED)));
@@ -118,6 +135,6 @@ async fn settled(request: &IdbRequest, deadline: Option<i32>) -> Result<JsValue,
     request.set_onsuccess(None);
     request.set_onerror(None);
     drop(handlers);
-    outcome.map_err(|_| KeyUnavailable)?;
-    request.result().map_err(|_| KeyUnavailable)
+    outcome.map_err(|why| if why.as_string().as_deref() == Some(LATE) { Failed::Late } else { Failed::Refused })?;
+    request.result().map_err(|_| Failed::Refused)
 }
