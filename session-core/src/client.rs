@@ -268,7 +268,8 @@ where
         Ok(())
     }
 
-    /// Tells the server of a sign-out it did not hear (no answer, or a 5xx), if nobody signed in since.
+    /// Tells the server of a sign-out it did not hear (no answer, a 5xx, a 429, or a key that could not prove it),
+    /// if nobody signed in since.
     pub async fn finish_pending_logout(&self) {
         if self.inner.store.logout_pending() && !self.is_signed_in() {
             // The key was kept for this: it goes once the server hears. Still unreadable, the sign-out goes without

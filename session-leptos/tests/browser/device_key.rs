@@ -83,9 +83,9 @@ async fn where_indexed_db_refuses_the_key_is_kept_in_this_tab_and_still_signs() 
     // Storage blocked for the site (a browser set to keep no site data): IndexedDB refuses to open, WebCrypto
     // still makes keys. The sign-in binds the session to its key; this tab must go on proving with it.
     let blocked = patch(
-        "window.realOpen = IDBFactory.prototype.open;
+        "window.openBeforeBlocked = IDBFactory.prototype.open;
          IDBFactory.prototype.open = function () { throw new DOMException('blocked', 'SecurityError'); };",
-        "IDBFactory.prototype.open = window.realOpen;",
+        "IDBFactory.prototype.open = window.openBeforeBlocked;",
     );
     let key = WebCryptoKey::default();
     let made = key.make().await.unwrap();
@@ -116,9 +116,9 @@ async fn a_key_indexed_db_refuses_to_write_but_reads_is_not_shadowed_by_the_prev
     key.keep(&previous).await.unwrap();
     // Writes fail (quota), reads still work: IndexedDB still holds the previous session's pair.
     let _refusing = patch(
-        "window.realPut = IDBObjectStore.prototype.put;
+        "window.putBeforeQuota = IDBObjectStore.prototype.put;
          IDBObjectStore.prototype.put = function () { throw new DOMException('full', 'QuotaExceededError'); };",
-        "IDBObjectStore.prototype.put = window.realPut;",
+        "IDBObjectStore.prototype.put = window.putBeforeQuota;",
     );
     let made = key.make().await.unwrap();
     key.keep(&made).await.unwrap();
@@ -136,17 +136,17 @@ async fn a_key_read_on_a_lost_connection_is_read_again_on_a_new_one_and_a_read_t
     // WebKit loses a page's connection to its database process (a tab long in the background): every request on
     // that connection fails, while the key is still stored and a new connection reads it.
     let lost = patch(
-        "window.realGet = IDBObjectStore.prototype.get;
+        "window.getBeforeLoss = IDBObjectStore.prototype.get;
          window.loseNextConnection = true;
          window.lostConnections = [];
          IDBObjectStore.prototype.get = function (key) {
-           const request = window.realGet.call(this, key);
+           const request = window.getBeforeLoss.call(this, key);
            const db = this.transaction.db;
            if (window.loseNextConnection) { window.loseNextConnection = false; window.lostConnections.push(db); }
            if (window.lostConnections.includes(db)) this.transaction.abort();
            return request;
          };",
-        "IDBObjectStore.prototype.get = window.realGet;",
+        "IDBObjectStore.prototype.get = window.getBeforeLoss;",
     );
     let current = key.current().await.expect("read again on a new connection");
     assert_eq!(current.expect("the key is still there").public_key().await.unwrap(), public);
@@ -177,13 +177,13 @@ async fn a_connection_the_browser_closed_and_cannot_open_again_is_a_failure_not_
     // WebKit marks the page's connection as closing (`transaction` throws), and the database process does not
     // take a new one for now (`open` fails, as its request's error event says).
     let closed = patch(
-        "window.realTransaction = IDBDatabase.prototype.transaction;
-         window.realOpen = IDBFactory.prototype.open;
+        "window.transactionBeforeClosing = IDBDatabase.prototype.transaction;
+         window.openBeforeClosing = IDBFactory.prototype.open;
          IDBDatabase.prototype.transaction = function () {
            throw new DOMException('The database connection is closing.', 'InvalidStateError');
          };
          IDBFactory.prototype.open = function (name, version) {
-           const request = window.realOpen.call(this, name, version);
+           const request = window.openBeforeClosing.call(this, name, version);
            request.addEventListener('success', (event) => {
              event.stopImmediatePropagation();
              request.result.close();
@@ -191,7 +191,7 @@ async fn a_connection_the_browser_closed_and_cannot_open_again_is_a_failure_not_
            }, { once: true });
            return request;
          };",
-        "IDBDatabase.prototype.transaction = window.realTransaction; IDBFactory.prototype.open = window.realOpen;",
+        "IDBDatabase.prototype.transaction = window.transactionBeforeClosing; IDBFactory.prototype.open = window.openBeforeClosing;",
     );
     assert!(key.current().await.is_err(), "the key may still be there: never taken for one that is gone");
     drop(closed);
@@ -208,15 +208,15 @@ async fn a_read_that_never_settles_fails_at_its_deadline_instead_of_holding_the_
     // A read the database never answers: the key read holds a request's, a refresh's or a sign-out's turn, so it
     // must end.
     let hanging = patch(
-        "window.realGet = IDBObjectStore.prototype.get;
+        "window.getBeforeHang = IDBObjectStore.prototype.get;
          IDBObjectStore.prototype.get = function (key) {
-           const request = window.realGet.call(this, key);
+           const request = window.getBeforeHang.call(this, key);
            for (const type of ['success', 'error']) {
              request.addEventListener(type, (event) => event.stopImmediatePropagation());
            }
            return request;
          };",
-        "IDBObjectStore.prototype.get = window.realGet;",
+        "IDBObjectStore.prototype.get = window.getBeforeHang;",
     );
     assert!(key.current().await.is_err(), "a failure at the deadline");
     drop(hanging);
@@ -228,39 +228,70 @@ async fn a_read_that_never_settles_fails_at_its_deadline_instead_of_holding_the_
 async fn a_key_write_or_an_opening_that_never_settles_is_given_up_on_and_this_tab_still_signs() {
     let key = WebCryptoKey::default();
     key.forget().await;
-    // A write the database never answers: the sign-in holds its turn and the lock of every tab while it waits.
+    // A write whose commit the database never reports: the sign-in holds its turn and the lock of every tab while
+    // it waits. The write itself lands.
     let hanging = patch(
-        "window.realPut = IDBObjectStore.prototype.put;
-         IDBObjectStore.prototype.put = function (value, key) {
-           const request = window.realPut.call(this, value, key);
-           for (const type of ['success', 'error']) {
-             request.addEventListener(type, (event) => event.stopImmediatePropagation());
+        "window.transactionBeforeHang = IDBDatabase.prototype.transaction;
+         IDBDatabase.prototype.transaction = function (stores, mode) {
+           const transaction = window.transactionBeforeHang.call(this, stores, mode);
+           if (mode === 'readwrite') {
+             for (const type of ['complete', 'abort', 'error']) {
+               transaction.addEventListener(type, (event) => event.stopImmediatePropagation());
+             }
            }
-           return request;
+           return transaction;
          };",
-        "IDBObjectStore.prototype.put = window.realPut;",
+        "IDBDatabase.prototype.transaction = window.transactionBeforeHang;",
     );
     let made = key.make().await.unwrap();
     key.keep(&made).await.unwrap();
     drop(hanging);
-    let current = key.current().await.unwrap().expect("this tab's key, whether the late write landed or not");
-    assert_eq!(current.public_key().await.unwrap(), made.public_key().await.unwrap());
+    let public = made.public_key().await.unwrap();
+    let current = key.current().await.unwrap().expect("this tab's key");
+    assert_eq!(current.public_key().await.unwrap(), public);
+    let stored = WebCryptoKey::default().current().await.unwrap();
+    let stored = stored.expect("a write given up on is not undone: it landed, and every tab reads it");
+    assert_eq!(stored.public_key().await.unwrap(), public);
 
     // An opening the database never answers, on a page that has no connection yet.
     let opening = patch(
-        "window.realOpen = IDBFactory.prototype.open;
+        "window.openBeforeHang = IDBFactory.prototype.open;
          IDBFactory.prototype.open = function (name, version) {
-           const request = window.realOpen.call(this, name, version);
+           const request = window.openBeforeHang.call(this, name, version);
            for (const type of ['success', 'error']) {
              request.addEventListener(type, (event) => event.stopImmediatePropagation());
            }
            return request;
          };",
-        "IDBFactory.prototype.open = window.realOpen;",
+        "IDBFactory.prototype.open = window.openBeforeHang;",
     );
     let another_tab = WebCryptoKey::default();
     assert!(another_tab.current().await.is_err(), "given up on: a failure, not a key that is gone");
     drop(opening);
     assert!(another_tab.current().await.unwrap().is_some(), "opened again once IndexedDB answers");
+    key.forget().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_write_its_transaction_undoes_after_the_request_succeeded_is_not_taken_for_kept() {
+    let key = WebCryptoKey::default();
+    let previous = key.make().await.unwrap();
+    key.keep(&previous).await.unwrap();
+    // Chromium reports a full quota when the transaction commits: the put's request succeeds, then the whole
+    // transaction aborts and nothing is written.
+    let undone = patch(
+        "window.putBeforeAbort = IDBObjectStore.prototype.put;
+         IDBObjectStore.prototype.put = function (value, key) {
+           const request = window.putBeforeAbort.call(this, value, key);
+           request.addEventListener('success', () => this.transaction.abort());
+           return request;
+         };",
+        "IDBObjectStore.prototype.put = window.putBeforeAbort;",
+    );
+    let made = key.make().await.unwrap();
+    key.keep(&made).await.unwrap();
+    drop(undone);
+    let current = key.current().await.unwrap().expect("this sign-in's key, in this tab's memory");
+    assert_eq!(current.public_key().await.unwrap(), made.public_key().await.unwrap(), "not the previous session's");
     key.forget().await;
 }

@@ -1,9 +1,10 @@
 //! The key pair's place in IndexedDB: one object store, one record. IndexedDB answers through events; each
-//! request is awaited as a promise its handlers settle, and the handlers are dropped once it settled.
+//! request (and each write's transaction) is awaited as a promise its handlers settle, with a deadline, and the
+//! handlers are dropped once it settled.
 
 use std::cell::RefCell;
 
-use js_sys::Promise;
+use js_sys::{Function, Promise};
 use session_core::KeyUnavailable;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -41,52 +42,55 @@ pub(crate) struct KeyStore {
 impl KeyStore {
     /// The stored key pair, or none where IndexedDB answers that it holds none. A read that fails is tried once
     /// more on a new connection: WebKit loses a page's connection to its database process, after which every
-    /// request on it fails while the pair is still stored. Failing again (or where IndexedDB cannot be opened at
-    /// all: another tab may hold the key in its memory) it is [`KeyUnavailable`], never taken for a pair that is
-    /// gone.
+    /// request on it fails while the pair is still stored. Failing again, given up on at its deadline (asking
+    /// again would wait as long, holding the turn), or where IndexedDB cannot be opened at all (another tab may
+    /// hold the key in its memory), it is [`KeyUnavailable`], never taken for a pair that is gone.
     pub(crate) async fn get(&self) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
-        if let Ok(found) = self.read().await {
-            return Ok(found);
+        match self.read().await {
+            Ok(found) => return Ok(found),
+            Err(Failed::Late) => return Err(KeyUnavailable),
+            Err(Failed::Refused) => {}
         }
         if let Some(lost) = self.database.take() {
             lost.close();
         }
-        self.read().await
+        self.read().await.map_err(|_| KeyUnavailable)
     }
 
-    async fn read(&self) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
+    async fn read(&self) -> Result<Option<CryptoKeyPair>, Failed> {
         let store = self.store(IdbTransactionMode::Readonly).await?;
-        let request = store.get(&RECORD.into()).map_err(|_| KeyUnavailable)?;
-        let found = settled(&request).await.map_err(|_| KeyUnavailable)?;
+        let request = store.get(&RECORD.into()).map_err(|_| Failed::Refused)?;
+        let found = settled(&request).await?;
         Ok((!found.is_undefined()).then(|| found.unchecked_into()))
     }
 
-    /// Stores `pair` in place of the one there was.
+    /// Stores `pair` in place of the one there was: kept once its transaction committed.
     pub(super) async fn put(&self, pair: &CryptoKeyPair) -> Result<(), Failed> {
-        let store = self.store(IdbTransactionMode::Readwrite).await.map_err(|_| Failed::Refused)?;
-        let request = store.put_with_key(pair, &RECORD.into()).map_err(|_| Failed::Refused)?;
-        settled(&request).await.map(drop)
+        let store = self.store(IdbTransactionMode::Readwrite).await?;
+        store.put_with_key(pair, &RECORD.into()).map_err(|_| Failed::Refused)?;
+        committed(&store).await
     }
 
-    /// Deletes the key pair (nothing to do where IndexedDB is unavailable).
+    /// Deletes the key pair (nothing to do where IndexedDB is unavailable; whether it committed changes nothing
+    /// for the caller).
     pub(super) async fn delete(&self) {
         if let Ok(store) = self.store(IdbTransactionMode::Readwrite).await
-            && let Ok(request) = store.delete(&RECORD.into())
+            && store.delete(&RECORD.into()).is_ok()
         {
-            drop(settled(&request).await);
+            let _ = committed(&store).await;
         }
     }
 
     /// A transaction's store, on the connection kept; one the browser closed (site data cleared, a newer
     /// version elsewhere) is opened again once.
-    async fn store(&self, mode: IdbTransactionMode) -> Result<IdbObjectStore, KeyUnavailable> {
+    async fn store(&self, mode: IdbTransactionMode) -> Result<IdbObjectStore, Failed> {
         let cached = self.database.borrow().clone();
         if let Some(store) = cached.and_then(|database| in_transaction(&database, mode)) {
             return Ok(store);
         }
         let opened = open().await?;
         self.database.replace(Some(opened.clone()));
-        in_transaction(&opened, mode).ok_or(KeyUnavailable)
+        in_transaction(&opened, mode).ok_or(Failed::Refused)
     }
 }
 
@@ -95,10 +99,9 @@ fn in_transaction(database: &IdbDatabase, mode: IdbTransactionMode) -> Option<Id
 }
 
 /// Opens the database, creating its store the first time.
-async fn open() -> Result<IdbDatabase, KeyUnavailable> {
-    let factory =
-        web_sys::window().ok_or(KeyUnavailable)?.indexed_db().map_err(|_| KeyUnavailable)?.ok_or(KeyUnavailable)?;
-    let request: IdbOpenDbRequest = factory.open_with_u32(DATABASE, VERSION).map_err(|_| KeyUnavailable)?;
+async fn open() -> Result<IdbDatabase, Failed> {
+    let factory = web_sys::window().and_then(|window| window.indexed_db().ok().flatten()).ok_or(Failed::Refused)?;
+    let request: IdbOpenDbRequest = factory.open_with_u32(DATABASE, VERSION).map_err(|_| Failed::Refused)?;
     let upgrading = request.clone();
     let upgrade = Closure::<dyn FnMut()>::new(move || {
         if let Ok(database) = upgrading.result().map(JsCast::unchecked_into::<IdbDatabase>) {
@@ -113,12 +116,34 @@ async fn open() -> Result<IdbDatabase, KeyUnavailable> {
     } else {
         request.set_onupgradeneeded(None);
     }
-    Ok(opened.map_err(|_| KeyUnavailable)?.unchecked_into())
+    Ok(opened?.unchecked_into())
 }
 
-/// The request's result once it succeeded; how it failed otherwise, or that it was still pending at the
-/// deadline.
+/// The request's result once it succeeded; how it failed otherwise.
 async fn settled(request: &IdbRequest) -> Result<JsValue, Failed> {
+    fired(&|succeeded, failed| {
+        request.set_onsuccess(succeeded);
+        request.set_onerror(failed);
+    })
+    .await?;
+    request.result().map_err(|_| Failed::Refused)
+}
+
+/// Whether the transaction of `store` committed: a write is kept only then (Chromium reports a full quota when
+/// the transaction commits, after the request's own success).
+async fn committed(store: &IdbObjectStore) -> Result<(), Failed> {
+    let transaction = store.transaction();
+    fired(&|completed, aborted| {
+        transaction.set_oncomplete(completed);
+        transaction.set_onabort(aborted);
+    })
+    .await
+}
+
+/// Waits for one of the two handlers `install` sets (`None`, `None` takes them off again) to be called: the
+/// first is success, the second failure; or for the deadline. The handlers are taken off and dropped once it
+/// settled.
+async fn fired(install: &dyn Fn(Option<&Function>, Option<&Function>)) -> Result<(), Failed> {
     let handlers = RefCell::new(None);
     let promise = Promise::new(&mut |resolve, reject| {
         if let Some(window) = web_sys::window() {
@@ -127,14 +152,13 @@ async fn settled(request: &IdbRequest) -> Result<JsValue, Failed> {
         }
         let succeeded = Closure::once(move || drop(resolve.call0(&JsValue::UNDEFINED)));
         let failed = Closure::once(move || drop(reject.call0(&JsValue::UNDEFINED)));
-        request.set_onsuccess(Some(succeeded.as_ref().unchecked_ref()));
-        request.set_onerror(Some(failed.as_ref().unchecked_ref()));
+        install(Some(succeeded.as_ref().unchecked_ref()), Some(failed.as_ref().unchecked_ref()));
         handlers.replace(Some((succeeded, failed)));
     });
     let outcome = JsFuture::from(promise).await;
-    request.set_onsuccess(None);
-    request.set_onerror(None);
+    install(None, None);
     drop(handlers);
-    outcome.map_err(|why| if why.as_string().as_deref() == Some(LATE) { Failed::Late } else { Failed::Refused })?;
-    request.result().map_err(|_| Failed::Refused)
+    outcome
+        .map(drop)
+        .map_err(|why| if why.as_string().as_deref() == Some(LATE) { Failed::Late } else { Failed::Refused })
 }
