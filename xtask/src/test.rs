@@ -10,10 +10,6 @@ use crate::server_for_page::ServerForPage;
 use crate::setup;
 use crate::tally::Tally;
 
-/// How long one browser suite may run in all (`wasm-bindgen-test-runner`'s own default is 20 s for the whole
-/// binary, and session-leptos' suite waits out three IndexedDB deadlines of 3 s on purpose: about 14 s).
-const WHOLE_BROWSER_SUITE_SECONDS: &str = "120";
-
 pub fn run() -> Result<(), String> {
     let root = workspace_root();
     let mut tally = Tally::default();
@@ -58,11 +54,10 @@ pub fn run() -> Result<(), String> {
     // The design card's command, as a newcomer types it, for the app and for the session crate; then the same
     // tests in Firefox.
     for (name, dir) in [("the app", "."), ("session-leptos", "session-leptos")] {
-        let mut chrome = command("wasm-pack", &["test", "--headless", "--chrome", dir]);
-        chrome.env("WASM_BINDGEN_TEST_TIMEOUT", WHOLE_BROWSER_SUITE_SECONDS);
+        let chrome = command("wasm-pack", &["test", "--headless", "--chrome", dir]);
         tally.suite(&format!("browser tests of {name} (wasm-pack)"), captured(chrome));
         let mut firefox = command("wasm-pack", &["test", "--headless", "--firefox", "--mode", "no-install", dir]);
-        firefox.env("GECKODRIVER", which("geckodriver")).env("WASM_BINDGEN_TEST_TIMEOUT", WHOLE_BROWSER_SUITE_SECONDS);
+        firefox.env("GECKODRIVER", which("geckodriver"));
         tally.suite(&format!("browser tests of {name} in Firefox (wasm-pack)"), captured(firefox));
     }
     tally.suite("browser tests against the real server", against_the_real_server());

@@ -1,7 +1,9 @@
+use std::time::Duration;
+
 use js_sys::{Object, Reflect, Uint8Array};
 use session_core::{DeviceKey, KeyPair};
 use session_leptos::browser::WebCryptoKey;
-use session_leptos::testing::{patch, stored_device_key};
+use session_leptos::testing::{patch, sleep, stored_device_key};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -293,5 +295,38 @@ async fn a_write_its_transaction_undoes_after_the_request_succeeded_is_not_taken
     drop(undone);
     let current = key.current().await.unwrap().expect("this sign-in's key, in this tab's memory");
     assert_eq!(current.public_key().await.unwrap(), made.public_key().await.unwrap(), "not the previous session's");
+    key.forget().await;
+}
+
+#[wasm_bindgen_test]
+async fn a_key_read_dropped_while_it_waits_leaves_no_handler_behind() {
+    let key = WebCryptoKey::default();
+    let made = key.make().await.unwrap();
+    key.keep(&made).await.unwrap();
+    // The database answers the read a little later than usual; meanwhile the query that asked is aborted (its
+    // component gone), which drops the read.
+    let _uncaught = patch(
+        "window.uncaughtAfterDrop = 0;
+         window.countUncaughtAfterDrop = () => { window.uncaughtAfterDrop += 1; };
+         window.addEventListener('error', window.countUncaughtAfterDrop);
+         window.getBeforeDrop = IDBObjectStore.prototype.get;
+         IDBObjectStore.prototype.get = function (key) {
+           const request = window.getBeforeDrop.call(this, key);
+           request.addEventListener('success', (event) => {
+             if (!event.isTrusted) return;
+             event.stopImmediatePropagation();
+             setTimeout(() => request.dispatchEvent(new Event('success')), 50);
+           });
+           return request;
+         };",
+        "window.removeEventListener('error', window.countUncaughtAfterDrop);
+         IDBObjectStore.prototype.get = window.getBeforeDrop;",
+    );
+    let read = Box::pin(key.current());
+    let aborted = Box::pin(sleep(Duration::from_millis(10)));
+    assert!(matches!(futures::future::select(read, aborted).await, futures::future::Either::Right(_)));
+    sleep(Duration::from_millis(200)).await;
+    let uncaught = Reflect::get(&web_sys::window().unwrap(), &"uncaughtAfterDrop".into()).unwrap();
+    assert_eq!(uncaught.as_f64(), Some(0.0), "the late answer called a dropped closure");
     key.forget().await;
 }

@@ -46,13 +46,16 @@ impl KeyStore {
     /// again would wait as long, holding the turn), or where IndexedDB cannot be opened at all (another tab may
     /// hold the key in its memory), it is [`KeyUnavailable`], never taken for a pair that is gone.
     pub(crate) async fn get(&self) -> Result<Option<CryptoKeyPair>, KeyUnavailable> {
-        match self.read().await {
+        let failed = match self.read().await {
             Ok(found) => return Ok(found),
-            Err(Failed::Late) => return Err(KeyUnavailable),
-            Err(Failed::Refused) => {}
-        }
+            Err(failed) => failed,
+        };
+        // Either way the connection is not trusted again (closing lets what it still runs finish).
         if let Some(lost) = self.database.take() {
             lost.close();
+        }
+        if failed == Failed::Late {
+            return Err(KeyUnavailable);
         }
         self.read().await.map_err(|_| KeyUnavailable)
     }
@@ -66,7 +69,8 @@ impl KeyStore {
 
     /// Stores `pair` in place of the one there was: kept once its transaction committed.
     pub(super) async fn put(&self, pair: &CryptoKeyPair) -> Result<(), Failed> {
-        let store = self.store(IdbTransactionMode::Readwrite).await?;
+        // No store, no write sent, whether the opening failed or was given up on: nothing can land later.
+        let store = self.store(IdbTransactionMode::Readwrite).await.map_err(|_| Failed::Refused)?;
         store.put_with_key(pair, &RECORD.into()).map_err(|_| Failed::Refused)?;
         committed(&store).await
     }
@@ -142,9 +146,9 @@ async fn committed(store: &IdbObjectStore) -> Result<(), Failed> {
 
 /// Waits for one of the two handlers `install` sets (`None`, `None` takes them off again) to be called: the
 /// first is success, the second failure; or for the deadline. The handlers are taken off and dropped once it
-/// settled.
+/// settled, or once this future is dropped before that (an aborted query).
 async fn fired(install: &dyn Fn(Option<&Function>, Option<&Function>)) -> Result<(), Failed> {
-    let handlers = RefCell::new(None);
+    let mut installed = None;
     let promise = Promise::new(&mut |resolve, reject| {
         if let Some(window) = web_sys::window() {
             let late = JsValue::from_str(LATE);
@@ -153,12 +157,23 @@ async fn fired(install: &dyn Fn(Option<&Function>, Option<&Function>)) -> Result
         let succeeded = Closure::once(move || drop(resolve.call0(&JsValue::UNDEFINED)));
         let failed = Closure::once(move || drop(reject.call0(&JsValue::UNDEFINED)));
         install(Some(succeeded.as_ref().unchecked_ref()), Some(failed.as_ref().unchecked_ref()));
-        handlers.replace(Some((succeeded, failed)));
+        installed = Some(Installed { install, _handlers: [succeeded, failed] });
     });
     let outcome = JsFuture::from(promise).await;
-    install(None, None);
-    drop(handlers);
+    drop(installed);
     outcome
         .map(drop)
         .map_err(|why| if why.as_string().as_deref() == Some(LATE) { Failed::Late } else { Failed::Refused })
+}
+
+/// Two handlers `install` set, taken off before they are dropped, so that no late event calls a dropped closure.
+struct Installed<'a> {
+    install: &'a dyn Fn(Option<&Function>, Option<&Function>),
+    _handlers: [Closure<dyn FnMut()>; 2],
+}
+
+impl Drop for Installed<'_> {
+    fn drop(&mut self) {
+        (self.install)(None, None);
+    }
 }
