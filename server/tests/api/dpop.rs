@@ -62,7 +62,12 @@ impl TestServer {
     }
 
     async fn dpop_refresh(&self, refresh_token: &str, proof: Option<String>) -> reqwest::Response {
-        let mut request = self.post("/auth/refresh").header("Cookie", format!("__Secure-refresh={refresh_token}"));
+        self.with_cookie("/auth/refresh", refresh_token, proof).await
+    }
+
+    /// `POST path` (the refresh, the sign-out) with the refresh cookie `refresh_token` and `proof`, if any.
+    async fn with_cookie(&self, path: &str, refresh_token: &str, proof: Option<String>) -> reqwest::Response {
+        let mut request = self.post(path).header("Cookie", format!("__Secure-refresh={refresh_token}"));
         if let Some(proof) = proof {
             request = request.header("DPoP", proof);
         }
@@ -153,23 +158,16 @@ async fn a_sign_out_without_the_key_ends_nothing() {
     let session = server.dpop_sign_in(&key).await;
     let thief = DpopKey::generate();
     for proof in [None, Some(server.proof(&thief, "POST", "/auth/logout", None))] {
-        let mut request =
-            server.post("/auth/logout").header("Cookie", format!("__Secure-refresh={}", session.refresh_token));
-        if let Some(proof) = proof {
-            request = request.header("DPoP", proof);
-        }
-        assert_eq!(request.send().await.unwrap().status(), StatusCode::NO_CONTENT, "says nothing to a thief");
+        let answer = server.with_cookie("/auth/logout", &session.refresh_token, proof).await;
+        assert_eq!(answer.status(), StatusCode::NO_CONTENT, "says nothing to a thief");
     }
     let proof = server.proof(&key, "GET", "/user", Some(&session.access_token));
     assert_eq!(server.dpop_get("/user", &session.access_token, Some(proof)).await.status(), StatusCode::OK);
-    let owner = server
-        .post("/auth/logout")
-        .header("Cookie", format!("__Secure-refresh={}", session.refresh_token))
-        .header("DPoP", server.proof(&key, "POST", "/auth/logout", None))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(owner.status(), StatusCode::NO_CONTENT);
+    let proof = Some(server.proof(&key, "POST", "/auth/logout", None));
+    assert_eq!(
+        server.with_cookie("/auth/logout", &session.refresh_token, proof).await.status(),
+        StatusCode::NO_CONTENT
+    );
     let proof = server.proof(&key, "GET", "/user", Some(&session.access_token));
     assert_eq!(server.dpop_get("/user", &session.access_token, Some(proof)).await.status(), StatusCode::UNAUTHORIZED);
 }
@@ -180,17 +178,11 @@ async fn a_sign_outs_proof_presented_again_is_refused_and_ends_nothing() {
     // A client that keeps one key over two sign-ins (RFC 9449 allows it; this app makes a key per sign-in).
     let key = DpopKey::generate();
     let (first, second) = (server.dpop_sign_in(&key).await, server.dpop_sign_in(&key).await);
-    let proof = server.proof(&key, "POST", "/auth/logout", None);
-    let sign_out = |refresh_token: &str| {
-        server
-            .post("/auth/logout")
-            .header("Cookie", format!("__Secure-refresh={refresh_token}"))
-            .header("DPoP", proof.clone())
-            .send()
-    };
-    assert_eq!(sign_out(&first.refresh_token).await.unwrap().status(), StatusCode::NO_CONTENT);
+    let proof = Some(server.proof(&key, "POST", "/auth/logout", None));
+    let first_use = server.with_cookie("/auth/logout", &first.refresh_token, proof.clone()).await;
+    assert_eq!(first_use.status(), StatusCode::NO_CONTENT);
     // The same proof, copied off the wire, with the other session's cookie: each `jti` is accepted once.
-    let (status, code, ..) = refusal(sign_out(&second.refresh_token).await.unwrap()).await;
+    let (status, code, ..) = refusal(server.with_cookie("/auth/logout", &second.refresh_token, proof).await).await;
     assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_dpop_proof"));
     let proof = server.proof(&key, "GET", "/user", Some(&second.access_token));
     assert_eq!(server.dpop_get("/user", &second.access_token, Some(proof)).await.status(), StatusCode::OK);
@@ -203,17 +195,12 @@ async fn a_sign_outs_proof_is_remembered_only_for_the_bound_session_it_proves() 
     let bearer = server.sign_in().await;
     let key = DpopKey::generate();
     let bound = server.dpop_sign_in(&key).await;
-    let proof = server.proof(&key, "POST", "/auth/logout", None);
-    let sign_out = |refresh_token: &str| {
-        server
-            .post("/auth/logout")
-            .header("Cookie", format!("__Secure-refresh={refresh_token}"))
-            .header("DPoP", proof.clone())
-            .send()
-    };
+    let proof = Some(server.proof(&key, "POST", "/auth/logout", None));
     // The Bearer session's cookie ends it alone: the proof proves nothing of it and is not charged to it.
-    assert_eq!(sign_out(&bearer.refresh_token).await.unwrap().status(), StatusCode::NO_CONTENT);
-    assert_eq!(sign_out(&bound.refresh_token).await.unwrap().status(), StatusCode::NO_CONTENT, "first use for it");
+    let bearers = server.with_cookie("/auth/logout", &bearer.refresh_token, proof.clone()).await;
+    assert_eq!(bearers.status(), StatusCode::NO_CONTENT);
+    let first_use = server.with_cookie("/auth/logout", &bound.refresh_token, proof).await;
+    assert_eq!(first_use.status(), StatusCode::NO_CONTENT, "first use for it");
     let proof = server.proof(&key, "GET", "/user", Some(&bound.access_token));
     assert_eq!(server.dpop_get("/user", &bound.access_token, Some(proof)).await.status(), StatusCode::UNAUTHORIZED);
 }
