@@ -1,8 +1,9 @@
-// trunk's post-build hook (release builds only, see Trunk.toml). Two steps, each checked, or the build fails:
+// trunk's post-build hook (release builds only, see Trunk.toml). Three steps, each checked, or the build fails:
 // 1. The wasm's import and export names (wasm-bindgen's `__wbg_<name>_<16 hex digits>`, random to brotli) become
 //    short ones (binaryen's `--minify-imports-and-exports-and-modules`), and the JS glue's references to them
 //    are renamed to match (esbuild's `mangleProps`, which renames properties, never other identifiers).
 // 2. The ES module wasm-bindgen wrote is minified (trunk's own minifier cannot parse it).
+// 3. So are the style sheets.
 // Each file is then named after its new content, as trunk names files after theirs (the server lets browsers
 // keep hashed names for a year), and its new name and SRI hash are written into index.html, which trunk has
 // already finalised.
@@ -90,4 +91,10 @@ if (left.length > 0) fail(`${jsName} still refers to ${left.join(", ")} after re
 replace(wasmName, shortWasm, "_bg.wasm");
 rmSync(shortWasmPath);
 replace(jsName, Buffer.from(minified), ".js");
+
+// 3. The style sheets, which trunk copies as they are written (its minifier is off for the JS's sake).
+for (const name of readdirSync(staging, { recursive: true }).filter((file) => file.endsWith(".css"))) {
+  const css = readFileSync(join(staging, name), "utf8");
+  replace(name, Buffer.from(esbuild.transformSync(css, { loader: "css", minify: true }).code), ".css");
+}
 writeFileSync(indexPath, index);
