@@ -1,7 +1,9 @@
-// trunk's post-build hook (release builds only, see Trunk.toml). Three steps, each checked, or the build fails:
+// trunk's post-build hook (release builds only, see Trunk.toml). The build fails, naming the cause, where a step
+// cannot be done as planned:
 // 1. The wasm's import and export names (wasm-bindgen's `__wbg_<name>_<16 hex digits>`, random to brotli) become
 //    short ones (binaryen's `--minify-imports-and-exports-and-modules`), and the JS glue's references to them
-//    are renamed to match (esbuild's `mangleProps`, which renames properties, never other identifiers).
+//    are renamed to match (esbuild's `mangleProps`, which renames properties, never other identifiers). The glue
+//    may name them only where it reaches the wasm: `wasm.<export>` and the import object's keys.
 // 2. The ES module wasm-bindgen wrote is minified (trunk's own minifier cannot parse it).
 // 3. So are the style sheets.
 // Each file is then named after its new content, as trunk names files after theirs (the server lets browsers
@@ -9,7 +11,8 @@
 // already finalised.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const fail = (message) => {
@@ -24,13 +27,20 @@ try {
   fail("esbuild is missing; `cargo xtask setup` installs it (npm ci in xtask/minify)");
 }
 
+// The browsers the JS is minified for (es2022), named for esbuild's CSS minifier, which knows no `es` target.
+const CSS_TARGET = ["chrome94", "edge94", "firefox93", "safari15.4"];
+
 const staging = process.env.TRUNK_STAGING_DIR ?? fail("run by trunk only (TRUNK_STAGING_DIR is unset)");
 const indexPath = join(staging, "index.html");
 let index = readFileSync(indexPath, "utf8");
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/// Whether `name` stands in `text` as a whole JavaScript identifier.
+const hasWord = (text, name) => new RegExp(`(?<![\\w$])${escape(name)}(?![\\w$])`).test(text);
 const digest = (bytes, algorithm, encoding) => createHash(algorithm).update(bytes).digest(encoding);
-const filesEndingIn = (suffix) => {
-  const files = readdirSync(staging, { recursive: true }).filter((file) => file.endsWith(suffix));
+const count = (text, part) => text.split(part).length - 1;
+const filesEndingIn = (suffix) => readdirSync(staging, { recursive: true }).filter((file) => file.endsWith(suffix));
+const theFileEndingIn = (suffix) => {
+  const files = filesEndingIn(suffix);
   if (files.length !== 1) fail(`${files.length} files ending in ${suffix} in ${staging}: trunk's output changed`);
   return files[0];
 };
@@ -38,7 +48,8 @@ const filesEndingIn = (suffix) => {
 /// Writes `bytes` as `name`'s replacement under a name after their content, and points index.html at it.
 const replace = (name, bytes, suffix) => {
   const before = `sha384-${digest(readFileSync(join(staging, name)), "sha384", "base64")}`;
-  if (!index.includes(`/${name}`)) fail(`index.html does not name ${name}`);
+  // A file changed under an integrity hash left as it was would be refused by the browser.
+  if (!index.includes(before) || !index.includes(`/${name}`)) fail(`index.html does not name ${name} with its hash`);
   // trunk's hash is the wasm's, so a file changed here needs a name of its own: another minifier or option
   // with the same wasm must not reuse a name browsers have cached.
   const pattern = new RegExp(`-[0-9a-f]+${escape(suffix)}$`);
@@ -52,49 +63,66 @@ const replace = (name, bytes, suffix) => {
   console.log(`minify.mjs: ${name} -> ${renamed} (${bytes.length} bytes)`);
 };
 
-// 1. Short import and export names. wasm-opt prints what it renamed: `{"imports": [[module, name, short]],
-// "exports": [[name, short]]}`; it gives every import the same short module, read back from the module itself.
-const wasmName = filesEndingIn("_bg.wasm");
-const wasmPath = join(staging, wasmName);
-const shortWasmPath = `${wasmPath}.short`;
-const renames = JSON.parse(
-  execFileSync("wasm-opt", ["--minify-imports-and-exports-and-modules", wasmPath, "-o", shortWasmPath], {
-    encoding: "utf8",
-  }),
-);
-const shortWasm = readFileSync(shortWasmPath);
-const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(shortWasm)).map((item) => item.module));
-const originalModules = new Set(renames.imports.map(([module]) => module));
-if (modules.size !== 1 || originalModules.size !== 1) fail(`imports from ${[...originalModules]}: expected one module`);
-const [[module], [shortModule]] = [[...originalModules], [...modules]];
-const shortNames = Object.fromEntries([
-  ...renames.imports.map(([, name, short]) => [name, short]),
-  ...renames.exports,
-]);
-const jsName = filesEndingIn(".js");
-const glue = readFileSync(join(staging, jsName), "utf8");
+/// The wasm with short import and export names, and what each long name became. wasm-opt prints what it renamed:
+/// `{"imports": [[module, name, short]], "exports": [[name, short]]}`, and gives every import one short module,
+/// read back from the module itself.
+const shortened = (wasmPath) => {
+  const scratch = mkdtempSync(join(tmpdir(), "minify-"));
+  try {
+    const out = join(scratch, "short.wasm");
+    const renames = JSON.parse(
+      execFileSync("wasm-opt", ["--minify-imports-and-exports-and-modules", wasmPath, "-o", out], { encoding: "utf8" }),
+    );
+    const wasm = readFileSync(out);
+    const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(wasm)).map((item) => item.module));
+    const originals = new Set(renames.imports.map(([module]) => module));
+    if (modules.size !== 1 || originals.size !== 1) fail(`imports from ${[...originals]}: expected one module`);
+    const names = Object.fromEntries([...renames.imports.map(([, name, short]) => [name, short]), ...renames.exports]);
+    return { wasm, module: [...originals][0], shortModule: [...modules][0], names };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+};
+
+// 1. Short import and export names.
+const wasmName = theFileEndingIn("_bg.wasm");
+const { wasm, module, shortModule, names } = shortened(join(staging, wasmName));
+const jsName = theFileEndingIn(".js");
 // wasm-bindgen passes its one import object under the module's name, a quoted key (which mangleProps leaves).
 const moduleKey = `${JSON.stringify(module)}:`;
-if (glue.split(moduleKey).length !== 2) fail(`${jsName} names the import module ${module} other than once`);
-const minified = esbuild.transformSync(glue.replace(moduleKey, `${JSON.stringify(shortModule)}:`), {
-  minify: true,
-  format: "esm",
-  target: "es2022",
-  mangleProps: new RegExp(`^(${Object.keys(shortNames).map(escape).join("|")})$`),
-  mangleCache: shortNames,
-}).code;
+const written = readFileSync(join(staging, jsName), "utf8");
+if (count(written, moduleKey) !== 1) fail(`${jsName} names the import module ${module} other than once`);
+const glue = written.replace(moduleKey, `${JSON.stringify(shortModule)}:`);
+// mangleProps renames a property by its name on any object: an export named like another object's property
+// (`close`, `memory`) would rename that one too. So each name is first renamed to a marker of its own, without
+// minifying, and every property mangleProps renamed must be one where the glue reaches the wasm.
+const mangle = (cache, options) =>
+  esbuild.transformSync(glue, {
+    format: "esm",
+    mangleProps: new RegExp(`^(${Object.keys(names).map(escape).join("|")})$`),
+    mangleCache: cache,
+    ...options,
+  }).code;
+const markers = Object.fromEntries(Object.keys(names).map((name, at) => [name, `minify_marker_${at}_`]));
+const marked = mangle(markers, {});
+for (const [name, marker] of Object.entries(markers)) {
+  if (count(marked, marker) !== count(marked, `wasm.${marker}`) + count(marked, `${marker}: function(`)) {
+    fail(`${jsName} uses the name ${name} for something else than the wasm's`);
+  }
+}
+const minified = mangle(names, { minify: true, target: "es2022" });
 // A reference mangleProps cannot see (a name built at run time, a quoted key) would fail only in a browser.
-const left = Object.keys(shortNames).filter((name) => new RegExp(`\\b${escape(name)}\\b`).test(minified));
+const left = Object.keys(names).filter((name) => hasWord(minified, name));
 if (left.length > 0) fail(`${jsName} still refers to ${left.join(", ")} after renaming`);
 
-// 2. Both files under their new names, the wasm first (the JS does not name it; index.html does).
-replace(wasmName, shortWasm, "_bg.wasm");
-rmSync(shortWasmPath);
+// 2. Both files under their new names, the wasm first. index.html names the wasm for trunk's loader, which
+// passes it to the glue (whose own default path, next to the module, is not used).
+replace(wasmName, wasm, "_bg.wasm");
 replace(jsName, Buffer.from(minified), ".js");
 
 // 3. The style sheets, which trunk copies as they are written (its minifier is off for the JS's sake).
-for (const name of readdirSync(staging, { recursive: true }).filter((file) => file.endsWith(".css"))) {
+for (const name of filesEndingIn(".css")) {
   const css = readFileSync(join(staging, name), "utf8");
-  replace(name, Buffer.from(esbuild.transformSync(css, { loader: "css", minify: true }).code), ".css");
+  replace(name, Buffer.from(esbuild.transformSync(css, { loader: "css", minify: true, target: CSS_TARGET }).code), ".css");
 }
 writeFileSync(indexPath, index);
