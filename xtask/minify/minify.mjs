@@ -65,23 +65,24 @@ const replace = (name, bytes, suffix) => {
 
 /// The wasm with short import and export names, and what each long name became. wasm-opt prints what it renamed:
 /// `{"imports": [[module, name, short]], "exports": [[name, short]]}`, and gives every import one short module,
-/// read back from the module itself.
+/// read back from the module itself. Its output goes to a scratch directory, removed before anything is checked
+/// (`fail` exits at once).
 const shortened = (wasmPath) => {
   const scratch = mkdtempSync(join(tmpdir(), "minify-"));
+  let renames, wasm;
   try {
     const out = join(scratch, "short.wasm");
-    const renames = JSON.parse(
-      execFileSync("wasm-opt", ["--minify-imports-and-exports-and-modules", wasmPath, "-o", out], { encoding: "utf8" }),
-    );
-    const wasm = readFileSync(out);
-    const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(wasm)).map((item) => item.module));
-    const originals = new Set(renames.imports.map(([module]) => module));
-    if (modules.size !== 1 || originals.size !== 1) fail(`imports from ${[...originals]}: expected one module`);
-    const names = Object.fromEntries([...renames.imports.map(([, name, short]) => [name, short]), ...renames.exports]);
-    return { wasm, module: [...originals][0], shortModule: [...modules][0], names };
+    const args = ["--minify-imports-and-exports-and-modules", wasmPath, "-o", out];
+    renames = JSON.parse(execFileSync("wasm-opt", args, { encoding: "utf8" }));
+    wasm = readFileSync(out);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+  const modules = new Set(WebAssembly.Module.imports(new WebAssembly.Module(wasm)).map((item) => item.module));
+  const originals = new Set(renames.imports.map(([module]) => module));
+  if (modules.size !== 1 || originals.size !== 1) fail(`imports from ${[...originals]}: expected one module`);
+  const names = Object.fromEntries([...renames.imports.map(([, name, short]) => [name, short]), ...renames.exports]);
+  return { wasm, module: [...originals][0], shortModule: [...modules][0], names };
 };
 
 // 1. Short import and export names.
